@@ -1,0 +1,499 @@
+/**
+ * The kernel of one vat: it owns the vat's c-lists (one per peer vat), its promise table, its
+ * run queue and its outboxes, and runs the vat one delivery (crank) at a time.
+ *
+ *   transport ──receive──▶ c-list translation ──▶ run queue ──crank──▶ vat worker (liveslots)
+ *   transport ◀──outbox── c-list translation ◀── syscalls (sends, resolutions) of the crank
+ *
+ * A crank commits whole or not at all: the worker buffers the crank's syscalls and store
+ * writes and the kernel applies them only if the crank succeeded. A failed crank (gas,
+ * memory, time) leaves no trace: its result promise is rejected, the worker is replaced by a
+ * fresh one loaded from the committed store, and the vat goes on with its next delivery.
+ *
+ * Messages to a promise go to the vat that decides it (promise pipelining). A promise this
+ * vat decides receives its messages inside the vat, where HandledPromise queues them in order
+ * and forwards them wherever the promise resolves (E-order, also when that is another vat).
+ * When a peer resolves a promise to something elsewhere while messages this vat sent through
+ * the peer are still on their way back, the kernel embargoes the promise: it holds the vat's
+ * notification and further sends until an echo through the peer proves the earlier messages
+ * arrived (Cap'n Proto's Disembargo, by counting: see `received` in messages.ts).
+ */
+import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
+import type { KernelPort, Transport, VatId } from '../transport/types.ts';
+import { ProtocolError } from '../transport/types.ts';
+import { CList, flip, isWireRef } from './clist.ts';
+import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
+import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
+import { Transcript } from './transcript.ts';
+import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
+
+export interface KernelOptions extends VatOptions {
+  readonly vatId: VatId;
+  readonly limits?: WorkerLimits;
+  /** Called once per failed crank with a one-line reason (the node logs it). */
+  readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
+}
+
+interface PromiseRecord {
+  /** Who decides it: null = this vat, else the peer vat. */
+  decider: VatId | null;
+  resolution: { rejected: boolean; data: CapData } | null;
+  /** Messages this vat sent to it through each peer (for embargoes). */
+  readonly sent: Map<VatId, number>;
+  /** Messages each peer sent us targeted at it (reported when we resolve it). */
+  readonly received: Map<VatId, number>;
+  embargo: { token: number; held: SendItem[] } | null;
+}
+
+interface SendItem {
+  readonly target: VRef;
+  readonly method: string | null;
+  readonly args: CapData;
+  readonly result: VRef | null;
+}
+
+type RunItem =
+  | { readonly kind: 'vat'; readonly delivery: Delivery }
+  | { readonly kind: 'echo'; readonly peer: VatId; readonly token: number };
+
+export interface HostResult {
+  readonly rejected: boolean;
+  readonly value: unknown;
+}
+
+export class Kernel implements KernelPort {
+  readonly vatId: VatId;
+  readonly #options: KernelOptions;
+  readonly #transport: Transport;
+  #worker: VatWorker | null = null;
+  /** The vat's committed durable store (the worker holds a copy). */
+  readonly #vatStore = new Map<string, string>();
+  readonly #clists = new Map<VatId, CList>();
+  /** Imported objects: vref → (owner, wire ref from our point of view). */
+  readonly #imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
+  readonly #promises = new Map<VRef, PromiseRecord>();
+  #nextImport = 1;
+  #nextPromise = 1;
+  #nextToken = 1;
+  readonly #runQueue: RunItem[] = [];
+  readonly #outbox = new Map<VatId, Sequenced[]>();
+  readonly #nextSeq = new Map<VatId, number>();
+  readonly #inboundSeq = new Map<VatId, number>();
+  readonly #embargoes = new Map<number, VRef>();
+  readonly #hostWaiters = new Map<VRef, (r: HostResult) => void>();
+  readonly #wakeSet = new Set<VatId>();
+  readonly transcript = new Transcript();
+  #pumping = false;
+  #idle: (() => void)[] = [];
+  #closed = false;
+  /** Counters for tests and metrics. */
+  readonly stats = { cranks: 0, failedCranks: 0, workerRestarts: 0 };
+
+  private constructor(options: KernelOptions, transport: Transport) {
+    this.vatId = options.vatId;
+    this.#options = options;
+    this.#transport = transport;
+  }
+
+  /** Start the vat: load its contract in a fresh worker and run buildRootObject. */
+  static async create(options: KernelOptions, transport: Transport): Promise<Kernel> {
+    const k = new Kernel(options, transport);
+    await k.#startWorker();
+    transport.attach(k);
+    return k;
+  }
+
+  // ---------------------------------------------------------------- host API
+
+  /** Let `peer` reach this vat's root object; returns the wire ref (as this vat writes it). */
+  grantRoot(peer: VatId): WireRef {
+    return this.#clist(peer).export('o+0');
+  }
+
+  /** Import a ref that `peer` granted us (its wire ref, as `peer` wrote it); returns our vref. */
+  importGranted(peer: VatId, wire: WireRef): VRef {
+    return this.#importFromPeer(peer, wire, 'arg');
+  }
+
+  /**
+   * Send `method(...args)` to a vref of this vat (its root `o+0`, an import, a promise) as the
+   * host, and wait for the result. Args may contain HostRefs. Used by the CLI and tests.
+   */
+  call(target: VRef, method: string, args: unknown[]): Promise<HostResult> {
+    const result = `p-${this.#nextPromise++}`;
+    this.#promises.set(result, newPromise(null));
+    const done = new Promise<HostResult>((resolve) => this.#hostWaiters.set(result, resolve));
+    this.#route({ target, method, args: encodeHost(args), result }, 'host');
+    this.#wakePeers();
+    return done;
+  }
+
+  /** Resolves when the run queue is empty and no crank is running. */
+  idle(): Promise<void> {
+    if (!this.#pumping && this.#runQueue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#worker?.terminate();
+  }
+
+  // ------------------------------------------------------- KernelPort (transport side)
+
+  receive(peer: VatId, seq: number, msg: VatMessage): 'accepted' | 'duplicate' {
+    const last = this.#inboundSeq.get(peer) ?? 0;
+    if (!Number.isSafeInteger(seq) || seq <= 0) throw new ProtocolError(`bad seq ${seq}`);
+    if (seq <= last) return 'duplicate';
+    if (seq !== last + 1) throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
+    // The message is consumed even if it is invalid: a retransmit of it is then a duplicate,
+    // and one bad message from a peer cannot wedge the link forever.
+    this.#inboundSeq.set(peer, seq);
+    this.#wakeSet.add(peer); // an ack is owed
+    try {
+      this.#accept(peer, msg);
+    } finally {
+      this.#wakePeers();
+    }
+    return 'accepted';
+  }
+
+  committedInbound(peer: VatId): number {
+    return this.#inboundSeq.get(peer) ?? 0;
+  }
+
+  acked(peer: VatId, seq: number): void {
+    const box = this.#outbox.get(peer);
+    const sent = (this.#nextSeq.get(peer) ?? 1) - 1;
+    if (seq > sent) throw new ProtocolError(`ack ${seq} from ${peer} beyond last sent ${sent}`);
+    if (!box) return;
+    let drop = 0;
+    while (drop < box.length && box[drop]!.seq <= seq) drop++;
+    if (drop > 0) box.splice(0, drop);
+  }
+
+  unacked(peer: VatId, afterSeq: number): readonly Sequenced[] {
+    const box = this.#outbox.get(peer);
+    if (!box || box.length === 0) return [];
+    if (box[0]!.seq > afterSeq) return box;
+    return box.filter((s) => s.seq > afterSeq);
+  }
+
+  // -------------------------------------------------------------- inbound messages
+
+  #accept(peer: VatId, msg: VatMessage): void {
+    switch (msg.op) {
+      case 'deliver': {
+        const target = this.#importFromPeer(peer, msg.target, 'target');
+        const args = this.#capDataFromPeer(peer, msg.args);
+        const result = msg.result === null ? null : this.#importFromPeer(peer, msg.result, 'result');
+        const rec = this.#promises.get(target);
+        if (rec && rec.decider === null) rec.received.set(peer, (rec.received.get(peer) ?? 0) + 1);
+        this.#route({ target, method: msg.method, args, result }, peer);
+        return;
+      }
+      case 'resolve':
+        for (const r of msg.resolutions) this.#acceptResolution(peer, r);
+        return;
+      case 'echo': {
+        const target = this.#importFromPeer(peer, msg.target, 'target');
+        if (!target.startsWith('p')) throw new ProtocolError('echo must target a promise');
+        this.#enqueue({ kind: 'echo', peer, token: msg.token });
+        return;
+      }
+      case 'echoed':
+        return this.#endEmbargo(peer, msg.token);
+      case 'drop':
+        // Distributed GC is not implemented yet: imports stay alive. Validate and ignore.
+        for (const r of msg.refs) if (!isWireRef(r)) throw new ProtocolError(`bad ref ${r}`);
+        return;
+    }
+  }
+
+  #acceptResolution(peer: VatId, r: Resolution): void {
+    const vref = this.#importFromPeer(peer, r.promise, 'target');
+    const rec = this.#promises.get(vref);
+    if (!rec || rec.decider !== peer) {
+      throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
+    }
+    if (!Number.isSafeInteger(r.received) || r.received < 0) throw new ProtocolError('bad received count');
+    const data = this.#capDataFromPeer(peer, r.value);
+    rec.decider = null;
+    rec.resolution = { rejected: r.rejected, data };
+    // Tell the other peers that know this promise through us.
+    for (const [other, clist] of this.#clists) {
+      if (other !== peer && clist.has(vref)) this.#resolveToPeer(other, vref, rec);
+    }
+    const host = this.#hostWaiters.get(vref);
+    if (host) {
+      // A promise the host asked for: the vat never held it.
+      this.#hostWaiters.delete(vref);
+      host({ rejected: r.rejected, value: decodeHost(data) });
+      return;
+    }
+    const sent = rec.sent.get(peer) ?? 0;
+    if (sent > r.received && !r.rejected && this.#redirectsAwayFrom(peer, data)) {
+      const token = this.#nextToken++;
+      rec.embargo = { token, held: [] };
+      this.#embargoes.set(token, vref);
+      this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
+      return;
+    }
+    this.#enqueue({ kind: 'vat', delivery: { type: 'notify', resolutions: [[vref, r.rejected, data]] } });
+  }
+
+  /** Does this resolution send later messages somewhere else than `peer`? */
+  #redirectsAwayFrom(peer: VatId, data: CapData): boolean {
+    if (data.slots.length !== 1 || !/^#"[$&]0[."]/.test(data.body)) return false;
+    const slot = data.slots[0]!;
+    if (slot.startsWith('o-')) return this.#imports.get(slot)?.peer !== peer;
+    if (slot.startsWith('p')) return this.#promises.get(slot)?.decider !== peer;
+    return true; // one of our own objects
+  }
+
+  #endEmbargo(peer: VatId, token: number): void {
+    const vref = this.#embargoes.get(token);
+    if (vref === undefined) throw new ProtocolError(`unknown echo token ${token} from ${peer}`);
+    this.#embargoes.delete(token);
+    const rec = this.#promises.get(vref)!;
+    const held = rec.embargo?.held ?? [];
+    rec.embargo = null;
+    const resolution = rec.resolution!;
+    // Held sends go first, to where the promise now points; then the vat learns the resolution.
+    const to = resolution.data.slots[0]!;
+    for (const s of held) this.#route({ ...s, target: to }, 'vat');
+    this.#enqueue({
+      kind: 'vat',
+      delivery: { type: 'notify', resolutions: [[vref, resolution.rejected, resolution.data]] },
+    });
+  }
+
+  // -------------------------------------------------------------------- routing
+
+  /** Send a message to `target` (a vref), from the vat, a peer, or the host. */
+  #route(s: SendItem, from: VatId | 'vat' | 'host'): void {
+    const { target } = s;
+    if (target.startsWith('o+')) {
+      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s } });
+      return;
+    }
+    if (target.startsWith('o-')) {
+      const owner = this.#imports.get(target);
+      if (!owner) throw new ProtocolError(`unknown import ${target}`);
+      this.#sendToPeer(owner.peer, s);
+      return;
+    }
+    const rec = this.#promise(target);
+    if (rec.embargo && from === 'vat') {
+      rec.embargo.held.push(s);
+      return;
+    }
+    if (rec.decider === null) {
+      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s } });
+    } else if (rec.decider === from) {
+      throw new ProtocolError(`${from} sent a message to a promise it decides`);
+    } else {
+      rec.sent.set(rec.decider, (rec.sent.get(rec.decider) ?? 0) + 1);
+      this.#sendToPeer(rec.decider, s);
+    }
+  }
+
+  #sendToPeer(peer: VatId, s: SendItem): void {
+    const target = this.#exportToPeer(peer, s.target);
+    const args = this.#capDataToPeer(peer, s.args);
+    let result: WireRef | null = null;
+    if (s.result !== null) {
+      result = this.#exportToPeer(peer, s.result);
+      this.#promise(s.result).decider = peer; // the receiver decides the result
+    }
+    this.#push(peer, { op: 'deliver', target, method: s.method, args, result });
+  }
+
+  #resolveToPeer(peer: VatId, vref: VRef, rec: PromiseRecord): void {
+    const res = rec.resolution!;
+    this.#push(peer, {
+      op: 'resolve',
+      resolutions: [
+        {
+          promise: this.#exportToPeer(peer, vref),
+          rejected: res.rejected,
+          value: this.#capDataToPeer(peer, res.data),
+          received: rec.received.get(peer) ?? 0,
+        },
+      ],
+    });
+  }
+
+  #push(peer: VatId, msg: VatMessage): void {
+    const seq = this.#nextSeq.get(peer) ?? 1;
+    this.#nextSeq.set(peer, seq + 1);
+    let box = this.#outbox.get(peer);
+    if (!box) this.#outbox.set(peer, (box = []));
+    box.push({ seq, msg });
+    this.#wakeSet.add(peer);
+  }
+
+  #wakePeers(): void {
+    for (const peer of this.#wakeSet) this.#transport.wake(peer);
+    this.#wakeSet.clear();
+  }
+
+  // --------------------------------------------------------- c-list translation
+
+  #clist(peer: VatId): CList {
+    let c = this.#clists.get(peer);
+    if (!c) this.#clists.set(peer, (c = new CList()));
+    return c;
+  }
+
+  #promise(vref: VRef): PromiseRecord {
+    let rec = this.#promises.get(vref);
+    if (!rec) this.#promises.set(vref, (rec = newPromise(null)));
+    return rec;
+  }
+
+  /** Our vref → the wire ref `peer` should see (from our point of view). */
+  #exportToPeer(peer: VatId, vref: VRef): WireRef {
+    const owner = this.#imports.get(vref);
+    if (owner && owner.peer === peer) return owner.wire;
+    // Anything else (our objects, promises, and imports from a third vat, which we proxy
+    // until the three-party handoff takes over) gets an index we allocate.
+    return this.#clist(peer).export(vref);
+  }
+
+  /** A wire ref as `peer` wrote it → our vref; allocates imports, rejects unknown indices. */
+  #importFromPeer(peer: VatId, wire: unknown, role: 'arg' | 'target' | 'result'): VRef {
+    if (!isWireRef(wire)) throw new ProtocolError(`malformed ref ${String(wire)} from ${peer}`);
+    const ours = flip(wire);
+    const clist = this.#clist(peer);
+    const known = clist.vrefOf(ours);
+    if (ours[1] === '+') {
+      // An index we allocated: the peer may only name what we gave it.
+      if (known === undefined) throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
+      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      return known;
+    }
+    if (role === 'target' && ours[0] === 'o') {
+      throw new ProtocolError(`${peer} sent a message to its own object ${wire}`);
+    }
+    if (known !== undefined) {
+      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      return known;
+    }
+    if (role === 'target') throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
+    const vref = ours[0] === 'o' ? `o-${this.#nextImport++}` : `p-${this.#nextPromise++}`;
+    clist.add(ours, vref);
+    if (ours[0] === 'o') this.#imports.set(vref, { peer, wire: ours });
+    else this.#promises.set(vref, newPromise(role === 'result' ? null : peer));
+    return vref;
+  }
+
+  #capDataFromPeer(peer: VatId, data: CapData): CapData {
+    return { body: data.body, slots: data.slots.map((s) => this.#importFromPeer(peer, s, 'arg')) };
+  }
+
+  #capDataToPeer(peer: VatId, data: CapData): CapData {
+    return { body: data.body, slots: data.slots.map((s) => this.#exportToPeer(peer, s)) };
+  }
+
+  // ---------------------------------------------------------------------- cranks
+
+  #enqueue(item: RunItem): void {
+    this.#runQueue.push(item);
+    if (!this.#pumping) {
+      this.#pumping = true;
+      queueMicrotask(() => void this.#pump());
+    }
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (this.#runQueue.length > 0 && !this.#closed) {
+        const item = this.#runQueue.shift()!;
+        if (item.kind === 'echo') {
+          this.#push(item.peer, { op: 'echoed', token: item.token });
+        } else {
+          await this.#crank(item.delivery);
+        }
+        this.#wakePeers();
+      }
+    } finally {
+      this.#pumping = false;
+      const waiters = this.#idle;
+      this.#idle = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  async #crank(delivery: Delivery): Promise<void> {
+    const worker = this.#worker ?? (await this.#startWorker());
+    const outcome: CrankOutcome = await worker.crank(delivery);
+    this.stats.cranks++;
+    if (outcome.ok) {
+      for (const [k, v] of outcome.writes) {
+        if (v === null) this.#vatStore.delete(k);
+        else this.#vatStore.set(k, v);
+      }
+      for (const sc of outcome.syscalls) this.#syscall(sc);
+      this.transcript.append(delivery, outcome);
+      return;
+    }
+    this.stats.failedCranks++;
+    this.#options.onCrankFailure?.(outcome.error, delivery);
+    this.transcript.append(delivery, outcome);
+    // Nothing of the crank is applied. Replace the worker: its heap may hold half a turn.
+    await worker.terminate();
+    this.#worker = null;
+    this.stats.workerRestarts++;
+    if (delivery.type === 'message' && delivery.result !== null) {
+      const error = encodeHost(new HostError('Error', `delivery aborted: ${outcome.error}`));
+      this.#resolveByVat(delivery.result, true, error);
+    }
+  }
+
+  #syscall(sc: Syscall): void {
+    if (sc.type === 'send') {
+      if (sc.result !== null) this.#promise(sc.result);
+      this.#route(sc, 'vat');
+      return;
+    }
+    for (const [vref, rejected, data] of sc.resolutions) this.#resolveByVat(vref, rejected, data);
+  }
+
+  /** The vat settled a promise it decides: tell every peer that knows it (and the host). */
+  #resolveByVat(vref: VRef, rejected: boolean, data: CapData): void {
+    const rec = this.#promise(vref);
+    if (rec.decider !== null) return; // not ours to decide: ignore a confused vat
+    rec.resolution = { rejected, data };
+    const host = this.#hostWaiters.get(vref);
+    if (host) {
+      this.#hostWaiters.delete(vref);
+      host({ rejected, value: decodeHost(data) });
+    }
+    for (const [peer, clist] of this.#clists) {
+      if (clist.has(vref)) this.#resolveToPeer(peer, vref, rec);
+    }
+  }
+
+  async #startWorker(): Promise<VatWorker> {
+    const { vatName, contractSource, gasLimit } = this.#options;
+    this.#worker = await VatWorker.start(
+      { vatName, contractSource, gasLimit },
+      [...this.#vatStore],
+      this.#options.limits ?? DEFAULT_LIMITS,
+    );
+    // buildRootObject runs at every start: it redefines the durable kinds and the root object.
+    const outcome = await this.#worker.crank({ type: 'startVat' });
+    if (!outcome.ok) throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
+    for (const [k, v] of outcome.writes) {
+      if (v === null) this.#vatStore.delete(k);
+      else this.#vatStore.set(k, v);
+    }
+    for (const sc of outcome.syscalls) this.#syscall(sc);
+    return this.#worker;
+  }
+}
+
+function newPromise(decider: VatId | null): PromiseRecord {
+  return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };
+}

@@ -1,0 +1,55 @@
+/**
+ * Vat-to-vat messages: what one vat's kernel hands the transport for one peer vat.
+ *
+ * References are c-list indices written from the SENDER's point of view:
+ *   o+N  an object the sender exports (the sender allocated N)
+ *   o-N  an object the receiver exported to the sender (the receiver allocated N)
+ *   p+N / p-N  the same for promises.
+ * The receiver flips the sign when it reads a message. Indices are never reused, and no
+ * object is ever named by a secret.
+ */
+export type WireRef = string;
+
+/** A marshalled value: an @endo/marshal smallcaps body whose slots are wire refs. */
+export interface CapData {
+  readonly body: string;
+  readonly slots: readonly WireRef[];
+}
+
+export type VatMessage =
+  /** Send `method(...args)` to `target`; `result` names the result promise (decided by the receiver). */
+  | {
+      readonly op: 'deliver';
+      readonly target: WireRef;
+      readonly method: string | null;
+      readonly args: CapData;
+      readonly result: WireRef | null;
+    }
+  /**
+   * Settle promises the sender decides. `received` counts the messages the sender had received
+   * targeted at each promise before it settled: the receiver compares it with what it sent, to
+   * know whether messages it pipelined are still on their way back (embargo, see kernel).
+   */
+  | {
+      readonly op: 'resolve';
+      readonly resolutions: readonly Resolution[];
+    }
+  /** Echo request for embargoes: bounce `token` back once everything sent before it arrived. */
+  | { readonly op: 'echo'; readonly target: WireRef; readonly token: number }
+  /** Reply to an echo. */
+  | { readonly op: 'echoed'; readonly token: number }
+  /** The sender no longer uses these imports: the receiver may drop them from its exports. */
+  | { readonly op: 'drop'; readonly refs: readonly WireRef[] };
+
+export interface Resolution {
+  readonly promise: WireRef;
+  readonly rejected: boolean;
+  readonly value: CapData;
+  readonly received: number;
+}
+
+/** A message with its per-peer sequence number (1, 2, 3, ... for each ordered pair of vats). */
+export interface Sequenced {
+  readonly seq: number;
+  readonly msg: VatMessage;
+}

@@ -1,0 +1,119 @@
+/**
+ * The kernel's handle on one vat worker thread, with the hard backstops that metering cannot
+ * give: a heap limit (an allocation bomb kills the worker, not the host) and a wall-clock
+ * limit per crank (a builtin that loops without calling contract code cannot be metered).
+ * Either one ends the crank as failed; the kernel then discards the worker and starts a new one
+ * from the vat's committed state.
+ */
+import { Worker } from 'node:worker_threads';
+import type {
+  CrankOutcome,
+  Delivery,
+  KernelToWorker,
+  VatOptions,
+  WorkerToKernel,
+} from '../liveslots/protocol.ts';
+
+export interface WorkerLimits {
+  /** Heap of the worker (old generation), MiB. */
+  readonly heapMb: number;
+  /** Wall-clock time one crank may take, ms. */
+  readonly crankTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: WorkerLimits = { heapMb: 256, crankTimeoutMs: 5_000 };
+
+const workerUrl = new URL('../liveslots/worker.ts', import.meta.url);
+
+export class VatWorker {
+  readonly #worker: Worker;
+  readonly #limits: WorkerLimits;
+  #pending: ((m: WorkerToKernel) => void) | null = null;
+  #dead: string | null = null;
+
+  private constructor(limits: WorkerLimits) {
+    this.#limits = limits;
+    this.#worker = new Worker(workerUrl, {
+      resourceLimits: {
+        maxOldGenerationSizeMb: limits.heapMb,
+        maxYoungGenerationSizeMb: Math.min(32, limits.heapMb),
+        stackSizeMb: 4,
+      },
+      stdout: false,
+      stderr: false,
+    });
+    this.#worker.on('message', (m: WorkerToKernel) => {
+      const p = this.#pending;
+      this.#pending = null;
+      p?.(m);
+    });
+    this.#worker.on('error', (e: Error & { code?: string }) => {
+      this.#fail(
+        e.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `vat exceeded its memory limit (${limits.heapMb} MiB)`
+          : `vat worker crashed: ${e.message}`,
+      );
+    });
+    this.#worker.on('exit', (code) => this.#fail(`vat worker exited (code ${code})`));
+  }
+
+  /** Start a worker and load the contract with the vat's committed store. */
+  static async start(
+    options: VatOptions,
+    store: readonly (readonly [string, string])[],
+    limits: WorkerLimits = DEFAULT_LIMITS,
+  ): Promise<VatWorker> {
+    const w = new VatWorker(limits);
+    const reply = await w.#request({ type: 'init', options, store }, limits.crankTimeoutMs * 4);
+    if (reply.type !== 'ready') {
+      await w.terminate();
+      throw Error(reply.type === 'initFailed' ? reply.error : `unexpected ${reply.type}`);
+    }
+    return w;
+  }
+
+  /** Run one crank. Never throws: a dead or runaway worker yields a failed outcome. */
+  async crank(delivery: Delivery): Promise<CrankOutcome> {
+    try {
+      const reply = await this.#request({ type: 'crank', delivery }, this.#limits.crankTimeoutMs);
+      if (reply.type !== 'crankDone') throw Error(`unexpected ${reply.type}`);
+      return reply.outcome;
+    } catch (e) {
+      await this.terminate();
+      return { ok: false, error: (e as Error).message, gas: 0 };
+    }
+  }
+
+  get dead(): boolean {
+    return this.#dead !== null;
+  }
+
+  async terminate(): Promise<void> {
+    this.#dead ??= 'terminated';
+    await this.#worker.terminate();
+  }
+
+  #fail(reason: string): void {
+    if (this.#dead === null) this.#dead = reason;
+    const p = this.#pending;
+    this.#pending = null;
+    p?.({ type: 'initFailed', error: this.#dead });
+  }
+
+  #request(m: KernelToWorker, timeoutMs: number): Promise<WorkerToKernel> {
+    if (this.#dead !== null) return Promise.reject(Error(this.#dead));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending = null;
+        this.#dead ??= `vat exceeded its time limit (${timeoutMs} ms for one delivery)`;
+        reject(Error(this.#dead));
+      }, timeoutMs);
+      this.#pending = (reply) => {
+        clearTimeout(timer);
+        if (reply.type === 'initFailed' && this.#dead !== null) reject(Error(this.#dead));
+        else resolve(reply);
+      };
+      this.#worker.postMessage(m);
+    });
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Liveslots: the layer inside a vat worker between contract objects and the kernel.
+ * It names every object and promise that crosses the vat boundary with a vref, marshals
+ * arguments (@endo/marshal smallcaps), turns imports into presences that `E()` can send to
+ * (HandledPromise handlers), and buffers the crank's syscalls for the kernel.
+ *
+ * Ordering: sends leave in the order the contract made them. Resolutions are buffered and
+ * emitted after the crank's sends, so a peer never learns that a promise resolved to its own
+ * object before the messages this vat forwarded to that object (see kernel/embargo).
+ */
+import { HandledPromise } from '@endo/eventual-send';
+import { makeMarshal } from '@endo/marshal';
+import { Remotable } from '@endo/pass-style';
+import type { CapData } from '../kernel/messages.ts';
+import { DurableObjects } from './durable.ts';
+import type { GasMeter } from './meter.ts';
+import type { CrankOutcome, Delivery, Syscall, VatResolution, VRef } from './protocol.ts';
+import type { VatStore } from './vatstore.ts';
+
+interface PromiseKit {
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+}
+
+export type BuildRootObject = (powers: unknown) => unknown;
+
+export class Liveslots {
+  readonly #store: VatStore;
+  readonly #meter: GasMeter;
+  readonly #gasLimit: number;
+  /** vref → value for everything this worker has seen (strong: no GC across the boundary yet). */
+  readonly #slotToVal = new Map<VRef, unknown>();
+  /** value → vref; a WeakMap never exposes iteration order, so it cannot leak nondeterminism. */
+  readonly #valToSlot = new WeakMap<object, VRef>();
+  /** Promises decided elsewhere, waiting for a notify. */
+  readonly #pendingImports = new Map<VRef, PromiseKit>();
+  readonly #durable: DurableObjects;
+  #syscalls: Syscall[] = [];
+  #resolutions: VatResolution[] = [];
+  readonly #marshal: ReturnType<typeof makeMarshal>;
+
+  constructor(store: VatStore, meter: GasMeter, gasLimit: number) {
+    this.#store = store;
+    this.#meter = meter;
+    this.#gasLimit = gasLimit;
+    this.#marshal = makeMarshal(
+      (val: unknown) => this.#valToSlotOrExport(val),
+      (slot: string, iface: string | undefined) => this.#valForSlot(slot, iface),
+      { serializeBodyFormat: 'smallcaps', errorTagging: 'off' },
+    );
+    this.#durable = new DurableObjects(store, {
+      serialize: (v) => this.serialize(v),
+      unserialize: (d) => this.unserialize(d),
+      register: (vref, rep) => this.#register(vref, rep),
+      lookup: (vref) => this.#slotToVal.get(vref),
+    });
+  }
+
+  /** Powers handed to the contract's buildRootObject (durable state API). */
+  get vatPowers(): unknown {
+    return this.#durable.powers;
+  }
+
+  serialize(value: unknown): CapData {
+    return this.#marshal.toCapData(harden(value)) as CapData;
+  }
+
+  unserialize(data: CapData): unknown {
+    return this.#marshal.fromCapData(data as { body: string; slots: string[] });
+  }
+
+  /**
+   * Run one delivery to completion: dispatch it, let every promise reaction it caused run
+   * (the vat has no timers or I/O, so the crank ends when the microtask queue drains), then
+   * hand back the syscalls and store writes — unless the meter ran out.
+   */
+  async crank(delivery: Delivery, buildRootObject: () => BuildRootObject): Promise<CrankOutcome> {
+    this.#syscalls = [];
+    this.#resolutions = [];
+    this.#meter.reset(this.#gasLimit);
+    try {
+      this.#dispatch(delivery, buildRootObject);
+    } catch (e) {
+      this.#meter.poison(`delivery failed in liveslots: ${(e as Error).message}`);
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#durable.flush();
+    const gas = this.#meter.used;
+    const exhausted = this.#meter.exhausted;
+    if (exhausted) {
+      this.#store.takeWrites();
+      return { ok: false, error: exhausted.message, gas };
+    }
+    if (this.#resolutions.length > 0) {
+      this.#syscalls.push({ type: 'resolve', resolutions: this.#resolutions });
+    }
+    return { ok: true, syscalls: this.#syscalls, writes: this.#store.takeWrites(), gas };
+  }
+
+  #dispatch(delivery: Delivery, buildRootObject: () => BuildRootObject): void {
+    switch (delivery.type) {
+      case 'startVat': {
+        const root = buildRootObject()(this.vatPowers);
+        this.#register('o+0', root);
+        return;
+      }
+      case 'message':
+        return this.#deliver(delivery.target, delivery.method, delivery.args, delivery.result);
+      case 'notify':
+        for (const [vref, rejected, data] of delivery.resolutions) {
+          const kit = this.#pendingImports.get(vref);
+          if (!kit) continue; // a promise this worker no longer holds (e.g. after a restart)
+          this.#pendingImports.delete(vref);
+          const value = this.unserialize(data);
+          if (rejected) kit.reject(value);
+          else kit.resolve(value);
+        }
+        return;
+    }
+  }
+
+  #deliver(target: VRef, method: string | null, args: CapData, result: VRef | null): void {
+    let outcome: Promise<unknown>;
+    try {
+      const t = this.#valForSlot(target, undefined);
+      const argv = this.unserialize(args);
+      if (!Array.isArray(argv)) throw TypeError('message arguments must be an array');
+      outcome =
+        method === null
+          ? HandledPromise.applyFunction(t, argv)
+          : HandledPromise.applyMethod(t, method, argv);
+    } catch (e) {
+      outcome = Promise.reject(e);
+    }
+    if (result !== null) {
+      // Later messages pipelined to `result` are sent to `outcome`: HandledPromise queues
+      // them in order and forwards them wherever `outcome` resolves, even to another vat.
+      this.#register(result, outcome);
+      this.#follow(result, outcome);
+    } else {
+      outcome.catch(() => {});
+    }
+  }
+
+  /** Tell the kernel when a promise this vat decides settles. */
+  #follow(vref: VRef, p: Promise<unknown>): void {
+    p.then(
+      (value) => this.#resolve(vref, false, value),
+      (reason) => this.#resolve(vref, true, reason),
+    );
+  }
+
+  #resolve(vref: VRef, rejected: boolean, value: unknown): void {
+    let data: CapData;
+    try {
+      data = this.serialize(value);
+    } catch (e) {
+      rejected = true;
+      data = this.serialize(Error(`unpassable resolution: ${(e as Error).message}`));
+    }
+    this.#resolutions.push([vref, rejected, data]);
+  }
+
+  #register(vref: VRef, val: unknown): void {
+    this.#slotToVal.set(vref, val);
+    if ((typeof val === 'object' && val !== null) || typeof val === 'function') {
+      this.#valToSlot.set(val as object, vref);
+    }
+  }
+
+  #valToSlotOrExport(val: unknown): VRef {
+    const known = this.#valToSlot.get(val as object);
+    if (known !== undefined) return known;
+    if (val instanceof Promise) {
+      const vref = `p+${this.#store.allocate('ls.nextPromise')}`;
+      this.#register(vref, val);
+      this.#follow(vref, val);
+      return vref;
+    }
+    const vref = `o+${this.#store.allocate('ls.nextExport')}`;
+    this.#register(vref, val);
+    return vref;
+  }
+
+  #valForSlot(slot: VRef, iface: string | undefined): unknown {
+    const known = this.#slotToVal.get(slot);
+    if (known !== undefined) return known;
+    if (slot.startsWith('o+d')) return this.#durable.revive(slot);
+    if (slot.startsWith('o-')) return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
+    if (slot.startsWith('p-')) return this.#makeImportedPromise(slot);
+    if (slot.startsWith('o+')) {
+      throw ReferenceError(`object ${slot} is gone: it was not durable and the vat restarted`);
+    }
+    throw ReferenceError(`unknown vref ${slot}`);
+  }
+
+  #send(target: VRef, method: string | null, args: unknown[]): Promise<unknown> {
+    const data = this.serialize(args); // throws at the sender for unpassable arguments
+    const result = `p+${this.#store.allocate('ls.nextPromise')}`;
+    const p = this.#makeImportedPromise(result);
+    this.#syscalls.push({ type: 'send', target, method, args: data, result });
+    return p;
+  }
+
+  #makePresence(vref: VRef, iface: string): unknown {
+    const send = (method: string | null, args: unknown[]) => this.#send(vref, method, args);
+    let presence: unknown;
+    // The promise itself is never used: resolveWithPresence gives a presence whose eventual
+    // sends go to our handler.
+    void new HandledPromise((_resolve, _reject, resolveWithPresence) => {
+      presence = resolveWithPresence({
+        applyMethod: (_o: unknown, method: string | symbol | undefined, args: unknown[]) =>
+          send(typeof method === 'string' ? method : null, args),
+        applyFunction: (_o: unknown, args: unknown[]) => send(null, args),
+        get: (_o: unknown, prop: string | symbol) =>
+          Promise.reject(TypeError(`eventual get of ${String(prop)} is not supported remotely`)),
+      });
+    });
+    const remote = Remotable(iface, undefined, presence as object);
+    this.#register(vref, remote);
+    return remote;
+  }
+
+  #makeImportedPromise(vref: VRef): Promise<unknown> {
+    let kit: PromiseKit | undefined;
+    const p = new HandledPromise(
+      (resolve, reject) => {
+        kit = { resolve, reject };
+      },
+      {
+        applyMethod: (_p: unknown, method: string | symbol | undefined, args: unknown[]) =>
+          this.#send(vref, typeof method === 'string' ? method : null, args),
+        applyFunction: (_p: unknown, args: unknown[]) => this.#send(vref, null, args),
+        get: (_p: unknown, prop: string | symbol) =>
+          Promise.reject(TypeError(`eventual get of ${String(prop)} is not supported remotely`)),
+      },
+    );
+    p.catch(() => {}); // rejections are the contract's to observe, not unhandled-rejection noise
+    this.#pendingImports.set(vref, kit!);
+    this.#register(vref, p);
+    return p;
+  }
+}

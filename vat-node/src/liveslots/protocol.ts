@@ -1,0 +1,65 @@
+/**
+ * What crosses the boundary between the kernel (main thread) and the vat worker. References
+ * here are vrefs, the vat's own names:
+ *   o+N        an object the vat exports (allocated by the vat)
+ *   o+dK/N     instance N of durable kind K (survives a vat restart)
+ *   o-N        an object the vat imports (allocated by the kernel)
+ *   p+N / p-N  promises allocated by the vat / by the kernel
+ */
+import type { CapData } from '../kernel/messages.ts';
+
+export type VRef = string;
+
+/** One settled promise: [vref, rejected, value]. */
+export type VatResolution = readonly [VRef, boolean, CapData];
+
+export type Delivery =
+  | { readonly type: 'startVat' }
+  | {
+      readonly type: 'message';
+      readonly target: VRef;
+      readonly method: string | null;
+      readonly args: CapData;
+      readonly result: VRef | null;
+    }
+  | { readonly type: 'notify'; readonly resolutions: readonly VatResolution[] };
+
+export type Syscall =
+  | {
+      readonly type: 'send';
+      readonly target: VRef;
+      readonly method: string | null;
+      readonly args: CapData;
+      readonly result: VRef | null;
+    }
+  | { readonly type: 'resolve'; readonly resolutions: readonly VatResolution[] };
+
+export interface VatOptions {
+  readonly vatName: string;
+  /** The contract, an ES module source (with optional `!` eventual-send syntax). */
+  readonly contractSource: string;
+  /** Gas limit per delivery (deterministic, see liveslots/meter.ts). */
+  readonly gasLimit: number;
+}
+
+export type KernelToWorker =
+  | {
+      readonly type: 'init';
+      readonly options: VatOptions;
+      readonly store: readonly (readonly [string, string])[];
+    }
+  | { readonly type: 'crank'; readonly delivery: Delivery };
+
+export type CrankOutcome =
+  | {
+      readonly ok: true;
+      readonly syscalls: readonly Syscall[];
+      readonly writes: readonly (readonly [string, string | null])[];
+      readonly gas: number;
+    }
+  | { readonly ok: false; readonly error: string; readonly gas: number };
+
+export type WorkerToKernel =
+  | { readonly type: 'ready' }
+  | { readonly type: 'initFailed'; readonly error: string }
+  | { readonly type: 'crankDone'; readonly outcome: CrankOutcome };

@@ -1,0 +1,52 @@
+/**
+ * Entry point of a vat worker thread: one vat per worker, so that a memory blow-up or a
+ * runaway builtin kills at most this vat (the kernel terminates and restarts the worker).
+ * Order matters: SES, then the HandledPromise shim, then lockdown, then everything else.
+ */
+import 'ses';
+import '@endo/eventual-send/shim.js';
+
+lockdown({ errorTaming: 'unsafe', overrideTaming: 'severe', consoleTaming: 'unsafe', stackFiltering: 'verbose' });
+
+const { parentPort } = await import('node:worker_threads');
+const { loadContract } = await import('../confinement/compartment.ts');
+const { Liveslots } = await import('./liveslots.ts');
+const { GasMeter } = await import('./meter.ts');
+const { VatStore } = await import('./vatstore.ts');
+type KernelToWorker = import('./protocol.ts').KernelToWorker;
+type WorkerToKernel = import('./protocol.ts').WorkerToKernel;
+
+if (!parentPort) throw Error('vat worker must run in a worker thread');
+const port = parentPort;
+const post = (m: WorkerToKernel) => port.postMessage(m);
+
+let liveslots: InstanceType<typeof Liveslots> | undefined;
+let buildRootObject: ((powers: unknown) => unknown) | undefined;
+// Cranks arrive one at a time (the kernel waits for crankDone), but keep them strictly serial.
+let queue: Promise<void> = Promise.resolve();
+
+port.on('message', (m: KernelToWorker) => {
+  queue = queue.then(() => handle(m));
+});
+
+async function handle(m: KernelToWorker): Promise<void> {
+  if (m.type === 'init') {
+    try {
+      const meter = new GasMeter();
+      const store = new VatStore(m.store);
+      liveslots = new Liveslots(store, meter, m.options.gasLimit);
+      meter.reset(m.options.gasLimit); // module top-level code is metered too
+      const ns = await loadContract(m.options.contractSource, meter.facade);
+      if (meter.exhausted) throw meter.exhausted;
+      buildRootObject = (powers: unknown) => ns.buildRootObject(powers);
+      post({ type: 'ready' });
+    } catch (e) {
+      post({ type: 'initFailed', error: (e as Error).message });
+    }
+    return;
+  }
+  if (!liveslots || !buildRootObject) throw Error('crank before init');
+  const build = buildRootObject;
+  const outcome = await liveslots.crank(m.delivery, () => build);
+  post({ type: 'crankDone', outcome });
+}

@@ -1,0 +1,93 @@
+/**
+ * An in-process network of kernels: the same Transport interface as VatTP over libp2p, so the
+ * kernel runs unchanged. Each wake() flushes the unacknowledged messages for a peer as one
+ * batch after an optional one-way latency (FIFO per direction, like a stream), and the
+ * receiver's committed high-water mark comes back as the ack. Every batch is recorded, so
+ * tests can count round trips.
+ */
+import type { VatMessage } from '../kernel/messages.ts';
+import type { KernelPort, Transport, VatId } from './types.ts';
+
+export interface BatchRecord {
+  readonly from: VatId;
+  readonly to: VatId;
+  readonly ops: readonly VatMessage['op'][];
+  readonly at: number;
+}
+
+export class LocalNetwork {
+  readonly #kernels = new Map<VatId, KernelPort>();
+  readonly latencyMs: number;
+  readonly batches: BatchRecord[] = [];
+  /** When set, links are cut: batches are not delivered (and not acked), as on a dead TCP link. */
+  partitioned = false;
+
+  constructor(options: { latencyMs?: number } = {}) {
+    this.latencyMs = options.latencyMs ?? 0;
+  }
+
+  transport(): Transport {
+    return new LocalTransport(this);
+  }
+
+  register(kernel: KernelPort): void {
+    this.#kernels.set(kernel.vatId, kernel);
+  }
+
+  kernel(vatId: VatId): KernelPort | undefined {
+    return this.#kernels.get(vatId);
+  }
+}
+
+class LocalTransport implements Transport {
+  readonly #net: LocalNetwork;
+  #kernel: KernelPort | null = null;
+  /** Highest seq handed to the link per peer (retransmission restarts from the ack). */
+  readonly #sent = new Map<VatId, number>();
+  readonly #scheduled = new Set<VatId>();
+
+  constructor(net: LocalNetwork) {
+    this.#net = net;
+  }
+
+  attach(kernel: KernelPort): void {
+    this.#kernel = kernel;
+    this.#net.register(kernel);
+  }
+
+  wake(peer: VatId): void {
+    if (this.#scheduled.has(peer)) return;
+    this.#scheduled.add(peer);
+    setImmediate(() => {
+      this.#scheduled.delete(peer);
+      this.#flush(peer);
+    });
+  }
+
+  #flush(peer: VatId): void {
+    const me = this.#kernel;
+    const them = this.#net.kernel(peer);
+    if (!me || !them) return;
+    const batch = me.unacked(peer, this.#sent.get(peer) ?? 0);
+    const ack = me.committedInbound(peer);
+    if (batch.length > 0) this.#sent.set(peer, batch[batch.length - 1]!.seq);
+    this.#net.batches.push({
+      from: me.vatId,
+      to: peer,
+      ops: batch.map((s) => s.msg.op),
+      at: performance.now(),
+    });
+    const deliver = () => {
+      if (this.#net.partitioned) {
+        this.#sent.delete(peer); // lost in flight: resend from the last ack once healed
+        return;
+      }
+      them.acked(me.vatId, ack);
+      for (const { seq, msg } of batch) them.receive(me.vatId, seq, msg);
+    };
+    if (this.#net.latencyMs > 0) setTimeout(deliver, this.#net.latencyMs);
+    else deliver();
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,43 @@
+/**
+ * The narrow interface between a vat's kernel and whatever carries its messages (an in-process
+ * link in tests, VatTP over libp2p in a vat node). The kernel does not know which.
+ *
+ * Responsibility for a message moves with the ACK: the kernel keeps every outbound message in
+ * its (durable) outbox until the peer acknowledges it, and the peer acknowledges only messages
+ * whose delivery it has committed. Sequence numbers, the outbox and the inbound high-water
+ * mark belong to the kernel (they commit in the same transaction as the crank that made them);
+ * the transport frames, signs, batches, (re)connects and retransmits.
+ */
+import type { Sequenced, VatMessage } from '../kernel/messages.ts';
+
+export type VatId = string;
+
+/** What the kernel offers the transport. */
+export interface KernelPort {
+  readonly vatId: VatId;
+  /**
+   * A message arrived from `peer`. Returns 'accepted' if it was queued (it will be committed
+   * by a later crank), 'duplicate' if seq was already accepted (drop it, but re-ack).
+   * Throws a ProtocolError for anything malformed or out of order (seq gap).
+   */
+  receive(peer: VatId, seq: number, msg: VatMessage): 'accepted' | 'duplicate';
+  /** Highest inbound seq from `peer` whose delivery is committed: what we may ack. */
+  committedInbound(peer: VatId): number;
+  /** The peer acknowledged everything up to and including `seq`: forget those messages. */
+  acked(peer: VatId, seq: number): void;
+  /** Unacknowledged outbound messages for `peer` with seq > afterSeq, in order. */
+  unacked(peer: VatId, afterSeq: number): readonly Sequenced[];
+}
+
+/** What the transport offers the kernel. */
+export interface Transport {
+  /** The kernel attaches itself; messages flow only after this. */
+  attach(kernel: KernelPort): void;
+  /** New messages were committed to the outbox for `peer`, or new inbound commits allow an ack. */
+  wake(peer: VatId): void;
+  close(): Promise<void>;
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}

@@ -25,6 +25,16 @@ export function buildRootObject({ baggage, defineKind }) {
       depth: () => depth,
     });
 
+  const makeLog = () => {
+    const entries = [];
+    return Far('log', {
+      append: (x) => {
+        entries.push(x);
+      },
+      entries: () => harden([...entries]),
+    });
+  };
+
   return Far('root', {
     counter: () => counter,
     incr: (n) => counter.incr(n),
@@ -51,9 +61,32 @@ export function buildRootObject({ baggage, defineKind }) {
       };
       return f(0);
     },
-    bigString: () => 'x'.repeat(2 ** 28).length,
+    bigString: () => 'x'.repeat(2 ** 28).indexOf('y'),
+    bigFill: () => new Array(2 ** 27).fill(0).length,
     bigArray: () => new Array(1e9).join().length,
+    heapBomb: () => {
+      const hoard = [];
+      for (;;) hoard.push(new Array(1e6).fill(1));
+    },
+    // Catastrophic regex backtracking: seconds of work inside one builtin, no gas spent.
+    slowRegex: () => /^(a+)+$/.test(`${'a'.repeat(34)}b`),
     callPeer: (peer, method, ...args) => E(peer)[method](...args),
     bangCall: (peer, n) => peer ! incr(n),
+    chain: (peer) => E(E(E(peer).a()).next()).depth(),
+    bangChain: (peer) => peer ! a() ! next() ! depth(),
+    reflect: (x) => x,
+    makeLog: () => makeLog(),
+    // E-order through a promise that resolves back to one of our own objects: messages 1..n
+    // go through the peer (pipelined on the unresolved promise), the rest directly after it
+    // resolves. The log must read 1..total in order.
+    orderRace: (peer, pipelined, total) => {
+      const log = makeLog();
+      const p = E(peer).reflect(log);
+      for (let i = 1; i <= pipelined; i++) E(p).append(i);
+      return E.when(p, async () => {
+        for (let i = pipelined + 1; i <= total; i++) E(p).append(i);
+        return E(p).entries();
+      });
+    },
   });
 }

@@ -53,7 +53,7 @@ interface SendItem {
 }
 
 type RunItem =
-  | { readonly kind: 'vat'; readonly delivery: Delivery }
+  | { readonly kind: 'vat'; readonly delivery: Delivery; readonly from?: VatId }
   | { readonly kind: 'echo'; readonly peer: VatId; readonly token: number };
 
 export interface HostResult {
@@ -123,7 +123,7 @@ export class Kernel implements KernelPort {
     const result = `p-${this.#nextPromise++}`;
     this.#promises.set(result, newPromise(null));
     const done = new Promise<HostResult>((resolve) => this.#hostWaiters.set(result, resolve));
-    this.#route({ target, method, args: encodeHost(args), result }, 'host');
+    this.#route({ target, method, args: encodeHost(args), result }, FROM_HOST);
     this.#wakePeers();
     return done;
   }
@@ -187,8 +187,6 @@ export class Kernel implements KernelPort {
         const target = this.#importFromPeer(peer, msg.target, 'target');
         const args = this.#capDataFromPeer(peer, msg.args);
         const result = msg.result === null ? null : this.#importFromPeer(peer, msg.result, 'result');
-        const rec = this.#promises.get(target);
-        if (rec && rec.decider === null) rec.received.set(peer, (rec.received.get(peer) ?? 0) + 1);
         this.#route({ target, method: msg.method, args, result }, peer);
         return;
       }
@@ -261,7 +259,7 @@ export class Kernel implements KernelPort {
     const resolution = rec.resolution!;
     // Held sends go first, to where the promise now points; then the vat learns the resolution.
     const to = resolution.data.slots[0]!;
-    for (const s of held) this.#route({ ...s, target: to }, 'vat');
+    for (const s of held) this.#route({ ...s, target: to }, FROM_VAT);
     this.#enqueue({
       kind: 'vat',
       delivery: { type: 'notify', resolutions: [[vref, resolution.rejected, resolution.data]] },
@@ -270,11 +268,11 @@ export class Kernel implements KernelPort {
 
   // -------------------------------------------------------------------- routing
 
-  /** Send a message to `target` (a vref), from the vat, a peer, or the host. */
-  #route(s: SendItem, from: VatId | 'vat' | 'host'): void {
+  /** Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host (FROM_HOST). */
+  #route(s: SendItem, from: VatId): void {
     const { target } = s;
     if (target.startsWith('o+')) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s } });
+      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
       return;
     }
     if (target.startsWith('o-')) {
@@ -284,12 +282,12 @@ export class Kernel implements KernelPort {
       return;
     }
     const rec = this.#promise(target);
-    if (rec.embargo && from === 'vat') {
+    if (rec.embargo && from === FROM_VAT) {
       rec.embargo.held.push(s);
       return;
     }
     if (rec.decider === null) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s } });
+      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
     } else if (rec.decider === from) {
       throw new ProtocolError(`${from} sent a message to a promise it decides`);
     } else {
@@ -413,7 +411,7 @@ export class Kernel implements KernelPort {
         if (item.kind === 'echo') {
           this.#push(item.peer, { op: 'echoed', token: item.token });
         } else {
-          await this.#crank(item.delivery);
+          await this.#crank(item.delivery, item.from);
         }
         this.#wakePeers();
       }
@@ -425,10 +423,16 @@ export class Kernel implements KernelPort {
     }
   }
 
-  async #crank(delivery: Delivery): Promise<void> {
+  async #crank(delivery: Delivery, from: VatId | undefined): Promise<void> {
     const worker = this.#worker ?? (await this.#startWorker());
     const outcome: CrankOutcome = await worker.crank(delivery);
     this.stats.cranks++;
+    if (delivery.type === 'message' && isPeer(from) && delivery.target.startsWith('p')) {
+      // Count it before this crank's resolutions go out: a peer that sent it learns from the
+      // count whether it was forwarded before the resolution (else it must embargo).
+      const rec = this.#promise(delivery.target);
+      rec.received.set(from, (rec.received.get(from) ?? 0) + 1);
+    }
     if (outcome.ok) {
       for (const [k, v] of outcome.writes) {
         if (v === null) this.#vatStore.delete(k);
@@ -454,7 +458,7 @@ export class Kernel implements KernelPort {
   #syscall(sc: Syscall): void {
     if (sc.type === 'send') {
       if (sc.result !== null) this.#promise(sc.result);
-      this.#route(sc, 'vat');
+      this.#route(sc, FROM_VAT);
       return;
     }
     for (const [vref, rejected, data] of sc.resolutions) this.#resolveByVat(vref, rejected, data);
@@ -493,6 +497,12 @@ export class Kernel implements KernelPort {
     return this.#worker;
   }
 }
+
+/** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
+const FROM_VAT = '<vat>';
+const FROM_HOST = '<host>';
+const isPeer = (from: VatId | undefined): from is VatId =>
+  from !== undefined && from !== FROM_VAT && from !== FROM_HOST;
 
 function newPromise(decider: VatId | null): PromiseRecord {
   return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };

@@ -1,11 +1,15 @@
 /**
- * The kernel's handle on one vat worker thread, with the hard backstops that metering cannot
- * give: a heap limit (an allocation bomb kills the worker, not the host) and a wall-clock
- * limit per crank (a builtin that loops without calling contract code cannot be metered).
- * Either one ends the crank as failed; the kernel then discards the worker and starts a new one
- * from the vat's committed state.
+ * The kernel's handle on one vat worker, with the hard backstops that metering cannot give:
+ * a heap limit (an allocation bomb kills the worker, not the host) and a wall-clock limit per
+ * crank (a builtin that loops without calling contract code cannot be metered). Either one
+ * ends the crank as failed; the kernel then discards the worker and starts a new one from the
+ * vat's committed state.
+ *
+ * The worker is a child process, not a worker thread: V8 aborts the whole process when one
+ * huge allocation (new Array(2 ** 27).fill(0)) hits a worker thread's heap limit, so only a
+ * process boundary contains it.
  */
-import { Worker } from 'node:worker_threads';
+import { type ChildProcess, fork } from 'node:child_process';
 import type {
   CrankOutcome,
   Delivery,
@@ -23,38 +27,43 @@ export interface WorkerLimits {
 
 export const DEFAULT_LIMITS: WorkerLimits = { heapMb: 256, crankTimeoutMs: 5_000 };
 
-const workerUrl = new URL('../liveslots/worker.ts', import.meta.url);
+const workerPath = new URL('../liveslots/worker.ts', import.meta.url).pathname;
 
 export class VatWorker {
-  readonly #worker: Worker;
+  readonly #worker: ChildProcess;
   readonly #limits: WorkerLimits;
   #pending: ((m: WorkerToKernel) => void) | null = null;
   #dead: string | null = null;
 
   private constructor(limits: WorkerLimits) {
     this.#limits = limits;
-    this.#worker = new Worker(workerUrl, {
-      resourceLimits: {
-        maxOldGenerationSizeMb: limits.heapMb,
-        maxYoungGenerationSizeMb: Math.min(32, limits.heapMb),
-        stackSizeMb: 4,
-      },
-      stdout: false,
-      stderr: false,
+    this.#worker = fork(workerPath, [], {
+      execArgv: [
+        `--max-old-space-size=${limits.heapMb}`,
+        `--max-semi-space-size=${Math.min(16, limits.heapMb)}`,
+        '--stack-size=984',
+        '--disable-warning=ExperimentalWarning',
+      ],
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    this.#worker.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4096);
     });
     this.#worker.on('message', (m: WorkerToKernel) => {
       const p = this.#pending;
       this.#pending = null;
       p?.(m);
     });
-    this.#worker.on('error', (e: Error & { code?: string }) => {
+    this.#worker.on('error', (e: Error) => this.#fail(`vat worker failed: ${e.message}`));
+    this.#worker.on('exit', (code, signal) => {
       this.#fail(
-        e.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        /heap limit|heap out of memory/i.test(stderr)
           ? `vat exceeded its memory limit (${limits.heapMb} MiB)`
-          : `vat worker crashed: ${e.message}`,
+          : `vat worker exited (${signal ?? `code ${code}`})${stderr ? `: ${lastLine(stderr)}` : ''}`,
       );
     });
-    this.#worker.on('exit', (code) => this.#fail(`vat worker exited (code ${code})`));
   }
 
   /** Start a worker and load the contract with the vat's committed store. */
@@ -90,7 +99,10 @@ export class VatWorker {
 
   async terminate(): Promise<void> {
     this.#dead ??= 'terminated';
-    await this.#worker.terminate();
+    if (this.#worker.exitCode !== null || this.#worker.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.#worker.once('exit', resolve));
+    this.#worker.kill('SIGKILL');
+    await exited;
   }
 
   #fail(reason: string): void {
@@ -113,7 +125,12 @@ export class VatWorker {
         if (reply.type === 'initFailed' && this.#dead !== null) reject(Error(this.#dead));
         else resolve(reply);
       };
-      this.#worker.postMessage(m);
+      this.#worker.send(m);
     });
   }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
 }

@@ -13,7 +13,7 @@ import { makeMarshal } from '@endo/marshal';
 import { Remotable } from '@endo/pass-style';
 import type { CapData } from '../kernel/messages.ts';
 import { DurableObjects } from './durable.ts';
-import type { GasMeter } from './meter.ts';
+import { type GasMeter, isStackOverflow } from './meter.ts';
 import type { CrankOutcome, Delivery, Syscall, VatResolution, VRef } from './protocol.ts';
 import type { VatStore } from './vatstore.ts';
 
@@ -138,15 +138,23 @@ export class Liveslots {
       this.#register(result, outcome);
       this.#follow(result, outcome);
     } else {
-      outcome.catch(() => {});
+      outcome.catch((reason) => this.#checkStack(reason));
     }
+  }
+
+  /** Stack depth differs between hosts: a delivery that overflowed cannot commit. */
+  #checkStack(reason: unknown): void {
+    if (isStackOverflow(reason)) this.#meter.poison('stack overflow (call depth limit)');
   }
 
   /** Tell the kernel when a promise this vat decides settles. */
   #follow(vref: VRef, p: Promise<unknown>): void {
     p.then(
       (value) => this.#resolve(vref, false, value),
-      (reason) => this.#resolve(vref, true, reason),
+      (reason) => {
+        this.#checkStack(reason);
+        this.#resolve(vref, true, reason);
+      },
     );
   }
 

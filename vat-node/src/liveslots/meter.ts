@@ -25,6 +25,9 @@ export class GasMeter {
   #limit = 0;
   #used = 0;
   #exhausted: Error | null = null;
+  // Made at reset(), at shallow depth: near the stack limit even constructing an Error fails.
+  #outOfGas: Error = new GasExhausted('gas');
+  #overflow: Error = new GasExhausted('stack overflow (call depth limit)');
   /** The hardened facade handed to contract code: it can only spend gas, never refill it. */
   readonly facade: Meter;
 
@@ -33,7 +36,7 @@ export class GasMeter {
       if (this.#exhausted) throw this.#exhausted;
       this.#used += n;
       if (this.#used > this.#limit) {
-        this.#exhausted = new GasExhausted(`gas limit ${this.#limit} exceeded`);
+        this.#exhausted = this.#outOfGas;
         throw this.#exhausted;
       }
     };
@@ -42,10 +45,16 @@ export class GasMeter {
       l: () => charge(GAS_PER_ITERATION),
       c: (caught: unknown) => {
         if (this.#exhausted) throw this.#exhausted;
-        if (isStackOverflow(caught)) {
+        let overflow = true;
+        try {
+          overflow = isStackOverflow(caught);
+        } catch {
+          // No stack left even to look at it: that is an overflow too.
+        }
+        if (overflow) {
           // Stack depth differs between hosts: letting a contract observe it would break
           // determinism, so a stack overflow ends the delivery like gas exhaustion does.
-          this.#exhausted = new GasExhausted('stack overflow (call depth limit)');
+          this.#exhausted = this.#overflow;
           throw this.#exhausted;
         }
       },
@@ -57,6 +66,8 @@ export class GasMeter {
     this.#limit = limit;
     this.#used = 0;
     this.#exhausted = null;
+    this.#outOfGas = new GasExhausted(`gas limit ${limit} exceeded`);
+    this.#overflow = new GasExhausted('stack overflow (call depth limit)');
   }
 
   get used(): number {
@@ -74,6 +85,7 @@ export class GasMeter {
   }
 }
 
+/** V8's stack overflow. A plain comparison: a regex may not even compile near the limit. */
 export function isStackOverflow(e: unknown): boolean {
-  return e instanceof RangeError && /call stack/i.test(e.message);
+  return e instanceof RangeError && e.message === 'Maximum call stack size exceeded';
 }

@@ -1,6 +1,6 @@
 /**
- * Entry point of a vat worker thread: one vat per worker, so that a memory blow-up or a
- * runaway builtin kills at most this vat (the kernel terminates and restarts the worker).
+ * Entry point of a vat worker process: one vat per worker, so that a memory blow-up or a
+ * runaway builtin kills at most this vat (the kernel kills and restarts the worker).
  * Order matters: SES, then the HandledPromise shim, then lockdown, then everything else.
  */
 import 'ses';
@@ -8,7 +8,6 @@ import '@endo/eventual-send/shim.js';
 
 lockdown({ errorTaming: 'unsafe', overrideTaming: 'severe', consoleTaming: 'unsafe', stackFiltering: 'verbose' });
 
-const { parentPort } = await import('node:worker_threads');
 const { loadContract } = await import('../confinement/compartment.ts');
 const { Liveslots } = await import('./liveslots.ts');
 const { GasMeter } = await import('./meter.ts');
@@ -16,16 +15,18 @@ const { VatStore } = await import('./vatstore.ts');
 type KernelToWorker = import('./protocol.ts').KernelToWorker;
 type WorkerToKernel = import('./protocol.ts').WorkerToKernel;
 
-if (!parentPort) throw Error('vat worker must run in a worker thread');
-const port = parentPort;
-const post = (m: WorkerToKernel) => port.postMessage(m);
+if (!process.send) throw Error('vat worker must run as a child process with an IPC channel');
+const send = process.send.bind(process);
+const post = (m: WorkerToKernel) => send(m);
+// The kernel going away (pipe closed) ends the worker.
+process.on('disconnect', () => process.exit(0));
 
 let liveslots: InstanceType<typeof Liveslots> | undefined;
 let buildRootObject: ((powers: unknown) => unknown) | undefined;
 // Cranks arrive one at a time (the kernel waits for crankDone), but keep them strictly serial.
 let queue: Promise<void> = Promise.resolve();
 
-port.on('message', (m: KernelToWorker) => {
+process.on('message', (m: KernelToWorker) => {
   queue = queue.then(() => handle(m));
 });
 

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HostError } from '../../vat-node/src/kernel/hostcaps.ts';
+import type { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
+import { contract, startVats } from './harness.ts';
+
+async function oneVat(t: { after: (f: () => unknown) => void }, failures: string[]): Promise<Kernel> {
+  const [a] = await startVats(new LocalNetwork(), ['A'], contract('counter.js'), {
+    gasLimit: 100_000,
+    limits: { heapMb: 64, crankTimeoutMs: 3_000 },
+    onCrankFailure: (reason) => failures.push(reason),
+  });
+  t.after(() => a!.close());
+  return a!;
+}
+
+function assertAborted(r: { rejected: boolean; value: unknown }, pattern: RegExp): void {
+  assert.equal(r.rejected, true);
+  assert.ok(r.value instanceof HostError);
+  assert.match(r.value.message, /^delivery aborted: /);
+  assert.match(r.value.message, pattern);
+}
+
+test('an infinite loop runs out of gas; the vat keeps serving', async (t) => {
+  const failures: string[] = [];
+  const a = await oneVat(t, failures);
+  assert.deepEqual(await a.call('o+0', 'incr', [1]), { rejected: false, value: 1 });
+  assertAborted(await a.call('o+0', 'loop', []), /gas limit 100000 exceeded/);
+  assert.deepEqual(await a.call('o+0', 'incr', [1]), { rejected: false, value: 2 });
+  assert.equal(failures.length, 1);
+});
+
+test('an aborted delivery rolls back the durable state it changed', async (t) => {
+  const a = await oneVat(t, []);
+  assert.deepEqual(await a.call('o+0', 'incr', [10]), { rejected: false, value: 10 });
+  // incrThenLoop adds 5 to the durable counter, then loops forever.
+  assertAborted(await a.call('o+0', 'incrThenLoop', [5]), /gas/);
+  assert.deepEqual(await a.call('o+0', 'incr', [0]), { rejected: false, value: 10 });
+  assert.equal(a.stats.workerRestarts, 1);
+});
+
+test('deep recursion is stopped deterministically, even when the contract catches it', async (t) => {
+  const a = await oneVat(t, []);
+  assertAborted(await a.call('o+0', 'recurse', []), /gas|stack/);
+  assertAborted(await a.call('o+0', 'recurseCaught', []), /gas|stack/);
+  assert.deepEqual(await a.call('o+0', 'incr', [3]), { rejected: false, value: 3 });
+});
+
+test('memory and time bombs in builtins kill only the vat worker; the host survives', async (t) => {
+  const failures: string[] = [];
+  const a = await oneVat(t, failures);
+  const heapBefore = process.memoryUsage().heapUsed;
+  assertAborted(await a.call('o+0', 'heapBomb', []), /memory limit/);
+  assertAborted(await a.call('o+0', 'bigFill', []), /memory limit/);
+  // V8 keeps 'x'.repeat(2 ** 28) outside the heap limit: a quarter-GiB string is survivable.
+  assert.deepEqual(await a.call('o+0', 'bigString', []), { rejected: false, value: -1 });
+  assertAborted(await a.call('o+0', 'slowRegex', []), /time limit/);
+  // V8 refuses this one itself, with an ordinary (catchable, deterministic) error.
+  const r = await a.call('o+0', 'bigArray', []);
+  assert.equal(r.rejected, true);
+  assert.match((r.value as HostError).message, /Invalid string length|memory limit/);
+  assert.deepEqual(await a.call('o+0', 'incr', [2]), { rejected: false, value: 2 });
+  assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 2 ** 20, 'host heap did not absorb the bombs');
+  assert.equal(a.stats.workerRestarts, 3);
+});

@@ -75,6 +75,10 @@ export function buildRootObject({ baggage, defineKind }) {
     chain: (peer) => E(E(E(peer).a()).next()).depth(),
     bangChain: (peer) => peer ! a() ! next() ! depth(),
     reflect: (x) => x,
+    sendUnpassable: (peer, kind) => {
+      const values = { function: () => 1, map: new Map(), symbol: Symbol('local') };
+      return E(peer).echo(values[kind]);
+    },
     makeLog: () => makeLog(),
     // E-order through a promise that resolves back to one of our own objects: messages 1..n
     // go through the peer (pipelined on the unresolved promise), the rest directly after it

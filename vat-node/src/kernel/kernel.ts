@@ -489,6 +489,7 @@ export class Kernel implements KernelPort {
     // buildRootObject runs at every start: it redefines the durable kinds and the root object.
     const outcome = await this.#worker.crank({ type: 'startVat' });
     if (!outcome.ok) throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
+    this.transcript.append({ type: 'startVat' }, outcome);
     for (const [k, v] of outcome.writes) {
       if (v === null) this.#vatStore.delete(k);
       else this.#vatStore.set(k, v);

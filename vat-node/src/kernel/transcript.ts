@@ -7,14 +7,22 @@
 import { createHash } from 'node:crypto';
 import type { CrankOutcome, Delivery } from '../liveslots/protocol.ts';
 
+export interface TranscriptEntry {
+  readonly delivery: Delivery;
+  readonly outcome: CrankOutcome;
+}
+
 export class Transcript {
   #hash: Buffer = Buffer.alloc(32);
   #length = 0;
+  /** The entries since the start (the persistence layer bounds this with checkpoints). */
+  readonly entries: TranscriptEntry[] = [];
 
   append(delivery: Delivery, outcome: CrankOutcome): void {
     const entry = createHash('sha256').update(JSON.stringify([delivery, outcome])).digest();
     this.#hash = createHash('sha256').update(this.#hash).update(entry).digest();
     this.#length++;
+    this.entries.push({ delivery, outcome });
   }
 
   get hash(): string {

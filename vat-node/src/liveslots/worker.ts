@@ -6,7 +6,9 @@
 import 'ses';
 import '@endo/eventual-send/shim.js';
 
-lockdown({ errorTaming: 'unsafe', overrideTaming: 'severe', consoleTaming: 'unsafe', stackFiltering: 'verbose' });
+// errorTaming 'safe': contract code must not see stack traces (they leak host paths and differ
+// between hosts, which would break determinism).
+lockdown({ errorTaming: 'safe', overrideTaming: 'severe', consoleTaming: 'safe' });
 
 const { loadContract } = await import('../confinement/compartment.ts');
 const { Liveslots } = await import('./liveslots.ts');

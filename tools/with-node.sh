@@ -22,9 +22,15 @@ export PATH="$node_dir/bin:$root/node_modules/.bin:$PATH"
 
 stamp="$root/node_modules/.quorumvat-lock"
 if [ ! -f "$stamp" ] || ! cmp -s "$root/package-lock.json" "$stamp"; then
-  echo "quorumvat: installing dependencies (npm ci)" >&2
-  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2)
-  cp "$root/package-lock.json" "$stamp"
+  # One install at a time: concurrent `npm ci` runs delete each other's node_modules.
+  exec 9>"$root/.tools/install.lock"
+  flock 9
+  if [ ! -f "$stamp" ] || ! cmp -s "$root/package-lock.json" "$stamp"; then
+    echo "quorumvat: installing dependencies (npm ci)" >&2
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    cp "$root/package-lock.json" "$stamp"
+  fi
+  flock -u 9
 fi
 
 exec "$@"

@@ -17,8 +17,16 @@ test('every known escape route from the vat is closed', async (t) => {
 
 for (const [what, source, pattern] of [
   ['dynamic import', `export const buildRootObject = () => import('node:fs');`, /import/],
-  ['a host module', `import fs from 'node:fs'; export const buildRootObject = () => fs;`, /node:fs is not available/],
-  ['a reserved name', `const $qv_meter = {}; export const buildRootObject = () => $qv_meter;`, /\$qv_/],
+  [
+    'a host module',
+    `import fs from 'node:fs'; export const buildRootObject = () => fs;`,
+    /node:fs is not available/,
+  ],
+  [
+    'a reserved name',
+    `const $qv_meter = {}; export const buildRootObject = () => $qv_meter;`,
+    /\$qv_/,
+  ],
   ['direct eval', `export const buildRootObject = () => eval('1');`, /eval/],
   ['a syntax error', `export const buildRootObject = () => {`, /1:39: Unexpected token/],
   ['no buildRootObject', `export const x = 1;`, /buildRootObject/],

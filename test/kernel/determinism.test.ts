@@ -33,7 +33,9 @@ async function run(
 
 test('two vats fed the same deliveries in the same order end with the same transcript hash', async () => {
   const once = async (variant: number) => {
-    const [v] = await startVats(new LocalNetwork(), ['V'], contract('counter.js'), { gasLimit: 200_000 });
+    const [v] = await startVats(new LocalNetwork(), ['V'], contract('counter.js'), {
+      gasLimit: 200_000,
+    });
     try {
       for (const [m, args] of [
         ['incr', [3 + variant]],

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostError, HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
-import { ProtocolError } from '../../vat-node/src/transport/types.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
+import { ProtocolError } from '../../vat-node/src/transport/types.ts';
 import { contract, introduce, startVats } from './harness.ts';
 
 test('errors propagate as rejections, locally and across vats', async (t) => {
@@ -22,7 +22,10 @@ test('errors propagate as rejections, locally and across vats', async (t) => {
   assert.equal(missing.rejected, true);
   assert.match((missing.value as HostError).message, /noSuchMethod/);
   // The vats keep serving.
-  assert.deepEqual(await a!.call('o+0', 'callPeer', [bRoot, 'incr', 1]), { rejected: false, value: 1 });
+  assert.deepEqual(await a!.call('o+0', 'callPeer', [bRoot, 'incr', 1]), {
+    rejected: false,
+    value: 1,
+  });
 });
 
 test('unpassable arguments are refused at the sender with a clear error', async (t) => {
@@ -35,7 +38,11 @@ test('unpassable arguments are refused at the sender with a clear error', async 
     assert.equal(r.rejected, true, kind);
     assert.match((r.value as HostError).message, /pass|Remotable|Symbol|symbol|Map/, kind);
   }
-  assert.equal(net.batches.filter((x) => x.from === 'A' && x.ops.length > 0).length, 0, 'nothing sent');
+  assert.equal(
+    net.batches.filter((x) => x.from === 'A' && x.ops.length > 0).length,
+    0,
+    'nothing sent',
+  );
 });
 
 test('a peer cannot name an object it was not given', async (t) => {
@@ -56,6 +63,9 @@ test('a peer cannot name an object it was not given', async (t) => {
   assert.equal(b!.receive('M', 1, { op: 'echoed', token: 1 }), 'duplicate');
   // Still serving: a proper introduction works.
   const bRoot = new HostRef(introduce(a!, b!));
-  assert.deepEqual(await a!.call('o+0', 'callPeer', [bRoot, 'incr', 2]), { rejected: false, value: 2 });
+  assert.deepEqual(await a!.call('o+0', 'callPeer', [bRoot, 'incr', 2]), {
+    rejected: false,
+    value: 2,
+  });
   assert.equal(b!.stats.cranks, 1, 'only the real message reached the vat');
 });

@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Kernel, type KernelOptions } from '../../vat-node/src/kernel/kernel.ts';
-import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
+import type { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 
 export const contract = (name: string) =>
   readFileSync(new URL(`./contracts/${name}`, import.meta.url), 'utf8');

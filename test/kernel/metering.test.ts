@@ -5,7 +5,10 @@ import type { Kernel } from '../../vat-node/src/kernel/kernel.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import { contract, startVats } from './harness.ts';
 
-async function oneVat(t: { after: (f: () => unknown) => void }, failures: string[]): Promise<Kernel> {
+async function oneVat(
+  t: { after: (f: () => unknown) => void },
+  failures: string[],
+): Promise<Kernel> {
   const [a] = await startVats(new LocalNetwork(), ['A'], contract('counter.js'), {
     gasLimit: 100_000,
     limits: { heapMb: 64, crankTimeoutMs: 3_000 },
@@ -61,6 +64,9 @@ test('memory and time bombs in builtins kill only the vat worker; the host survi
   assert.equal(r.rejected, true);
   assert.match((r.value as HostError).message, /Invalid string length|memory limit/);
   assert.deepEqual(await a.call('o+0', 'incr', [2]), { rejected: false, value: 2 });
-  assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 2 ** 20, 'host heap did not absorb the bombs');
+  assert.ok(
+    process.memoryUsage().heapUsed - heapBefore < 64 * 2 ** 20,
+    'host heap did not absorb the bombs',
+  );
   assert.equal(a.stats.workerRestarts, 3);
 });

@@ -22,7 +22,7 @@ export function buildRootObject() {
           Array.prototype.push = () => 0;
           return 'overridden';
         }),
-        functionConstructorEscape: attempt(() => (function () {}).constructor('return this')()),
+        functionConstructorEscape: attempt(() => (() => {}).constructor('return this')()),
         asyncFunctionConstructor: attempt(() => (async () => {}).constructor('return this')),
         generatorConstructor: attempt(() => function* () {}.constructor('return this')),
         functionGlobal: attempt(() => Function('return globalThis')()),

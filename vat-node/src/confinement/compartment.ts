@@ -65,7 +65,9 @@ export async function loadContract(source: string, meter: Meter): Promise<Contra
   harden(compartment.globalThis);
   let namespace: Record<string, unknown>;
   try {
-    ({ namespace } = (await compartment.import('contract')) as { namespace: Record<string, unknown> });
+    ({ namespace } = (await compartment.import('contract')) as {
+      namespace: Record<string, unknown>;
+    });
   } catch (e) {
     throw new ContractLoadError(`contract failed to load: ${(e as Error).message}`);
   }

@@ -98,7 +98,8 @@ export function decodeHost(data: CapData): unknown {
     if (Array.isArray(e)) return e.map(dec);
     if (typeof e === 'object') {
       const o = e as Record<string, unknown>;
-      if ('#error' in o) return new HostError(String(dec(o['name'] ?? 'Error')), String(o['#error']));
+      if ('#error' in o)
+        return new HostError(String(dec(o['name'] ?? 'Error')), String(o['#error']));
       if ('#tag' in o) return { tag: dec(o['#tag']), payload: dec(o['payload']) };
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(o)) out[dec(k) as string] = dec(v);

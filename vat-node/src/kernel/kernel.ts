@@ -107,7 +107,14 @@ export class Kernel implements KernelPort {
 
   /** Let `peer` reach this vat's root object; returns the wire ref (as this vat writes it). */
   grantRoot(peer: VatId): WireRef {
-    return this.#clist(peer).export('o+0');
+    return this.grant(peer, 'o+0');
+  }
+
+  /** Put one of this vat's refs in `peer`'s c-list; returns the wire ref (as this vat writes it). */
+  grant(peer: VatId, vref: VRef): WireRef {
+    if (!/^o\+(d\d+\/)?\d+$/.test(vref))
+      throw TypeError(`only this vat's objects can be granted: ${vref}`);
+    return this.#clist(peer).export(vref);
   }
 
   /** Import a ref that `peer` granted us (its wire ref, as `peer` wrote it); returns our vref. */
@@ -145,7 +152,8 @@ export class Kernel implements KernelPort {
     const last = this.#inboundSeq.get(peer) ?? 0;
     if (!Number.isSafeInteger(seq) || seq <= 0) throw new ProtocolError(`bad seq ${seq}`);
     if (seq <= last) return 'duplicate';
-    if (seq !== last + 1) throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
+    if (seq !== last + 1)
+      throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
     // The message is consumed even if it is invalid: a retransmit of it is then a duplicate,
     // and one bad message from a peer cannot wedge the link forever.
     this.#inboundSeq.set(peer, seq);
@@ -186,7 +194,8 @@ export class Kernel implements KernelPort {
       case 'deliver': {
         const target = this.#importFromPeer(peer, msg.target, 'target');
         const args = this.#capDataFromPeer(peer, msg.args);
-        const result = msg.result === null ? null : this.#importFromPeer(peer, msg.result, 'result');
+        const result =
+          msg.result === null ? null : this.#importFromPeer(peer, msg.result, 'result');
         this.#route({ target, method: msg.method, args, result }, peer);
         return;
       }
@@ -200,7 +209,8 @@ export class Kernel implements KernelPort {
         return;
       }
       case 'echoed':
-        return this.#endEmbargo(peer, msg.token);
+        this.#endEmbargo(peer, msg.token);
+        return;
       case 'drop':
         // Distributed GC is not implemented yet: imports stay alive. Validate and ignore.
         for (const r of msg.refs) if (!isWireRef(r)) throw new ProtocolError(`bad ref ${r}`);
@@ -214,7 +224,8 @@ export class Kernel implements KernelPort {
     if (!rec || rec.decider !== peer) {
       throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
     }
-    if (!Number.isSafeInteger(r.received) || r.received < 0) throw new ProtocolError('bad received count');
+    if (!Number.isSafeInteger(r.received) || r.received < 0)
+      throw new ProtocolError('bad received count');
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
     rec.resolution = { rejected: r.rejected, data };
@@ -237,7 +248,10 @@ export class Kernel implements KernelPort {
       this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
       return;
     }
-    this.#enqueue({ kind: 'vat', delivery: { type: 'notify', resolutions: [[vref, r.rejected, data]] } });
+    this.#enqueue({
+      kind: 'vat',
+      delivery: { type: 'notify', resolutions: [[vref, r.rejected, data]] },
+    });
   }
 
   /** Does this resolution send later messages somewhere else than `peer`? */
@@ -325,9 +339,9 @@ export class Kernel implements KernelPort {
   #push(peer: VatId, msg: VatMessage): void {
     const seq = this.#nextSeq.get(peer) ?? 1;
     this.#nextSeq.set(peer, seq + 1);
-    let box = this.#outbox.get(peer);
-    if (!box) this.#outbox.set(peer, (box = []));
-    box.push({ seq, msg });
+    const box = this.#outbox.get(peer);
+    if (box) box.push({ seq, msg });
+    else this.#outbox.set(peer, [{ seq, msg }]);
     this.#wakeSet.add(peer);
   }
 
@@ -340,13 +354,19 @@ export class Kernel implements KernelPort {
 
   #clist(peer: VatId): CList {
     let c = this.#clists.get(peer);
-    if (!c) this.#clists.set(peer, (c = new CList()));
+    if (!c) {
+      c = new CList();
+      this.#clists.set(peer, c);
+    }
     return c;
   }
 
   #promise(vref: VRef): PromiseRecord {
     let rec = this.#promises.get(vref);
-    if (!rec) this.#promises.set(vref, (rec = newPromise(null)));
+    if (!rec) {
+      rec = newPromise(null);
+      this.#promises.set(vref, rec);
+    }
     return rec;
   }
 
@@ -407,11 +427,12 @@ export class Kernel implements KernelPort {
   async #pump(): Promise<void> {
     try {
       while (this.#runQueue.length > 0 && !this.#closed) {
-        const item = this.#runQueue.shift()!;
-        if (item.kind === 'echo') {
-          this.#push(item.peer, { op: 'echoed', token: item.token });
+        const head = this.#runQueue[0]!;
+        if (head.kind === 'echo') {
+          this.#runQueue.shift();
+          this.#push(head.peer, { op: 'echoed', token: head.token });
         } else {
-          await this.#crank(item.delivery, item.from);
+          await this.#crankBatch();
         }
         this.#wakePeers();
       }
@@ -423,9 +444,42 @@ export class Kernel implements KernelPort {
     }
   }
 
-  async #crank(delivery: Delivery, from: VatId | undefined): Promise<void> {
+  /**
+   * Run the vat deliveries at the head of the run queue as consecutive cranks in one trip to
+   * the worker. Each crank still commits (or fails) on its own, in order, exactly as if they
+   * had been sent one by one; batching only saves the round trips.
+   */
+  async #crankBatch(): Promise<void> {
+    const batch: Extract<RunItem, { kind: 'vat' }>[] = [];
+    for (let head = this.#runQueue[0]; batch.length < MAX_BATCH && head?.kind === 'vat'; ) {
+      batch.push(head);
+      this.#runQueue.shift();
+      head = this.#runQueue[0];
+    }
     const worker = this.#worker ?? (await this.#startWorker());
-    const outcome: CrankOutcome = await worker.crank(delivery);
+    let done = 0;
+    let failed = false;
+    await worker.cranks(
+      batch.map((b) => b.delivery),
+      (i, outcome) => {
+        done = i + 1;
+        failed = !outcome.ok;
+        this.#commit(batch[i]!.delivery, batch[i]!.from, outcome);
+        this.#wakePeers();
+      },
+    );
+    // The deliveries after a failed crank never ran: they go back to the head of the queue.
+    this.#runQueue.unshift(...batch.slice(done));
+    if (failed) {
+      // Nothing of the failed crank was applied. Replace the worker: its heap may hold half
+      // a turn. The next crank starts a fresh one from the committed store.
+      await worker.terminate();
+      this.#worker = null;
+      this.stats.workerRestarts++;
+    }
+  }
+
+  #commit(delivery: Delivery, from: VatId | undefined, outcome: CrankOutcome): void {
     this.stats.cranks++;
     if (delivery.type === 'message' && isPeer(from) && delivery.target.startsWith('p')) {
       // Count it before this crank's resolutions go out: a peer that sent it learns from the
@@ -433,22 +487,17 @@ export class Kernel implements KernelPort {
       const rec = this.#promise(delivery.target);
       rec.received.set(from, (rec.received.get(from) ?? 0) + 1);
     }
+    this.transcript.append(delivery, outcome);
     if (outcome.ok) {
       for (const [k, v] of outcome.writes) {
         if (v === null) this.#vatStore.delete(k);
         else this.#vatStore.set(k, v);
       }
       for (const sc of outcome.syscalls) this.#syscall(sc);
-      this.transcript.append(delivery, outcome);
       return;
     }
     this.stats.failedCranks++;
     this.#options.onCrankFailure?.(outcome.error, delivery);
-    this.transcript.append(delivery, outcome);
-    // Nothing of the crank is applied. Replace the worker: its heap may hold half a turn.
-    await worker.terminate();
-    this.#worker = null;
-    this.stats.workerRestarts++;
     if (delivery.type === 'message' && delivery.result !== null) {
       const error = encodeHost(new HostError('Error', `delivery aborted: ${outcome.error}`));
       this.#resolveByVat(delivery.result, true, error);
@@ -498,6 +547,9 @@ export class Kernel implements KernelPort {
     return this.#worker;
   }
 }
+
+/** Deliveries sent to the worker in one trip (each still its own crank). */
+const MAX_BATCH = 64;
 
 /** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
 const FROM_VAT = '<vat>';

@@ -19,7 +19,9 @@ export class Transcript {
   readonly entries: TranscriptEntry[] = [];
 
   append(delivery: Delivery, outcome: CrankOutcome): void {
-    const entry = createHash('sha256').update(JSON.stringify([delivery, outcome])).digest();
+    const entry = createHash('sha256')
+      .update(JSON.stringify([delivery, outcome]))
+      .digest();
     this.#hash = createHash('sha256').update(this.#hash).update(entry).digest();
     this.#length++;
     this.entries.push({ delivery, outcome });

@@ -33,6 +33,8 @@ export class VatWorker {
   readonly #worker: ChildProcess;
   readonly #limits: WorkerLimits;
   #pending: ((m: WorkerToKernel) => void) | null = null;
+  /** The handler of the batch in progress (re-armed after each outcome). */
+  #pendingHandler: ((m: WorkerToKernel) => void) | null = null;
   #dead: string | null = null;
 
   private constructor(limits: WorkerLimits) {
@@ -83,14 +85,59 @@ export class VatWorker {
 
   /** Run one crank. Never throws: a dead or runaway worker yields a failed outcome. */
   async crank(delivery: Delivery): Promise<CrankOutcome> {
-    try {
-      const reply = await this.#request({ type: 'crank', delivery }, this.#limits.crankTimeoutMs);
-      if (reply.type !== 'crankDone') throw Error(`unexpected ${reply.type}`);
-      return reply.outcome;
-    } catch (e) {
-      await this.terminate();
-      return { ok: false, error: (e as Error).message, gas: 0 };
-    }
+    let outcome: CrankOutcome | undefined;
+    await this.cranks([delivery], (_i, o) => {
+      outcome = o;
+    });
+    return outcome!;
+  }
+
+  /**
+   * Run deliveries as consecutive cranks; `onOutcome` gets each outcome in order as soon as the
+   * worker reports it (so the kernel commits crank i while the worker runs crank i + 1). Stops
+   * at the first failed crank, whose outcome is the last one reported. Never throws: a dead or
+   * runaway worker yields a failed outcome for the crank it was running.
+   */
+  async cranks(
+    deliveries: readonly Delivery[],
+    onOutcome: (index: number, outcome: CrankOutcome) => void,
+  ): Promise<void> {
+    let next = 0;
+    const failed = (error: string) => onOutcome(next, { ok: false, error, gas: 0 });
+    if (this.#dead !== null) return failed(this.#dead);
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          this.#dead ??= `vat exceeded its time limit (${this.#limits.crankTimeoutMs} ms for one delivery)`;
+          this.#pending = null;
+          finish(this.#dead);
+        }, this.#limits.crankTimeoutMs);
+      };
+      const finish = (error: string | null) => {
+        clearTimeout(timer);
+        this.#pending = null;
+        if (error !== null) failed(error);
+        resolve();
+      };
+      this.#pending = (reply) => {
+        if (reply.type !== 'crankDone') {
+          finish(this.#dead ?? `unexpected ${reply.type}`);
+          return;
+        }
+        onOutcome(next++, reply.outcome);
+        if (!reply.outcome.ok || next === deliveries.length) finish(null);
+        else {
+          this.#pending = this.#pendingHandler;
+          arm();
+        }
+      };
+      this.#pendingHandler = this.#pending;
+      arm();
+      this.#worker.send({ type: 'cranks', deliveries });
+    });
+    if (this.#dead !== null) await this.terminate();
   }
 
   get dead(): boolean {

@@ -5,7 +5,10 @@
  *   powers.baggage            a string-keyed map of durable values, the vat's root of state
  *   powers.defineKind(tag, init, behavior)
  *                             a maker of durable objects whose state lives in the vat store:
- *                             behavior methods get `({ state, self }, ...args)`
+ *                             behavior methods get `({ state, self, stateOf }, ...args)`;
+ *                             `stateOf(other)` is the state of another instance of the same
+ *                             kind (rights amplification: a purse can check that the purse it
+ *                             takes money from is a genuine one of its own mint)
  *
  * Durable values are data, imports (presences of other vats' objects) and durable objects.
  * Plain `Far` objects and promises live only in the worker's heap: storing one in baggage or
@@ -44,6 +47,8 @@ export class DurableObjects {
   readonly #hooks: DurableHooks;
   readonly #kinds = new Map<number, Kind>();
   readonly #records = new Map<VRef, StateRecord>();
+  /** Representative → its kind and state accessor (for stateOf). */
+  readonly #instances = new WeakMap<object, { kindId: number; state: unknown }>();
   readonly powers: unknown;
 
   constructor(store: VatStore, hooks: DurableHooks) {
@@ -171,11 +176,17 @@ export class DurableObjects {
       get self() {
         return self;
       },
+      stateOf: (other: unknown) => {
+        const entry = this.#instances.get(other as object);
+        if (entry?.kindId !== kindId) throw TypeError(`not a ${kind.tag} of this vat`);
+        return entry.state;
+      },
     });
     for (const [name, fn] of Object.entries(kind.behavior)) {
       methods[name] = (...args: unknown[]) => fn(context, ...args);
     }
     self = Far(kind.tag, methods);
+    this.#instances.set(self as object, { kindId, state });
     this.#hooks.register(vref, self);
     return self;
   }
@@ -184,7 +195,10 @@ export class DurableObjects {
   flush(): void {
     for (const [vref, rec] of this.#records) {
       if (!rec.dirty) continue;
-      this.#store.set(`vom.${vref}`, JSON.stringify(this.#hooks.serialize(Object.fromEntries(rec.fields))));
+      this.#store.set(
+        `vom.${vref}`,
+        JSON.stringify(this.#hooks.serialize(Object.fromEntries(rec.fields))),
+      );
       rec.dirty = false;
     }
   }

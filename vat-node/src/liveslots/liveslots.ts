@@ -37,7 +37,10 @@ export class Liveslots {
   readonly #durable: DurableObjects;
   #syscalls: Syscall[] = [];
   #resolutions: VatResolution[] = [];
-  readonly #marshal: ReturnType<typeof makeMarshal>;
+  readonly #marshal: {
+    toCapData(value: unknown): CapData;
+    fromCapData(data: CapData): unknown;
+  };
 
   constructor(store: VatStore, meter: GasMeter, gasLimit: number) {
     this.#store = store;
@@ -47,7 +50,7 @@ export class Liveslots {
       (val: unknown) => this.#valToSlotOrExport(val),
       (slot: string, iface: string | undefined) => this.#valForSlot(slot, iface),
       { serializeBodyFormat: 'smallcaps', errorTagging: 'off' },
-    );
+    ) as unknown as Liveslots['marshalType'];
     this.#durable = new DurableObjects(store, {
       serialize: (v) => this.serialize(v),
       unserialize: (d) => this.unserialize(d),
@@ -61,12 +64,17 @@ export class Liveslots {
     return this.#durable.powers;
   }
 
+  declare readonly marshalType: {
+    toCapData(value: unknown): CapData;
+    fromCapData(data: CapData): unknown;
+  };
+
   serialize(value: unknown): CapData {
-    return this.#marshal.toCapData(harden(value)) as CapData;
+    return this.#marshal.toCapData(harden(value));
   }
 
   unserialize(data: CapData): unknown {
-    return this.#marshal.fromCapData(data as { body: string; slots: string[] });
+    return this.#marshal.fromCapData(data);
   }
 
   /**
@@ -105,7 +113,8 @@ export class Liveslots {
         return;
       }
       case 'message':
-        return this.#deliver(delivery.target, delivery.method, delivery.args, delivery.result);
+        this.#deliver(delivery.target, delivery.method, delivery.args, delivery.result);
+        return;
       case 'notify':
         for (const [vref, rejected, data] of delivery.resolutions) {
           const kit = this.#pendingImports.get(vref);
@@ -194,7 +203,8 @@ export class Liveslots {
     const known = this.#slotToVal.get(slot);
     if (known !== undefined) return known;
     if (slot.startsWith('o+d')) return this.#durable.revive(slot);
-    if (slot.startsWith('o-')) return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
+    if (slot.startsWith('o-'))
+      return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
     if (slot.startsWith('p-')) return this.#makeImportedPromise(slot);
     if (slot.startsWith('o+')) {
       throw ReferenceError(`object ${slot} is gone: it was not durable and the vat restarted`);

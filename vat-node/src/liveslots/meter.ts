@@ -25,7 +25,7 @@ export class GasMeter {
   #limit = 0;
   #used = 0;
   #exhausted: Error | null = null;
-  // Made at reset(), at shallow depth: near the stack limit even constructing an Error fails.
+  // Made ahead, at shallow depth: near the stack limit even constructing an Error fails.
   #outOfGas: Error = new GasExhausted('gas');
   #overflow: Error = new GasExhausted('stack overflow (call depth limit)');
   /** The hardened facade handed to contract code: it can only spend gas, never refill it. */
@@ -63,11 +63,10 @@ export class GasMeter {
 
   /** Start metering one delivery. */
   reset(limit: number): void {
+    if (limit !== this.#limit) this.#outOfGas = new GasExhausted(`gas limit ${limit} exceeded`);
     this.#limit = limit;
     this.#used = 0;
     this.#exhausted = null;
-    this.#outOfGas = new GasExhausted(`gas limit ${limit} exceeded`);
-    this.#overflow = new GasExhausted('stack overflow (call depth limit)');
   }
 
   get used(): number {

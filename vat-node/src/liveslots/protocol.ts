@@ -48,7 +48,11 @@ export type KernelToWorker =
       readonly options: VatOptions;
       readonly store: readonly (readonly [string, string])[];
     }
-  | { readonly type: 'crank'; readonly delivery: Delivery };
+  /**
+   * Run these deliveries as separate cranks, in order, reporting each outcome as soon as it is
+   * known; stop after the first failed one (the kernel will replace this worker).
+   */
+  | { readonly type: 'cranks'; readonly deliveries: readonly Delivery[] };
 
 export type CrankOutcome =
   | {

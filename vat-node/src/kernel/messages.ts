@@ -10,7 +10,10 @@
  */
 export type WireRef = string;
 
-/** A marshalled value: an @endo/marshal smallcaps body whose slots are wire refs. */
+/**
+ * A marshalled value: an @endo/marshal smallcaps body whose slots are wire refs, or handoff
+ * certificates (`h:...`) for objects of a third vat.
+ */
 export interface CapData {
   readonly body: string;
   readonly slots: readonly WireRef[];
@@ -38,6 +41,11 @@ export type VatMessage =
   | { readonly op: 'echo'; readonly target: WireRef; readonly token: number }
   /** Reply to an echo. */
   | { readonly op: 'echoed'; readonly token: number }
+  /**
+   * Present a three-party handoff certificate (kernel/handoff.ts) for an object the receiver
+   * exports; the receiver settles `result` (a fresh promise of the sender's) to that object.
+   */
+  | { readonly op: 'take'; readonly cert: string; readonly result: WireRef }
   /** The sender no longer uses these imports: the receiver may drop them from its exports. */
   | { readonly op: 'drop'; readonly refs: readonly WireRef[] };
 

@@ -37,6 +37,11 @@ export class LocalNetwork {
   kernel(vatId: VatId): KernelPort | undefined {
     return this.#kernels.get(vatId);
   }
+
+  /** A closed vat is gone from the network: nothing reaches it any more. */
+  unregister(kernel: KernelPort): void {
+    if (this.#kernels.get(kernel.vatId) === kernel) this.#kernels.delete(kernel.vatId);
+  }
 }
 
 class LocalTransport implements Transport {
@@ -89,5 +94,7 @@ class LocalTransport implements Transport {
     else deliver();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.#kernel) this.#net.unregister(this.#kernel);
+  }
 }

@@ -1,0 +1,128 @@
+/** Spawning and watching vat-process fixtures for the multi-process VatTP tests. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/vat-process.ts', import.meta.url));
+
+export type Line = Record<string, unknown>;
+export interface TestContext {
+  after(fn: () => void | Promise<void>): void;
+  diagnostic(message: string): void;
+}
+
+export interface VatProcess {
+  readonly child: ChildProcess;
+  /** Every JSON line printed so far (fixture events and pino logs). */
+  readonly lines: Line[];
+  /** Resolves with the first line (from now on or already seen) matching `pred`. */
+  waitFor(what: string, pred: (line: Line) => boolean, timeoutMs?: number): Promise<Line>;
+  lastStatus(): Line | undefined;
+  exited: Promise<number | null>;
+}
+
+export function tempDir(t: TestContext, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A TCP port free at the time of asking (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Starts the fixture; the test's t.after always SIGKILLs it. */
+export function spawnVat(t: TestContext, args: string[]): VatProcess {
+  const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Line[] = [];
+  const waiters = new Set<{ pred: (l: Line) => boolean; resolve: (l: Line) => void }>();
+  let buffer = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl = buffer.indexOf('\n');
+    while (nl >= 0) {
+      const text = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf('\n');
+      let parsed: Line;
+      try {
+        parsed = JSON.parse(text) as Line;
+      } catch {
+        parsed = { text };
+      }
+      lines.push(parsed);
+      for (const w of waiters) {
+        if (w.pred(parsed)) {
+          waiters.delete(w);
+          w.resolve(parsed);
+        }
+      }
+    }
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    lines,
+    exited,
+    lastStatus: () => lines.findLast((l) => l.event === 'status'),
+    waitFor(what, pred, timeoutMs = 20_000) {
+      const seen = lines.find(pred);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          pred,
+          resolve: (l: Line) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`timed out waiting for ${what}; stderr: ${stderr.slice(-2000)}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(
+            new Error(`exited (${code}) while waiting for ${what}; stderr: ${stderr.slice(-2000)}`),
+          );
+        });
+      });
+    },
+  };
+}
+
+/** Status helpers: what a fixture has received from / has unacked for a peer. */
+export function receivedFrom(
+  status: Line | undefined,
+  peer: string,
+): { count: number; hash: string; errors: string[] } {
+  const received = (status?.received ?? {}) as Record<
+    string,
+    { count: number; hash: string; errors: string[] }
+  >;
+  return received[peer] ?? { count: 0, hash: '', errors: [] };
+}
+
+export function outboxFor(status: Line | undefined, peer: string): number {
+  const outbox = (status?.outbox ?? {}) as Record<string, number>;
+  return outbox[peer] ?? 0;
+}

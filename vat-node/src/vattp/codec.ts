@@ -1,0 +1,417 @@
+/**
+ * The VatTP wire format. One frame = one signed batch of messages from vat A to vat B.
+ *
+ * Frame bytes (what is signed):
+ *
+ *   offset  size  content
+ *   0       4     magic "QVTP" (0x51 0x56 0x54 0x50)
+ *   4       1     kind 'F' (0x46)
+ *   5       1     version 0x01
+ *   6       n     body: canonical JSON of the frame, UTF-8
+ *
+ *   body = {"ack":A,"from":F,"messages":[{"msg":M,"seq":S},...],"session":N,"to":T}
+ *
+ * Canonical JSON: no whitespace; object keys sorted (UTF-16 code-unit order, all ASCII here);
+ * strings exactly as JSON.stringify writes them (so `\u0041` or an unescaped lone surrogate is
+ * non-canonical); numbers are safe non-negative integers in plain decimal (no `-0`, `1.0`,
+ * `1e3`); no duplicate keys; every key of the message shapes below present, no other key.
+ * The decoder parses, validates every field, re-encodes and rejects the frame unless the bytes
+ * are identical: so exactly one byte string stands for a frame, and a signature means one thing.
+ *
+ * Wire message (one length-prefixed message on the stream) = frame bytes || Ed25519 signature
+ * (64 bytes) by `from` over the frame bytes. The magic+kind are a domain separator: a signature
+ * on a frame can never pass for one on another kind of signed object. The signature covers
+ * `to` (a frame cannot be replayed to another vat) and `session`, the 16-byte nonce the
+ * receiver sent in its hello on this stream (a frame cannot be replayed on another stream).
+ *
+ * Hello (receiver -> sender, first message on a stream, unsigned: the Noise channel already
+ * authenticates it and it carries no authority): "QVTP" 'H' 0x01 nonce(16) = 22 bytes.
+ *
+ * Messages in one frame carry consecutive sequence numbers. `ack` is the highest seq from the
+ * receiver that the sender has committed. Limits: a wire message is at most 1 MiB.
+ */
+import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from '../kernel/messages.ts';
+import { ProtocolError, type VatId } from '../transport/types.ts';
+import { publicKeyOfVatId } from './identity.ts';
+import { SIGNATURE_BYTES, type Sign, verifySignature } from './signing.ts';
+
+export const MAX_WIRE_BYTES = 1024 * 1024;
+export const SESSION_BYTES = 16;
+const HEADER_BYTES = 6;
+const MAGIC = [0x51, 0x56, 0x54, 0x50];
+const KIND_FRAME = 0x46;
+const KIND_HELLO = 0x48;
+const VERSION = 0x01;
+const MAX_VATID_CHARS = 128;
+const MAX_METHOD_CHARS = 1024;
+
+export interface Frame {
+  readonly from: VatId;
+  readonly to: VatId;
+  /** The receiver's hello nonce for this stream, 32 lowercase hex digits. */
+  readonly session: string;
+  /** Highest seq from `to` that `from` has committed. */
+  readonly ack: number;
+  readonly messages: readonly Sequenced[];
+}
+
+export interface SignedFrame {
+  readonly frame: Frame;
+  /** The frame bytes the signature covers. */
+  readonly signed: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+// ---------------------------------------------------------------- canonical JSON (encoder)
+
+/** Canonical JSON of plain data (see the header comment); throws TypeError on anything else. */
+export function canonicalJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value) || value < 0 || Object.is(value, -0)) {
+        throw new TypeError(`not a canonical number: ${value}`);
+      }
+      return String(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
+    }
+    default:
+      throw new TypeError(`not plain data: ${typeof value}`);
+  }
+}
+
+/** The canonical JSON of one sequenced message, as it appears inside a frame body. */
+export function encodeSequenced(message: Sequenced): string {
+  return canonicalJson({ msg: message.msg, seq: message.seq });
+}
+
+function header(kind: number): Uint8Array {
+  return Uint8Array.of(...MAGIC, kind, VERSION);
+}
+
+function frameBodyJson(
+  fields: Omit<Frame, 'messages'>,
+  encodedMessages: readonly string[],
+): string {
+  // Keys in sorted order: ack, from, messages, session, to (equal to canonicalJson(frame)).
+  return (
+    `{"ack":${canonicalJson(fields.ack)},"from":${JSON.stringify(fields.from)},` +
+    `"messages":[${encodedMessages.join(',')}],` +
+    `"session":${JSON.stringify(fields.session)},"to":${JSON.stringify(fields.to)}}`
+  );
+}
+
+function frameBytes(body: string): Uint8Array {
+  const bodyBytes = Buffer.from(body, 'utf8');
+  const out = new Uint8Array(HEADER_BYTES + bodyBytes.length);
+  out.set(header(KIND_FRAME), 0);
+  out.set(bodyBytes, HEADER_BYTES);
+  return out;
+}
+
+/** The frame bytes (unsigned) of one frame. */
+export function encodeFrame(frame: Frame): Uint8Array {
+  return frameBytes(frameBodyJson(frame, frame.messages.map(encodeSequenced)));
+}
+
+/** frame bytes || signature: one wire message. */
+export function signFrame(frame: Uint8Array, sign: Sign): Uint8Array {
+  const out = new Uint8Array(frame.length + SIGNATURE_BYTES);
+  out.set(frame, 0);
+  out.set(sign(frame), frame.length);
+  return out;
+}
+
+export interface PackedFrame {
+  /** Signed wire bytes. */
+  readonly wire: Uint8Array;
+  /** Seq of the last message in the frame (undefined for an ack-only frame). */
+  readonly lastSeq: number | undefined;
+}
+
+export interface Packed {
+  readonly frames: PackedFrame[];
+  /** The first message too large for any frame (a kernel bug): packing stopped before it. */
+  readonly oversized: Sequenced | undefined;
+}
+
+/**
+ * Packs `messages` (consecutive seqs) into as few signed frames as fit `maxWireBytes` each,
+ * every frame carrying the same ack. Always at least one frame: with no message (or only an
+ * oversized one) it is ack-only.
+ */
+export function packFrames(
+  fields: Omit<Frame, 'messages'>,
+  messages: readonly Sequenced[],
+  sign: Sign,
+  maxWireBytes: number = MAX_WIRE_BYTES,
+): Packed {
+  const limit = Math.min(maxWireBytes, MAX_WIRE_BYTES);
+  const fixed =
+    HEADER_BYTES + Buffer.byteLength(frameBodyJson(fields, []), 'utf8') + SIGNATURE_BYTES;
+  const frames: PackedFrame[] = [];
+  let batch: string[] = [];
+  let size = fixed;
+  let lastSeq: number | undefined;
+  let oversized: Sequenced | undefined;
+  const flush = () => {
+    frames.push({ wire: signFrame(frameBytes(frameBodyJson(fields, batch)), sign), lastSeq });
+    batch = [];
+    size = fixed;
+  };
+  for (const message of messages) {
+    const json = encodeSequenced(message);
+    const length = Buffer.byteLength(json, 'utf8');
+    if (fixed + length > limit) {
+      oversized = message;
+      break;
+    }
+    if (batch.length > 0 && size + 1 + length > limit) flush();
+    size += length + (batch.length > 0 ? 1 : 0);
+    batch.push(json);
+    lastSeq = message.seq;
+  }
+  if (batch.length > 0 || frames.length === 0) flush();
+  return { frames, oversized };
+}
+
+// ---------------------------------------------------------------- hello
+
+export function encodeHello(nonce: Uint8Array): Uint8Array {
+  if (nonce.length !== SESSION_BYTES) throw new TypeError('hello nonce must be 16 bytes');
+  const out = new Uint8Array(HEADER_BYTES + SESSION_BYTES);
+  out.set(header(KIND_HELLO), 0);
+  out.set(nonce, HEADER_BYTES);
+  return out;
+}
+
+/** The session string (hex nonce) a hello announces. */
+export function decodeHello(bytes: Uint8Array): string {
+  if (bytes.length !== HEADER_BYTES + SESSION_BYTES || !hasHeader(bytes, KIND_HELLO)) {
+    throw new ProtocolError('malformed hello');
+  }
+  return sessionOf(bytes.subarray(HEADER_BYTES));
+}
+
+export function sessionOf(nonce: Uint8Array): string {
+  return Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('hex');
+}
+
+function hasHeader(bytes: Uint8Array, kind: number): boolean {
+  return (
+    bytes[0] === MAGIC[0] &&
+    bytes[1] === MAGIC[1] &&
+    bytes[2] === MAGIC[2] &&
+    bytes[3] === MAGIC[3] &&
+    bytes[4] === kind &&
+    bytes[5] === VERSION
+  );
+}
+
+// ---------------------------------------------------------------- decoder
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const REF = /^[op][+-][1-9][0-9]{0,15}$/;
+/** A three-party handoff certificate (kernel/handoff.ts): base64url after `h:`. */
+const HANDOFF = /^h:[A-Za-z0-9_-]{1,2048}$/;
+const VATID = /^[1-9A-HJ-NP-Za-km-z]+$/;
+const SESSION = /^[0-9a-f]{32}$/;
+
+function fail(reason: string): never {
+  throw new ProtocolError(reason);
+}
+
+type Json = Record<string, unknown>;
+
+function record(v: unknown, where: string, keys: readonly string[]): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${where}: not an object`);
+  const own = Object.keys(v);
+  if (own.length !== keys.length || !keys.every((k) => Object.hasOwn(v, k))) {
+    fail(`${where}: keys must be exactly ${keys.join(',')}`);
+  }
+  return v as Json;
+}
+
+function array(v: unknown, where: string): unknown[] {
+  if (!Array.isArray(v)) fail(`${where}: not an array`);
+  return v;
+}
+
+function str(v: unknown, where: string, maxChars = MAX_WIRE_BYTES): string {
+  if (typeof v !== 'string' || v.length > maxChars)
+    fail(`${where}: not a string (max ${maxChars})`);
+  return v;
+}
+
+function uint(v: unknown, where: string, min = 0): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    fail(`${where}: not an integer >= ${min}`);
+  }
+  return v;
+}
+
+function ref(v: unknown, where: string, kinds = 'op'): WireRef {
+  if (typeof v !== 'string' || !REF.test(v) || !kinds.includes(v[0] ?? '')) {
+    fail(`${where}: not a ${kinds === 'p' ? 'promise ' : ''}ref`);
+  }
+  if (!Number.isSafeInteger(Number(v.slice(2)))) fail(`${where}: ref index too large`);
+  return v;
+}
+
+function vatId(v: unknown, where: string): VatId {
+  if (typeof v !== 'string' || v.length > MAX_VATID_CHARS || !VATID.test(v)) {
+    fail(`${where}: not a VatID`);
+  }
+  return v;
+}
+
+function handoff(v: unknown, where: string): string {
+  if (typeof v !== 'string' || !HANDOFF.test(v)) fail(`${where}: not a handoff certificate`);
+  return v;
+}
+
+/** A slot: a c-list ref, or a handoff certificate for a third vat's object. */
+function slot(v: unknown, where: string): string {
+  return typeof v === 'string' && v.startsWith('h:') ? handoff(v, where) : ref(v, where);
+}
+
+function capData(v: unknown, where: string): CapData {
+  const o = record(v, where, ['body', 'slots']);
+  const slots = array(o.slots, `${where}.slots`).map((s, i) => slot(s, `${where}.slots[${i}]`));
+  return { body: str(o.body, `${where}.body`), slots };
+}
+
+function resolution(v: unknown, where: string): Resolution {
+  const o = record(v, where, ['promise', 'received', 'rejected', 'value']);
+  if (typeof o.rejected !== 'boolean') fail(`${where}.rejected: not a boolean`);
+  return {
+    promise: ref(o.promise, `${where}.promise`, 'p'),
+    rejected: o.rejected,
+    value: capData(o.value, `${where}.value`),
+    received: uint(o.received, `${where}.received`),
+  };
+}
+
+function nonEmpty<T>(items: T[], where: string): T[] {
+  if (items.length === 0) fail(`${where}: empty`);
+  return items;
+}
+
+/** Validates one message against the VatMessage shapes and rebuilds it with only known keys. */
+export function vatMessage(v: unknown, where = 'msg'): VatMessage {
+  const op = typeof v === 'object' && v !== null ? (v as Json).op : undefined;
+  switch (op) {
+    case 'deliver': {
+      const o = record(v, where, ['args', 'method', 'op', 'result', 'target']);
+      return {
+        op,
+        target: slot(o.target, `${where}.target`),
+        method: o.method === null ? null : str(o.method, `${where}.method`, MAX_METHOD_CHARS),
+        args: capData(o.args, `${where}.args`),
+        result: o.result === null ? null : ref(o.result, `${where}.result`, 'p'),
+      };
+    }
+    case 'resolve': {
+      const o = record(v, where, ['op', 'resolutions']);
+      const items = array(o.resolutions, `${where}.resolutions`);
+      return {
+        op,
+        resolutions: nonEmpty(items, `${where}.resolutions`).map((r, i) =>
+          resolution(r, `${where}.resolutions[${i}]`),
+        ),
+      };
+    }
+    case 'echo': {
+      const o = record(v, where, ['op', 'target', 'token']);
+      return {
+        op,
+        target: ref(o.target, `${where}.target`),
+        token: uint(o.token, `${where}.token`),
+      };
+    }
+    case 'echoed': {
+      const o = record(v, where, ['op', 'token']);
+      return { op, token: uint(o.token, `${where}.token`) };
+    }
+    case 'take': {
+      const o = record(v, where, ['cert', 'op', 'result']);
+      return {
+        op,
+        cert: handoff(o.cert, `${where}.cert`),
+        result: ref(o.result, `${where}.result`, 'p'),
+      };
+    }
+    case 'drop': {
+      const o = record(v, where, ['op', 'refs']);
+      const refs = nonEmpty(array(o.refs, `${where}.refs`), `${where}.refs`);
+      return { op, refs: refs.map((r, i) => ref(r, `${where}.refs[${i}]`)) };
+    }
+    default:
+      fail(`${where}.op: unknown`);
+  }
+}
+
+function frame(v: unknown): Frame {
+  const o = record(v, 'frame', ['ack', 'from', 'messages', 'session', 'to']);
+  const session = o.session;
+  if (typeof session !== 'string' || !SESSION.test(session)) fail('frame.session: malformed');
+  const items = array(o.messages, 'frame.messages');
+  let expected: number | undefined;
+  const messages = items.map((item, i): Sequenced => {
+    const m = record(item, `messages[${i}]`, ['msg', 'seq']);
+    const seq = uint(m.seq, `messages[${i}].seq`, 1);
+    if (expected !== undefined && seq !== expected) fail('messages: seqs not consecutive');
+    expected = seq + 1;
+    return { seq, msg: vatMessage(m.msg, `messages[${i}].msg`) };
+  });
+  return {
+    from: vatId(o.from, 'frame.from'),
+    to: vatId(o.to, 'frame.to'),
+    session,
+    ack: uint(o.ack, 'frame.ack'),
+    messages,
+  };
+}
+
+/**
+ * Decodes one wire message. Throws ProtocolError (and nothing else) for any byte string that
+ * is not exactly the canonical encoding of a well-formed frame plus a 64-byte signature.
+ * Does not check the signature: see verifyFrame.
+ */
+export function decodeWire(bytes: Uint8Array): SignedFrame {
+  if (bytes.length > MAX_WIRE_BYTES) fail(`frame larger than ${MAX_WIRE_BYTES} bytes`);
+  if (bytes.length < HEADER_BYTES + 2 + SIGNATURE_BYTES) fail('frame too short');
+  if (!hasHeader(bytes, KIND_FRAME)) fail('bad frame header (magic, kind or version)');
+  const signed = bytes.subarray(0, bytes.length - SIGNATURE_BYTES);
+  const signature = bytes.subarray(bytes.length - SIGNATURE_BYTES);
+  let text: string;
+  let parsed: unknown;
+  try {
+    text = utf8.decode(signed.subarray(HEADER_BYTES));
+    parsed = JSON.parse(text);
+  } catch {
+    fail('frame body is not JSON in UTF-8');
+  }
+  const decoded = frame(parsed);
+  let canonical: string;
+  try {
+    canonical = frameBodyJson(decoded, decoded.messages.map(encodeSequenced));
+  } catch {
+    fail('frame body is not canonical');
+  }
+  if (canonical !== text) fail('frame body is not canonical');
+  return { frame: decoded, signed, signature };
+}
+
+/** True if `from` signed these frame bytes. ProtocolError if `from` is not an Ed25519 VatID. */
+export function verifyFrame(signed: SignedFrame): boolean {
+  return verifySignature(publicKeyOfVatId(signed.frame.from), signed.signed, signed.signature);
+}

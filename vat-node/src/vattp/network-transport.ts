@@ -1,0 +1,549 @@
+/**
+ * VatTP over libp2p: the Transport a vat node's kernel talks through.
+ *
+ * Per peer vat, one outbound session: a stream on VATTP_PROTOCOL that we open. The receiving
+ * side first sends a hello with a fresh nonce (the session); every frame we send on that stream
+ * is signed over that session, so a frame recorded on one stream is refused on any other.
+ * Frames flow one way on a stream; the peer's frames (and its acks) come on its own stream.
+ *
+ * The kernel owns seqs, the outbox and the committed high-water mark (transport/types.ts);
+ * this class only remembers, per peer, what it wrote on the current stream (lastSent), the
+ * highest ack the peer sent (ackedByPeer) and the ack it last wrote (ackSent):
+ * - wake(peer) schedules a pump: it dials on demand, sends kernel.unacked(peer, lastSent) in
+ *   as few frames as fit, each carrying ack = kernel.committedInbound(peer);
+ * - an ack with nothing to carry it waits ackDelayMs, so a burst of commits costs one frame;
+ * - when a stream is lost, lastSent falls back to ackedByPeer: the next stream retransmits
+ *   every unacked message and the receiver's kernel drops the duplicates;
+ * - failed dials are retried with backoff and full jitter, only while something is owed,
+ *   with one log line when the peer becomes unreachable and one when it is back.
+ * Inbound frames are checked (canonical decoding, `to` is us, `from` is the authenticated
+ * connection peer, our session, the signature) before the kernel sees any message; bad input
+ * is logged with its reason, the stream closed, and repeat offenders banned for a while.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Stream, StreamMessageEvent } from '@libp2p/interface';
+import { LengthPrefixedDecoder, type LengthPrefixedStream, lpStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import type { KernelPort, Transport, VatId } from '../transport/types.ts';
+import { ProtocolError } from '../transport/types.ts';
+import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
+import {
+  decodeHello,
+  decodeWire,
+  encodeHello,
+  MAX_WIRE_BYTES,
+  packFrames,
+  SESSION_BYTES,
+  sessionOf,
+  verifyFrame,
+} from './codec.ts';
+import { createVatHost, type VatHost, type VatHostOptions } from './host.ts';
+import { publicKeyOfVatId, type VatIdentity } from './identity.ts';
+import { DEFAULT_PENALTIES, Penalties, type PenaltyPolicy } from './penalties.ts';
+
+export const VATTP_PROTOCOL = '/quorumvat/vattp/1.0.0';
+
+export interface NetworkTransportOptions {
+  readonly identity: VatIdentity;
+  readonly host: VatHost;
+  readonly logger: Logger;
+  /** Known addresses of peer vats (configuration, sturdyref hints). */
+  readonly hints?: ReadonlyMap<VatId, readonly string[]>;
+  readonly backoff?: BackoffPolicy;
+  /** How long an ack with no message to ride on waits for one. */
+  readonly ackDelayMs?: number;
+  /** Largest frame we send (the receiver accepts up to MAX_WIRE_BYTES). */
+  readonly maxFrameBytes?: number;
+  /** Dial (including a DHT lookup) plus hello. */
+  readonly connectTimeoutMs?: number;
+  readonly penalties?: PenaltyPolicy;
+  /** Stop the host in close() (true when the transport created it). */
+  readonly ownsHost?: boolean;
+}
+
+interface Session {
+  readonly stream: Stream;
+  readonly lp: LengthPrefixedStream<Stream>;
+  readonly session: string;
+  readonly openedAt: number;
+}
+
+/** What the transport remembers about one peer vat (nothing of it is durable). */
+class Link {
+  readonly peer: VatId;
+  readonly backoff: Backoff;
+  out: Session | undefined;
+  connecting = false;
+  /** Highest seq written on the current stream. */
+  lastSent = 0;
+  /** Highest ack the peer has sent us. */
+  ackedByPeer = 0;
+  /** Highest ack we wrote (set back to 0 when the peer's resends show it missed one). */
+  ackSent = 0;
+  ackTimer: NodeJS.Timeout | undefined;
+  ackDue = false;
+  retryTimer: NodeJS.Timeout | undefined;
+  unreachableSince: number | undefined;
+  /** First seq of a batch that could not be framed (logged once). */
+  stuckAt: number | undefined;
+  scheduled = false;
+  pumping = false;
+  dirty = false;
+
+  constructor(peer: VatId, backoff: BackoffPolicy) {
+    this.peer = peer;
+    this.backoff = new Backoff(backoff);
+  }
+}
+
+/** Counters for tests, benchmarks and metrics. */
+export interface VattpStats {
+  framesSent: number;
+  ackOnlyFramesSent: number;
+  messagesSent: number;
+  framesReceived: number;
+  messagesReceived: number;
+  duplicatesReceived: number;
+  rejectedInputs: number;
+  connects: number;
+  connectFailures: number;
+}
+
+/** A stream that lived this long proves the peer works: the next loss starts backoff afresh. */
+const STABLE_STREAM_MS = 1_000;
+const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
+const MAX_MESSAGES_PER_PUMP = 4096;
+
+export class NetworkTransport implements Transport {
+  readonly #identity: VatIdentity;
+  readonly #host: VatHost;
+  readonly #log: Logger;
+  readonly #hints = new Map<VatId, readonly string[]>();
+  readonly #backoffPolicy: BackoffPolicy;
+  readonly #ackDelayMs: number;
+  readonly #maxFrameBytes: number;
+  readonly #connectTimeoutMs: number;
+  readonly #penalties: Penalties;
+  readonly #ownsHost: boolean;
+  readonly #links = new Map<VatId, Link>();
+  readonly #inbound = new Set<Stream>();
+  readonly #closing = new AbortController();
+  #kernel: KernelPort | undefined;
+  readonly stats: VattpStats = {
+    framesSent: 0,
+    ackOnlyFramesSent: 0,
+    messagesSent: 0,
+    framesReceived: 0,
+    messagesReceived: 0,
+    duplicatesReceived: 0,
+    rejectedInputs: 0,
+    connects: 0,
+    connectFailures: 0,
+  };
+
+  /** Creates the libp2p host for `identity` and a transport that owns it. */
+  static async create(
+    options: Omit<NetworkTransportOptions, 'host' | 'ownsHost'> &
+      Omit<VatHostOptions, 'logger' | 'identity'>,
+  ): Promise<NetworkTransport> {
+    const host = await createVatHost({ ...options, logger: options.logger });
+    const transport = new NetworkTransport({ ...options, host, ownsHost: true });
+    await transport.start();
+    return transport;
+  }
+
+  constructor(options: NetworkTransportOptions) {
+    this.#identity = options.identity;
+    this.#host = options.host;
+    this.#log = options.logger;
+    for (const [peer, addrs] of options.hints ?? []) this.#hints.set(peer, addrs);
+    this.#backoffPolicy = options.backoff ?? DEFAULT_BACKOFF;
+    this.#ackDelayMs = options.ackDelayMs ?? 5;
+    this.#maxFrameBytes = Math.min(
+      options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      MAX_WIRE_BYTES,
+    );
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#penalties = new Penalties(options.penalties ?? DEFAULT_PENALTIES);
+    this.#ownsHost = options.ownsHost ?? false;
+    this.#host.setDenied((peer) => this.#penalties.isBanned(peer));
+  }
+
+  /** Starts serving inbound streams. Frames are refused until a kernel is attached. */
+  async start(): Promise<void> {
+    await this.#host.handle(VATTP_PROTOCOL, (stream, remote) => this.#serve(stream, remote));
+    // A peer that connects to us is reachable: a pending retry need not wait out its backoff.
+    this.#host.onPeerConnect((peer) => {
+      const link = this.#links.get(peer);
+      if (link?.retryTimer !== undefined) this.#retryNow(link);
+    });
+  }
+
+  get vatId(): VatId {
+    return this.#identity.vatId;
+  }
+
+  get host(): VatHost {
+    return this.#host;
+  }
+
+  /** Listen addresses (with /p2p/<vatId>) for others to use as hints. */
+  multiaddrs(): string[] {
+    return this.#host.multiaddrs();
+  }
+
+  addHints(peer: VatId, addrs: readonly string[]): void {
+    this.#hints.set(peer, [...new Set([...(this.#hints.get(peer) ?? []), ...addrs])]);
+  }
+
+  /**
+   * The kernel attaches itself; it must then wake() every peer it holds unacked messages
+   * for, since the port cannot list peers.
+   */
+  attach(kernel: KernelPort): void {
+    if (this.#kernel !== undefined) throw new Error('a kernel is already attached');
+    if (kernel.vatId !== this.#identity.vatId) {
+      throw new Error(`kernel ${kernel.vatId} is not the vat of this transport`);
+    }
+    this.#kernel = kernel;
+  }
+
+  wake(peer: VatId): void {
+    if (this.#kernel === undefined || this.#closing.signal.aborted) return;
+    const link = this.#link(peer);
+    if (link !== undefined) this.#schedule(link);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort(new Error('transport closed'));
+    for (const link of this.#links.values()) {
+      clearTimeout(link.ackTimer);
+      clearTimeout(link.retryTimer);
+      link.out?.stream.abort(new Error('transport closed'));
+      link.out = undefined;
+    }
+    for (const stream of this.#inbound) stream.abort(new Error('transport closed'));
+    this.#inbound.clear();
+    if (this.#ownsHost) await this.#host.stop();
+  }
+
+  #link(peer: VatId): Link | undefined {
+    let link = this.#links.get(peer);
+    if (link === undefined) {
+      try {
+        publicKeyOfVatId(peer);
+      } catch {
+        this.#log.error({ peer }, 'wake() for something that is not a VatID: ignored');
+        return undefined;
+      }
+      link = new Link(peer, this.#backoffPolicy);
+      this.#links.set(peer, link);
+    }
+    return link;
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  /** Coalesces wakes: all commits of one turn of the event loop go out together. */
+  #schedule(link: Link): void {
+    if (link.scheduled || this.#closing.signal.aborted) return;
+    link.scheduled = true;
+    setImmediate(() => {
+      link.scheduled = false;
+      void this.#pump(link);
+    });
+  }
+
+  async #pump(link: Link): Promise<void> {
+    if (link.pumping) {
+      link.dirty = true;
+      return;
+    }
+    link.pumping = true;
+    try {
+      do {
+        link.dirty = false;
+        await this.#pumpOnce(link);
+      } while (link.dirty && !this.#closing.signal.aborted);
+    } catch (err) {
+      this.#log.error({ peer: link.peer, err: String(err) }, 'vattp send failed');
+    } finally {
+      link.pumping = false;
+    }
+  }
+
+  async #pumpOnce(link: Link): Promise<void> {
+    const kernel = this.#kernel;
+    if (kernel === undefined || this.#closing.signal.aborted) return;
+    if (link.connecting || link.retryTimer !== undefined) return; // a retry is already due
+    link.lastSent = Math.max(link.lastSent, link.ackedByPeer);
+    const pending = kernel.unacked(link.peer, link.lastSent);
+    const ack = kernel.committedInbound(link.peer);
+    if (pending.length === 0 && ack <= link.ackSent) {
+      this.#clearAck(link);
+      return;
+    }
+    const out = link.out;
+    if (out === undefined) {
+      // Only an ack is owed and the peer is not connected: no dial. A peer holding unacked
+      // messages reconnects and resends them itself, and its duplicates re-owe the ack.
+      if (pending.length === 0 && !this.#host.isConnected(link.peer)) return;
+      if (this.#penalties.isBanned(link.peer)) {
+        this.#retryLater(link, this.#penalties.banRemainingMs(link.peer));
+        return;
+      }
+      if (await this.#connect(link)) link.dirty = true;
+      return;
+    }
+    if (pending.length === 0 && !link.ackDue) {
+      // Only an ack is owed: wait a moment for a message to carry it.
+      link.ackTimer ??= setTimeout(() => {
+        link.ackTimer = undefined;
+        link.ackDue = true;
+        this.#schedule(link);
+      }, this.#ackDelayMs);
+      return;
+    }
+    this.#clearAck(link);
+    // A long outbox (after an outage) goes out in slices: bounded memory per pump.
+    const slice =
+      pending.length > MAX_MESSAGES_PER_PUMP ? pending.slice(0, MAX_MESSAGES_PER_PUMP) : pending;
+    if (slice !== pending) link.dirty = true;
+    const { frames, oversized } = packFrames(
+      { from: this.#identity.vatId, to: link.peer, session: out.session, ack },
+      slice,
+      this.#identity.sign,
+      this.#maxFrameBytes,
+    );
+    if (oversized !== undefined) {
+      // A kernel bug; skipping the message would break ordering, so the link stalls after
+      // the messages before it. Logged once per stuck message.
+      link.dirty = false;
+      if (link.stuckAt !== oversized.seq) {
+        link.stuckAt = oversized.seq;
+        this.#log.error(
+          { peer: link.peer, seq: oversized.seq, maxFrameBytes: this.#maxFrameBytes },
+          'cannot frame outbound messages: message larger than a frame',
+        );
+      }
+    }
+    for (const frame of frames) {
+      if (frame.lastSeq === undefined && ack <= link.ackSent) continue; // nothing new in it
+      try {
+        await out.lp.write(frame.wire, { signal: this.#closing.signal });
+      } catch {
+        this.#lost(link, out);
+        return;
+      }
+      if (link.out !== out) return; // lost while writing: the next stream retransmits
+      this.stats.framesSent++;
+      if (frame.lastSeq === undefined) {
+        this.stats.ackOnlyFramesSent++;
+      } else {
+        this.stats.messagesSent += frame.lastSeq - link.lastSent;
+        link.lastSent = frame.lastSeq;
+      }
+      link.ackSent = Math.max(link.ackSent, ack);
+    }
+  }
+
+  #clearAck(link: Link): void {
+    clearTimeout(link.ackTimer);
+    link.ackTimer = undefined;
+    link.ackDue = false;
+  }
+
+  /** Dials the peer and waits for its hello. True on success; on failure a retry is set. */
+  async #connect(link: Link): Promise<boolean> {
+    link.connecting = true;
+    const signal = AbortSignal.any([
+      this.#closing.signal,
+      AbortSignal.timeout(this.#connectTimeoutMs),
+    ]);
+    let stream: Stream | undefined;
+    try {
+      const hints = this.#hints.get(link.peer);
+      if (hints !== undefined) await this.#host.addAddresses(link.peer, hints);
+      stream = await this.#host.dial(link.peer, VATTP_PROTOCOL, signal);
+      const lp = lpStream(stream, { maxDataLength: 64 });
+      const session = decodeHello((await lp.read({ signal })).subarray());
+      const out: Session = { stream, lp, session, openedAt: Date.now() };
+      if (this.#closing.signal.aborted || stream.status !== 'open') {
+        throw new Error('stream closed before the session started');
+      }
+      stream.addEventListener('close', () => this.#lost(link, out), { once: true });
+      link.out = out;
+      this.stats.connects++;
+      link.lastSent = link.ackedByPeer; // retransmit everything the peer has not acked
+      if (link.unreachableSince !== undefined) {
+        this.#log.info(
+          { peer: link.peer, downMs: Date.now() - link.unreachableSince },
+          'peer reachable again',
+        );
+        link.unreachableSince = undefined;
+      }
+      return true;
+    } catch (err) {
+      stream?.abort(new Error('vattp connect failed'));
+      if (this.#closing.signal.aborted) return false;
+      this.stats.connectFailures++;
+      const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const delayMs = link.backoff.next();
+      if (link.unreachableSince === undefined) {
+        link.unreachableSince = Date.now();
+        this.#log.warn(
+          { peer: link.peer, err: reason },
+          'peer unreachable; retrying with backoff while messages are pending',
+        );
+      } else {
+        this.#log.debug({ peer: link.peer, err: reason, delayMs }, 'connect retry failed');
+      }
+      this.#retryLater(link, delayMs);
+      return false;
+    } finally {
+      link.connecting = false;
+    }
+  }
+
+  #retryLater(link: Link, delayMs: number): void {
+    clearTimeout(link.retryTimer);
+    link.retryTimer = setTimeout(() => {
+      link.retryTimer = undefined;
+      this.#schedule(link);
+    }, delayMs);
+  }
+
+  #retryNow(link: Link): void {
+    clearTimeout(link.retryTimer);
+    link.retryTimer = undefined;
+    this.#schedule(link);
+  }
+
+  /** The stream is gone: fall back to the peer's ack, and reconnect if something is owed. */
+  #lost(link: Link, out: Session): void {
+    if (link.out !== out) return;
+    link.out = undefined;
+    out.stream.abort(new Error('vattp stream lost'));
+    link.lastSent = link.ackedByPeer;
+    // ackSent stays: if our last ack was lost, the peer resends and the duplicates re-owe it.
+    this.#clearAck(link);
+    if (this.#closing.signal.aborted) return;
+    if (Date.now() - out.openedAt >= STABLE_STREAM_MS) link.backoff.reset();
+    // A short random pause (first backoff step) before redialling: a peer that accepts and
+    // drops streams at once does not get a tight reconnect loop.
+    this.#retryLater(link, link.backoff.next());
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  #serve(stream: Stream, remote: VatId): void {
+    if (this.#kernel === undefined || this.#closing.signal.aborted) {
+      stream.abort(new Error('vat not ready'));
+      return;
+    }
+    if (this.#penalties.isBanned(remote)) {
+      stream.abort(new Error('banned'));
+      return;
+    }
+    const nonce = new Uint8Array(randomBytes(SESSION_BYTES));
+    const session = sessionOf(nonce);
+    const hello = encodeHello(nonce);
+    this.#inbound.add(stream);
+    // Frames are handled synchronously as bytes arrive: no read buffer to overflow, and the
+    // kernel has taken each frame before the next one is looked at.
+    const decoder = new LengthPrefixedDecoder({
+      maxDataLength: MAX_WIRE_BYTES,
+      maxBufferSize: MAX_WIRE_BYTES + 16,
+    });
+    let rejected = false;
+    const onMessage = (event: StreamMessageEvent) => {
+      if (rejected) return;
+      try {
+        for (const chunk of decoder.decode(event.data)) {
+          this.#acceptFrame(chunk.subarray(), remote, session);
+        }
+      } catch (err) {
+        rejected = true;
+        if (err instanceof ProtocolError) {
+          this.#reject(stream, remote, err.message);
+        } else if (isFramingError(err)) {
+          this.#reject(
+            stream,
+            remote,
+            `malformed length prefix or oversized frame (${(err as Error).name})`,
+          );
+        } else {
+          // Our bug (or the kernel's), not the peer's fault: no strike. The peer resends.
+          this.#log.error({ peer: remote, err: String(err) }, 'vattp inbound failure');
+          stream.abort(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    };
+    stream.addEventListener('message', onMessage);
+    stream.addEventListener('close', () => this.#inbound.delete(stream), { once: true });
+    // Hello: one length byte (22 < 128 is a one-byte varint) and the nonce.
+    stream.send(Uint8Array.of(hello.length, ...hello));
+  }
+
+  /** Checks one wire message completely before the kernel sees any of it. */
+  #acceptFrame(bytes: Uint8Array, remote: VatId, session: string): void {
+    const kernel = this.#kernel;
+    if (kernel === undefined) throw new ProtocolError('vat not ready');
+    const signed = decodeWire(bytes);
+    const { frame } = signed;
+    if (frame.to !== this.#identity.vatId) {
+      throw new ProtocolError('frame addressed to another vat');
+    }
+    if (frame.from !== remote) {
+      throw new ProtocolError('frame sender is not the connection peer');
+    }
+    if (frame.session !== session) {
+      throw new ProtocolError('frame signed for another session (replayed)');
+    }
+    if (!verifyFrame(signed)) throw new ProtocolError('bad signature');
+    const link = this.#link(remote);
+    if (link === undefined) throw new ProtocolError('not a VatID');
+    // Ack first: a bad ack rejects the frame before any message of it is delivered.
+    kernel.acked(remote, frame.ack);
+    if (frame.ack > link.ackedByPeer) {
+      link.ackedByPeer = frame.ack;
+      link.backoff.reset(); // the peer makes progress
+    }
+    let duplicates = 0;
+    for (const { seq, msg } of frame.messages) {
+      if (kernel.receive(remote, seq, msg) === 'duplicate') duplicates++;
+    }
+    this.stats.framesReceived++;
+    this.stats.messagesReceived += frame.messages.length - duplicates;
+    this.stats.duplicatesReceived += duplicates;
+    if (duplicates > 0) {
+      // The peer resends what we hold: it has not seen our ack. Owe it again.
+      link.ackSent = 0;
+      this.#schedule(link);
+    }
+    if (link.retryTimer !== undefined && link.out === undefined) this.#retryNow(link);
+  }
+
+  #reject(stream: Stream, remote: VatId, reason: string): void {
+    this.stats.rejectedInputs++;
+    this.#log.warn({ peer: remote, reason }, 'rejected input from peer');
+    stream.abort(new ProtocolError(reason));
+    if (this.#penalties.strike(remote)) {
+      this.#log.warn(
+        { peer: remote, banMs: this.#penalties.banRemainingMs(remote) },
+        'peer banned after repeated bad input',
+      );
+      void this.#host.hangUp(remote).catch(() => undefined);
+    }
+  }
+}
+
+function isFramingError(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    ['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidParametersError'].includes(
+      err.name,
+    )
+  );
+}

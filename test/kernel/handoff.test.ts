@@ -43,12 +43,18 @@ test('A introduces B to C: B gets its own c-list entry at C, and A drops out', a
   const cRoot = new HostRef(introduce(a, c));
   const service = (await a.call(cRoot.vref, 'service', [])).value as HostRef;
   net.batches.length = 0;
-  assert.deepEqual(await a.call('o+0', 'introduce', [bRoot, service]), { rejected: false, value: 1 });
+  assert.deepEqual(await a.call('o+0', 'introduce', [bRoot, service]), {
+    rejected: false,
+    value: 1,
+  });
   // B talked to C directly: B sent a take and the incr to C; nothing of B's went through A.
   const bToC = net.batches.filter((x) => x.from === 'B' && x.to === 'C').flatMap((x) => x.ops);
   assert.ok(bToC.includes('take'), JSON.stringify(bToC));
   assert.ok(bToC.includes('deliver'));
-  assert.equal(net.batches.filter((x) => x.from === 'A' && x.to === 'C' && x.ops.length > 0).length, 0);
+  assert.equal(
+    net.batches.filter((x) => x.from === 'A' && x.to === 'C' && x.ops.length > 0).length,
+    0,
+  );
 
   // Stop A entirely: B keeps talking to C.
   await a.close();
@@ -79,7 +85,12 @@ test('a certificate is useless to anyone but its recipient, and forgeries are re
     /unknown c-list index|not signed/,
   );
   // A certificate is bound to its recipient: B's genuine certificate presented by M fails.
-  const genuine = makeHandoffSlot(aIdentity(a), { exporter: 'C', ref: 'o+1', recipient: 'B', nonce: 77 });
+  const genuine = makeHandoffSlot(aIdentity(a), {
+    exporter: 'C',
+    ref: 'o+1',
+    recipient: 'B',
+    nonce: 77,
+  });
   assert.throws(
     () => c.receive('M', 3, { op: 'take', cert: genuine, result: 'p+2' }),
     /handoff for B presented by M/,

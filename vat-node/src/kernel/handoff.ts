@@ -50,7 +50,10 @@ function signedBytes(c: Omit<HandoffCert, 'signature'>): Uint8Array {
   );
 }
 
-export function makeHandoffSlot(identity: VatIdentity, c: Omit<HandoffCert, 'giver' | 'signature'>): string {
+export function makeHandoffSlot(
+  identity: VatIdentity,
+  c: Omit<HandoffCert, 'giver' | 'signature'>,
+): string {
   const body = { ...c, giver: identity.vatId };
   const signature = Buffer.from(identity.sign(signedBytes(body))).toString('base64url');
   const wire = [body.exporter, body.ref, body.giver, body.recipient, body.nonce, signature];
@@ -66,14 +69,17 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
   } catch {
     throw new HandoffError('malformed handoff certificate');
   }
-  if (!Array.isArray(parts) || parts.length !== 6) throw new HandoffError('malformed handoff certificate');
+  if (!Array.isArray(parts) || parts.length !== 6)
+    throw new HandoffError('malformed handoff certificate');
   const [exporter, ref, giver, recipient, nonce, signature] = parts as unknown[];
   const ids = [exporter, giver, recipient];
   if (!ids.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 128)) {
     throw new HandoffError('malformed vat id in handoff certificate');
   }
-  if (!isWireRef(ref) || !ref.startsWith('o+')) throw new HandoffError('bad ref in handoff certificate');
-  if (!Number.isSafeInteger(nonce) || (nonce as number) < 1) throw new HandoffError('bad handoff nonce');
+  if (!isWireRef(ref) || !ref.startsWith('o+'))
+    throw new HandoffError('bad ref in handoff certificate');
+  if (!Number.isSafeInteger(nonce) || (nonce as number) < 1)
+    throw new HandoffError('bad handoff nonce');
   if (typeof signature !== 'string') throw new HandoffError('bad handoff signature');
   const cert: HandoffCert = {
     exporter: exporter as VatId,

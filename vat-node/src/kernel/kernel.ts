@@ -31,6 +31,14 @@ import {
 } from './handoff.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
+import {
+  checkRedeemProof,
+  formatSturdyRef,
+  newSecret,
+  parseSturdyRef,
+  redeemProof,
+  sturdyKey,
+} from './sturdyref.ts';
 import { Transcript } from './transcript.ts';
 import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
@@ -94,6 +102,8 @@ export class Kernel implements KernelPort {
   readonly #takes = new Map<string, { promise: VRef; vref: VRef | null; error: string | null }>();
   /** Inbound messages waiting for takes, per peer, in arrival order. */
   readonly #held = new Map<VatId, VatMessage[]>();
+  /** Sturdyrefs we minted: public key (hex) → the object. */
+  readonly #sturdyRefs = new Map<string, VRef>();
   /** Certificates we gave, by recipient and vref. */
   readonly #certs = new Map<string, string>();
   readonly #runQueue: RunItem[] = [];
@@ -154,6 +164,50 @@ export class Kernel implements KernelPort {
     this.#route({ target, method, args: encodeHost(args), result }, FROM_HOST);
     this.#wakePeers();
     return done;
+  }
+
+  /**
+   * Mint a sturdyref for one of this vat's objects: anyone holding the URI can redeem it for a
+   * live reference until it is revoked. `hints` are addresses where this vat listens.
+   */
+  mintSturdyRef(vref: VRef, hints: readonly string[] = []): string {
+    if (!/^o\+(d\d+\/)?\d+$/.test(vref))
+      throw TypeError(`only this vat's objects have sturdyrefs: ${vref}`);
+    const secret = newSecret();
+    this.#sturdyRefs.set(sturdyKey(secret), vref);
+    return formatSturdyRef({ vatId: this.vatId, secret, hints });
+  }
+
+  /** Revoke a sturdyref: later redemptions fail (references already handed out stay live). */
+  revokeSturdyRef(uri: string): boolean {
+    const ref = parseSturdyRef(uri);
+    if (ref.vatId !== this.vatId) throw TypeError('not a sturdyref of this vat');
+    return this.#sturdyRefs.delete(sturdyKey(ref.secret));
+  }
+
+  /** Redeem a sturdyref (of any vat) for a reference this vat holds; resolves to its vref. */
+  async redeem(uri: string): Promise<VRef> {
+    const ref = parseSturdyRef(uri);
+    if (ref.vatId === this.vatId) {
+      const vref = this.#sturdyRefs.get(sturdyKey(ref.secret));
+      if (vref === undefined) throw Error('unknown or revoked sturdyref');
+      return vref;
+    }
+    if (ref.hints.length > 0) this.#transport.addHints?.(ref.vatId, ref.hints);
+    const result = `p-${this.#nextPromise++}`;
+    this.#promises.set(result, newPromise(ref.vatId));
+    const done = new Promise<HostResult>((resolve) => this.#hostWaiters.set(result, resolve));
+    this.#push(ref.vatId, {
+      op: 'redeem',
+      key: sturdyKey(ref.secret),
+      proof: redeemProof(ref.secret, ref.vatId, this.vatId),
+      result: this.#clist(ref.vatId).export(result),
+    });
+    this.#wakePeers();
+    const r = await done;
+    if (r.rejected)
+      throw Error(`sturdyref refused by ${ref.vatId}: ${(r.value as HostError).message}`);
+    return (r.value as { vref: VRef }).vref;
   }
 
   /** Resolves when the run queue is empty and no crank is running. */
@@ -229,14 +283,20 @@ export class Kernel implements KernelPort {
   /** Present the certificates in `msg` that we have not taken yet; true if any is pending. */
   #startTakes(peer: VatId, msg: VatMessage): boolean {
     const slots =
-      msg.op === 'deliver' ? msg.args.slots : msg.op === 'resolve' ? msg.resolutions.flatMap((r) => r.value.slots) : [];
+      msg.op === 'deliver'
+        ? msg.args.slots
+        : msg.op === 'resolve'
+          ? msg.resolutions.flatMap((r) => r.value.slots)
+          : [];
     let pending = false;
     for (const slot of slots) {
       if (typeof slot !== 'string' || !isHandoffSlot(slot)) continue;
       const cert = this.#readCert(slot);
       if (cert.exporter === this.vatId) continue; // our own object, named by its certificate
-      if (cert.giver !== peer) throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
-      if (cert.recipient !== this.vatId) throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
+      if (cert.giver !== peer)
+        throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
+      if (cert.recipient !== this.vatId)
+        throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
       if (cert.exporter === peer) throw new ProtocolError('handoff must name a third vat');
       const key = `${cert.giver}:${cert.nonce}`;
       let take = this.#takes.get(key);
@@ -296,6 +356,9 @@ export class Kernel implements KernelPort {
         return;
       case 'take':
         this.#acceptTake(peer, msg.cert, msg.result);
+        return;
+      case 'redeem':
+        this.#acceptRedeem(peer, msg.key, msg.proof, msg.result);
         return;
       case 'drop':
         // Distributed GC is not implemented yet: imports stay alive. Validate and ignore.
@@ -359,9 +422,26 @@ export class Kernel implements KernelPort {
     this.#releaseHeld();
   }
 
+  #acceptRedeem(peer: VatId, key: string, proof: string, result: WireRef): void {
+    const vref = this.#importFromPeer(peer, result, 'result');
+    const rec = this.#promise(vref);
+    const target = checkRedeemProof(key, proof, this.vatId, peer)
+      ? this.#sturdyRefs.get(key)
+      : undefined;
+    rec.resolution =
+      target === undefined
+        ? {
+            rejected: true,
+            data: encodeHost(new HostError('Error', 'unknown or revoked sturdyref')),
+          }
+        : { rejected: false, data: { body: '#"$0.Alleged: sturdyref"', slots: [target] } };
+    this.#resolveToPeer(peer, vref, rec);
+  }
+
   /** A peer presents a certificate for one of our objects: add it to the peer's c-list. */
   #acceptTake(peer: VatId, cert: unknown, result: WireRef): void {
-    if (typeof cert !== 'string' || !isHandoffSlot(cert)) throw new ProtocolError('take without a certificate');
+    if (typeof cert !== 'string' || !isHandoffSlot(cert))
+      throw new ProtocolError('take without a certificate');
     const vref = this.#importFromPeer(peer, result, 'result');
     const rec = this.#promise(vref);
     let target: VRef;
@@ -370,7 +450,10 @@ export class Kernel implements KernelPort {
     } catch (e) {
       // A well-signed certificate for something the giver does not hold: the giver lied, not
       // the presenter. Refuse the take (the presenter drops what depended on it).
-      rec.resolution = { rejected: true, data: encodeHost(new HostError('Error', (e as Error).message)) };
+      rec.resolution = {
+        rejected: true,
+        data: encodeHost(new HostError('Error', (e as Error).message)),
+      };
       this.#resolveToPeer(peer, vref, rec);
       if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
       throw e;
@@ -382,12 +465,14 @@ export class Kernel implements KernelPort {
   /** The object a certificate presented by `presenter` gives it (we are the exporter). */
   #objectForCert(presenter: VatId, slot: string): VRef {
     const cert = this.#readCert(slot);
-    if (cert.exporter !== this.vatId) throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
+    if (cert.exporter !== this.vatId)
+      throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
     if (cert.recipient !== presenter) {
       throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
     }
     const vref = this.#clists.get(cert.giver)?.vrefOf(cert.ref);
-    if (vref === undefined) throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
+    if (vref === undefined)
+      throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
     this.#clist(presenter).export(vref);
     return vref;
   }

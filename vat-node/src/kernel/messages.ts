@@ -46,6 +46,16 @@ export type VatMessage =
    * exports; the receiver settles `result` (a fresh promise of the sender's) to that object.
    */
   | { readonly op: 'take'; readonly cert: string; readonly result: WireRef }
+  /**
+   * Redeem a sturdyref (kernel/sturdyref.ts): `key` names it, `proof` shows the sender holds its
+   * secret; the receiver settles `result` to the object, or rejects it.
+   */
+  | {
+      readonly op: 'redeem';
+      readonly key: string;
+      readonly proof: string;
+      readonly result: WireRef;
+    }
   /** The sender no longer uses these imports: the receiver may drop them from its exports. */
   | { readonly op: 'drop'; readonly refs: readonly WireRef[] };
 

@@ -35,6 +35,8 @@ export interface Transport {
   attach(kernel: KernelPort): void;
   /** New messages were committed to the outbox for `peer`, or new inbound commits allow an ack. */
   wake(peer: VatId): void;
+  /** Addresses where `peer` may be reached (from a sturdyref, configuration). */
+  addHints?(peer: VatId, addrs: readonly string[]): void;
   close(): Promise<void>;
 }
 

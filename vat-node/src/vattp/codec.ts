@@ -349,6 +349,15 @@ export function vatMessage(v: unknown, where = 'msg'): VatMessage {
         result: ref(o.result, `${where}.result`, 'p'),
       };
     }
+    case 'redeem': {
+      const o = record(v, where, ['key', 'op', 'proof', 'result']);
+      if (typeof o.key !== 'string' || !/^[0-9a-f]{64}$/.test(o.key))
+        fail(`${where}.key: malformed`);
+      if (typeof o.proof !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(o.proof)) {
+        fail(`${where}.proof: malformed`);
+      }
+      return { op, key: o.key, proof: o.proof, result: ref(o.result, `${where}.result`, 'p') };
+    }
     case 'drop': {
       const o = record(v, where, ['op', 'refs']);
       const refs = nonEmpty(array(o.refs, `${where}.refs`), `${where}.refs`);

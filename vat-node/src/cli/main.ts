@@ -1,22 +1,125 @@
 #!/usr/bin/env node
 /**
  * The quorumvat command line.
- *   quorumvat demo     the local demo (what `npm start` runs)
+ *   quorumvat demo                         the local demo (what `npm start` runs)
+ *   quorumvat node --data-dir D --contract F [--listen MA]... [--bootstrap MA]...
+ *   quorumvat send <sturdyref> <method> [json-arg]...
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { runLocalDemo } from '../demo/local-demo.ts';
+import { HostError, HostRef } from '../kernel/hostcaps.ts';
+import { VatNode } from '../node/vat-node.ts';
 
-const usage = `usage: quorumvat <command>
+const usage = `usage: quorumvat <command> [options]
 
 commands:
-  demo      run the local demo: several confined vats trading through an escrow
+  demo                      run the local demo: several confined vats trading through an escrow
+  node --data-dir DIR --contract FILE [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
+       [--gas N] [--name NAME]
+                            run a vat node; its root sturdyref is written to DIR/root.sturdyref
+                            (SIGHUP revokes it and writes a new one)
+  send STURDYREF METHOD [JSON-ARG]... [--bootstrap MULTIADDR]...
+                            redeem STURDYREF and send it METHOD(args); prints the result as JSON
 `;
 
+const logger = () => pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+
+async function node(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'data-dir': { type: 'string' },
+      contract: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      bootstrap: { type: 'string', multiple: true },
+      gas: { type: 'string' },
+      name: { type: 'string' },
+    },
+  });
+  const dataDir = values['data-dir'];
+  if (!dataDir || !values.contract) throw Error('node needs --data-dir and --contract');
+  const log = logger();
+  const vat = await VatNode.start({
+    dataDir,
+    contractSource: readFileSync(values.contract, 'utf8'),
+    vatName: values.name,
+    listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: values.bootstrap,
+    gasLimit: values.gas ? Number(values.gas) : undefined,
+    logger: log,
+  });
+  const sturdyRefFile = VatNode.sturdyRefPath(dataDir);
+  let rootRef = vat.mintRootSturdyRef();
+  VatNode.writeSecret(sturdyRefFile, rootRef);
+  // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).
+  process.on('SIGHUP', () => {
+    vat.kernel.revokeSturdyRef(rootRef);
+    rootRef = vat.mintRootSturdyRef();
+    VatNode.writeSecret(sturdyRefFile, rootRef);
+    log.info({ sturdyRefFile }, 'root sturdyref rotated');
+  });
+  log.info({ vat: vat.vatId, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await vat.close();
+  log.info({ vat: vat.vatId }, 'vat node stopped');
+  return 0;
+}
+
+async function send(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { bootstrap: { type: 'string', multiple: true } },
+  });
+  const [uri, method, ...jsonArgs] = positionals;
+  if (!uri || !method) throw Error('send needs STURDYREF and METHOD');
+  const args = jsonArgs.map((a) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      throw Error(`argument is not JSON: ${a}`);
+    }
+  });
+  // A throw-away client vat with an ephemeral identity.
+  const dataDir = mkdtempSync(join(tmpdir(), 'quorumvat-client-'));
+  const client = await VatNode.start({
+    dataDir,
+    contractSource: readFileSync(new URL('../../contracts/client.js', import.meta.url), 'utf8'),
+    vatName: 'client',
+    bootstrap: values.bootstrap,
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
+  try {
+    const target = await client.kernel.redeem(uri);
+    const r = await client.kernel.call(target, method, args);
+    const value = r.value instanceof HostError ? { error: r.value.message } : r.value;
+    process.stdout.write(
+      `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof HostRef ? `<ref ${v.iface}>` : v))}\n`,
+    );
+    return r.rejected ? 1 : 0;
+  } finally {
+    await client.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
     case 'demo':
       await runLocalDemo();
       return 0;
+    case 'node':
+      return node(rest);
+    case 'send':
+      return send(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -214,6 +214,18 @@ export class NetworkTransport implements Transport {
     if (link !== undefined) this.#schedule(link);
   }
 
+  /**
+   * Send every owed ack now, on links that are up (a short-lived client does this before it
+   * exits, so its peers do not keep retransmitting what it already received).
+   */
+  async flushAcks(): Promise<void> {
+    for (const link of this.#links.values()) {
+      if (link.out === undefined) continue;
+      link.ackDue = true;
+      await this.#pump(link);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort(new Error('transport closed'));

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
+import { VatNode } from '../../vat-node/src/node/vat-node.ts';
+import { startNode } from './nodes.ts';
+
+test('three vat node processes: A introduces B to C, A is killed, B keeps talking to C', async (t) => {
+  const [a, b, c] = await Promise.all([
+    startNode('introducer.js'),
+    startNode('introducer.js'),
+    startNode('introducer.js'),
+  ]);
+  t.after(() => Promise.all([a.kill(), b.kill(), c.kill()]));
+  // The test itself is a fourth vat (a client) that holds the roots.
+  const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
+  const driver = await VatNode.start({
+    dataDir: dir,
+    contractSource: readFileSync(
+      new URL('../../vat-node/contracts/client.js', import.meta.url),
+      'utf8',
+    ),
+    logger: pino({ level: 'error' }),
+  });
+  t.after(async () => {
+    await driver.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const k = driver.kernel;
+  const [aRoot, bRoot, cRoot] = await Promise.all([a, b, c].map((n) => k.redeem(n.sturdyRef())));
+  const service = (await k.call(cRoot!, 'service', [])).value as HostRef;
+  assert.ok(service instanceof HostRef);
+
+  // The driver hands A references to B and to C's service (two handoffs), and A hands B the
+  // service (a third): B's first incr goes straight to C.
+  const r = await k.call(aRoot!, 'introduce', [new HostRef(bRoot!), service]);
+  assert.deepEqual(r, { rejected: false, value: 1 });
+
+  await a.kill('SIGKILL');
+  assert.deepEqual(await k.call(bRoot!, 'use', [10]), { rejected: false, value: 11 });
+  // C recognizes its own object when B sends it home: the handoff kept its identity.
+  assert.deepEqual(await k.call(bRoot!, 'sendHome', []), { rejected: false, value: true });
+  // Nothing went wrong on B or C (quiet logs), even though A vanished.
+  for (const n of [b, c]) {
+    const bad = n.logs.filter((l) => (l['level'] as number) >= 50);
+    assert.deepEqual(bad, [], `errors in ${n.vatId}'s log`);
+  }
+});

@@ -1,0 +1,123 @@
+/**
+ * A vat node: one process running one vat — its kernel (and vat worker) behind VatTP over
+ * libp2p. The vat's identity is the Ed25519 key in its data directory; its VatID is the libp2p
+ * PeerId of that key, so knowing a VatID (or holding a sturdyref) is enough to reach it.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { VatIdentity as HandoffIdentity } from '../kernel/handoff.ts';
+import { Kernel } from '../kernel/kernel.ts';
+import type { WorkerLimits } from '../kernel/vat-worker.ts';
+import { loadOrCreateIdentity, publicKeyOfVatId, type VatIdentity } from '../vattp/identity.ts';
+import { NetworkTransport } from '../vattp/network-transport.ts';
+import { verifySignature } from '../vattp/signing.ts';
+
+export interface VatNodeOptions {
+  readonly dataDir: string;
+  /** The contract (ES module source). */
+  readonly contractSource: string;
+  readonly vatName?: string;
+  readonly listen?: readonly string[];
+  readonly bootstrap?: readonly string[];
+  readonly gasLimit?: number;
+  readonly limits?: WorkerLimits;
+  readonly logger: Logger;
+}
+
+/** The kernel signs handoff certificates with the vat's key and checks others' by VatID. */
+export function handoffIdentity(identity: VatIdentity): HandoffIdentity {
+  return {
+    vatId: identity.vatId,
+    sign: (data) => identity.sign(data),
+    verify: (signer, data, signature) => {
+      let key: Uint8Array;
+      try {
+        key = publicKeyOfVatId(signer);
+      } catch {
+        return false;
+      }
+      return verifySignature(key, data, signature);
+    },
+  };
+}
+
+export class VatNode {
+  readonly kernel: Kernel;
+  readonly transport: NetworkTransport;
+  readonly identity: VatIdentity;
+  readonly #addrs: () => string[];
+
+  private constructor(
+    kernel: Kernel,
+    transport: NetworkTransport,
+    identity: VatIdentity,
+    addrs: () => string[],
+  ) {
+    this.kernel = kernel;
+    this.transport = transport;
+    this.identity = identity;
+    this.#addrs = addrs;
+  }
+
+  static async start(options: VatNodeOptions): Promise<VatNode> {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const identity = await loadOrCreateIdentity(options.dataDir);
+    const log = options.logger.child({ vat: identity.vatId });
+    const transport = await NetworkTransport.create({
+      identity,
+      listen: options.listen,
+      bootstrap: options.bootstrap,
+      logger: log,
+    });
+    let kernel: Kernel;
+    try {
+      kernel = await Kernel.create(
+        {
+          vatId: identity.vatId,
+          vatName: options.vatName ?? 'vat',
+          contractSource: options.contractSource,
+          gasLimit: options.gasLimit ?? 10_000_000,
+          limits: options.limits,
+          identity: handoffIdentity(identity),
+          onCrankFailure: (reason, delivery) =>
+            log.warn({ delivery: delivery.type, reason }, 'delivery aborted'),
+        },
+        transport,
+      );
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
+    return new VatNode(kernel, transport, identity, () => transport.multiaddrs());
+  }
+
+  get vatId(): string {
+    return this.identity.vatId;
+  }
+
+  multiaddrs(): string[] {
+    return this.#addrs();
+  }
+
+  /** Mint a sturdyref for the vat's root object, with this node's addresses as hints. */
+  mintRootSturdyRef(): string {
+    return this.kernel.mintSturdyRef('o+0', this.multiaddrs());
+  }
+
+  /** Write a secret (a sturdyref) to a file only the owner can read. */
+  static writeSecret(path: string, secret: string): void {
+    writeFileSync(path, `${secret}\n`, { mode: 0o600 });
+    chmodSync(path, 0o600);
+  }
+
+  static sturdyRefPath(dataDir: string): string {
+    return join(dataDir, 'root.sturdyref');
+  }
+
+  async close(): Promise<void> {
+    await this.kernel.idle();
+    await this.transport.flushAcks();
+    await this.kernel.close();
+  }
+}

@@ -17,7 +17,8 @@ import { VatNode } from '../node/vat-node.ts';
 const usage = `usage: quorumvat <command> [options]
 
 commands:
-  demo                      run the local demo: several confined vats trading through an escrow
+  demo [--keep]             the local demo: vat node processes on 127.0.0.1 trading through
+                            an escrow (--keep: leave them running afterwards)
   node --data-dir DIR --contract FILE [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
        [--gas N] [--name NAME]
                             run a vat node; its root sturdyref is written to DIR/root.sturdyref
@@ -114,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'demo':
-      await runLocalDemo();
+      await runLocalDemo({ keep: rest.includes('--keep') });
       return 0;
     case 'node':
       return node(rest);

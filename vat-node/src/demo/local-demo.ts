@@ -1,89 +1,138 @@
 /**
- * `npm start`: a local demo of quorumvat on this machine. Four vats, each confined in its own
- * worker process: a bank (durable mints, purses and escrowed deals), two traders, and mallory.
- * It tells the story of an escrowed exchange with pipelined sends and `!` syntax, an offer
- * without funds, a forged purse that is refused, and a runaway delivery that is stopped
- * without losing state.
+ * `npm start`: a local demo of quorumvat on this machine. Four vat nodes run as separate
+ * processes on 127.0.0.1 (each with its vat confined in its own worker process), talking VatTP
+ * over libp2p: a bank (durable mints, purses and escrowed deals), two traders and mallory.
+ * This process is a fifth, client vat that redeems their sturdyrefs and drives the story:
+ * purses handed to the traders by three-party handoff, an escrowed exchange with pipelined
+ * `!` sends, an offer without funds, a forged purse that is refused, and a runaway delivery
+ * stopped without losing state.
  */
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pino } from 'pino';
 import { type HostError, HostRef } from '../kernel/hostcaps.ts';
-import { Kernel } from '../kernel/kernel.ts';
-import { LocalNetwork } from '../transport/local-link.ts';
+import { VatNode } from '../node/vat-node.ts';
 
-const contract = (name: string) =>
-  readFileSync(new URL(`../../contracts/${name}.js`, import.meta.url), 'utf8');
+const CLI = new URL('../cli/main.ts', import.meta.url).pathname;
+const contract = (name: string) => new URL(`../../contracts/${name}.js`, import.meta.url).pathname;
 
 export interface DemoOptions {
   readonly out?: (line: string) => void;
+  /** Keep the nodes running after the story (until SIGINT/SIGTERM). */
+  readonly keep?: boolean;
+}
+
+interface Node {
+  readonly name: string;
+  readonly vatId: string;
+  readonly sturdyRefFile: string;
+  readonly child: ChildProcess;
+}
+
+async function startNode(name: string, source: string, root: string): Promise<Node> {
+  const dataDir = join(root, name);
+  const child = spawn(
+    process.execPath,
+    [CLI, 'node', '--name', name, '--data-dir', dataDir, '--contract', contract(source)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(Error(`vat node ${name} exited (${code})`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (entry['msg'] === 'vat node ready') {
+        resolve({
+          name,
+          vatId: String(entry['vat']),
+          sturdyRefFile: String(entry['sturdyRefFile']),
+          child,
+        });
+      } else if ((entry['level'] as number) >= 50) {
+        process.stderr.write(`[${name}] ${line}\n`);
+      }
+    });
+  });
 }
 
 export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
   const say = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const net = new LocalNetwork();
+  const root = mkdtempSync(join(tmpdir(), 'quorumvat-demo-'));
   const t0 = performance.now();
-  const start = (name: string, source: string) =>
-    Kernel.create(
-      { vatId: name, vatName: name, contractSource: contract(source), gasLimit: 1_000_000 },
-      net.transport(),
-    );
-  const [bank, alice, bob, mallory] = await Promise.all([
-    start('bank', 'mint'),
-    start('alice', 'trader'),
-    start('bob', 'trader'),
-    start('mallory', 'mint'),
-  ]);
-  const vats = [bank!, alice!, bob!, mallory!];
+  const nodes: Node[] = [];
+  let driver: VatNode | undefined;
   try {
-    say(`quorumvat demo: ${vats.length} vats, each confined in its own worker process (${ms(t0)})`);
-    const ok = async (k: Kernel, target: string, method: string, args: unknown[] = []) => {
-      const r = await k.call(target, method, args);
-      if (r.rejected) throw Error(`${k.vatId}.${method}: ${(r.value as HostError).message}`);
+    nodes.push(
+      ...(await Promise.all([
+        startNode('bank', 'mint', root),
+        startNode('alice', 'trader', root),
+        startNode('bob', 'trader', root),
+        startNode('mallory', 'mint', root),
+      ])),
+    );
+    driver = await VatNode.start({
+      dataDir: join(root, 'driver'),
+      contractSource: readFileSync(contract('client'), 'utf8'),
+      vatName: 'driver',
+      logger: pino({ level: 'warn' }, pino.destination(2)),
+    });
+    const k = driver.kernel;
+    say(
+      `quorumvat demo: ${nodes.length} vat nodes on 127.0.0.1 (processes ${nodes.map((n) => n.child.pid).join(', ')}), VatTP over libp2p (${ms(t0)})`,
+    );
+    const [bank, alice, bob, mallory] = await Promise.all(
+      nodes.map(
+        async (n) => new HostRef(await k.redeem(readFileSync(n.sturdyRefFile, 'utf8').trim())),
+      ),
+    );
+    say('[driver]  redeemed the four root sturdyrefs (each a signed proof; no secret on the wire)');
+    const ok = async (target: HostRef, method: string, args: unknown[] = []) => {
+      const r = await k.call(target.vref, method, args);
+      if (r.rejected) throw Error(`${method}: ${(r.value as HostError).message}`);
       return r.value;
     };
-    /** Hand `holder` a reference to one of `owner`'s objects; returns it as `holder` sees it. */
-    const give = (owner: Kernel, ref: HostRef, holder: Kernel) =>
-      new HostRef(holder.importGranted(owner.vatId, owner.grant(holder.vatId, ref.vref)));
-
-    const moola = (await ok(bank!, 'o+0', 'makeMint', ['moola'])) as HostRef;
-    const simoleans = (await ok(bank!, 'o+0', 'makeMint', ['simoleans'])) as HostRef;
-    const purse = async (mint: HostRef, amount: number, holder: Kernel, currency: string) => {
-      const p = (await ok(bank!, mint.vref, 'mintPurse', [amount])) as HostRef;
-      await ok(holder, 'o+0', 'hold', [currency, give(bank!, p, holder)]);
-    };
-    await purse(moola, 100, alice!, 'moola');
-    await purse(simoleans, 0, alice!, 'simoleans');
-    await purse(moola, 0, bob!, 'moola');
-    await purse(simoleans, 50, bob!, 'simoleans');
-    say('[bank]    minted 100 moola for alice and 50 simoleans for bob (durable purses)');
+    const moola = (await ok(bank!, 'makeMint', ['moola'])) as HostRef;
+    const simoleans = (await ok(bank!, 'makeMint', ['simoleans'])) as HostRef;
+    for (const [mint, amount, trader, currency] of [
+      [moola, 100, alice!, 'moola'],
+      [simoleans, 0, alice!, 'simoleans'],
+      [moola, 0, bob!, 'moola'],
+      [simoleans, 50, bob!, 'simoleans'],
+    ] as const) {
+      const purse = (await ok(mint, 'mintPurse', [amount])) as HostRef;
+      await ok(trader, 'hold', [currency, purse]);
+    }
+    say('[bank]    minted 100 moola for alice and 50 simoleans for bob');
+    say('          (the driver passed each purse on: a three-party handoff, bank → trader direct)');
     const balances = async () => {
-      for (const t of [alice!, bob!]) {
+      for (const [name, t] of [
+        ['alice', alice!],
+        ['bob', bob!],
+      ] as const) {
         say(
-          `[${t.vatId}]${' '.repeat(8 - t.vatId.length)}holds ${JSON.stringify(await ok(t, 'o+0', 'balances'))}`,
+          `[${name}]${' '.repeat(8 - name.length)}holds ${JSON.stringify(await ok(t, 'balances'))}`,
         );
       }
     };
     await balances();
 
-    const bankFor = (t: Kernel) => give(bank!, new HostRef('o+0'), t);
-    const [bankForAlice, bankForBob] = [bankFor(alice!), bankFor(bob!)];
     const t1 = performance.now();
-    const a = await ok(alice!, 'o+0', 'trade', [
-      bankForAlice,
-      'd1',
-      'a',
-      'moola',
-      30,
-      'simoleans',
-      20,
-    ]);
+    const a = await ok(alice!, 'trade', [bank!, 'd1', 'a', 'moola', 30, 'simoleans', 20]);
     say(`[alice]   locks 30 moola for 20 simoleans in deal d1: ${String(a)}`);
-    const b = await ok(bob!, 'o+0', 'trade', [bankForBob, 'd1', 'b', 'simoleans', 20, 'moola', 30]);
+    const b = await ok(bob!, 'trade', [bank!, 'd1', 'b', 'simoleans', 20, 'moola', 30]);
     say(`[bob]     locks 20 simoleans for 30 moola in deal d1: ${String(b)} (${ms(t1)})`);
     say('          (bank ! deal(id) ! lock(...): the lock was pipelined on the unresolved deal)');
     await balances();
 
-    const tooMuch = await alice!.call('o+0', 'trade', [
-      bankForAlice,
+    const tooMuch = await k.call(alice!.vref, 'trade', [
+      bank!,
       'd2',
       'a',
       'moola',
@@ -91,15 +140,14 @@ export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
       'simoleans',
       1,
     ]);
-    say(`[alice]   offers 500 moola she does not have: ${errorText(tooMuch)}`);
+    say(`[alice]   offers 500 moola she does not have: ${outcome(tooMuch)}`);
 
     // Mallory runs her own mint contract and passes off one of her purses as bank money.
-    const fakeMint = (await ok(mallory!, 'o+0', 'makeMint', ['moola'])) as HostRef;
-    const fake = (await ok(mallory!, fakeMint.vref, 'mintPurse', [1_000_000])) as HostRef;
-    const fakeForBob = give(mallory!, fake, bob!);
-    await ok(bob!, 'o+0', 'hold', ['forged', fakeForBob]);
-    const steal = await bob!.call('o+0', 'trade', [
-      bankForBob,
+    const fakeMint = (await ok(mallory!, 'makeMint', ['moola'])) as HostRef;
+    const fake = (await ok(fakeMint, 'mintPurse', [1_000_000])) as HostRef;
+    await ok(bob!, 'hold', ['forged', fake]);
+    const steal = await k.call(bob!.vref, 'trade', [
+      bank!,
       'd3',
       'a',
       'forged',
@@ -107,19 +155,37 @@ export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
       'simoleans',
       1,
     ]);
-    say(`[mallory] gives bob a forged moola purse; bob tries to spend it: ${errorText(steal)}`);
+    say(`[mallory] gives bob a forged moola purse; bob tries to spend it: ${outcome(steal)}`);
 
-    const spin = await alice!.call('o+0', 'spin', []);
-    say(`[alice]   runs an infinite loop: ${errorText(spin)}`);
+    const spin = await k.call(alice!.vref, 'spin', []);
+    say(`[alice]   runs an infinite loop: ${outcome(spin)}`);
     await balances();
-    say(
-      `[alice]   restarted her vat worker ${alice!.stats.workerRestarts} time(s), lost nothing durable`,
-    );
-    say(
-      `done in ${ms(t0)}; transcript hashes: ${vats.map((v) => `${v.vatId}=${v.transcript.hash.slice(0, 8)}`).join(' ')}`,
-    );
+    say(`done in ${ms(t0)}`);
+
+    if (options.keep) {
+      say('the vat nodes keep running; try, in another shell:');
+      say(
+        `  tools/with-node.sh node vat-node/src/cli/main.ts send "$(cat ${nodes[0]!.sturdyRefFile})" makeMint '"gold"'`,
+      );
+      say('stop with Ctrl-C');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
   } finally {
-    await Promise.all(vats.map((v) => v.close()));
+    await driver?.close();
+    await Promise.all(
+      nodes.map(
+        (n) =>
+          new Promise<void>((resolve) => {
+            if (n.child.exitCode !== null) return resolve();
+            n.child.once('exit', () => resolve());
+            n.child.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
@@ -127,7 +193,7 @@ function ms(since: number): string {
   return `${Math.round(performance.now() - since)} ms`;
 }
 
-function errorText(r: { rejected: boolean; value: unknown }): string {
+function outcome(r: { rejected: boolean; value: unknown }): string {
   return r.rejected
     ? `refused: "${(r.value as HostError).message}"`
     : `succeeded?! ${JSON.stringify(r.value)}`;

@@ -75,6 +75,12 @@ export function buildRootObject({ baggage, defineKind }) {
     chain: (peer) => E(E(E(peer).a()).next()).depth(),
     bangChain: (peer) => peer ! a() ! next() ! depth(),
     reflect: (x) => x,
+    // E.sendOnly: no result promise travels; E.when: a reaction to an eventual result.
+    sendOnlyIncr: (peer, n) => {
+      E.sendOnly(peer).incr(n);
+      return 'sent';
+    },
+    whenDoubled: (peer, n) => E.when(E(peer).incr(n), (v) => v * 2),
     sendUnpassable: (peer, kind) => {
       const values = { function: () => 1, map: new Map(), symbol: Symbol('local') };
       return E(peer).echo(values[kind]);

@@ -220,19 +220,33 @@ export class Liveslots {
     return p;
   }
 
+  /** E.sendOnly: no result promise is allocated or sent. */
+  #sendOnly(target: VRef, method: string | null, args: unknown[]): undefined {
+    this.#syscalls.push({ type: 'send', target, method, args: this.serialize(args), result: null });
+    return undefined;
+  }
+
+  /** The HandledPromise handler that sends to `vref`. */
+  #handler(vref: VRef) {
+    const name = (m: string | symbol | undefined) => (typeof m === 'string' ? m : null);
+    return {
+      applyMethod: (_o: unknown, method: string | symbol | undefined, args: unknown[]) =>
+        this.#send(vref, name(method), args),
+      applyFunction: (_o: unknown, args: unknown[]) => this.#send(vref, null, args),
+      applyMethodSendOnly: (_o: unknown, method: string | symbol | undefined, args: unknown[]) =>
+        this.#sendOnly(vref, name(method), args),
+      applyFunctionSendOnly: (_o: unknown, args: unknown[]) => this.#sendOnly(vref, null, args),
+      get: (_o: unknown, prop: string | symbol) =>
+        Promise.reject(TypeError(`eventual get of ${String(prop)} is not supported remotely`)),
+    };
+  }
+
   #makePresence(vref: VRef, iface: string): unknown {
-    const send = (method: string | null, args: unknown[]) => this.#send(vref, method, args);
     let presence: unknown;
     // The promise itself is never used: resolveWithPresence gives a presence whose eventual
     // sends go to our handler.
     void new HandledPromise((_resolve, _reject, resolveWithPresence) => {
-      presence = resolveWithPresence({
-        applyMethod: (_o: unknown, method: string | symbol | undefined, args: unknown[]) =>
-          send(typeof method === 'string' ? method : null, args),
-        applyFunction: (_o: unknown, args: unknown[]) => send(null, args),
-        get: (_o: unknown, prop: string | symbol) =>
-          Promise.reject(TypeError(`eventual get of ${String(prop)} is not supported remotely`)),
-      });
+      presence = resolveWithPresence(this.#handler(vref));
     });
     const remote = Remotable(iface, undefined, presence as object);
     this.#register(vref, remote);
@@ -241,18 +255,9 @@ export class Liveslots {
 
   #makeImportedPromise(vref: VRef): Promise<unknown> {
     let kit: PromiseKit | undefined;
-    const p = new HandledPromise(
-      (resolve, reject) => {
-        kit = { resolve, reject };
-      },
-      {
-        applyMethod: (_p: unknown, method: string | symbol | undefined, args: unknown[]) =>
-          this.#send(vref, typeof method === 'string' ? method : null, args),
-        applyFunction: (_p: unknown, args: unknown[]) => this.#send(vref, null, args),
-        get: (_p: unknown, prop: string | symbol) =>
-          Promise.reject(TypeError(`eventual get of ${String(prop)} is not supported remotely`)),
-      },
-    );
+    const p = new HandledPromise((resolve, reject) => {
+      kit = { resolve, reject };
+    }, this.#handler(vref));
     p.catch(() => {}); // rejections are the contract's to observe, not unhandled-rejection noise
     this.#pendingImports.set(vref, kit!);
     this.#register(vref, p);

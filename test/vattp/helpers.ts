@@ -40,9 +40,26 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+export interface SpawnOptions {
+  /** The fixture to run (default fixtures/vat-process.ts). */
+  readonly fixture?: string;
+  /** Words before Node's path, e.g. ['ip', 'netns', 'exec', ns] (which execs Node in place). */
+  readonly prefix?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Starts the fixture; the test's t.after always SIGKILLs it. */
-export function spawnVat(t: TestContext, args: string[]): VatProcess {
-  const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnVat(t: TestContext, args: string[], options: SpawnOptions = {}): VatProcess {
+  const [command = process.execPath, ...rest] = [
+    ...(options.prefix ?? []),
+    process.execPath,
+    options.fixture ?? FIXTURE,
+    ...args,
+  ];
+  const child = spawn(command, rest, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
   const lines: Line[] = [];
   const waiters = new Set<{ pred: (l: Line) => boolean; resolve: (l: Line) => void }>();
   let buffer = '';

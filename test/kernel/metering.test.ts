@@ -61,7 +61,8 @@ test('memory and time bombs in builtins kill only the vat worker; the host survi
   const big = await a.call('o+0', 'bigString', []);
   if (big.rejected) assertAborted(big, /memory limit/);
   else assert.equal(big.value, -1);
-  assertAborted(await a.call('o+0', 'slowRegex', []), /time limit/);
+  // Backtracking runs until the wall clock stops it, or until its stack eats the heap.
+  assertAborted(await a.call('o+0', 'slowRegex', []), /time limit|memory limit/);
   // V8 refuses this one itself, with an ordinary (catchable, deterministic) error.
   const r = await a.call('o+0', 'bigArray', []);
   assert.equal(r.rejected, true);

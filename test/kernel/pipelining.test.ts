@@ -4,7 +4,7 @@ import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import { contract, introduce, startVats } from './harness.ts';
 
-const LATENCY_MS = 40;
+const LATENCY_MS = 150;
 
 for (const method of ['chain', 'bangChain']) {
   test(`${method}: E(E(E(a).b()).c()).d() costs one round trip`, async (t) => {
@@ -28,6 +28,6 @@ for (const method of ['chain', 'bangChain']) {
       'A never had to send again after hearing back',
     );
     // One round trip is 2 × latency; three sequential calls would take at least 6 ×.
-    assert.ok(elapsed < 4 * LATENCY_MS, `took ${elapsed.toFixed(0)} ms`);
+    assert.ok(elapsed < 5 * LATENCY_MS, `took ${elapsed.toFixed(0)} ms`);
   });
 }

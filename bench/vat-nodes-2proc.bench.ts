@@ -5,33 +5,24 @@
 //   msgs_per_s        calls completed per second with WINDOW in flight
 //   rtt_p50_ms/p99    one call awaited at a time
 // Peers in the same `npm run bench` run: libp2p-raw (the bare stream) and endo-captp-tcp.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pino } from 'pino';
+import { spawnVatNode } from '../vat-node/src/node/spawn.ts';
 import { VatNode } from '../vat-node/src/node/vat-node.ts';
 import { emit, quick, round, runWindowed, sampleLatencyNs, summarize } from './lib.ts';
 
 const BENCH = 'vat-nodes-2proc';
 const WINDOW = 500;
 const TOTAL = quick(20_000, 2_000);
-const CLI = new URL('../vat-node/src/cli/main.ts', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'qv-bench-'));
 const counter = new URL('./contracts/bench.js', import.meta.url).pathname;
 
-const child = spawn(
-  process.execPath,
-  [CLI, 'node', '--data-dir', join(root, 'server'), '--contract', counter, '--gas', '1000000000'],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-  child.once('exit', (code) => reject(Error(`vat node exited (${code})`)));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (entry['msg'] === 'vat node ready') resolve(entry);
-  });
+const server = await spawnVatNode({
+  dataDir: join(root, 'server'),
+  contractPath: counter,
+  gasLimit: 1_000_000_000,
 });
 const client = await VatNode.start({
   dataDir: join(root, 'client'),
@@ -41,7 +32,7 @@ const client = await VatNode.start({
 try {
   const k = client.kernel;
   const t0 = performance.now();
-  const serverRoot = await k.redeem(readFileSync(String(ready['sturdyRefFile']), 'utf8').trim());
+  const serverRoot = await k.redeem(readFileSync(server.sturdyRefFile, 'utf8').trim());
   const redeemMs = performance.now() - t0;
   const c = (await k.call(serverRoot, 'counter', [])).value as { vref: string };
   const incr = async (i: number) => {
@@ -68,7 +59,6 @@ try {
   });
 } finally {
   await client.close();
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await server.stop();
   rmSync(root, { recursive: true, force: true });
 }

@@ -7,16 +7,14 @@
  * `!` sends, an offer without funds, a forged purse that is refused, and a runaway delivery
  * stopped without losing state.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { type HostError, HostRef } from '../kernel/hostcaps.ts';
+import { spawnVatNode, type VatNodeProcess } from '../node/spawn.ts';
 import { VatNode } from '../node/vat-node.ts';
 
-const CLI = new URL('../cli/main.ts', import.meta.url).pathname;
 const contract = (name: string) => new URL(`../../contracts/${name}.js`, import.meta.url).pathname;
 
 export interface DemoOptions {
@@ -25,48 +23,22 @@ export interface DemoOptions {
   readonly keep?: boolean;
 }
 
-interface Node {
-  readonly name: string;
-  readonly vatId: string;
-  readonly sturdyRefFile: string;
-  readonly child: ChildProcess;
-}
-
-async function startNode(name: string, source: string, root: string): Promise<Node> {
-  const dataDir = join(root, name);
-  const child = spawn(
-    process.execPath,
-    [CLI, 'node', '--name', name, '--data-dir', dataDir, '--contract', contract(source)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(Error(`vat node ${name} exited (${code})`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      if (entry['msg'] === 'vat node ready') {
-        resolve({
-          name,
-          vatId: String(entry['vat']),
-          sturdyRefFile: String(entry['sturdyRefFile']),
-          child,
-        });
-      } else if ((entry['level'] as number) >= 50) {
-        process.stderr.write(`[${name}] ${line}\n`);
-      }
-    });
+const startNode = (name: string, source: string, root: string) =>
+  spawnVatNode({
+    name,
+    dataDir: join(root, name),
+    contractPath: contract(source),
+    // Quiet when healthy: only errors of the nodes reach the terminal.
+    onLog: (entry, line) => {
+      if ((entry['level'] as number) >= 50) process.stderr.write(`[${name}] ${line}\n`);
+    },
   });
-}
 
 export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
   const say = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const root = mkdtempSync(join(tmpdir(), 'quorumvat-demo-'));
   const t0 = performance.now();
-  const nodes: Node[] = [];
+  const nodes: VatNodeProcess[] = [];
   let driver: VatNode | undefined;
   try {
     nodes.push(
@@ -175,16 +147,7 @@ export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
     }
   } finally {
     await driver?.close();
-    await Promise.all(
-      nodes.map(
-        (n) =>
-          new Promise<void>((resolve) => {
-            if (n.child.exitCode !== null) return resolve();
-            n.child.once('exit', () => resolve());
-            n.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(nodes.map((n) => n.stop()));
     rmSync(root, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,80 @@
+/**
+ * Starting `quorumvat node` as a child process and waiting for it to be ready: for the demo,
+ * the multi-process tests and the benches.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+const CLI = new URL('../cli/main.ts', import.meta.url).pathname;
+
+export interface VatNodeProcess {
+  readonly vatId: string;
+  readonly addrs: string[];
+  readonly sturdyRefFile: string;
+  readonly child: ChildProcess;
+  /** Every JSON log line the node printed so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Send `signal` (SIGTERM: a clean stop) and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface SpawnOptions {
+  readonly dataDir: string;
+  readonly contractPath: string;
+  readonly name?: string;
+  readonly bootstrap?: readonly string[];
+  readonly gasLimit?: number;
+  /** Called with each log line (parsed), e.g. to forward errors. */
+  readonly onLog?: (entry: Record<string, unknown>, line: string) => void;
+  readonly readyTimeoutMs?: number;
+}
+
+export function spawnVatNode(options: SpawnOptions): Promise<VatNodeProcess> {
+  const args = [CLI, 'node', '--data-dir', options.dataDir, '--contract', options.contractPath];
+  if (options.name) args.push('--name', options.name);
+  if (options.gasLimit) args.push('--gas', String(options.gasLimit));
+  for (const b of options.bootstrap ?? []) args.push('--bootstrap', b);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4096);
+  });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop('SIGKILL');
+      reject(Error(`vat node did not start: ${stderr}`));
+    }, options.readyTimeoutMs ?? 30_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(Error(`vat node exited (${signal ?? code}) before it was ready: ${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      options.onLog?.(entry, line);
+      if (entry['msg'] === 'vat node ready') {
+        clearTimeout(timer);
+        resolve({
+          vatId: String(entry['vat']),
+          addrs: entry['addrs'] as string[],
+          sturdyRefFile: String(entry['sturdyRefFile']),
+          child,
+          logs,
+          stop,
+        });
+      }
+    });
+  });
+}

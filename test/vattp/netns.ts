@@ -27,8 +27,12 @@ export interface NetPair {
   readonly b: NetHost;
   /** Words that run a command inside a namespace: [...prefix(host), command, ...args]. */
   prefix(host: NetHost): string[];
-  /** Cuts the link between a and b (see cutRules); resolves once both sides are cut. */
-  cut(): Promise<void>;
+  /**
+   * Cuts the link between a and b. 'reset' (default, see cutRules): connections torn down and
+   * every dial refused. 'silent': every packet dropped, connections left half-alive, like a
+   * partition that just swallows traffic.
+   */
+  cut(mode?: 'reset' | 'silent'): Promise<void>;
   heal(): Promise<void>;
   /** Removes the namespaces (and with them the veth and the rules); never throws. */
   destroy(): void;
@@ -171,8 +175,11 @@ export function createNetPair(): NetPair {
     );
   }
 
+  let mode: 'reset' | 'silent' = 'reset';
+  const rules = (peerIp: string) =>
+    mode === 'reset' ? cutRules(peerIp) : [['INPUT', '-s', peerIp, '-j', 'DROP']];
   const iptables = async (host: NetHost, op: '-A' | '-D', peer: NetHost) => {
-    for (const rule of cutRules(peer.ip)) {
+    for (const rule of rules(peer.ip)) {
       const [chain = 'INPUT', ...spec] = rule;
       await execFileAsync('ip', ['netns', 'exec', host.ns, 'iptables', '-w', op, chain, ...spec]);
     }
@@ -186,8 +193,10 @@ export function createNetPair(): NetPair {
     a,
     b,
     prefix: (host) => ['ip', 'netns', 'exec', host.ns],
-    cut: async () => {
+    cut: async (how = 'reset') => {
+      mode = how;
       await Promise.all([iptables(a, '-A', b), iptables(b, '-A', a)]);
+      if (how === 'silent') return;
       await Promise.all([killConnections(a, b), killConnections(b, a)]);
       for (const [host, peer] of [
         [a, b],

@@ -56,6 +56,11 @@ export interface NetworkTransportOptions {
   readonly maxFrameBytes?: number;
   /** Dial (including a DHT lookup) plus hello. */
   readonly connectTimeoutMs?: number;
+  /**
+   * A link with unacknowledged messages that hears nothing from the peer for this long is
+   * declared dead and redialled. TCP itself waits out a silent partition for many minutes.
+   */
+  readonly stallTimeoutMs?: number;
   readonly penalties?: PenaltyPolicy;
   /** Stop the host in close() (true when the transport created it). */
   readonly ownsHost?: boolean;
@@ -82,6 +87,9 @@ class Link {
   ackSent = 0;
   ackTimer: NodeJS.Timeout | undefined;
   ackDue = false;
+  /** When a frame from the peer was last accepted. */
+  heardAt = 0;
+  stallTimer: NodeJS.Timeout | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   unreachableSince: number | undefined;
   /** First seq of a batch that could not be framed (logged once). */
@@ -123,6 +131,7 @@ export class NetworkTransport implements Transport {
   readonly #ackDelayMs: number;
   readonly #maxFrameBytes: number;
   readonly #connectTimeoutMs: number;
+  readonly #stallTimeoutMs: number;
   readonly #penalties: Penalties;
   readonly #ownsHost: boolean;
   readonly #links = new Map<VatId, Link>();
@@ -164,6 +173,7 @@ export class NetworkTransport implements Transport {
       MAX_WIRE_BYTES,
     );
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
     this.#penalties = new Penalties(options.penalties ?? DEFAULT_PENALTIES);
     this.#ownsHost = options.ownsHost ?? false;
     this.#host.setDenied((peer) => this.#penalties.isBanned(peer));
@@ -232,6 +242,7 @@ export class NetworkTransport implements Transport {
     for (const link of this.#links.values()) {
       clearTimeout(link.ackTimer);
       clearTimeout(link.retryTimer);
+      clearTimeout(link.stallTimer);
       link.out?.stream.abort(new Error('transport closed'));
       link.out = undefined;
     }
@@ -358,6 +369,27 @@ export class NetworkTransport implements Transport {
       }
       link.ackSent = Math.max(link.ackSent, ack);
     }
+    if (link.lastSent > link.ackedByPeer) this.#watchForStall(link, out);
+  }
+
+  /**
+   * Messages are out and unacknowledged: if the peer goes silent (a partition that drops
+   * packets without a reset), give up on this stream and its connection, and redial.
+   */
+  #watchForStall(link: Link, out: Session): void {
+    if (link.stallTimer !== undefined) return;
+    const sentAt = Date.now();
+    link.stallTimer = setTimeout(() => {
+      link.stallTimer = undefined;
+      if (link.out !== out || link.lastSent <= link.ackedByPeer) return;
+      if (Date.now() - Math.max(link.heardAt, sentAt) < this.#stallTimeoutMs) {
+        this.#watchForStall(link, out); // the peer is talking: look again later
+        return;
+      }
+      this.#log.debug({ peer: link.peer, stallMs: this.#stallTimeoutMs }, 'link stalled');
+      this.#lost(link, out);
+      void this.#host.hangUp(link.peer).catch(() => {});
+    }, this.#stallTimeoutMs);
   }
 
   #clearAck(link: Link): void {
@@ -436,6 +468,8 @@ export class NetworkTransport implements Transport {
   #lost(link: Link, out: Session): void {
     if (link.out !== out) return;
     link.out = undefined;
+    clearTimeout(link.stallTimer);
+    link.stallTimer = undefined;
     out.stream.abort(new Error('vattp stream lost'));
     link.lastSent = link.ackedByPeer;
     // ackSent stays: if our last ack was lost, the peer resends and the duplicates re-owe it.
@@ -518,6 +552,7 @@ export class NetworkTransport implements Transport {
     if (link === undefined) throw new ProtocolError('not a VatID');
     // Ack first: a bad ack rejects the frame before any message of it is delivered.
     kernel.acked(remote, frame.ack);
+    link.heardAt = Date.now();
     if (frame.ack > link.ackedByPeer) {
       link.ackedByPeer = frame.ack;
       link.backoff.reset(); // the peer makes progress

@@ -1,0 +1,104 @@
+/**
+ * A silent partition: the link between two vat hosts (each in a network namespace this test
+ * creates) drops every packet, with no reset and no closed connection, the way a dead route
+ * or a crashed middlebox behaves. TCP alone would sit on its retransmissions for many minutes;
+ * the transport notices that its unacknowledged messages get no answer (stall timeout),
+ * gives up on the connection, reports the peer unreachable once, redials with backoff, and
+ * after the heal delivers everything exactly once and in order.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
+import { expectedHash } from './fixtures/workload.ts';
+import { type Line, outboxFor, receivedFrom, spawnVat, tempDir } from './helpers.ts';
+import { createNetPair, removeLeftoverNamespaces } from './netns.ts';
+
+const N = 2_000;
+const CUT_MS = 6_000;
+const STALL_MS = 1_500;
+const PORT = 4001;
+const TRACED = fileURLToPath(new URL('./fixtures/traced-vat-process.ts', import.meta.url));
+
+const sentTo = (status: Line | undefined, peer: string): number =>
+  ((status?.sent ?? {}) as Record<string, number>)[peer] ?? 0;
+
+test('a silent partition is detected by the stall timeout, and healed without loss', {
+  timeout: 45_000,
+}, async (t) => {
+  removeLeftoverNamespaces();
+  const net = createNetPair();
+  t.after(() => net.destroy());
+  const root = tempDir(t, 'vattp-silent-');
+  const [dirA, dirB] = [join(root, 'a'), join(root, 'b')];
+  const [a, b] = [await loadOrCreateIdentity(dirA), await loadOrCreateIdentity(dirB)];
+  const addrA = `/ip4/${net.a.ip}/tcp/${PORT}`;
+  const addrB = `/ip4/${net.b.ip}/tcp/${PORT}`;
+  const common = [
+    ...['--count', String(N), '--batch', '20', '--interval-ms', '5', '--window', '200'],
+    ...['--status-ms', '50', '--no-fsync', '--backoff', '50,1000,2'],
+    ...['--stall-ms', String(STALL_MS), '--connect-timeout-ms', '2000'],
+  ];
+  const procA = spawnVat(
+    t,
+    [
+      ...['--data-dir', dirA, '--listen', addrA, '--send-to', b.vatId],
+      ...['--hint', `${b.vatId}=${addrB}/p2p/${b.vatId}`, ...common],
+    ],
+    { fixture: TRACED, prefix: net.prefix(net.a) },
+  );
+  const procB = spawnVat(
+    t,
+    ['--data-dir', dirB, '--listen', addrB, '--send-to', a.vatId, ...common],
+    { fixture: TRACED, prefix: net.prefix(net.b) },
+  );
+  await Promise.all([
+    procA.waitFor('A ready', (l) => l.event === 'ready'),
+    procB.waitFor('B ready', (l) => l.event === 'ready'),
+  ]);
+  const third = (peer: string) => (l: Line) =>
+    l.event === 'status' && receivedFrom(l, peer).count >= N / 3;
+  await Promise.all([
+    procA.waitFor('A receives a third', third(b.vatId)),
+    procB.waitFor('B receives a third', third(a.vatId)),
+  ]);
+  const mark = { a: procA.lines.length, b: procB.lines.length };
+  assert.ok(sentTo(procA.lastStatus(), b.vatId) < N, 'A still streaming at the cut');
+  await net.cut('silent');
+  const unreachable = (l: Line) =>
+    typeof l.msg === 'string' && l.msg.startsWith('peer unreachable');
+  // Detected while the link is still cut: stall timeout, then a failed redial.
+  await Promise.all([
+    procA.waitFor('A reports B unreachable', unreachable, CUT_MS),
+    procB.waitFor('B reports A unreachable', unreachable, CUT_MS),
+  ]);
+  await new Promise((r) => setTimeout(r, 1_000));
+  await net.heal();
+
+  const done = (peer: string) => (l: Line) =>
+    l.event === 'status' &&
+    receivedFrom(l, peer).count >= N &&
+    sentTo(l, peer) >= N &&
+    outboxFor(l, peer) === 0;
+  const [finalA, finalB] = await Promise.all([
+    procA.waitFor('A has everything', done(b.vatId), 25_000),
+    procB.waitFor('B has everything', done(a.vatId), 25_000),
+  ]);
+  for (const [name, status, peer, proc, from] of [
+    ['A', finalA, b.vatId, procA, mark.a],
+    ['B', finalB, a.vatId, procB, mark.b],
+  ] as const) {
+    const r = receivedFrom(status, peer);
+    assert.deepEqual(r.errors, [], `${name} saw out-of-order or duplicate deliveries`);
+    assert.equal(r.count, N);
+    assert.equal(r.hash, expectedHash(N));
+    const lines = proc.lines.slice(from);
+    assert.equal(lines.filter(unreachable).length, 1, `${name}: one unreachable line`);
+    assert.equal(
+      lines.filter((l) => l.msg === 'peer reachable again').length,
+      1,
+      `${name}: one reachable-again line`,
+    );
+  }
+});

@@ -1,10 +1,12 @@
 /** Spawning and watching vat-process fixtures for the multi-process VatTP tests. */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expectedHash } from './fixtures/workload.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/vat-process.ts', import.meta.url));
 
@@ -142,4 +144,41 @@ export function receivedFrom(
 export function outboxFor(status: Line | undefined, peer: string): number {
   const outbox = (status?.outbox ?? {}) as Record<string, number>;
   return outbox[peer] ?? 0;
+}
+
+export function sentTo(status: Line | undefined, peer: string): number {
+  return ((status?.sent ?? {}) as Record<string, number>)[peer] ?? 0;
+}
+
+/**
+ * Waits until each side has delivered all `n` messages of the other, sent all its own, and
+ * holds nothing unacknowledged; then checks exactly once and in order (count, numbering and
+ * rolling hash). Returns each side's final status line.
+ */
+export async function expectExchangeComplete(
+  sides: readonly { name: string; proc: VatProcess; peer: string }[],
+  n: number,
+  timeoutMs: number,
+): Promise<Line[]> {
+  const done = (peer: string) => (l: Line) =>
+    l.event === 'status' &&
+    receivedFrom(l, peer).count >= n &&
+    sentTo(l, peer) >= n &&
+    outboxFor(l, peer) === 0;
+  const finals = await Promise.all(
+    sides.map(({ name, proc, peer }) =>
+      proc.waitFor(`${name} has everything, sent all, nothing unacked`, done(peer), timeoutMs),
+    ),
+  );
+  const hash = expectedHash(n);
+  sides.forEach(({ name, peer }, i) => {
+    const status = finals[i];
+    const r = receivedFrom(status, peer);
+    assert.deepEqual(r.errors, [], `${name} saw out-of-order or duplicate deliveries`);
+    assert.equal(r.count, n, `${name} delivered count`);
+    assert.equal(r.hash, hash, `${name} rolling hash of bodies 1..${n}`);
+    assert.equal(outboxFor(status, peer), 0, `${name} outbox drained`);
+    assert.equal(sentTo(status, peer), n, `${name} sent all`);
+  });
+  return finals;
 }

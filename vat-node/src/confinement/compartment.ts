@@ -5,25 +5,24 @@
  * FinalizationRegistry, SharedArrayBuffer, Atomics, timers, process, require, fetch, console),
  * plus the eventual-send function and gas meter that the source transform refers to.
  * `eval` and `Function` are replaced with throwers: code they build would run unmetered.
- * Importable modules: '@endo/far' (E, Far, passStyleOf) and nothing else.
+ * Importable modules: '@endo/far' (E, Far, passStyleOf) and nothing else. The module is
+ * turned into a script by module-to-script.ts (see there why not @endo/module-source).
  */
 import { E, Far, passStyleOf } from '@endo/far';
-import { ModuleSource } from '@endo/module-source';
 import type { Meter } from '../liveslots/meter.ts';
+import { moduleToScript } from './module-to-script.ts';
 import { transformContractSource } from './transform.ts';
 
 export class ContractLoadError extends Error {
   override name = 'ContractLoadError';
 }
 
-const farModule = harden({
-  imports: [],
-  exports: ['E', 'Far', 'passStyleOf'],
-  execute(env: Record<string, unknown>) {
-    env['E'] = E;
-    env['Far'] = Far;
-    env['passStyleOf'] = passStyleOf;
-  },
+const modules: Record<string, unknown> = harden({ '@endo/far': { E, Far, passStyleOf } });
+const importModule = harden((specifier: string) => {
+  const ns = modules[specifier];
+  if (ns === undefined)
+    throw new ContractLoadError(`module ${specifier} is not available inside a vat`);
+  return ns;
 });
 
 const unavailable = (name: string) =>
@@ -35,24 +34,16 @@ export interface ContractNamespace {
   buildRootObject(powers: unknown): unknown;
 }
 
-export async function loadContract(source: string, meter: Meter): Promise<ContractNamespace> {
-  let transformed: string;
+export function loadContract(source: string, meter: Meter): ContractNamespace {
+  let script: string;
   try {
-    transformed = transformContractSource(source, { meter: true });
+    script = moduleToScript(transformContractSource(source, { meter: true }));
   } catch (e) {
     throw new ContractLoadError(`contract rejected: ${(e as Error).message}`);
   }
   const compartment = new Compartment({
     __options__: true,
-    globals: { $qv_E: E, $qv_meter: meter },
-    modules: {
-      contract: { source: new ModuleSource(transformed, 'vat:contract') },
-      '@endo/far': { source: farModule },
-    },
-    resolveHook: (specifier: string) => specifier,
-    importHook: (specifier: string) => {
-      throw new ContractLoadError(`module ${specifier} is not available inside a vat`);
-    },
+    globals: { $qv_E: E, $qv_meter: meter, $qv_import: importModule },
   });
   for (const name of ['eval', 'Function']) {
     Object.defineProperty(compartment.globalThis, name, {
@@ -65,9 +56,7 @@ export async function loadContract(source: string, meter: Meter): Promise<Contra
   harden(compartment.globalThis);
   let namespace: Record<string, unknown>;
   try {
-    ({ namespace } = (await compartment.import('contract')) as {
-      namespace: Record<string, unknown>;
-    });
+    namespace = compartment.evaluate(script) as Record<string, unknown>;
   } catch (e) {
     throw new ContractLoadError(`contract failed to load: ${(e as Error).message}`);
   }

@@ -39,7 +39,7 @@ async function handle(m: KernelToWorker): Promise<void> {
       const store = new VatStore(m.store);
       liveslots = new Liveslots(store, meter, m.options.gasLimit);
       meter.reset(m.options.gasLimit); // module top-level code is metered too
-      const ns = await loadContract(m.options.contractSource, meter.facade);
+      const ns = loadContract(m.options.contractSource, meter.facade);
       if (meter.exhausted) throw meter.exhausted;
       buildRootObject = (powers: unknown) => ns.buildRootObject(powers);
       post({ type: 'ready' });

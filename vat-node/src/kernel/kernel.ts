@@ -10,6 +10,21 @@
  * memory, time) leaves no trace: its result promise is rejected, the worker is replaced by a
  * fresh one loaded from the committed store, and the vat goes on with its next delivery.
  *
+ * Durability (keeper.ts): every table lives in the kernel keeper, whose changes commit to the
+ * store in one transaction per worker batch (or per inbound batch): the cranks' state
+ * changes, transcript rows, outbound messages, run-queue changes and the inbound high-water
+ * mark that the ack reports. Nothing leaves the kernel before the commit that produced it:
+ * the transport sees only committed outbound messages (`unacked`) and acks only committed
+ * inbound ones (`committedInbound`), wake() and host results come after the commit. With a
+ * data directory the store is SQLite (store/kernel-db.ts) and a restart loads it whole; with
+ * none, the same keeper commits to a Map.
+ *
+ * Checkpoints: the worker's heap is never persisted, so a replay (verify) can only start where
+ * a worker started from the vat store. The kernel checkpoints (store/kernel-db.ts) when a
+ * fresh worker starts (at every kernel start, after a failed crank) if the store's policy says
+ * so, and with `checkpoint.refreshWorker` also replaces a running worker to checkpoint on time
+ * (bounded storage, at the price of heap-only state: see KernelOptions.checkpoint).
+ *
  * Messages to a promise go to the vat that decides it (promise pipelining). A promise this
  * vat decides receives its messages inside the vat, where HandledPromise queues them in order
  * and forwards them wherever the promise resolves (E-order, also when that is another vat).
@@ -18,10 +33,17 @@
  * notification and further sends until an echo through the peer proves the earlier messages
  * arrived (Cap'n Proto's Disembargo, by counting: see `received` in messages.ts).
  */
+import { hash } from 'node:crypto';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
+import {
+  type CheckpointPolicy,
+  KernelDB,
+  type Synchronous,
+  shouldCheckpoint,
+} from '../store/kernel-db.ts';
 import type { KernelPort, Transport, VatId } from '../transport/types.ts';
 import { ProtocolError } from '../transport/types.ts';
-import { CList, flip, isWireRef } from './clist.ts';
+import { flip, isWireRef } from './clist.ts';
 import {
   HandoffError,
   isHandoffSlot,
@@ -30,6 +52,17 @@ import {
   type VatIdentity,
 } from './handoff.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
+import {
+  type Backing,
+  DbBacking,
+  type KeptCList,
+  KernelKeeper,
+  MemoryBacking,
+  type PromiseRecord,
+  type QueuedItem,
+  type RunItem,
+  type SendItem,
+} from './keeper.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
 import {
   checkRedeemProof,
@@ -52,35 +85,43 @@ export interface KernelOptions extends VatOptions {
   readonly limits?: WorkerLimits;
   /** Called once per failed crank with a one-line reason (the node logs it). */
   readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
+  /**
+   * The vat's data directory (created if new). The kernel commits every crank there and a
+   * new Kernel.create on the same directory resumes the vat where the last commit left it.
+   * Without it, the state lives in memory only.
+   */
+  readonly dataDir?: string;
+  /** fsync policy of the store (store/kernel-db.ts). Default 'FULL'. */
+  readonly synchronous?: Synchronous;
+  /**
+   * When to checkpoint (store/kernel-db.ts `shouldCheckpoint`). Checkpoints are taken when a
+   * fresh worker starts. With `refreshWorker`, a running worker is replaced as soon as the
+   * policy asks for a checkpoint: storage and verify time stay bounded by live state whatever
+   * the history, but state the contract keeps only in its heap (plain Far objects, pending
+   * awaits) is lost at each checkpoint, as at a crash. Only for vats whose contracts keep
+   * everything that matters in baggage and durable kinds. Default false.
+   */
+  readonly checkpoint?: CheckpointPolicy & { readonly refreshWorker?: boolean };
+  /**
+   * Called once, with a one-line reason, when the store fails (disk full, read-only, I/O):
+   * the kernel then refuses new work; everything committed before stays committed.
+   */
+  readonly onStoreFailure?: (reason: string) => void;
 }
 
-interface PromiseRecord {
-  /** Who decides it: null = this vat, else the peer vat. */
-  decider: VatId | null;
-  resolution: { rejected: boolean; data: CapData } | null;
-  /** Messages this vat sent to it through each peer (for embargoes). */
-  readonly sent: Map<VatId, number>;
-  /** Messages each peer sent us targeted at it (reported when we resolve it). */
-  readonly received: Map<VatId, number>;
-  embargo: { token: number; held: SendItem[] } | null;
-  /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
-  take?: string;
+/** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */
+export class KernelUnavailable extends Error {
+  override name = 'KernelUnavailable';
 }
-
-interface SendItem {
-  readonly target: VRef;
-  readonly method: string | null;
-  readonly args: CapData;
-  readonly result: VRef | null;
-}
-
-type RunItem =
-  | { readonly kind: 'vat'; readonly delivery: Delivery; readonly from?: VatId }
-  | { readonly kind: 'echo'; readonly peer: VatId; readonly token: number };
 
 export interface HostResult {
   readonly rejected: boolean;
   readonly value: unknown;
+}
+
+interface HostWaiter {
+  resolve(r: HostResult): void;
+  reject(e: Error): void;
 }
 
 export class Kernel implements KernelPort {
@@ -88,50 +129,96 @@ export class Kernel implements KernelPort {
   readonly #options: KernelOptions;
   readonly #transport: Transport;
   #worker: VatWorker | null = null;
-  /** The vat's committed durable store (the worker holds a copy). */
-  readonly #vatStore = new Map<string, string>();
-  readonly #clists = new Map<VatId, CList>();
-  /** Imported objects: vref → (owner, wire ref from our point of view). */
-  readonly #imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
-  readonly #promises = new Map<VRef, PromiseRecord>();
-  #nextImport = 1;
-  #nextPromise = 1;
-  #nextToken = 1;
-  #nextHandoff = 1;
-  /** Certificates we received, by `giver:nonce` → the promise that their take settles. */
-  readonly #takes = new Map<string, { promise: VRef; vref: VRef | null; error: string | null }>();
-  /** Inbound messages waiting for takes, per peer, in arrival order. */
-  readonly #held = new Map<VatId, VatMessage[]>();
-  /** Sturdyrefs we minted: public key (hex) → the object. */
-  readonly #sturdyRefs = new Map<string, VRef>();
-  /** Certificates we gave, by recipient and vref. */
-  readonly #certs = new Map<string, string>();
-  readonly #runQueue: RunItem[] = [];
-  readonly #outbox = new Map<VatId, Sequenced[]>();
-  readonly #nextSeq = new Map<VatId, number>();
-  readonly #inboundSeq = new Map<VatId, number>();
-  readonly #embargoes = new Map<number, VRef>();
-  readonly #hostWaiters = new Map<VRef, (r: HostResult) => void>();
+  /** A checkpoint is due and the worker's heap must be discarded (refreshWorker). */
+  #refreshDue = false;
+  readonly #db: KernelDB | null;
+  /** Every kernel table, and the commit of its changes. */
+  readonly #keeper: KernelKeeper;
+  readonly #hostWaiters = new Map<VRef, HostWaiter>();
+  /** Peers to wake after the next commit. */
   readonly #wakeSet = new Set<VatId>();
-  readonly transcript = new Transcript();
+  /** Host results to hand out after the next commit. */
+  #afterCommit: { waiter: HostWaiter; result: HostResult }[] = [];
+  /** What the last commit holds: inbound high-water mark and last outbound seq, per peer. */
+  readonly #committedIn = new Map<VatId, number>();
+  readonly #committedOut = new Map<VatId, number>();
+  #flushScheduled = false;
+  /** The store failed: no new work. */
+  #broken: KernelUnavailable | null = null;
+  /** Checkpoint at the next worker start. */
+  #checkpointDue = false;
+  readonly transcript: Transcript;
   #pumping = false;
   #idle: (() => void)[] = [];
   #closed = false;
   /** Counters for tests and metrics. */
-  readonly stats = { cranks: 0, failedCranks: 0, workerRestarts: 0 };
+  readonly stats = { cranks: 0, failedCranks: 0, workerRestarts: 0, checkpoints: 0 };
 
-  private constructor(options: KernelOptions, transport: Transport) {
+  private constructor(options: KernelOptions, transport: Transport, db: KernelDB | null) {
     this.vatId = options.vatId;
     this.#options = options;
     this.#transport = transport;
+    this.#db = db;
+    const backing: Backing = db ? new DbBacking(db) : new MemoryBacking();
+    this.#keeper = new KernelKeeper(backing);
+    this.transcript = db ? new Transcript({ head: db.head, keepEntries: false }) : new Transcript();
+    this.#noteCommitted();
   }
 
-  /** Start the vat: load its contract in a fresh worker and run buildRootObject. */
+  /**
+   * Start the vat: load its contract in a fresh worker and run buildRootObject. With a data
+   * directory that holds a vat, resume it: c-lists, promises, outboxes, run queue, sturdyrefs
+   * and the vat store as last committed. Rejects with the store's StoreCorrupt when the
+   * directory is damaged, StoreUnavailable when it cannot be written.
+   */
   static async create(options: KernelOptions, transport: Transport): Promise<Kernel> {
-    const k = new Kernel(options, transport);
-    await k.#startWorker();
+    const db =
+      options.dataDir === undefined
+        ? null
+        : KernelDB.open(options.dataDir, { synchronous: options.synchronous ?? 'FULL' });
+    let k: Kernel;
+    try {
+      k = new Kernel(options, transport, db);
+      k.#checkMeta();
+      // A fresh worker is a replay's starting point: checkpoint the history before it.
+      k.#checkpointDue = db !== null && db.stats().transcriptRows > 0;
+      await k.#startWorker();
+      k.#flushNow();
+    } catch (e) {
+      db?.close();
+      throw e;
+    }
     transport.attach(k);
+    // The transport cannot list peers: wake every peer owed a message or an ack.
+    for (const [peer, state] of k.#keeper.peers) {
+      if ((k.#keeper.outbox.get(peer)?.length ?? 0) > 0 || state.inSeq > 0) transport.wake(peer);
+    }
+    if (k.#keeper.runQueue.length > 0) k.#startPump();
     return k;
+  }
+
+  /** First start: record what the data directory holds; later: check it is the same vat. */
+  #checkMeta(): void {
+    const { vatId, vatName, contractSource, gasLimit } = this.#options;
+    const want: Record<string, string> = {
+      vatId,
+      vatName,
+      contractHash: hash('sha256', contractSource, 'hex'),
+      gasLimit: String(gasLimit),
+    };
+    const meta = this.#keeper.meta;
+    if (meta.size === 0) {
+      for (const [k, v] of Object.entries(want)) this.#keeper.setMeta(k, v);
+      this.#keeper.setMeta('contractSource', contractSource);
+      return;
+    }
+    for (const [k, v] of Object.entries(want)) {
+      if (meta.get(k) !== v) {
+        throw Error(
+          `${this.#options.dataDir}: holds vat ${meta.get('vatName')} with another ${k === 'contractHash' ? 'contract' : k} (${k} ${meta.get(k)?.slice(0, 16)}, asked ${v.slice(0, 16)})`,
+        );
+      }
+    }
   }
 
   // ---------------------------------------------------------------- host API
@@ -145,12 +232,18 @@ export class Kernel implements KernelPort {
   grant(peer: VatId, vref: VRef): WireRef {
     if (!/^o\+(d\d+\/)?\d+$/.test(vref))
       throw TypeError(`only this vat's objects can be granted: ${vref}`);
-    return this.#clist(peer).export(vref);
+    this.#usable();
+    const wire = this.#clist(peer).export(vref);
+    this.#flushNow();
+    return wire;
   }
 
   /** Import a ref that `peer` granted us (its wire ref, as `peer` wrote it); returns our vref. */
   importGranted(peer: VatId, wire: WireRef): VRef {
-    return this.#importFromPeer(peer, wire, 'arg');
+    this.#usable();
+    const vref = this.#importFromPeer(peer, wire, 'arg');
+    this.#flushNow();
+    return vref;
   }
 
   /**
@@ -158,11 +251,14 @@ export class Kernel implements KernelPort {
    * host, and wait for the result. Args may contain HostRefs. Used by the CLI and tests.
    */
   call(target: VRef, method: string, args: unknown[]): Promise<HostResult> {
-    const result = `p-${this.#nextPromise++}`;
-    this.#promises.set(result, newPromise(null));
-    const done = new Promise<HostResult>((resolve) => this.#hostWaiters.set(result, resolve));
+    if (this.#broken || this.#closed) return Promise.reject(this.#unavailable());
+    const result = `p-${this.#keeper.next('nextPromise')}`;
+    this.#keeper.addPromise(result, newPromise(null));
+    const done = new Promise<HostResult>((resolve, reject) =>
+      this.#hostWaiters.set(result, { resolve, reject }),
+    );
     this.#route({ target, method, args: encodeHost(args), result }, FROM_HOST);
-    this.#wakePeers();
+    this.#changed();
     return done;
   }
 
@@ -173,8 +269,10 @@ export class Kernel implements KernelPort {
   mintSturdyRef(vref: VRef, hints: readonly string[] = []): string {
     if (!/^o\+(d\d+\/)?\d+$/.test(vref))
       throw TypeError(`only this vat's objects have sturdyrefs: ${vref}`);
+    this.#usable();
     const secret = newSecret();
-    this.#sturdyRefs.set(sturdyKey(secret), vref);
+    this.#keeper.setSturdyRef(sturdyKey(secret), vref);
+    this.#flushNow(); // committed before anyone can hold the URI
     return formatSturdyRef({ vatId: this.vatId, secret, hints });
   }
 
@@ -182,28 +280,44 @@ export class Kernel implements KernelPort {
   revokeSturdyRef(uri: string): boolean {
     const ref = parseSturdyRef(uri);
     if (ref.vatId !== this.vatId) throw TypeError('not a sturdyref of this vat');
-    return this.#sturdyRefs.delete(sturdyKey(ref.secret));
+    this.#usable();
+    const had = this.#keeper.setSturdyRef(sturdyKey(ref.secret), null);
+    this.#flushNow();
+    return had;
+  }
+
+  /** Is this one of our sturdyrefs, not revoked? */
+  honours(uri: string): boolean {
+    try {
+      const ref = parseSturdyRef(uri);
+      return ref.vatId === this.vatId && this.#keeper.sturdyRefs.has(sturdyKey(ref.secret));
+    } catch {
+      return false;
+    }
   }
 
   /** Redeem a sturdyref (of any vat) for a reference this vat holds; resolves to its vref. */
   async redeem(uri: string): Promise<VRef> {
     const ref = parseSturdyRef(uri);
     if (ref.vatId === this.vatId) {
-      const vref = this.#sturdyRefs.get(sturdyKey(ref.secret));
+      const vref = this.#keeper.sturdyRefs.get(sturdyKey(ref.secret));
       if (vref === undefined) throw Error('unknown or revoked sturdyref');
       return vref;
     }
+    this.#usable();
     if (ref.hints.length > 0) this.#transport.addHints?.(ref.vatId, ref.hints);
-    const result = `p-${this.#nextPromise++}`;
-    this.#promises.set(result, newPromise(ref.vatId));
-    const done = new Promise<HostResult>((resolve) => this.#hostWaiters.set(result, resolve));
+    const result = `p-${this.#keeper.next('nextPromise')}`;
+    this.#keeper.addPromise(result, newPromise(ref.vatId));
+    const done = new Promise<HostResult>((resolve, reject) =>
+      this.#hostWaiters.set(result, { resolve, reject }),
+    );
     this.#push(ref.vatId, {
       op: 'redeem',
       key: sturdyKey(ref.secret),
       proof: redeemProof(ref.secret, ref.vatId, this.vatId),
       result: this.#clist(ref.vatId).export(result),
     });
-    this.#wakePeers();
+    this.#changed();
     const r = await done;
     if (r.rejected)
       throw Error(`sturdyref refused by ${ref.vatId}: ${(r.value as HostError).message}`);
@@ -212,54 +326,161 @@ export class Kernel implements KernelPort {
 
   /** Resolves when the run queue is empty and no crank is running. */
   idle(): Promise<void> {
-    if (!this.#pumping && this.#runQueue.length === 0) return Promise.resolve();
+    if (!this.#pumping && this.#keeper.runQueue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /**
+   * Stop the vat: commit what is done, stop the worker and the transport, close the store.
+   * A crank still running is not committed (it runs again at the next start).
+   */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    if (!this.#broken) this.#flush();
     this.#closed = true;
     await Promise.all([this.#worker?.terminate(), this.#transport.close()]);
+    try {
+      this.#db?.close();
+    } catch {
+      // A failed store may refuse even to close; what it committed is on disk.
+    }
   }
 
   // ------------------------------------------------------- KernelPort (transport side)
 
   receive(peer: VatId, seq: number, msg: VatMessage): 'accepted' | 'duplicate' {
-    const last = this.#inboundSeq.get(peer) ?? 0;
+    if (this.#broken) throw this.#broken;
+    // A closed kernel drops everything; nothing of it is acked.
+    if (this.#closed) return 'duplicate';
+    const state = this.#keeper.peerState(peer);
+    const last = state.inSeq;
     if (!Number.isSafeInteger(seq) || seq <= 0) throw new ProtocolError(`bad seq ${seq}`);
     if (seq <= last) return 'duplicate';
     if (seq !== last + 1)
       throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
     // The message is consumed even if it is invalid: a retransmit of it is then a duplicate,
     // and one bad message from a peer cannot wedge the link forever.
-    this.#inboundSeq.set(peer, seq);
+    this.#keeper.setInbound(peer, seq);
     this.#wakeSet.add(peer); // an ack is owed
     try {
       this.#accept(peer, msg);
     } finally {
-      this.#wakePeers();
+      // Committed with the other messages of this turn (one transaction); the ack follows it.
+      this.#changed();
     }
     return 'accepted';
   }
 
   committedInbound(peer: VatId): number {
-    return this.#inboundSeq.get(peer) ?? 0;
+    return this.#committedIn.get(peer) ?? 0;
   }
 
   acked(peer: VatId, seq: number): void {
-    const box = this.#outbox.get(peer);
-    const sent = (this.#nextSeq.get(peer) ?? 1) - 1;
+    if (this.#broken || this.#closed) return;
+    const sent = this.#committedOut.get(peer) ?? 0;
     if (seq > sent) throw new ProtocolError(`ack ${seq} from ${peer} beyond last sent ${sent}`);
-    if (!box) return;
-    let drop = 0;
-    while (drop < box.length && box[drop]!.seq <= seq) drop++;
-    if (drop > 0) box.splice(0, drop);
+    const box = this.#keeper.outbox.get(peer);
+    if (!box || box.length === 0 || box[0]!.seq > seq) return;
+    this.#keeper.dropAcked(peer, seq);
+    this.#changed();
   }
 
   unacked(peer: VatId, afterSeq: number): readonly Sequenced[] {
-    const box = this.#outbox.get(peer);
+    const box = this.#keeper.outbox.get(peer);
     if (!box || box.length === 0) return [];
-    if (box[0]!.seq > afterSeq) return box;
-    return box.filter((s) => s.seq > afterSeq);
+    // Only committed messages leave the node.
+    const committed = this.#committedOut.get(peer) ?? 0;
+    if (box[0]!.seq > afterSeq && box[box.length - 1]!.seq <= committed) return box;
+    return box.filter((s) => s.seq > afterSeq && s.seq <= committed);
+  }
+
+  // ------------------------------------------------------------------ commits
+
+  /** Something changed: commit it (with whatever else changes in this turn) soon. */
+  #changed(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Commit now or throw (host calls that hand something out: a grant, a sturdyref). */
+  #flushNow(): void {
+    if (!this.#flush()) throw this.#unavailable();
+  }
+
+  /**
+   * Commit every change since the last commit in one transaction, then let out what it
+   * allows: wake the transport for new messages and acks, hand results to the host.
+   */
+  #flush(): boolean {
+    if (this.#broken || this.#closed) return false;
+    if (this.#keeper.dirty) {
+      let peers: VatId[];
+      try {
+        peers = this.#keeper.flush();
+      } catch (e) {
+        this.#storeFailed(e);
+        return false;
+      }
+      this.#noteCommitted(peers);
+    }
+    const after = this.#afterCommit;
+    if (after.length > 0) {
+      this.#afterCommit = [];
+      for (const { waiter, result } of after) waiter.resolve(result);
+    }
+    for (const peer of this.#wakeSet) this.#transport.wake(peer);
+    this.#wakeSet.clear();
+    return true;
+  }
+
+  #noteCommitted(peers: Iterable<VatId> = this.#keeper.peers.keys()): void {
+    for (const peer of peers) {
+      const s = this.#keeper.peers.get(peer)!;
+      this.#committedIn.set(peer, s.inSeq);
+      this.#committedOut.set(peer, s.nextSeq - 1);
+    }
+  }
+
+  /** A checkpoint is due: with refreshWorker, retire the worker now (see KernelOptions). */
+  #maybeCheckpoint(): void {
+    const db = this.#db;
+    if (!db || !this.#options.checkpoint?.refreshWorker || this.#broken) return;
+    if (!shouldCheckpoint(db.stats(), this.#options.checkpoint)) return;
+    this.#checkpointDue = true;
+    this.#refreshDue = true;
+  }
+
+  #storeFailed(e: unknown): void {
+    const message = `vat ${this.vatId}: store failed, refusing new work: ${e instanceof Error ? e.message : String(e)}`;
+    this.#broken = new KernelUnavailable(message, { cause: e });
+    this.#wakeSet.clear();
+    // Results whose commit failed never happened: their callers get the error instead.
+    for (const { waiter } of this.#afterCommit) waiter.reject(this.#broken);
+    this.#afterCommit = [];
+    for (const w of this.#hostWaiters.values()) w.reject(this.#broken);
+    this.#hostWaiters.clear();
+    this.#options.onStoreFailure?.(message);
+  }
+
+  #usable(): void {
+    if (this.#broken || this.#closed) throw this.#unavailable();
+  }
+
+  #unavailable(): KernelUnavailable {
+    return this.#broken ?? new KernelUnavailable(`vat ${this.vatId} is closed`);
+  }
+
+  /** Hand a settled promise to the host if the host waits for it (after the commit). */
+  #settleHost(vref: VRef, rejected: boolean, data: CapData): boolean {
+    const host = this.#hostWaiters.get(vref);
+    if (!host) return false;
+    this.#hostWaiters.delete(vref);
+    this.#afterCommit.push({ waiter: host, result: { rejected, value: decodeHost(data) } });
+    return true;
   }
 
   // -------------------------------------------------------------- inbound messages
@@ -268,13 +489,15 @@ export class Kernel implements KernelPort {
     // A message that carries a third vat's object waits until that vat has added the object to
     // our c-list (the take), so the vat sees the very same presence as for any other reference
     // to it. Later messages from the same peer wait behind it, to keep their order.
-    const held = this.#held.get(peer);
+    const held = this.#keeper.held.get(peer);
     if (held) {
       held.push(msg);
+      this.#keeper.touchHeld(peer);
       return;
     }
     if (this.#startTakes(peer, msg)) {
-      this.#held.set(peer, [msg]);
+      this.#keeper.held.set(peer, [msg]);
+      this.#keeper.touchHeld(peer);
       return;
     }
     this.#process(peer, msg);
@@ -299,12 +522,12 @@ export class Kernel implements KernelPort {
         throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
       if (cert.exporter === peer) throw new ProtocolError('handoff must name a third vat');
       const key = `${cert.giver}:${cert.nonce}`;
-      let take = this.#takes.get(key);
+      let take = this.#keeper.takes.get(key);
       if (!take) {
-        const promise = `p-${this.#nextPromise++}`;
-        this.#promises.set(promise, { ...newPromise(cert.exporter), take: key });
+        const promise = `p-${this.#keeper.next('nextPromise')}`;
+        this.#keeper.addPromise(promise, { ...newPromise(cert.exporter), take: key });
         take = { promise, vref: null, error: null };
-        this.#takes.set(key, take);
+        this.#keeper.setTake(key, take);
         const result = this.#clist(cert.exporter).export(promise);
         this.#push(cert.exporter, { op: 'take', cert: slot, result });
       }
@@ -315,9 +538,10 @@ export class Kernel implements KernelPort {
 
   /** A take was answered: let the held messages through, in order, as far as they can go. */
   #releaseHeld(): void {
-    for (const [peer, queue] of this.#held) {
+    for (const [peer, queue] of this.#keeper.held) {
       while (queue.length > 0 && !this.#startTakes(peer, queue[0]!)) {
         const msg = queue.shift()!;
+        this.#keeper.touchHeld(peer);
         try {
           this.#process(peer, msg);
         } catch (e) {
@@ -328,7 +552,10 @@ export class Kernel implements KernelPort {
           });
         }
       }
-      if (queue.length === 0) this.#held.delete(peer);
+      if (queue.length === 0) {
+        this.#keeper.held.delete(peer);
+        this.#keeper.touchHeld(peer);
+      }
     }
   }
 
@@ -369,7 +596,7 @@ export class Kernel implements KernelPort {
 
   #acceptResolution(peer: VatId, r: Resolution): void {
     const vref = this.#importFromPeer(peer, r.promise, 'target');
-    const rec = this.#promises.get(vref);
+    const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec || rec.decider !== peer) {
       throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
     }
@@ -383,21 +610,15 @@ export class Kernel implements KernelPort {
     rec.decider = null;
     rec.resolution = { rejected: r.rejected, data };
     // Tell the other peers that know this promise through us.
-    for (const [other, clist] of this.#clists) {
+    for (const [other, clist] of this.#keeper.clists) {
       if (other !== peer && clist.has(vref)) this.#resolveToPeer(other, vref, rec);
     }
-    const host = this.#hostWaiters.get(vref);
-    if (host) {
-      // A promise the host asked for: the vat never held it.
-      this.#hostWaiters.delete(vref);
-      host({ rejected: r.rejected, value: decodeHost(data) });
-      return;
-    }
+    if (this.#settleHost(vref, r.rejected, data)) return; // the host asked: the vat never held it
     const sent = rec.sent.get(peer) ?? 0;
     if (sent > r.received && !r.rejected && this.#redirectsAwayFrom(peer, data)) {
-      const token = this.#nextToken++;
+      const token = this.#keeper.next('nextToken');
       rec.embargo = { token, held: [] };
-      this.#embargoes.set(token, vref);
+      this.#keeper.embargoes.set(token, vref);
       this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
       return;
     }
@@ -409,7 +630,8 @@ export class Kernel implements KernelPort {
 
   /** The exporter answered our take: the object is now in our c-list with it (or refused). */
   #settleTake(exporter: VatId, key: string, r: Resolution): void {
-    const take = this.#takes.get(key)!;
+    const take = this.#keeper.takes.get(key)!;
+    this.#keeper.touchTake(key);
     if (r.rejected) {
       take.error = `handoff refused by ${exporter}`;
     } else {
@@ -426,7 +648,7 @@ export class Kernel implements KernelPort {
     const vref = this.#importFromPeer(peer, result, 'result');
     const rec = this.#promise(vref);
     const target = checkRedeemProof(key, proof, this.vatId, peer)
-      ? this.#sturdyRefs.get(key)
+      ? this.#keeper.sturdyRefs.get(key)
       : undefined;
     rec.resolution =
       target === undefined
@@ -470,7 +692,7 @@ export class Kernel implements KernelPort {
     if (cert.recipient !== presenter) {
       throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
     }
-    const vref = this.#clists.get(cert.giver)?.vrefOf(cert.ref);
+    const vref = this.#keeper.clists.get(cert.giver)?.vrefOf(cert.ref);
     if (vref === undefined)
       throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
     this.#clist(presenter).export(vref);
@@ -491,16 +713,16 @@ export class Kernel implements KernelPort {
   #redirectsAwayFrom(peer: VatId, data: CapData): boolean {
     if (data.slots.length !== 1 || !/^#"[$&]0[."]/.test(data.body)) return false;
     const slot = data.slots[0]!;
-    if (slot.startsWith('o-')) return this.#imports.get(slot)?.peer !== peer;
-    if (slot.startsWith('p')) return this.#promises.get(slot)?.decider !== peer;
+    if (slot.startsWith('o-')) return this.#keeper.imports.get(slot)?.peer !== peer;
+    if (slot.startsWith('p')) return this.#keeper.promises.get(slot)?.decider !== peer;
     return true; // one of our own objects
   }
 
   #endEmbargo(peer: VatId, token: number): void {
-    const vref = this.#embargoes.get(token);
+    const vref = this.#keeper.embargoes.get(token);
     if (vref === undefined) throw new ProtocolError(`unknown echo token ${token} from ${peer}`);
-    this.#embargoes.delete(token);
-    const rec = this.#promises.get(vref)!;
+    this.#keeper.embargoes.delete(token);
+    const rec = this.#keeper.promiseForUpdate(vref)!;
     const held = rec.embargo?.held ?? [];
     rec.embargo = null;
     const resolution = rec.resolution!;
@@ -523,7 +745,7 @@ export class Kernel implements KernelPort {
       return;
     }
     if (target.startsWith('o-')) {
-      const owner = this.#imports.get(target);
+      const owner = this.#keeper.imports.get(target);
       if (!owner) throw new ProtocolError(`unknown import ${target}`);
       this.#sendToPeer(owner.peer, s);
       return;
@@ -570,56 +792,42 @@ export class Kernel implements KernelPort {
   }
 
   #push(peer: VatId, msg: VatMessage): void {
-    const seq = this.#nextSeq.get(peer) ?? 1;
-    this.#nextSeq.set(peer, seq + 1);
-    const box = this.#outbox.get(peer);
-    if (box) box.push({ seq, msg });
-    else this.#outbox.set(peer, [{ seq, msg }]);
+    this.#keeper.pushOutbound(peer, msg);
     this.#wakeSet.add(peer);
-  }
-
-  #wakePeers(): void {
-    for (const peer of this.#wakeSet) this.#transport.wake(peer);
-    this.#wakeSet.clear();
   }
 
   // --------------------------------------------------------- c-list translation
 
-  #clist(peer: VatId): CList {
-    let c = this.#clists.get(peer);
-    if (!c) {
-      c = new CList();
-      this.#clists.set(peer, c);
-    }
-    return c;
+  #clist(peer: VatId): KeptCList {
+    return this.#keeper.clist(peer);
   }
 
+  /** The record of `vref` (created if new), marked for the next commit: callers change it. */
   #promise(vref: VRef): PromiseRecord {
-    let rec = this.#promises.get(vref);
+    let rec = this.#keeper.promiseForUpdate(vref);
     if (!rec) {
       rec = newPromise(null);
-      this.#promises.set(vref, rec);
+      this.#keeper.addPromise(vref, rec);
     }
     return rec;
   }
 
   /** Our vref → the wire ref `peer` should see (from our point of view). */
   #exportToPeer(peer: VatId, vref: VRef): WireRef {
-    const owner = this.#imports.get(vref);
+    const owner = this.#keeper.imports.get(vref);
     if (owner && owner.peer === peer) return owner.wire;
     const identity = this.#options.identity;
     if (owner && identity) {
       // A third vat's object: hand it off rather than proxy it (one certificate per recipient).
-      const key = `${peer}\n${vref}`;
-      let cert = this.#certs.get(key);
+      let cert = this.#keeper.cert(peer, vref);
       if (cert === undefined) {
         cert = makeHandoffSlot(identity, {
           exporter: owner.peer,
           ref: flip(owner.wire),
           recipient: peer,
-          nonce: this.#nextHandoff++,
+          nonce: this.#keeper.next('nextHandoff'),
         });
-        this.#certs.set(key, cert);
+        this.#keeper.setCert(peer, vref, cert);
       }
       return cert;
     }
@@ -635,7 +843,7 @@ export class Kernel implements KernelPort {
       const cert = this.#readCert(wire);
       if (cert.exporter === this.vatId) return this.#objectForCert(peer, wire);
       if (role !== 'arg') fail(`${peer} sent a message to a third vat's object through us`);
-      const take = this.#takes.get(`${cert.giver}:${cert.nonce}`);
+      const take = this.#keeper.takes.get(`${cert.giver}:${cert.nonce}`);
       if (take?.vref) return take.vref;
       fail(take?.error ?? `handoff from ${cert.giver} was not taken`);
     }
@@ -657,10 +865,13 @@ export class Kernel implements KernelPort {
       return known;
     }
     if (role === 'target') throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
-    const vref = ours[0] === 'o' ? `o-${this.#nextImport++}` : `p-${this.#nextPromise++}`;
+    const vref =
+      ours[0] === 'o'
+        ? `o-${this.#keeper.next('nextImport')}`
+        : `p-${this.#keeper.next('nextPromise')}`;
     clist.add(ours, vref);
-    if (ours[0] === 'o') this.#imports.set(vref, { peer, wire: ours });
-    else this.#promises.set(vref, newPromise(role === 'result' ? null : peer));
+    if (ours[0] === 'o') this.#keeper.addImport(vref, peer, ours);
+    else this.#keeper.addPromise(vref, newPromise(role === 'result' ? null : peer));
     return vref;
   }
 
@@ -675,7 +886,11 @@ export class Kernel implements KernelPort {
   // ---------------------------------------------------------------------- cranks
 
   #enqueue(item: RunItem): void {
-    this.#runQueue.push(item);
+    this.#keeper.enqueue(item);
+    this.#startPump();
+  }
+
+  #startPump(): void {
     if (!this.#pumping) {
       this.#pumping = true;
       queueMicrotask(() => void this.#pump());
@@ -683,16 +898,25 @@ export class Kernel implements KernelPort {
   }
 
   async #pump(): Promise<void> {
+    const queue = this.#keeper.runQueue;
     try {
-      while (this.#runQueue.length > 0 && !this.#closed) {
-        const head = this.#runQueue[0]!;
-        if (head.kind === 'echo') {
-          this.#runQueue.shift();
-          this.#push(head.peer, { op: 'echoed', token: head.token });
+      while (queue.length > 0 && !this.#closed && !this.#broken) {
+        const head = queue[0]!;
+        if (head.item.kind === 'echo') {
+          queue.shift();
+          this.#keeper.dequeued(head);
+          this.#push(head.item.peer, { op: 'echoed', token: head.item.token });
         } else {
           await this.#crankBatch();
         }
-        this.#wakePeers();
+        // One commit per worker batch (group commit); then its messages and results go out.
+        this.#flush();
+        this.#maybeCheckpoint();
+      }
+    } catch (e) {
+      // The worker could not start (a contract that no longer loads) or the store failed.
+      if (!this.#broken && !this.#closed) {
+        this.#options.onCrankFailure?.((e as Error).message, { type: 'startVat' });
       }
     } finally {
       this.#pumping = false;
@@ -705,34 +929,50 @@ export class Kernel implements KernelPort {
   /**
    * Run the vat deliveries at the head of the run queue as consecutive cranks in one trip to
    * the worker. Each crank still commits (or fails) on its own, in order, exactly as if they
-   * had been sent one by one; batching only saves the round trips.
+   * had been sent one by one; batching only saves the round trips (and, with a store, the
+   * transactions: the batch commits as one).
    */
   async #crankBatch(): Promise<void> {
-    const batch: Extract<RunItem, { kind: 'vat' }>[] = [];
-    for (let head = this.#runQueue[0]; batch.length < MAX_BATCH && head?.kind === 'vat'; ) {
+    const queue = this.#keeper.runQueue;
+    const batch: QueuedItem[] = [];
+    for (let head = queue[0]; batch.length < MAX_BATCH && head?.item.kind === 'vat'; ) {
       batch.push(head);
-      this.#runQueue.shift();
-      head = this.#runQueue[0];
+      queue.shift();
+      head = queue[0];
     }
-    const worker = this.#worker ?? (await this.#startWorker());
     let done = 0;
     let failed = false;
-    await worker.cranks(
-      batch.map((b) => b.delivery),
-      (i, outcome) => {
-        done = i + 1;
-        failed = !outcome.ok;
-        this.#commit(batch[i]!.delivery, batch[i]!.from, outcome);
-        this.#wakePeers();
-      },
-    );
-    // The deliveries after a failed crank never ran: they go back to the head of the queue.
-    this.#runQueue.unshift(...batch.slice(done));
+    let worker: VatWorker | undefined;
+    try {
+      if (this.#refreshDue && this.#worker) {
+        const old = this.#worker;
+        this.#worker = null;
+        this.#refreshDue = false;
+        await this.#startWorker(old);
+      }
+      worker = this.#worker ?? (await this.#startWorker());
+      await worker.cranks(
+        batch.map((b) => (b.item as Extract<RunItem, { kind: 'vat' }>).delivery),
+        (i, outcome) => {
+          // After close (the worker was killed under the crank) nothing more is applied.
+          if (this.#closed || this.#broken) return;
+          done = i + 1;
+          failed = !outcome.ok;
+          const q = batch[i]!;
+          const item = q.item as Extract<RunItem, { kind: 'vat' }>;
+          this.#keeper.dequeued(q);
+          this.#commit(item.delivery, item.from, outcome);
+        },
+      );
+    } finally {
+      // The deliveries after a failed crank never ran: they go back to the head of the queue.
+      queue.unshift(...batch.slice(done));
+    }
     if (failed) {
       // Nothing of the failed crank was applied. Replace the worker: its heap may hold half
       // a turn. The next crank starts a fresh one from the committed store.
       await worker.terminate();
-      this.#worker = null;
+      if (this.#worker === worker) this.#worker = null;
       this.stats.workerRestarts++;
     }
   }
@@ -745,12 +985,9 @@ export class Kernel implements KernelPort {
       const rec = this.#promise(delivery.target);
       rec.received.set(from, (rec.received.get(from) ?? 0) + 1);
     }
-    this.transcript.append(delivery, outcome);
+    this.#keeper.addEntry(this.transcript.append(delivery, outcome));
     if (outcome.ok) {
-      for (const [k, v] of outcome.writes) {
-        if (v === null) this.#vatStore.delete(k);
-        else this.#vatStore.set(k, v);
-      }
+      this.#keeper.setVatStore(outcome.writes);
       for (const sc of outcome.syscalls) this.#syscall(sc);
       return;
     }
@@ -776,37 +1013,58 @@ export class Kernel implements KernelPort {
     const rec = this.#promise(vref);
     if (rec.decider !== null) return; // not ours to decide: ignore a confused vat
     rec.resolution = { rejected, data };
-    const host = this.#hostWaiters.get(vref);
-    if (host) {
-      this.#hostWaiters.delete(vref);
-      host({ rejected, value: decodeHost(data) });
+    const forHost = this.#settleHost(vref, rejected, data);
+    let known = false;
+    for (const [peer, clist] of this.#keeper.clists) {
+      if (!clist.has(vref)) continue;
+      known = true;
+      this.#resolveToPeer(peer, vref, rec);
     }
-    for (const [peer, clist] of this.#clists) {
-      if (clist.has(vref)) this.#resolveToPeer(peer, vref, rec);
-    }
+    // The result of a host call that no peer knows is settled for good: forget it, or every
+    // host call would stay in the promise table (and the store) forever.
+    if (forHost && !known) this.#keeper.deletePromise(vref);
   }
 
-  async #startWorker(): Promise<VatWorker> {
+  /**
+   * Start a worker from the committed vat store and run buildRootObject (it runs at every
+   * start: it redefines the durable kinds and the root object). A fresh worker is where a
+   * replay can start, so a due checkpoint is taken here, just before its startVat crank.
+   */
+  async #startWorker(reuse?: VatWorker): Promise<VatWorker> {
+    this.#flushNow();
+    const db = this.#db;
+    if (db && (this.#checkpointDue || shouldCheckpoint(db.stats(), this.#options.checkpoint))) {
+      try {
+        db.checkpoint();
+      } catch (e) {
+        this.#storeFailed(e);
+        throw this.#unavailable();
+      }
+      this.#checkpointDue = false;
+      this.stats.checkpoints++;
+    }
     const { vatName, contractSource, gasLimit } = this.#options;
-    this.#worker = await VatWorker.start(
-      { vatName, contractSource, gasLimit },
-      [...this.#vatStore],
-      this.#options.limits ?? DEFAULT_LIMITS,
-    );
-    // buildRootObject runs at every start: it redefines the durable kinds and the root object.
-    const outcome = await this.#worker.crank({ type: 'startVat' });
+    const limits = this.#options.limits ?? DEFAULT_LIMITS;
+    // A planned refresh reuses the worker process: a second init discards the liveslots and the
+    // contract's compartment (the whole vat heap) and loads the contract anew from the store,
+    // without the cost of a process start. A failed crank always gets a new process.
+    const worker = reuse && !reuse.dead ? reuse : VatWorker.spawn(limits);
+    if (reuse && worker !== reuse) void reuse.terminate();
+    await worker.init({ vatName, contractSource, gasLimit }, [...this.#keeper.vatStore]);
+    const outcome = await worker.crank({ type: 'startVat' });
     if (!outcome.ok) {
-      await this.#worker.terminate();
-      this.#worker = null;
+      await worker.terminate();
       throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
     }
-    this.transcript.append({ type: 'startVat' }, outcome);
-    for (const [k, v] of outcome.writes) {
-      if (v === null) this.#vatStore.delete(k);
-      else this.#vatStore.set(k, v);
+    if (this.#closed || this.#broken) {
+      await worker.terminate();
+      throw this.#unavailable();
     }
+    this.#worker = worker;
+    this.#keeper.addEntry(this.transcript.append({ type: 'startVat' }, outcome));
+    this.#keeper.setVatStore(outcome.writes);
     for (const sc of outcome.syscalls) this.#syscall(sc);
-    return this.#worker;
+    return worker;
   }
 }
 

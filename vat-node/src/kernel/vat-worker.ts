@@ -75,12 +75,28 @@ export class VatWorker {
     limits: WorkerLimits = DEFAULT_LIMITS,
   ): Promise<VatWorker> {
     const w = new VatWorker(limits);
-    const reply = await w.#request({ type: 'init', options, store }, limits.crankTimeoutMs * 4);
+    await w.init(options, store);
+    return w;
+  }
+
+  /**
+   * A worker process without a contract yet: its start-up (Node, SES lockdown) runs now, so a
+   * later `init` only loads the contract (a spare for a planned worker replacement).
+   */
+  static spawn(limits: WorkerLimits = DEFAULT_LIMITS): VatWorker {
+    return new VatWorker(limits);
+  }
+
+  /** Load the contract with the vat's committed store (once per worker). */
+  async init(options: VatOptions, store: readonly (readonly [string, string])[]): Promise<void> {
+    const reply = await this.#request(
+      { type: 'init', options, store },
+      this.#limits.crankTimeoutMs * 4,
+    );
     if (reply.type !== 'ready') {
-      await w.terminate();
+      await this.terminate();
       throw Error(reply.type === 'initFailed' ? reply.error : `unexpected ${reply.type}`);
     }
-    return w;
   }
 
   /** Run one crank. Never throws: a dead or runaway worker yields a failed outcome. */

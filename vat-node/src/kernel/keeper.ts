@@ -1,0 +1,543 @@
+/**
+ * The kernel keeper: every table of a vat's kernel as typed, in-memory structures that are
+ * also rows of one string key/value space, so the whole kernel state commits to the durable
+ * store (store/kernel-db.ts) crank by crank and loads back at restart.
+ *
+ *   vs.<key>                    the vat store (the worker's durable state)
+ *   clist.<peer>.<wire>         c-list entry → vref (imports are the `o-` entries)
+ *   peer.<peer>                 [next outbound seq, inbound high-water mark, next o+, next p+]
+ *   prom.<vref>                 promise record (decider, resolution, counts, embargo, take)
+ *   out.<peer>.<seq, padded>    unacknowledged outbound message
+ *   runq.<n, padded>            run-queue entry
+ *   held.<peer>                 inbound messages waiting for handoff takes
+ *   take.<giver:nonce>          handoff certificate we received → its take
+ *   cert.<vref>.<peer>          handoff certificate we gave
+ *   sturdy.<key>                minted sturdyref → vref
+ *   meta.counters               kernel allocation counters
+ *   meta.*                      contract, gas limit, vat name (written at create)
+ *
+ * Mutations mark rows dirty; `flush` turns the dirty set (plus the transcript entries of the
+ * cranks it covers) into ONE commit of the backing: a KernelDB (durable) or a Map (no data
+ * directory: the same code path, nothing on disk). The in-memory tables are always the
+ * current state; the backing holds the last committed one.
+ */
+import type { VRef } from '../liveslots/protocol.ts';
+import type { KernelDB } from '../store/kernel-db.ts';
+import type { VatId } from '../transport/types.ts';
+import type { CapData, Sequenced, VatMessage, WireRef } from './messages.ts';
+
+export interface SendItem {
+  readonly target: VRef;
+  readonly method: string | null;
+  readonly args: CapData;
+  readonly result: VRef | null;
+}
+
+export interface PromiseRecord {
+  /** Who decides it: null = this vat, else the peer vat. */
+  decider: VatId | null;
+  resolution: { rejected: boolean; data: CapData } | null;
+  /** Messages this vat sent to it through each peer (for embargoes). */
+  readonly sent: Map<VatId, number>;
+  /** Messages each peer sent us targeted at it (reported when we resolve it). */
+  readonly received: Map<VatId, number>;
+  embargo: { token: number; held: SendItem[] } | null;
+  /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
+  take?: string;
+}
+
+export type RunItem =
+  | {
+      readonly kind: 'vat';
+      readonly delivery: import('../liveslots/protocol.ts').Delivery;
+      readonly from?: VatId;
+    }
+  | { readonly kind: 'echo'; readonly peer: VatId; readonly token: number };
+
+/** A run-queue entry with its row number (its place in the persisted queue). */
+export interface QueuedItem {
+  readonly n: number;
+  readonly item: RunItem;
+}
+
+export interface TakeRecord {
+  readonly promise: VRef;
+  vref: VRef | null;
+  error: string | null;
+}
+
+export interface Counters {
+  nextImport: number;
+  nextPromise: number;
+  nextToken: number;
+  nextHandoff: number;
+  nextRunq: number;
+}
+
+/** A transcript row waiting for its commit. */
+export interface PendingEntry {
+  readonly entry: string;
+  readonly hash: string;
+}
+
+/** Where committed rows go. */
+export interface Backing {
+  /** Every committed row (any order). */
+  load(): Iterable<readonly [string, string]>;
+  /** Writes (null = delete) and transcript rows, all in one transaction, or throws. */
+  commit(
+    writes: readonly (readonly [string, string | null])[],
+    entries: readonly PendingEntry[],
+  ): void;
+}
+
+/** No data directory: committed rows live in a Map (the same keeper code, nothing on disk). */
+export class MemoryBacking implements Backing {
+  readonly rows = new Map<string, string>();
+  load(): Iterable<readonly [string, string]> {
+    return this.rows;
+  }
+  commit(writes: readonly (readonly [string, string | null])[]): void {
+    for (const [k, v] of writes) {
+      if (v === null) this.rows.delete(k);
+      else this.rows.set(k, v);
+    }
+  }
+}
+
+/** A data directory: one KernelDB transaction per flush (group commit over its cranks). */
+export class DbBacking implements Backing {
+  readonly db: KernelDB;
+  constructor(db: KernelDB) {
+    this.db = db;
+  }
+  load(): Iterable<readonly [string, string]> {
+    return this.db.entries();
+  }
+  commit(
+    writes: readonly (readonly [string, string | null])[],
+    entries: readonly PendingEntry[],
+  ): void {
+    if (entries.length === 0) {
+      if (writes.length > 0) this.db.commit(writes);
+      return;
+    }
+    this.db.commitMany(
+      entries.map((e, i) => ({
+        writes: i === 0 ? writes : [],
+        transcript: { entry: e.entry, hash: e.hash },
+      })),
+    );
+  }
+}
+
+const PAD = 16;
+const pad = (n: number) => String(n).padStart(PAD, '0');
+
+/** One peer's c-list, persisted through the keeper (indices never reused, never deleted). */
+export class KeptCList {
+  readonly peer: VatId;
+  readonly #keeper: KernelKeeper;
+  readonly #wireToVref = new Map<WireRef, VRef>();
+  readonly #vrefToWire = new Map<VRef, WireRef>();
+
+  constructor(keeper: KernelKeeper, peer: VatId) {
+    this.#keeper = keeper;
+    this.peer = peer;
+  }
+
+  vrefOf(wire: WireRef): VRef | undefined {
+    return this.#wireToVref.get(wire);
+  }
+
+  wireOf(vref: VRef): WireRef | undefined {
+    return this.#vrefToWire.get(vref);
+  }
+
+  has(vref: VRef): boolean {
+    return this.#vrefToWire.has(vref);
+  }
+
+  /** The wire ref for a vref, allocating one of ours (`o+K`/`p+K`) the first time. */
+  export(vref: VRef): WireRef {
+    const known = this.#vrefToWire.get(vref);
+    if (known !== undefined) return known;
+    const state = this.#keeper.peerState(this.peer);
+    const wire = vref.startsWith('p') ? `p+${state.nextP++}` : `o+${state.nextO++}`;
+    this.#keeper.touchPeer(this.peer);
+    this.add(wire, vref);
+    return wire;
+  }
+
+  add(wire: WireRef, vref: VRef): void {
+    this.#set(wire, vref);
+    this.#keeper.write(`clist.${this.peer}.${wire}`, vref);
+  }
+
+  /** Loading only: no write. */
+  restore(wire: WireRef, vref: VRef): void {
+    this.#set(wire, vref);
+  }
+
+  #set(wire: WireRef, vref: VRef): void {
+    this.#wireToVref.set(wire, vref);
+    this.#vrefToWire.set(vref, wire);
+  }
+
+  get size(): number {
+    return this.#wireToVref.size;
+  }
+}
+
+export interface PeerState {
+  /** Next outbound seq. */
+  nextSeq: number;
+  /** Highest inbound seq accepted. */
+  inSeq: number;
+  /** Next c-list indices we allocate. */
+  nextO: number;
+  nextP: number;
+}
+
+export class KernelKeeper {
+  readonly #backing: Backing;
+  readonly vatStore = new Map<string, string>();
+  readonly clists = new Map<VatId, KeptCList>();
+  readonly imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
+  readonly promises = new Map<VRef, PromiseRecord>();
+  readonly takes = new Map<string, TakeRecord>();
+  readonly held = new Map<VatId, VatMessage[]>();
+  readonly sturdyRefs = new Map<string, VRef>();
+  readonly certs = new Map<string, string>();
+  readonly runQueue: QueuedItem[] = [];
+  readonly outbox = new Map<VatId, Sequenced[]>();
+  readonly peers = new Map<VatId, PeerState>();
+  readonly embargoes = new Map<number, VRef>();
+  readonly meta = new Map<string, string>();
+  readonly counters: Counters = {
+    nextImport: 1,
+    nextPromise: 1,
+    nextToken: 1,
+    nextHandoff: 1,
+    nextRunq: 1,
+  };
+
+  // Dirty state since the last flush.
+  readonly #rows = new Map<string, string | null>();
+  readonly #dirtyPromises = new Set<VRef>();
+  readonly #dirtyTakes = new Set<string>();
+  readonly #dirtyHeld = new Set<VatId>();
+  readonly #dirtyPeers = new Set<VatId>();
+  #countersDirty = false;
+  #entries: PendingEntry[] = [];
+
+  constructor(backing: Backing) {
+    this.#backing = backing;
+    this.#load();
+  }
+
+  /** True when something waits for a flush. */
+  get dirty(): boolean {
+    return (
+      this.#rows.size > 0 ||
+      this.#entries.length > 0 ||
+      this.#dirtyPromises.size > 0 ||
+      this.#dirtyTakes.size > 0 ||
+      this.#dirtyHeld.size > 0 ||
+      this.#dirtyPeers.size > 0 ||
+      this.#countersDirty
+    );
+  }
+
+  /**
+   * Commits everything dirty (and the pending transcript rows) in one backing commit. Returns
+   * the peers whose seqs it committed. Throws if the backing does (nothing is then committed
+   * and the kernel must stop: its tables are ahead of the store).
+   */
+  flush(): VatId[] {
+    if (!this.dirty) return [];
+    const writes: [string, string | null][] = [...this.#rows];
+    for (const v of this.#dirtyPromises) {
+      const rec = this.promises.get(v);
+      writes.push([`prom.${v}`, rec === undefined ? null : encodePromise(rec)]);
+    }
+    for (const k of this.#dirtyTakes) {
+      const t = this.takes.get(k);
+      writes.push([`take.${k}`, t === undefined ? null : JSON.stringify(t)]);
+    }
+    for (const p of this.#dirtyHeld) {
+      const h = this.held.get(p);
+      writes.push([`held.${p}`, h === undefined || h.length === 0 ? null : JSON.stringify(h)]);
+    }
+    for (const p of this.#dirtyPeers) {
+      const s = this.peers.get(p)!;
+      writes.push([`peer.${p}`, JSON.stringify([s.nextSeq, s.inSeq, s.nextO, s.nextP])]);
+    }
+    if (this.#countersDirty) writes.push(['meta.counters', JSON.stringify(this.counters)]);
+    this.#backing.commit(writes, this.#entries);
+    const peers = [...this.#dirtyPeers];
+    this.#rows.clear();
+    this.#dirtyPromises.clear();
+    this.#dirtyTakes.clear();
+    this.#dirtyHeld.clear();
+    this.#dirtyPeers.clear();
+    this.#countersDirty = false;
+    this.#entries = [];
+    return peers;
+  }
+
+  // ------------------------------------------------------------------ mutations
+
+  /** A row whose value is known now (c-list entries, outbox, run queue, vat store...). */
+  write(key: string, value: string | null): void {
+    this.#rows.set(key, value);
+  }
+
+  addEntry(entry: PendingEntry): void {
+    this.#entries.push(entry);
+  }
+
+  setVatStore(writes: readonly (readonly [string, string | null])[]): void {
+    for (const [k, v] of writes) {
+      if (v === null) this.vatStore.delete(k);
+      else this.vatStore.set(k, v);
+      this.#rows.set(`vs.${k}`, v);
+    }
+  }
+
+  setMeta(key: string, value: string): void {
+    this.meta.set(key, value);
+    this.#rows.set(`meta.${key}`, value);
+  }
+
+  /** Takes the next value of a counter. */
+  next(name: keyof Counters): number {
+    this.#countersDirty = true;
+    return this.counters[name]++;
+  }
+
+  clist(peer: VatId): KeptCList {
+    let c = this.clists.get(peer);
+    if (!c) {
+      c = new KeptCList(this, peer);
+      this.clists.set(peer, c);
+    }
+    return c;
+  }
+
+  peerState(peer: VatId): PeerState {
+    let s = this.peers.get(peer);
+    if (!s) {
+      s = { nextSeq: 1, inSeq: 0, nextO: 1, nextP: 1 };
+      this.peers.set(peer, s);
+    }
+    return s;
+  }
+
+  touchPeer(peer: VatId): void {
+    this.#dirtyPeers.add(peer);
+  }
+
+  addImport(vref: VRef, peer: VatId, wire: WireRef): void {
+    this.imports.set(vref, { peer, wire });
+  }
+
+  /** Stores a new promise record. */
+  addPromise(vref: VRef, rec: PromiseRecord): void {
+    this.promises.set(vref, rec);
+    this.#dirtyPromises.add(vref);
+  }
+
+  /** The record, marked dirty: the caller is about to change it. */
+  promiseForUpdate(vref: VRef): PromiseRecord | undefined {
+    const rec = this.promises.get(vref);
+    if (rec !== undefined) this.#dirtyPromises.add(vref);
+    return rec;
+  }
+
+  deletePromise(vref: VRef): void {
+    this.promises.delete(vref);
+    this.#dirtyPromises.add(vref);
+  }
+
+  touchPromise(vref: VRef): void {
+    this.#dirtyPromises.add(vref);
+  }
+
+  setTake(key: string, take: TakeRecord): void {
+    this.takes.set(key, take);
+    this.#dirtyTakes.add(key);
+  }
+
+  touchTake(key: string): void {
+    this.#dirtyTakes.add(key);
+  }
+
+  touchHeld(peer: VatId): void {
+    this.#dirtyHeld.add(peer);
+  }
+
+  setSturdyRef(key: string, vref: VRef | null): boolean {
+    const had = this.sturdyRefs.has(key);
+    if (vref === null) this.sturdyRefs.delete(key);
+    else this.sturdyRefs.set(key, vref);
+    this.#rows.set(`sturdy.${key}`, vref);
+    return had;
+  }
+
+  /** Certificate we gave `peer` for `vref`. */
+  setCert(peer: VatId, vref: VRef, cert: string): void {
+    this.certs.set(`${peer}\n${vref}`, cert);
+    this.#rows.set(`cert.${vref}.${peer}`, cert);
+  }
+
+  cert(peer: VatId, vref: VRef): string | undefined {
+    return this.certs.get(`${peer}\n${vref}`);
+  }
+
+  enqueue(item: RunItem): QueuedItem {
+    const q = { n: this.next('nextRunq'), item };
+    this.runQueue.push(q);
+    this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
+    return q;
+  }
+
+  /** A run-queue entry is done (its crank or echo commits with this deletion). */
+  dequeued(q: QueuedItem): void {
+    this.#rows.set(`runq.${pad(q.n)}`, null);
+  }
+
+  pushOutbound(peer: VatId, msg: VatMessage): number {
+    const state = this.peerState(peer);
+    const seq = state.nextSeq++;
+    this.#dirtyPeers.add(peer);
+    const box = this.outbox.get(peer);
+    if (box) box.push({ seq, msg });
+    else this.outbox.set(peer, [{ seq, msg }]);
+    this.#rows.set(`out.${peer}.${pad(seq)}`, JSON.stringify(msg));
+    return seq;
+  }
+
+  /** Forget outbound messages up to `seq` (the peer acknowledged them). */
+  dropAcked(peer: VatId, seq: number): void {
+    const box = this.outbox.get(peer);
+    if (!box) return;
+    let drop = 0;
+    while (drop < box.length && box[drop]!.seq <= seq) {
+      this.#rows.set(`out.${peer}.${pad(box[drop]!.seq)}`, null);
+      drop++;
+    }
+    if (drop > 0) box.splice(0, drop);
+  }
+
+  setInbound(peer: VatId, seq: number): void {
+    this.peerState(peer).inSeq = seq;
+    this.#dirtyPeers.add(peer);
+  }
+
+  // ----------------------------------------------------------------------- load
+
+  #load(): void {
+    const runq: [string, RunItem][] = [];
+    const out: [string, VatId, Sequenced][] = [];
+    for (const [key, value] of this.#backing.load()) {
+      const dot = key.indexOf('.');
+      const table = key.slice(0, dot);
+      const rest = key.slice(dot + 1);
+      switch (table) {
+        case 'vs':
+          this.vatStore.set(rest, value);
+          break;
+        case 'clist': {
+          const at = rest.lastIndexOf('.');
+          const peer = rest.slice(0, at);
+          const wire = rest.slice(at + 1);
+          this.clist(peer).restore(wire, value);
+          if (wire.startsWith('o-')) this.imports.set(value, { peer, wire });
+          break;
+        }
+        case 'peer': {
+          const [nextSeq, inSeq, nextO, nextP] = JSON.parse(value) as number[];
+          this.peers.set(rest, { nextSeq: nextSeq!, inSeq: inSeq!, nextO: nextO!, nextP: nextP! });
+          break;
+        }
+        case 'prom':
+          this.promises.set(rest, decodePromise(value));
+          break;
+        case 'out': {
+          const at = rest.lastIndexOf('.');
+          const peer = rest.slice(0, at);
+          const seq = Number(rest.slice(at + 1));
+          out.push([rest.slice(at + 1), peer, { seq, msg: JSON.parse(value) as VatMessage }]);
+          break;
+        }
+        case 'runq':
+          runq.push([rest, JSON.parse(value) as RunItem]);
+          break;
+        case 'held':
+          this.held.set(rest, JSON.parse(value) as VatMessage[]);
+          break;
+        case 'take':
+          this.takes.set(rest, JSON.parse(value) as TakeRecord);
+          break;
+        case 'cert': {
+          const at = rest.indexOf('.');
+          this.certs.set(`${rest.slice(at + 1)}\n${rest.slice(0, at)}`, value);
+          break;
+        }
+        case 'sturdy':
+          this.sturdyRefs.set(rest, value);
+          break;
+        case 'meta':
+          if (rest === 'counters') Object.assign(this.counters, JSON.parse(value) as Counters);
+          else this.meta.set(rest, value);
+          break;
+        default:
+          throw Error(`unknown kernel table ${JSON.stringify(table)}`);
+      }
+    }
+    // Padded numbers: string order is numeric order.
+    runq.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [n, item] of runq) this.runQueue.push({ n: Number(n), item });
+    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [, peer, s] of out) {
+      const box = this.outbox.get(peer);
+      if (box) box.push(s);
+      else this.outbox.set(peer, [s]);
+    }
+    for (const [vref, rec] of this.promises) {
+      if (rec.embargo) this.embargoes.set(rec.embargo.token, vref);
+    }
+  }
+}
+
+function encodePromise(rec: PromiseRecord): string {
+  return JSON.stringify([
+    rec.decider,
+    rec.resolution,
+    [...rec.sent],
+    [...rec.received],
+    rec.embargo,
+    rec.take ?? null,
+  ]);
+}
+
+function decodePromise(json: string): PromiseRecord {
+  const [decider, resolution, sent, received, embargo, take] = JSON.parse(json) as [
+    VatId | null,
+    PromiseRecord['resolution'],
+    [VatId, number][],
+    [VatId, number][],
+    PromiseRecord['embargo'],
+    string | null,
+  ];
+  const rec: PromiseRecord = {
+    decider,
+    resolution,
+    sent: new Map(sent),
+    received: new Map(received),
+    embargo,
+  };
+  if (take !== null) rec.take = take;
+  return rec;
+}

@@ -4,6 +4,7 @@
  *   quorumvat demo                         the local demo (what `npm start` runs)
  *   quorumvat node --data-dir D --contract F [--listen MA]... [--bootstrap MA]...
  *   quorumvat send <sturdyref> <method> [json-arg]...
+ *   quorumvat verify --data-dir D
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,8 @@ import { pino } from 'pino';
 import { runLocalDemo } from '../demo/local-demo.ts';
 import { HostError, HostRef } from '../kernel/hostcaps.ts';
 import { VatNode } from '../node/vat-node.ts';
+import { VerifyFailed } from '../store/verify.ts';
+import { verifyVatDataDir } from '../store/verify-vat.ts';
 
 const usage = `usage: quorumvat <command> [options]
 
@@ -25,6 +28,8 @@ commands:
                             (SIGHUP revokes it and writes a new one)
   send STURDYREF METHOD [JSON-ARG]... [--bootstrap MULTIADDR]...
                             redeem STURDYREF and send it METHOD(args); prints the result as JSON
+  verify --data-dir DIR     check a stopped node's data directory: the transcript's hash chain,
+                            and a replay from the checkpoint to the state it holds (exit 3 if not)
 `;
 
 const logger = () => pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
@@ -54,8 +59,7 @@ async function node(argv: string[]): Promise<number> {
     logger: log,
   });
   const sturdyRefFile = VatNode.sturdyRefPath(dataDir);
-  let rootRef = vat.mintRootSturdyRef();
-  VatNode.writeSecret(sturdyRefFile, rootRef);
+  let rootRef = vat.rootSturdyRef(sturdyRefFile);
   // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).
   process.on('SIGHUP', () => {
     vat.kernel.revokeSturdyRef(rootRef);
@@ -92,6 +96,7 @@ async function send(argv: string[]): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quorumvat-client-'));
   const client = await VatNode.start({
     dataDir,
+    ephemeral: true,
     contractSource: readFileSync(new URL('../../contracts/client.js', import.meta.url), 'utf8'),
     vatName: 'client',
     bootstrap: values.bootstrap,
@@ -111,6 +116,22 @@ async function send(argv: string[]): Promise<number> {
   }
 }
 
+async function verify(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'data-dir': { type: 'string' } } });
+  const dataDir = values['data-dir'];
+  if (!dataDir) throw Error('verify needs --data-dir');
+  try {
+    const report = await verifyVatDataDir(dataDir);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof VerifyFailed)) throw e;
+    process.stdout.write(`${JSON.stringify({ ok: false, reason: e.reason, message: e.message })}\n`);
+    process.stderr.write(`quorumvat verify: ${e.message}\n`);
+    return 3;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -121,6 +142,8 @@ async function main(argv: string[]): Promise<number> {
       return node(rest);
     case 'send':
       return send(rest);
+    case 'verify':
+      return verify(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,9 +1,11 @@
 /**
  * A vat node: one process running one vat — its kernel (and vat worker) behind VatTP over
  * libp2p. The vat's identity is the Ed25519 key in its data directory; its VatID is the libp2p
- * PeerId of that key, so knowing a VatID (or holding a sturdyref) is enough to reach it.
+ * PeerId of that key, so knowing a VatID (or holding a sturdyref) is enough to reach it. The
+ * kernel commits every crank to the same directory (vat.sqlite): a restarted node resumes
+ * with its c-lists, promises, unacknowledged messages, sturdyrefs and durable state.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { VatIdentity as HandoffIdentity } from '../kernel/handoff.ts';
@@ -23,6 +25,8 @@ export interface VatNodeOptions {
   readonly gasLimit?: number;
   readonly limits?: WorkerLimits;
   readonly logger: Logger;
+  /** Keep the vat's state in memory only (throw-away clients). Default: in dataDir. */
+  readonly ephemeral?: boolean;
 }
 
 /** The kernel signs handoff certificates with the vat's key and checks others' by VatID. */
@@ -40,6 +44,10 @@ export function handoffIdentity(identity: VatIdentity): HandoffIdentity {
       return verifySignature(key, data, signature);
     },
   };
+}
+
+function hintQuery(addrs: readonly string[]): string {
+  return addrs.length ? `?${addrs.map((a) => `addr=${encodeURIComponent(a)}`).join('&')}` : '';
 }
 
 export class VatNode {
@@ -80,8 +88,10 @@ export class VatNode {
           gasLimit: options.gasLimit ?? 10_000_000,
           limits: options.limits,
           identity: handoffIdentity(identity),
+          dataDir: options.ephemeral ? undefined : options.dataDir,
           onCrankFailure: (reason, delivery) =>
             log.warn({ delivery: delivery.type, reason }, 'delivery aborted'),
+          onStoreFailure: (reason) => log.error({ reason }, 'store failed: refusing new work'),
         },
         transport,
       );
@@ -103,6 +113,24 @@ export class VatNode {
   /** Mint a sturdyref for the vat's root object, with this node's addresses as hints. */
   mintRootSturdyRef(): string {
     return this.kernel.mintSturdyRef('o+0', this.multiaddrs());
+  }
+
+  /**
+   * The root sturdyref in `file`: the one already there if this vat still honours it (sturdyrefs
+   * are durable), else a fresh one written there. Address hints are refreshed (ports change).
+   */
+  rootSturdyRef(file: string): string {
+    if (existsSync(file)) {
+      const old = readFileSync(file, 'utf8').trim();
+      if (this.kernel.honours(old)) {
+        const fresh = `${old.split('?')[0]}${hintQuery(this.multiaddrs())}`;
+        VatNode.writeSecret(file, fresh);
+        return fresh;
+      }
+    }
+    const uri = this.mintRootSturdyRef();
+    VatNode.writeSecret(file, uri);
+    return uri;
   }
 
   /** Write a secret (a sturdyref) to a file only the owner can read. */

@@ -329,6 +329,8 @@ export class NetworkTransport implements Transport {
       return;
     }
     this.#clearAck(link);
+    // Armed before writing: a write into a silently dead connection may never return.
+    if (pending.length > 0) this.#watchForStall(link, out);
     // A long outbox (after an outage) goes out in slices: bounded memory per pump.
     const slice =
       pending.length > MAX_MESSAGES_PER_PUMP ? pending.slice(0, MAX_MESSAGES_PER_PUMP) : pending;
@@ -369,7 +371,6 @@ export class NetworkTransport implements Transport {
       }
       link.ackSent = Math.max(link.ackSent, ack);
     }
-    if (link.lastSent > link.ackedByPeer) this.#watchForStall(link, out);
   }
 
   /**
@@ -381,7 +382,8 @@ export class NetworkTransport implements Transport {
     const sentAt = Date.now();
     link.stallTimer = setTimeout(() => {
       link.stallTimer = undefined;
-      if (link.out !== out || link.lastSent <= link.ackedByPeer) return;
+      const owed = this.#kernel?.unacked(link.peer, link.ackedByPeer).length ?? 0;
+      if (link.out !== out || owed === 0) return;
       if (Date.now() - Math.max(link.heardAt, sentAt) < this.#stallTimeoutMs) {
         this.#watchForStall(link, out); // the peer is talking: look again later
         return;

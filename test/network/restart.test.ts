@@ -30,7 +30,10 @@ test('a vat node restarts from its data directory; quorumvat verify checks it', 
   assert.deepEqual(await send(second.sturdyRef(), 'incr', [1]), { code: 0, value: 6 });
   await second.kill();
 
-  truncateSync(join(dataDir, 'vat.sqlite'), Math.floor(statSync(join(dataDir, 'vat.sqlite')).size / 2));
+  truncateSync(
+    join(dataDir, 'vat.sqlite'),
+    Math.floor(statSync(join(dataDir, 'vat.sqlite')).size / 2),
+  );
   const bad = verify(dataDir);
   assert.equal(bad.status, 3);
   assert.equal(JSON.parse(bad.stdout).ok, false);

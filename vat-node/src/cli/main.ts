@@ -126,7 +126,9 @@ async function verify(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (!(e instanceof VerifyFailed)) throw e;
-    process.stdout.write(`${JSON.stringify({ ok: false, reason: e.reason, message: e.message })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, reason: e.reason, message: e.message })}\n`,
+    );
     process.stderr.write(`quorumvat verify: ${e.message}\n`);
     return 3;
   }

@@ -44,6 +44,8 @@ export interface PromiseRecord {
   embargo: { token: number; held: SendItem[] } | null;
   /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
   take?: string;
+  /** For an echo we sent along a promise's path: the embargo token its settlement ends. */
+  echoFor?: number;
 }
 
 export type RunItem =
@@ -519,17 +521,19 @@ function encodePromise(rec: PromiseRecord): string {
     [...rec.received],
     rec.embargo,
     rec.take ?? null,
+    rec.echoFor ?? null,
   ]);
 }
 
 function decodePromise(json: string): PromiseRecord {
-  const [decider, resolution, sent, received, embargo, take] = JSON.parse(json) as [
+  const [decider, resolution, sent, received, embargo, take, echoFor = null] = JSON.parse(json) as [
     VatId | null,
     PromiseRecord['resolution'],
     [VatId, number][],
     [VatId, number][],
     PromiseRecord['embargo'],
     string | null,
+    number | null,
   ];
   const rec: PromiseRecord = {
     decider,
@@ -539,5 +543,6 @@ function decodePromise(json: string): PromiseRecord {
     embargo,
   };
   if (take !== null) rec.take = take;
+  if (echoFor !== null) rec.echoFor = echoFor;
   return rec;
 }

@@ -35,6 +35,7 @@
  */
 import { hash } from 'node:crypto';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
+import { ECHO_METHOD } from '../liveslots/protocol.ts';
 import {
   type CheckpointPolicy,
   KernelDB,
@@ -390,7 +391,8 @@ export class Kernel implements KernelPort {
     if (!box || box.length === 0) return [];
     // Only committed messages leave the node.
     const committed = this.#committedOut.get(peer) ?? 0;
-    if (box[0]!.seq > afterSeq && box[box.length - 1]!.seq <= committed) return box;
+    // Always a copy: the outbox grows under the caller (a transport may read it later).
+    if (box[0]!.seq > afterSeq && box[box.length - 1]!.seq <= committed) return box.slice();
     return box.filter((s) => s.seq > afterSeq && s.seq <= committed);
   }
 
@@ -606,6 +608,12 @@ export class Kernel implements KernelPort {
       this.#settleTake(peer, rec.take, r);
       return;
     }
+    if (rec.echoFor !== undefined) {
+      // Our path echo came back (settled either way): everything sent before it has arrived.
+      this.#keeper.deletePromise(vref);
+      this.#endEmbargo(peer, rec.echoFor);
+      return;
+    }
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
     rec.resolution = { rejected: r.rejected, data };
@@ -619,7 +627,19 @@ export class Kernel implements KernelPort {
       const token = this.#keeper.next('nextToken');
       rec.embargo = { token, held: [] };
       this.#keeper.embargoes.set(token, vref);
-      this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
+      if (this.#ownerOf(data.slots[0]!) === this.vatId) {
+        // Back to one of our objects: the messages still on their way come back through the
+        // peer, so an echo from the peer, sent after them, proves they arrived.
+        this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
+      } else {
+        // On to a third vat: the earlier messages travel peer → third vat, and only an echo
+        // that takes the same path (a message to the promise, forwarded where they went, and
+        // answered there) proves they arrived before our direct sends can start.
+        const echo = `p-${this.#keeper.next('nextPromise')}`;
+        this.#keeper.addPromise(echo, { ...newPromise(peer), echoFor: token });
+        const args = encodeHost([]);
+        this.#sendToPeer(peer, { target: vref, method: ECHO_METHOD, args, result: echo });
+      }
       return;
     }
     this.#enqueue({
@@ -707,6 +727,13 @@ export class Kernel implements KernelPort {
       if (e instanceof HandoffError) throw new ProtocolError(e.message);
       throw e;
     }
+  }
+
+  /** The vat that holds a vref's object, or decides its promise. */
+  #ownerOf(vref: VRef): VatId | null {
+    if (vref.startsWith('o+')) return this.vatId;
+    if (vref.startsWith('o-')) return this.#keeper.imports.get(vref)?.peer ?? null;
+    return this.#keeper.promises.get(vref)?.decider ?? this.vatId;
   }
 
   /** Does this resolution send later messages somewhere else than `peer`? */

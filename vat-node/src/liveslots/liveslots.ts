@@ -14,7 +14,14 @@ import { Remotable } from '@endo/pass-style';
 import type { CapData } from '../kernel/messages.ts';
 import { DurableObjects } from './durable.ts';
 import { type GasMeter, isStackOverflow } from './meter.ts';
-import type { CrankOutcome, Delivery, Syscall, VatResolution, VRef } from './protocol.ts';
+import {
+  type CrankOutcome,
+  type Delivery,
+  ECHO_METHOD,
+  type Syscall,
+  type VatResolution,
+  type VRef,
+} from './protocol.ts';
 import type { VatStore } from './vatstore.ts';
 
 interface PromiseKit {
@@ -134,8 +141,11 @@ export class Liveslots {
       const t = this.#valForSlot(target, undefined);
       const argv = this.unserialize(args);
       if (!Array.isArray(argv)) throw TypeError('message arguments must be an array');
-      outcome =
-        method === null
+      // A path echo ends at the first object it reaches; through a promise it travels on.
+      const echoEnds = method === ECHO_METHOD && !(t instanceof Promise);
+      outcome = echoEnds
+        ? Promise.resolve(undefined)
+        : method === null
           ? HandledPromise.applyFunction(t, argv)
           : HandledPromise.applyMethod(t, method, argv);
     } catch (e) {

@@ -10,6 +10,13 @@ import type { CapData } from '../kernel/messages.ts';
 
 export type VRef = string;
 
+/**
+ * The method of a path echo (kernel.ts, #acceptResolution): sent to a promise, it follows the
+ * messages sent there before it and is answered where they ended up, without running contract
+ * code. Contracts cannot define it: the source transform refuses the reserved `$qv_` prefix.
+ */
+export const ECHO_METHOD = '$qv_echo';
+
 /** One settled promise: [vref, rejected, value]. */
 export type VatResolution = readonly [VRef, boolean, CapData];
 

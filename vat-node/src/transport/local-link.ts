@@ -17,13 +17,15 @@ export interface BatchRecord {
 
 export class LocalNetwork {
   readonly #kernels = new Map<VatId, KernelPort>();
-  readonly latencyMs: number;
+  readonly #latency: (from: VatId, to: VatId) => number;
   readonly batches: BatchRecord[] = [];
   /** When set, links are cut: batches are not delivered (and not acked), as on a dead TCP link. */
   partitioned = false;
 
-  constructor(options: { latencyMs?: number } = {}) {
-    this.latencyMs = options.latencyMs ?? 0;
+  /** One-way latency: the same for every link, or per link (from, to). */
+  constructor(options: { latencyMs?: number | ((from: VatId, to: VatId) => number) } = {}) {
+    const l = options.latencyMs ?? 0;
+    this.#latency = typeof l === 'number' ? () => l : l;
   }
 
   transport(): Transport {
@@ -32,6 +34,10 @@ export class LocalNetwork {
 
   register(kernel: KernelPort): void {
     this.#kernels.set(kernel.vatId, kernel);
+  }
+
+  latency(from: VatId, to: VatId): number {
+    return this.#latency(from, to);
   }
 
   kernel(vatId: VatId): KernelPort | undefined {
@@ -90,7 +96,8 @@ class LocalTransport implements Transport {
       them.acked(me.vatId, ack);
       for (const { seq, msg } of batch) them.receive(me.vatId, seq, msg);
     };
-    if (this.#net.latencyMs > 0) setTimeout(deliver, this.#net.latencyMs);
+    const latency = this.#net.latency(me.vatId, peer);
+    if (latency > 0) setTimeout(deliver, latency);
     else deliver();
   }
 

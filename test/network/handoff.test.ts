@@ -49,3 +49,35 @@ test('three vat node processes: A introduces B to C, A is killed, B keeps talkin
     assert.deepEqual(bad, [], `errors in ${n.vatId}'s log`);
   }
 });
+
+test('three vat node processes: pipelining A→B→C keeps E-order as the promise resolves', async (t) => {
+  const [a, b, c] = await Promise.all([
+    startNode('relay.js'),
+    startNode('relay.js'),
+    startNode('relay.js'),
+  ]);
+  t.after(() => Promise.all([a.kill(), b.kill(), c.kill()]));
+  const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
+  const driver = await VatNode.start({
+    dataDir: dir,
+    ephemeral: true,
+    contractSource: readFileSync(
+      new URL('../../vat-node/contracts/client.js', import.meta.url),
+      'utf8',
+    ),
+    logger: pino({ level: 'error' }),
+  });
+  t.after(async () => {
+    await driver.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const k = driver.kernel;
+  const [aRoot, bRoot, cRoot] = await Promise.all([a, b, c].map((n) => k.redeem(n.sturdyRef())));
+  // 20 pipelined on B's answer, then 20 direct once it resolves to C's log.
+  const race = await k.call(aRoot!, 'race', [new HostRef(bRoot!), new HostRef(cRoot!), 20, 40]);
+  assert.deepEqual(race, { rejected: false, value: Array.from({ length: 40 }, (_, i) => i + 1) });
+  // One at a time, some in flight while the promise resolves (C's log keeps the first 40).
+  const trickle = await k.call(aRoot!, 'trickle', [new HostRef(bRoot!), new HostRef(cRoot!), 60]);
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+  assert.deepEqual(trickle, { rejected: false, value: [...upTo(40), ...upTo(60)] });
+});

@@ -46,6 +46,8 @@ export interface PromiseRecord {
   take?: string;
   /** For an echo we sent along a promise's path: the embargo token its settlement ends. */
   echoFor?: number;
+  /** The peer that settled it (a promise we imported): sends to it follow the resolution. */
+  resolvedBy?: VatId;
 }
 
 export type RunItem =
@@ -522,19 +524,22 @@ function encodePromise(rec: PromiseRecord): string {
     rec.embargo,
     rec.take ?? null,
     rec.echoFor ?? null,
+    rec.resolvedBy ?? null,
   ]);
 }
 
 function decodePromise(json: string): PromiseRecord {
-  const [decider, resolution, sent, received, embargo, take, echoFor = null] = JSON.parse(json) as [
-    VatId | null,
-    PromiseRecord['resolution'],
-    [VatId, number][],
-    [VatId, number][],
-    PromiseRecord['embargo'],
-    string | null,
-    number | null,
-  ];
+  const [decider, resolution, sent, received, embargo, take, echoFor = null, resolvedBy = null] =
+    JSON.parse(json) as [
+      VatId | null,
+      PromiseRecord['resolution'],
+      [VatId, number][],
+      [VatId, number][],
+      PromiseRecord['embargo'],
+      string | null,
+      number | null,
+      VatId | null,
+    ];
   const rec: PromiseRecord = {
     decider,
     resolution,
@@ -544,5 +549,6 @@ function decodePromise(json: string): PromiseRecord {
   };
   if (take !== null) rec.take = take;
   if (echoFor !== null) rec.echoFor = echoFor;
+  if (resolvedBy !== null) rec.resolvedBy = resolvedBy;
   return rec;
 }

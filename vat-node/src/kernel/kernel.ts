@@ -616,6 +616,7 @@ export class Kernel implements KernelPort {
     }
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
+    rec.resolvedBy = peer;
     rec.resolution = { rejected: r.rejected, data };
     // Tell the other peers that know this promise through us.
     for (const [other, clist] of this.#keeper.clists) {
@@ -623,11 +624,19 @@ export class Kernel implements KernelPort {
     }
     if (this.#settleHost(vref, r.rejected, data)) return; // the host asked: the vat never held it
     const sent = rec.sent.get(peer) ?? 0;
-    if (sent > r.received && !r.rejected && this.#redirectsAwayFrom(peer, data)) {
+    const backHome =
+      !r.rejected &&
+      this.#redirectsAwayFrom(peer, data) &&
+      this.#ownerOf(data.slots[0]!) === this.vatId;
+    const onward = !r.rejected && this.#redirectsAwayFrom(peer, data) && !backHome;
+    // Back to us, the peer's forwards come back on the same link before its resolution: only
+    // messages it had not yet processed can be behind. Onward to a third vat, any message we
+    // sent through the peer may still be on the peer's link to that vat.
+    if ((backHome && sent > r.received) || (onward && sent > 0)) {
       const token = this.#keeper.next('nextToken');
       rec.embargo = { token, held: [] };
       this.#keeper.embargoes.set(token, vref);
-      if (this.#ownerOf(data.slots[0]!) === this.vatId) {
+      if (backHome) {
         // Back to one of our objects: the messages still on their way come back through the
         // peer, so an echo from the peer, sent after them, proves they arrived.
         this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
@@ -738,7 +747,7 @@ export class Kernel implements KernelPort {
 
   /** Does this resolution send later messages somewhere else than `peer`? */
   #redirectsAwayFrom(peer: VatId, data: CapData): boolean {
-    if (data.slots.length !== 1 || !/^#"[$&]0[."]/.test(data.body)) return false;
+    if (!isSingleRef(data)) return false;
     const slot = data.slots[0]!;
     if (slot.startsWith('o-')) return this.#keeper.imports.get(slot)?.peer !== peer;
     if (slot.startsWith('p')) return this.#keeper.promises.get(slot)?.decider !== peer;
@@ -780,6 +789,13 @@ export class Kernel implements KernelPort {
     const rec = this.#promise(target);
     if (rec.embargo && from === FROM_VAT) {
       rec.embargo.held.push(s);
+      return;
+    }
+    const res = rec.resolution;
+    if (rec.resolvedBy !== undefined && res && !res.rejected && isSingleRef(res.data)) {
+      // An import a peer settled to a reference: sends follow it there, in order behind the
+      // embargo's held ones (the vat may not have heard of the resolution yet).
+      this.#route({ ...s, target: res.data.slots[0]! }, from);
       return;
     }
     if (rec.decider === null) {
@@ -1103,6 +1119,11 @@ const FROM_VAT = '<vat>';
 const FROM_HOST = '<host>';
 const isPeer = (from: VatId | undefined): from is VatId =>
   from !== undefined && from !== FROM_VAT && from !== FROM_HOST;
+
+/** A resolution that is exactly one reference (an object or a promise), not data around it. */
+function isSingleRef(data: CapData): boolean {
+  return data.slots.length === 1 && /^#"[$&]0[."]/.test(data.body);
+}
 
 function fail(message: string): never {
   throw new ProtocolError(message);

@@ -10,6 +10,29 @@ import { contract, introduce } from './harness.ts';
 // A→B→C); once the answer resolves to C's object, A sends 20 more directly (the short path).
 // With a slow B→C link the short path would overtake the long one: A's kernel must hold its
 // direct sends until an echo that followed the long path came back.
+type Latency = number | ((from: string, to: string) => number);
+
+async function threeVats(t: { after: (fn: () => unknown) => void }, latencyMs: Latency) {
+  const net = new LocalNetwork({ latencyMs });
+  const ids = new LocalIdentities();
+  const [a, b, c] = await Promise.all(
+    ['A', 'B', 'C'].map((n) =>
+      Kernel.create(
+        {
+          vatId: n,
+          vatName: n,
+          contractSource: contract('relay.js'),
+          gasLimit: 10_000_000,
+          identity: ids.identity(n),
+        },
+        net.transport(),
+      ),
+    ),
+  );
+  t.after(() => Promise.all([a!.close(), b!.close(), c!.close()]));
+  return { net, a: a!, b: b!, c: c! };
+}
+
 const slowBC = (from: string, to: string) => (from === 'B' && to === 'C' ? 80 : 1);
 for (const [name, latencyMs] of [
   ['no latency', 0],
@@ -17,27 +40,11 @@ for (const [name, latencyMs] of [
   ['a slow B→C link', slowBC],
 ] as const) {
   test(`pipelining across three vats: messages flow on to C, in E-order (${name})`, async (t) => {
-    const net = new LocalNetwork({ latencyMs });
-    const ids = new LocalIdentities();
-    const [a, b, c] = await Promise.all(
-      ['A', 'B', 'C'].map((n) =>
-        Kernel.create(
-          {
-            vatId: n,
-            vatName: n,
-            contractSource: contract('relay.js'),
-            gasLimit: 10_000_000,
-            identity: ids.identity(n),
-          },
-          net.transport(),
-        ),
-      ),
-    );
-    t.after(() => Promise.all([a!.close(), b!.close(), c!.close()]));
-    const bRoot = new HostRef(introduce(a!, b!));
-    const cRoot = new HostRef(introduce(a!, c!));
+    const { net, a, b, c } = await threeVats(t, latencyMs);
+    const bRoot = new HostRef(introduce(a, b));
+    const cRoot = new HostRef(introduce(a, c));
     net.batches.length = 0;
-    const r = await a!.call('o+0', 'race', [bRoot, cRoot, 20, 40]);
+    const r = await a.call('o+0', 'race', [bRoot, cRoot, 20, 40]);
     assert.equal(r.rejected, false, JSON.stringify(r.value));
     assert.deepEqual(
       r.value,
@@ -55,26 +62,10 @@ for (const [name, latencyMs] of [
 }
 
 test('E-order across three vats while the promise resolves mid-stream (slow B→C link)', async (t) => {
-  const net = new LocalNetwork({ latencyMs: slowBC });
-  const ids = new LocalIdentities();
-  const [a, b, c] = await Promise.all(
-    ['A', 'B', 'C'].map((n) =>
-      Kernel.create(
-        {
-          vatId: n,
-          vatName: n,
-          contractSource: contract('relay.js'),
-          gasLimit: 10_000_000,
-          identity: ids.identity(n),
-        },
-        net.transport(),
-      ),
-    ),
-  );
-  t.after(() => Promise.all([a!.close(), b!.close(), c!.close()]));
-  const r = await a!.call('o+0', 'trickle', [
-    new HostRef(introduce(a!, b!)),
-    new HostRef(introduce(a!, c!)),
+  const { a, b, c } = await threeVats(t, slowBC);
+  const r = await a.call('o+0', 'trickle', [
+    new HostRef(introduce(a, b)),
+    new HostRef(introduce(a, c)),
     120,
   ]);
   assert.equal(r.rejected, false, JSON.stringify(r.value));

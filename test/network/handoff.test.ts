@@ -1,36 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
-import { VatNode } from '../../vat-node/src/node/vat-node.ts';
-import { startNode } from './nodes.ts';
+import { threeNodesAndDriver } from './nodes.ts';
 
 test('three vat node processes: A introduces B to C, A is killed, B keeps talking to C', async (t) => {
-  const [a, b, c] = await Promise.all([
-    startNode('introducer.js'),
-    startNode('introducer.js'),
-    startNode('introducer.js'),
-  ]);
-  t.after(() => Promise.all([a.kill(), b.kill(), c.kill()]));
-  // The test itself is a fourth vat (a client) that holds the roots.
-  const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
-  const driver = await VatNode.start({
-    dataDir: dir,
-    contractSource: readFileSync(
-      new URL('../../vat-node/contracts/client.js', import.meta.url),
-      'utf8',
-    ),
-    logger: pino({ level: 'error' }),
-  });
-  t.after(async () => {
-    await driver.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const k = driver.kernel;
-  const [aRoot, bRoot, cRoot] = await Promise.all([a, b, c].map((n) => k.redeem(n.sturdyRef())));
+  const {
+    nodes: [a, b, c],
+    k,
+    roots: [aRoot, bRoot, cRoot],
+  } = await threeNodesAndDriver(t, 'introducer.js');
   const service = (await k.call(cRoot!, 'service', [])).value as HostRef;
   assert.ok(service instanceof HostRef);
 
@@ -51,28 +29,11 @@ test('three vat node processes: A introduces B to C, A is killed, B keeps talkin
 });
 
 test('three vat node processes: pipelining A→B→C keeps E-order as the promise resolves', async (t) => {
-  const [a, b, c] = await Promise.all([
-    startNode('relay.js'),
-    startNode('relay.js'),
-    startNode('relay.js'),
-  ]);
-  t.after(() => Promise.all([a.kill(), b.kill(), c.kill()]));
-  const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
-  const driver = await VatNode.start({
-    dataDir: dir,
-    ephemeral: true,
-    contractSource: readFileSync(
-      new URL('../../vat-node/contracts/client.js', import.meta.url),
-      'utf8',
-    ),
-    logger: pino({ level: 'error' }),
-  });
-  t.after(async () => {
-    await driver.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const k = driver.kernel;
-  const [aRoot, bRoot, cRoot] = await Promise.all([a, b, c].map((n) => k.redeem(n.sturdyRef())));
+  const {
+    nodes: [a, b, c],
+    k,
+    roots: [aRoot, bRoot, cRoot],
+  } = await threeNodesAndDriver(t, 'relay.js');
   // 20 pipelined on B's answer, then 20 direct once it resolves to C's log.
   const race = await k.call(aRoot!, 'race', [new HostRef(bRoot!), new HostRef(cRoot!), 20, 40]);
   assert.deepEqual(race, { rejected: false, value: Array.from({ length: 40 }, (_, i) => i + 1) });

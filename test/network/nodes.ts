@@ -5,7 +5,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
+import type { Kernel } from '../../vat-node/src/kernel/kernel.ts';
 import { spawnVatNode, type VatNodeProcess } from '../../vat-node/src/node/spawn.ts';
+import { VatNode } from '../../vat-node/src/node/vat-node.ts';
 
 const CLI = new URL('../../vat-node/src/cli/main.ts', import.meta.url).pathname;
 export const contractPath = (name: string) =>
@@ -65,4 +68,37 @@ export async function send(
     value = { stdout: out, stderr: err };
   }
   return { code, value };
+}
+
+/**
+ * Three vat node processes running `contract`, and the test itself as a fourth (client) vat
+ * that has redeemed their root sturdyrefs. Everything is stopped after the test.
+ */
+export async function threeNodesAndDriver(
+  t: { after: (fn: () => unknown) => void },
+  contract: string,
+): Promise<{ nodes: [NodeProcess, NodeProcess, NodeProcess]; k: Kernel; roots: string[] }> {
+  const nodes = await Promise.all([
+    startNode(contract),
+    startNode(contract),
+    startNode(contract),
+  ] as const);
+  t.after(() => Promise.all(nodes.map((n) => n.kill())));
+  const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
+  const driver = await VatNode.start({
+    dataDir: dir,
+    ephemeral: true,
+    contractSource: readFileSync(
+      new URL('../../vat-node/contracts/client.js', import.meta.url),
+      'utf8',
+    ),
+    logger: pino({ level: 'error' }),
+  });
+  t.after(async () => {
+    await driver.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const k = driver.kernel;
+  const roots = await Promise.all(nodes.map((n) => k.redeem(n.sturdyRef())));
+  return { nodes, k, roots };
 }

@@ -79,7 +79,7 @@ test('disk full: the kernel refuses new work, and loses nothing it committed', a
   undo(() => run('umount', [mnt]));
   const ballast = join(mnt, 'ballast');
   const fd = openSync(ballast, 'w');
-  writeSync(fd, Buffer.alloc(128 * 1024, 1));
+  writeSync(fd, Buffer.alloc(384 * 1024, 1)); // freed again for the restart below
   closeSync(fd);
   const dir = join(mnt, 'data');
   const failures: string[] = [];

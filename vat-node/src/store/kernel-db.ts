@@ -454,6 +454,11 @@ export class KernelDB {
       this.#abort();
       throw classify(err, this.dataDir, 'checkpoint failed, the previous one is intact');
     }
+    try {
+      this.#db.exec('PRAGMA incremental_vacuum');
+    } catch {
+      // Only space is at stake: the checkpoint itself is committed.
+    }
     this.#cp = info;
     this.#txRows = 0;
     this.#txBytes = 0;
@@ -765,6 +770,9 @@ function createStore(dataDir: string, path: string): void {
     const db = new DatabaseSync(tmp);
     try {
       db.exec('PRAGMA journal_mode = DELETE');
+      // Pages freed by a checkpoint (old transcript rows) go back to the file system
+      // (incremental_vacuum after each checkpoint): the file follows live state, not history.
+      db.exec('PRAGMA auto_vacuum = INCREMENTAL');
       db.exec('BEGIN');
       for (const [, sql] of SCHEMA) db.exec(sql);
       db.prepare(

@@ -1,6 +1,7 @@
 /**
- * Crash safety: a vat node (two kernels with data directories, fixtures/crash-node.ts) is
- * SIGKILLed at random points during a 2,000-message exchange, and restarted from its data
+ * Crash safety: a process with two kernels (two vats, each with its data directory and its own
+ * worker process; fixtures/crash-node.ts) is SIGKILLed at 50 random points during a
+ * 10,000-message exchange (CRASH_TOTAL / CRASH_KILLS change that), and restarted from its data
  * directories each time. Every message must arrive exactly once and in order (the contract
  * counts anything else as bad), and the final state must equal that of a run with no kills.
  */
@@ -14,8 +15,8 @@ import { type TestContext, test } from 'node:test';
 import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
 
 const FIXTURE = new URL('./fixtures/crash-node.ts', import.meta.url).pathname;
-const TOTAL = Number(process.env.CRASH_TOTAL ?? 2000);
-const KILLS = Number(process.env.CRASH_KILLS ?? 24);
+const TOTAL = Number(process.env.CRASH_TOTAL ?? 10_000);
+const KILLS = Number(process.env.CRASH_KILLS ?? 50);
 
 interface State {
   sent: number;

@@ -590,7 +590,7 @@ export class Kernel implements KernelPort {
         this.#acceptRedeem(peer, msg.key, msg.proof, msg.result);
         return;
       case 'drop':
-        // Distributed GC is not implemented yet: imports stay alive. Validate and ignore.
+        // No distributed GC yet (imports stay alive): validate the refs, then ignore the drop.
         for (const r of msg.refs) if (!isWireRef(r)) throw new ProtocolError(`bad ref ${r}`);
         return;
     }

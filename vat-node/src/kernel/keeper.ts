@@ -48,6 +48,13 @@ export interface PromiseRecord {
   echoFor?: number;
   /** The peer that settled it (a promise we imported): sends to it follow the resolution. */
   resolvedBy?: VatId;
+  /**
+   * The vat's heap may map this vref: it was handed to the vat or named by it, and the vat has
+   * not retired it since (a `retire` delivery). While true, messages to it go into the vat.
+   */
+  known?: boolean;
+  /** Run-queue items that name it: the record must outlive them. */
+  queued?: number;
 }
 
 export type RunItem =
@@ -138,7 +145,10 @@ export class DbBacking implements Backing {
 const PAD = 16;
 const pad = (n: number) => String(n).padStart(PAD, '0');
 
-/** One peer's c-list, persisted through the keeper (indices never reused, never deleted). */
+/**
+ * One peer's c-list, persisted through the keeper. Indices are never reused; promise entries
+ * are deleted once both sides are done with the promise (kernel.ts, retirement).
+ */
 export class KeptCList {
   readonly peer: VatId;
   readonly #keeper: KernelKeeper;
@@ -176,6 +186,15 @@ export class KeptCList {
   add(wire: WireRef, vref: VRef): void {
     this.#set(wire, vref);
     this.#keeper.write(`clist.${this.peer}.${wire}`, vref);
+  }
+
+  /** Forget an entry (a retired promise). */
+  delete(wire: WireRef): void {
+    const vref = this.#wireToVref.get(wire);
+    if (vref === undefined) return;
+    this.#wireToVref.delete(wire);
+    this.#vrefToWire.delete(vref);
+    this.#keeper.write(`clist.${this.peer}.${wire}`, null);
   }
 
   /** Loading only: no write. */
@@ -406,6 +425,13 @@ export class KernelKeeper {
     return q;
   }
 
+  /** Put another item in a queued entry's place (same row, same position in the queue). */
+  replaceQueued(index: number, item: RunItem): void {
+    const q = { n: this.runQueue[index]!.n, item };
+    this.runQueue[index] = q;
+    this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
+  }
+
   /** A run-queue entry is done (its crank or echo commits with this deletion). */
   dequeued(q: QueuedItem): void {
     this.#rows.set(`runq.${pad(q.n)}`, null);
@@ -525,21 +551,35 @@ function encodePromise(rec: PromiseRecord): string {
     rec.take ?? null,
     rec.echoFor ?? null,
     rec.resolvedBy ?? null,
+    rec.known ? 1 : 0,
+    rec.queued ?? 0,
   ]);
 }
 
 function decodePromise(json: string): PromiseRecord {
-  const [decider, resolution, sent, received, embargo, take, echoFor = null, resolvedBy = null] =
-    JSON.parse(json) as [
-      VatId | null,
-      PromiseRecord['resolution'],
-      [VatId, number][],
-      [VatId, number][],
-      PromiseRecord['embargo'],
-      string | null,
-      number | null,
-      VatId | null,
-    ];
+  const [
+    decider,
+    resolution,
+    sent,
+    received,
+    embargo,
+    take,
+    echoFor = null,
+    resolvedBy = null,
+    known = 0,
+    queued = 0,
+  ] = JSON.parse(json) as [
+    VatId | null,
+    PromiseRecord['resolution'],
+    [VatId, number][],
+    [VatId, number][],
+    PromiseRecord['embargo'],
+    string | null,
+    number | null,
+    VatId | null,
+    number,
+    number,
+  ];
   const rec: PromiseRecord = {
     decider,
     resolution,
@@ -550,5 +590,7 @@ function decodePromise(json: string): PromiseRecord {
   if (take !== null) rec.take = take;
   if (echoFor !== null) rec.echoFor = echoFor;
   if (resolvedBy !== null) rec.resolvedBy = resolvedBy;
+  if (known) rec.known = true;
+  if (queued > 0) rec.queued = queued;
   return rec;
 }

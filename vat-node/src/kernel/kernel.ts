@@ -148,6 +148,12 @@ export class Kernel implements KernelPort {
   #broken: KernelUnavailable | null = null;
   /** Checkpoint at the next worker start. */
   #checkpointDue = false;
+  /** How many promise records' resolutions name each promise (derived, not stored). */
+  readonly #resolutionRefs = new Map<VRef, number>();
+  /** Settled promises to retire or forget at the next commit, if nothing names them. */
+  readonly #retirable = new Set<VRef>();
+  /** Promise entries to drop from peers' c-lists (we learned their settlement). */
+  readonly #drops = new Map<VatId, WireRef[]>();
   readonly transcript: Transcript;
   #pumping = false;
   #idle: (() => void)[] = [];
@@ -164,6 +170,11 @@ export class Kernel implements KernelPort {
     this.#keeper = new KernelKeeper(backing);
     this.transcript = db ? new Transcript({ head: db.head, keepEntries: false }) : new Transcript();
     this.#noteCommitted();
+    for (const [vref, rec] of this.#keeper.promises) {
+      if (rec.resolution === null) continue;
+      this.#countResolutionRefs(rec.resolution.data, 1);
+      this.#retirable.add(vref);
+    }
   }
 
   /**
@@ -325,6 +336,17 @@ export class Kernel implements KernelPort {
     return (r.value as { vref: VRef }).vref;
   }
 
+  /**
+   * How big the kernel's tables are: they follow live state (what is reachable and what is
+   * in flight), not history. For tests and metrics.
+   */
+  tableSizes(): { promises: number; clistEntries: number; runQueue: number } {
+    let clistEntries = 0;
+    for (const c of this.#keeper.clists.values()) clistEntries += c.size;
+    const { promises, runQueue } = this.#keeper;
+    return { promises: promises.size, clistEntries, runQueue: runQueue.length };
+  }
+
   /** Resolves when the run queue is empty and no crank is running. */
   idle(): Promise<void> {
     if (!this.#pumping && this.#keeper.runQueue.length === 0) return Promise.resolve();
@@ -419,6 +441,7 @@ export class Kernel implements KernelPort {
    */
   #flush(): boolean {
     if (this.#broken || this.#closed) return false;
+    this.#retire();
     if (this.#keeper.dirty) {
       let peers: VatId[];
       try {
@@ -444,6 +467,132 @@ export class Kernel implements KernelPort {
       const s = this.#keeper.peers.get(peer)!;
       this.#committedIn.set(peer, s.inSeq);
       this.#committedOut.set(peer, s.nextSeq - 1);
+    }
+  }
+
+  // ------------------------------------------------------------ promise retirement
+  //
+  // Settled promises must leave the tables, or a vat answering calls grows with its history.
+  // A vat that learns a settlement from the promise's decider forgets the promise's c-list
+  // entry and tells the decider (op drop), which forgets its own: neither names that index
+  // again (a settled promise passed on later travels as a fresh, settled one: #capDataToPeer).
+  // When nothing names a settled promise any more (no c-list entry, queued delivery, other
+  // settlement, embargo or host waiter), the kernel retires it in the vat (a retire delivery,
+  // queued behind every delivery that could still reach the vat's mapping), then forgets it.
+
+  #setResolution(
+    vref: VRef,
+    rec: PromiseRecord,
+    resolution: PromiseRecord['resolution'] & {},
+  ): void {
+    rec.resolution = resolution;
+    this.#countResolutionRefs(resolution.data, 1);
+    this.#retirable.add(vref);
+  }
+
+  /** Settlements that name a promise keep its record (they may hand it on later). */
+  #countResolutionRefs(data: CapData, delta: 1 | -1): void {
+    for (const slot of data.slots) {
+      if (slot[0] !== 'p') continue;
+      const n = (this.#resolutionRefs.get(slot) ?? 0) + delta;
+      if (n > 0) {
+        this.#resolutionRefs.set(slot, n);
+      } else {
+        this.#resolutionRefs.delete(slot);
+        this.#retirable.add(slot);
+      }
+    }
+  }
+
+  /** Just before a commit: send the drops, retire or forget what nothing names. */
+  #retire(): void {
+    for (const [peer, refs] of this.#drops) {
+      for (let i = 0; i < refs.length; i += MAX_DROPS) {
+        this.#push(peer, { op: 'drop', refs: refs.slice(i, i + MAX_DROPS) });
+      }
+    }
+    this.#drops.clear();
+    // Sends held by an embargo may name any promise: wait until no embargo is up.
+    if (this.#keeper.embargoes.size > 0) return;
+    const toVat: VRef[] = [];
+    while (this.#retirable.size > 0) {
+      const batch = [...this.#retirable];
+      this.#retirable.clear();
+      for (const vref of batch) {
+        const rec = this.#keeper.promises.get(vref);
+        if (!rec || !this.#unused(vref, rec)) continue;
+        if (rec.known) {
+          toVat.push(vref);
+        } else {
+          this.#keeper.deletePromise(vref);
+          this.#countResolutionRefs(rec.resolution!.data, -1); // may free more
+        }
+      }
+    }
+    if (toVat.length > 0)
+      this.#enqueue({ kind: 'vat', delivery: { type: 'retire', vrefs: toVat } });
+  }
+
+  #unused(vref: VRef, rec: PromiseRecord): boolean {
+    if (rec.resolution === null || rec.embargo !== null || rec.queued) return false;
+    if (this.#hostWaiters.has(vref) || this.#resolutionRefs.has(vref)) return false;
+    for (const clist of this.#keeper.clists.values()) if (clist.has(vref)) return false;
+    return true;
+  }
+
+  /**
+   * A fresh worker maps no promise. Those the old one was to settle never will be: reject
+   * them (the vat's heap, where their settlement was pending, is gone: see README, durable
+   * state). Deliveries queued for promises that are settled go where the promise went, in
+   * their place in the queue.
+   */
+  #vatForgot(): void {
+    const results = new Set<VRef>();
+    for (const { item } of this.#keeper.runQueue) {
+      if (item.kind === 'vat' && item.delivery.type === 'message' && item.delivery.result) {
+        results.add(item.delivery.result);
+      }
+    }
+    const orphans: VRef[] = [];
+    for (const [vref, rec] of this.#keeper.promises) {
+      if (!rec.known) continue;
+      this.#vatRetired(vref);
+      if (rec.decider === null && rec.resolution === null && !results.has(vref)) orphans.push(vref);
+    }
+    const lost = encodeHost(
+      new HostError(
+        'Error',
+        'vat restarted before settling this promise (heap state is not durable)',
+      ),
+    );
+    for (const vref of orphans) this.#decide(vref, true, lost, false);
+    const queue = this.#keeper.runQueue;
+    for (let i = 0, hops = 0; i < queue.length; ) {
+      const q = queue[i]!;
+      const d = q.item.kind === 'vat' ? q.item.delivery : null;
+      const res = d?.type === 'message' ? this.#keeper.promises.get(d.target)?.resolution : null;
+      if (d?.type !== 'message' || !res) {
+        i++;
+        hops = 0;
+        continue;
+      }
+      const from = (q.item as Extract<RunItem, { kind: 'vat' }>).from ?? FROM_HOST;
+      const to = !res.rejected && isSingleRef(res.data) ? res.data.slots[0]! : null;
+      if (
+        to !== null &&
+        hops++ < 100 &&
+        (to.startsWith('o+') || this.#ownerOf(to) === this.vatId)
+      ) {
+        // Still for this vat: the same place in the queue, the new target.
+        this.#countQueued(d, -1);
+        const moved: Delivery = { ...d, target: to };
+        this.#keeper.replaceQueued(i, { kind: 'vat', delivery: moved, from });
+        this.#countQueued(moved, 1);
+        continue; // look again: the new target may be settled too
+      }
+      queue.splice(i, 1);
+      this.#dequeued(q);
+      this.#forward(d, from, res);
     }
   }
 
@@ -590,9 +739,26 @@ export class Kernel implements KernelPort {
         this.#acceptRedeem(peer, msg.key, msg.proof, msg.result);
         return;
       case 'drop':
-        // No distributed GC yet (imports stay alive): validate the refs, then ignore the drop.
-        for (const r of msg.refs) if (!isWireRef(r)) throw new ProtocolError(`bad ref ${r}`);
+        this.#acceptDrop(peer, msg.refs);
         return;
+    }
+  }
+
+  /**
+   * The peer learned the settlement of these promises and will never name them again: forget
+   * their entries in its c-list. Object refs are validated and kept (no distributed GC of
+   * objects yet: imports stay alive).
+   */
+  #acceptDrop(peer: VatId, refs: readonly WireRef[]): void {
+    const clist = this.#clist(peer);
+    for (const wire of refs) {
+      if (!isWireRef(wire)) throw new ProtocolError(`bad ref ${String(wire)}`);
+      if (wire[0] !== 'p') continue;
+      const ours = flip(wire);
+      const vref = clist.vrefOf(ours);
+      if (vref === undefined) throw new ProtocolError(`${peer} dropped unknown promise ${wire}`);
+      clist.delete(ours);
+      this.#retirable.add(vref);
     }
   }
 
@@ -604,8 +770,25 @@ export class Kernel implements KernelPort {
     }
     if (!Number.isSafeInteger(r.received) || r.received < 0)
       throw new ProtocolError('bad received count');
+    this.#settleImport(peer, vref, rec, r);
+    // Neither side names this index again (a settled promise passed on later gets a new one):
+    // both forget it, the peer when our drop arrives.
+    const clist = this.#clist(peer);
+    const wire = clist.wireOf(vref);
+    if (wire !== undefined) {
+      clist.delete(wire);
+      const drops = this.#drops.get(peer);
+      if (drops) drops.push(wire);
+      else this.#drops.set(peer, [wire]);
+    }
+    this.#retirable.add(vref);
+  }
+
+  /** A promise `peer` decides is settled: route what waits on it, tell who needs to know. */
+  #settleImport(peer: VatId, vref: VRef, rec: PromiseRecord, r: Resolution): void {
     if (rec.take !== undefined) {
       this.#settleTake(peer, rec.take, r);
+      this.#setResolution(vref, rec, { rejected: r.rejected, data: encodeHost(null) });
       return;
     }
     if (rec.echoFor !== undefined) {
@@ -617,7 +800,7 @@ export class Kernel implements KernelPort {
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
     rec.resolvedBy = peer;
-    rec.resolution = { rejected: r.rejected, data };
+    this.#setResolution(vref, rec, { rejected: r.rejected, data });
     // Tell the other peers that know this promise through us.
     for (const [other, clist] of this.#keeper.clists) {
       if (other !== peer && clist.has(vref)) this.#resolveToPeer(other, vref, rec);
@@ -651,6 +834,8 @@ export class Kernel implements KernelPort {
       }
       return;
     }
+    // Only a vat that holds the promise (or will: a queued delivery names it) needs to hear.
+    if (!rec.known && !rec.queued) return;
     this.#enqueue({
       kind: 'vat',
       delivery: { type: 'notify', resolutions: [[vref, r.rejected, data]] },
@@ -679,13 +864,16 @@ export class Kernel implements KernelPort {
     const target = checkRedeemProof(key, proof, this.vatId, peer)
       ? this.#keeper.sturdyRefs.get(key)
       : undefined;
-    rec.resolution =
+    this.#setResolution(
+      vref,
+      rec,
       target === undefined
         ? {
             rejected: true,
             data: encodeHost(new HostError('Error', 'unknown or revoked sturdyref')),
           }
-        : { rejected: false, data: { body: '#"$0.Alleged: sturdyref"', slots: [target] } };
+        : { rejected: false, data: { body: '#"$0.Alleged: sturdyref"', slots: [target] } },
+    );
     this.#resolveToPeer(peer, vref, rec);
   }
 
@@ -701,15 +889,18 @@ export class Kernel implements KernelPort {
     } catch (e) {
       // A well-signed certificate for something the giver does not hold: the giver lied, not
       // the presenter. Refuse the take (the presenter drops what depended on it).
-      rec.resolution = {
+      this.#setResolution(vref, rec, {
         rejected: true,
         data: encodeHost(new HostError('Error', (e as Error).message)),
-      };
+      });
       this.#resolveToPeer(peer, vref, rec);
       if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
       throw e;
     }
-    rec.resolution = { rejected: false, data: { body: '#"$0.Alleged: handoff"', slots: [target] } };
+    this.#setResolution(vref, rec, {
+      rejected: false,
+      data: { body: '#"$0.Alleged: handoff"', slots: [target] },
+    });
     this.#resolveToPeer(peer, vref, rec);
   }
 
@@ -792,10 +983,16 @@ export class Kernel implements KernelPort {
       return;
     }
     const res = rec.resolution;
-    if (rec.resolvedBy !== undefined && res && !res.rejected && isSingleRef(res.data)) {
-      // An import a peer settled to a reference: sends follow it there, in order behind the
-      // embargo's held ones (the vat may not have heard of the resolution yet).
-      this.#route({ ...s, target: res.data.slots[0]! }, from);
+    if (
+      res &&
+      (!rec.known || (rec.resolvedBy !== undefined && !res.rejected && isSingleRef(res.data)))
+    ) {
+      // Settled, and the kernel forwards it: the vat no longer maps the promise (or never
+      // did), or a peer settled it to a reference: sends follow it there, in order behind the
+      // embargo's held ones (the vat may not have heard of the resolution yet). While the vat
+      // still maps a promise it settled, its messages go in and the vat forwards them, in order
+      // behind those it received before it settled (until the kernel retires the promise).
+      this.#forward(s, from, res);
       return;
     }
     if (rec.decider === null) {
@@ -808,18 +1005,43 @@ export class Kernel implements KernelPort {
     }
   }
 
+  /** A message to a settled promise: on to what it resolved to, or its result rejected. */
+  #forward(s: SendItem, from: VatId, res: NonNullable<PromiseRecord['resolution']>): void {
+    if (!res.rejected && isSingleRef(res.data)) {
+      this.#route({ ...s, target: res.data.slots[0]! }, from);
+    } else if (s.result !== null) {
+      const error = res.rejected
+        ? res.data
+        : encodeHost(
+            new HostError(
+              'TypeError',
+              `cannot send ${String(s.method)} to data (a settled promise)`,
+            ),
+          );
+      this.#decide(s.result, true, error, false);
+    }
+  }
+
   #sendToPeer(peer: VatId, s: SendItem): void {
     const target = this.#exportToPeer(peer, s.target);
-    const args = this.#capDataToPeer(peer, s.args);
+    const settled = new Map<VRef, VRef>();
+    const args = this.#capDataToPeer(peer, s.args, settled);
     let result: WireRef | null = null;
     if (s.result !== null) {
       result = this.#exportToPeer(peer, s.result);
       this.#promise(s.result).decider = peer; // the receiver decides the result
     }
     this.#push(peer, { op: 'deliver', target, method: s.method, args, result });
+    this.#resolveSettled(peer, settled);
   }
 
   #resolveToPeer(peer: VatId, vref: VRef, rec: PromiseRecord): void {
+    const settled = new Map<VRef, VRef>();
+    this.#pushResolution(peer, vref, rec, settled);
+    this.#resolveSettled(peer, settled);
+  }
+
+  #pushResolution(peer: VatId, vref: VRef, rec: PromiseRecord, settled: Map<VRef, VRef>): void {
     const res = rec.resolution!;
     this.#push(peer, {
       op: 'resolve',
@@ -827,11 +1049,22 @@ export class Kernel implements KernelPort {
         {
           promise: this.#exportToPeer(peer, vref),
           rejected: res.rejected,
-          value: this.#capDataToPeer(peer, res.data),
+          value: this.#capDataToPeer(peer, res.data, settled),
           received: rec.received.get(peer) ?? 0,
         },
       ],
     });
+  }
+
+  /**
+   * Settle the fresh promises a message just gave the peer in place of settled ones (after
+   * it, so the peer knows them). Their settlements may name more settled promises: the map
+   * grows while it is walked, each settled promise gets one fresh promise per message.
+   */
+  #resolveSettled(peer: VatId, settled: Map<VRef, VRef>): void {
+    for (const fresh of settled.values()) {
+      this.#pushResolution(peer, fresh, this.#keeper.promises.get(fresh)!, settled);
+    }
   }
 
   #push(peer: VatId, msg: VatMessage): void {
@@ -922,15 +1155,81 @@ export class Kernel implements KernelPort {
     return { body: data.body, slots: data.slots.map((s) => this.#importFromPeer(peer, s, 'arg')) };
   }
 
-  #capDataToPeer(peer: VatId, data: CapData): CapData {
-    return { body: data.body, slots: data.slots.map((s) => this.#exportToPeer(peer, s)) };
+  /**
+   * Our capdata → the peer's. A settled promise travels as a fresh promise, settled right
+   * after (`settled`: old vref → fresh vref): its own index may be retired on either side
+   * already (see #acceptResolution), and a fresh one is never ambiguous.
+   */
+  #capDataToPeer(peer: VatId, data: CapData, settled: Map<VRef, VRef>): CapData {
+    const slots = data.slots.map((vref) => {
+      const res = vref[0] === 'p' ? this.#keeper.promises.get(vref)?.resolution : null;
+      if (!res) return this.#exportToPeer(peer, vref);
+      let fresh = settled.get(vref);
+      if (fresh === undefined) {
+        fresh = `p-${this.#keeper.next('nextPromise')}`;
+        const rec = newPromise(null);
+        this.#keeper.addPromise(fresh, rec);
+        this.#setResolution(fresh, rec, res);
+        settled.set(vref, fresh);
+      }
+      return this.#clist(peer).export(fresh);
+    });
+    return { body: data.body, slots };
   }
 
   // ---------------------------------------------------------------------- cranks
 
   #enqueue(item: RunItem): void {
     this.#keeper.enqueue(item);
+    if (item.kind === 'vat') {
+      this.#countQueued(item.delivery, 1);
+      this.#notifySettled(item.delivery);
+    }
     this.#startPump();
+  }
+
+  #dequeued(q: QueuedItem): void {
+    this.#keeper.dequeued(q);
+    if (q.item.kind === 'vat') this.#countQueued(q.item.delivery, -1);
+  }
+
+  /** Keep the records of the promises a queued delivery names (they must outlive it). */
+  #countQueued(delivery: Delivery, delta: 1 | -1): void {
+    for (const vref of promisesIn(delivery)) {
+      const rec = this.#promise(vref);
+      rec.queued = (rec.queued ?? 0) + delta;
+      if (rec.queued <= 0) {
+        delete rec.queued;
+        this.#retirable.add(vref);
+      }
+    }
+  }
+
+  /**
+   * A delivery hands the vat settled promises (in its arguments, or in a resolution): the vat
+   * may have retired them or never known them, so their settlements follow at once, in one
+   * notify (collected transitively: a settlement may name further settled promises).
+   */
+  #notifySettled(delivery: Delivery): void {
+    if (delivery.type !== 'message' && delivery.type !== 'notify') return;
+    const named = new Set(
+      delivery.type === 'notify' ? delivery.resolutions.map(([vref]) => vref) : [],
+    );
+    const todo = delivery.type === 'message' ? [...delivery.args.slots] : [];
+    if (delivery.type === 'notify') for (const r of delivery.resolutions) todo.push(...r[2].slots);
+    const resolutions: [VRef, boolean, CapData][] = [];
+    for (let slot = todo.pop(); slot !== undefined; slot = todo.pop()) {
+      if (slot[0] !== 'p' || named.has(slot)) continue;
+      named.add(slot);
+      const rec = this.#keeper.promises.get(slot);
+      if (!rec?.resolution || rec.embargo) continue;
+      resolutions.push([slot, rec.resolution.rejected, rec.resolution.data]);
+      todo.push(...rec.resolution.data.slots);
+    }
+    if (resolutions.length === 0) return;
+    const notify: Delivery = { type: 'notify', resolutions };
+    this.#keeper.enqueue({ kind: 'vat', delivery: notify });
+    this.#countQueued(notify, 1);
   }
 
   #startPump(): void {
@@ -947,7 +1246,7 @@ export class Kernel implements KernelPort {
         const head = queue[0]!;
         if (head.item.kind === 'echo') {
           queue.shift();
-          this.#keeper.dequeued(head);
+          this.#dequeued(head);
           this.#push(head.item.peer, { op: 'echoed', token: head.item.token });
         } else {
           await this.#crankBatch();
@@ -1003,7 +1302,7 @@ export class Kernel implements KernelPort {
           failed = !outcome.ok;
           const q = batch[i]!;
           const item = q.item as Extract<RunItem, { kind: 'vat' }>;
-          this.#keeper.dequeued(q);
+          this.#dequeued(q);
           this.#commit(item.delivery, item.from, outcome);
         },
       );
@@ -1030,6 +1329,11 @@ export class Kernel implements KernelPort {
     }
     this.#keeper.addEntry(this.transcript.append(delivery, outcome));
     if (outcome.ok) {
+      if (delivery.type === 'retire') {
+        for (const vref of delivery.vrefs) this.#vatRetired(vref);
+      } else {
+        for (const vref of promisesIn(delivery)) this.#vatKnows(vref);
+      }
       this.#keeper.setVatStore(outcome.writes);
       for (const sc of outcome.syscalls) this.#syscall(sc);
       return;
@@ -1038,34 +1342,56 @@ export class Kernel implements KernelPort {
     this.#options.onCrankFailure?.(outcome.error, delivery);
     if (delivery.type === 'message' && delivery.result !== null) {
       const error = encodeHost(new HostError('Error', `delivery aborted: ${outcome.error}`));
-      this.#resolveByVat(delivery.result, true, error);
+      this.#decide(delivery.result, true, error, true);
     }
   }
 
   #syscall(sc: Syscall): void {
     if (sc.type === 'send') {
-      if (sc.result !== null) this.#promise(sc.result);
+      for (const vref of promisesIn({ ...sc, type: 'message' })) this.#vatKnows(vref);
       this.#route(sc, FROM_VAT);
       return;
     }
-    for (const [vref, rejected, data] of sc.resolutions) this.#resolveByVat(vref, rejected, data);
+    for (const [vref, , data] of sc.resolutions) {
+      this.#vatKnows(vref);
+      for (const slot of data.slots) if (slot[0] === 'p') this.#vatKnows(slot);
+    }
+    for (const [vref, rejected, data] of sc.resolutions) this.#decide(vref, rejected, data, true);
   }
 
-  /** The vat settled a promise it decides: tell every peer that knows it (and the host). */
-  #resolveByVat(vref: VRef, rejected: boolean, data: CapData): void {
+  /** The vat's heap maps `vref` now (it was handed to the vat, or the vat named it). */
+  #vatKnows(vref: VRef): void {
     const rec = this.#promise(vref);
-    if (rec.decider !== null) return; // not ours to decide: ignore a confused vat
-    rec.resolution = { rejected, data };
-    const forHost = this.#settleHost(vref, rejected, data);
-    let known = false;
+    rec.known = true;
+  }
+
+  #vatRetired(vref: VRef): void {
+    const rec = this.#keeper.promiseForUpdate(vref);
+    if (!rec) return;
+    delete rec.known;
+    this.#retirable.add(vref);
+  }
+
+  /**
+   * Settle a promise this vat decides: by the vat (its resolve syscall) or by the kernel (a
+   * message to a settled promise that cannot be delivered). Every peer that knows it, and the
+   * host, learn the settlement; the vat too if it holds the promise and did not settle it.
+   */
+  #decide(vref: VRef, rejected: boolean, data: CapData, byVat: boolean): void {
+    const rec = this.#promise(vref);
+    // Not ours to decide, or settled already: ignore a confused vat.
+    if (rec.decider !== null || rec.resolution !== null) return;
+    this.#setResolution(vref, rec, { rejected, data });
+    this.#settleHost(vref, rejected, data);
     for (const [peer, clist] of this.#keeper.clists) {
-      if (!clist.has(vref)) continue;
-      known = true;
-      this.#resolveToPeer(peer, vref, rec);
+      if (clist.has(vref)) this.#resolveToPeer(peer, vref, rec);
     }
-    // The result of a host call that no peer knows is settled for good: forget it, or every
-    // host call would stay in the promise table (and the store) forever.
-    if (forHost && !known) this.#keeper.deletePromise(vref);
+    if (!byVat && (rec.known || rec.queued)) {
+      this.#enqueue({
+        kind: 'vat',
+        delivery: { type: 'notify', resolutions: [[vref, rejected, data]] },
+      });
+    }
   }
 
   /**
@@ -1074,6 +1400,7 @@ export class Kernel implements KernelPort {
    * replay can start, so a due checkpoint is taken here, just before its startVat crank.
    */
   async #startWorker(reuse?: VatWorker): Promise<VatWorker> {
+    this.#vatForgot();
     this.#flushNow();
     const db = this.#db;
     if (db && (this.#checkpointDue || shouldCheckpoint(db.stats(), this.#options.checkpoint))) {
@@ -1113,6 +1440,35 @@ export class Kernel implements KernelPort {
 
 /** Deliveries sent to the worker in one trip (each still its own crank). */
 const MAX_BATCH = 64;
+/** Refs per drop message. */
+const MAX_DROPS = 1000;
+
+/** The promises a delivery names (target, result, arguments, settlements). */
+function promisesIn(d: Delivery): Set<VRef> {
+  const out = new Set<VRef>();
+  const add = (slots: readonly string[]) => {
+    for (const s of slots) if (s[0] === 'p') out.add(s);
+  };
+  switch (d.type) {
+    case 'message':
+      if (d.target[0] === 'p') out.add(d.target);
+      if (d.result !== null) out.add(d.result);
+      add(d.args.slots);
+      break;
+    case 'notify':
+      for (const [vref, , data] of d.resolutions) {
+        out.add(vref);
+        add(data.slots);
+      }
+      break;
+    case 'retire':
+      add(d.vrefs);
+      break;
+    case 'startVat':
+      break;
+  }
+  return out;
+}
 
 /** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
 const FROM_VAT = '<vat>';

@@ -132,12 +132,24 @@ export class Liveslots {
           else kit.resolve(value);
         }
         return;
+      case 'retire':
+        for (const vref of delivery.vrefs) {
+          const val = this.#slotToVal.get(vref);
+          this.#slotToVal.delete(vref);
+          this.#pendingImports.delete(vref);
+          if (val instanceof Promise) this.#valToSlot.delete(val);
+        }
+        return;
     }
   }
 
   #deliver(target: VRef, method: string | null, args: CapData, result: VRef | null): void {
     let outcome: Promise<unknown>;
     try {
+      // The kernel sends to a promise only while the vat maps it (never after a retire).
+      if (target.startsWith('p') && !this.#slotToVal.has(target)) {
+        throw ReferenceError(`message to unknown promise ${target}`);
+      }
       const t = this.#valForSlot(target, undefined);
       const argv = this.unserialize(args);
       if (!Array.isArray(argv)) throw TypeError('message arguments must be an array');
@@ -215,7 +227,8 @@ export class Liveslots {
     if (slot.startsWith('o+d')) return this.#durable.revive(slot);
     if (slot.startsWith('o-'))
       return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
-    if (slot.startsWith('p-')) return this.#makeImportedPromise(slot);
+    // A promise the vat retired and is handed again: the kernel notifies its settlement next.
+    if (slot.startsWith('p')) return this.#makeImportedPromise(slot);
     if (slot.startsWith('o+')) {
       throw ReferenceError(`object ${slot} is gone: it was not durable and the vat restarted`);
     }

@@ -29,7 +29,12 @@ export type Delivery =
       readonly args: CapData;
       readonly result: VRef | null;
     }
-  | { readonly type: 'notify'; readonly resolutions: readonly VatResolution[] };
+  | { readonly type: 'notify'; readonly resolutions: readonly VatResolution[] }
+  /**
+   * Settled promises nobody outside the vat can name any more: the vat forgets their vrefs
+   * (a promise passed out again later gets a new vref), so its tables follow live state.
+   */
+  | { readonly type: 'retire'; readonly vrefs: readonly VRef[] };
 
 export type Syscall =
   | {

@@ -2,15 +2,19 @@
 //   restart              fill a vat with N deliveries over constant live state (LIVE durable
 //                        objects), close it, then time Kernel.create on its data directory until
 //                        the vat answers a call. data_bytes: the data directory after the
-//                        fill. The vat runs with checkpoint.refreshWorker (its contract keeps
-//                        everything in baggage), so the transcript since the last checkpoint
-//                        stays under the store's policy (1,000 cranks) whatever N is.
+//                        fill. The vat checkpoints whenever the store's policy asks and the
+//                        vat is quiescent (kernel.ts, refreshWorker 'quiescent', the default),
+//                        so the transcript since the last checkpoint stays under the policy
+//                        (1,000 cranks) whatever N is.
 //   restart-replay-all   the same fill with no checkpoints (every transcript row since
 //                        genesis kept), then the restart the prototype did: replay the whole
 //                        transcript on a fresh worker (kernel/replay.ts).
+//                        sender "host": the node's own calls; "peer": calls from another
+//                        vat over a link, each with a result promise (promise_records and
+//                        clist_entries after the restart show they did not pile up).
 // Sizes: N = 1,000 and 100,000 with 100 live objects, then 20,000 deliveries over 10,000 live
-// objects (BENCH_QUICK: 1,000 and 5,000; 2,000 over 1,000). Each fill runs the host's
-// calls 1,000 in flight (the kernel commits them per worker batch of up to 64 cranks).
+// objects (BENCH_QUICK: 1,000 and 5,000; 2,000 over 1,000). Each fill runs its calls 1,000
+// in flight (the kernel commits them per worker batch of up to 64 cranks).
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +52,11 @@ export function buildRootObject({ baggage, defineKind }) {
 }
 `;
 
-const NEVER = { maxRows: Number.MAX_SAFE_INTEGER, minBytes: Number.MAX_SAFE_INTEGER };
+const NEVER = {
+  maxRows: Number.MAX_SAFE_INTEGER,
+  minBytes: Number.MAX_SAFE_INTEGER,
+  refreshWorker: 'never',
+} as const;
 
 function options(
   dataDir: string,
@@ -59,23 +67,43 @@ function options(
   return { vatId: 'V', vatName: 'V', contractSource, gasLimit: 1_000_000, dataDir, checkpoint };
 }
 
+/**
+ * Fills a vat with `n` bump deliveries, `WINDOW` in flight. sender 'host': the node's own host
+ * calls. sender 'peer': calls from another vat's kernel over a link (each with a result promise,
+ * c-list entries on both sides: they must not pile up either).
+ */
 async function fill(
   dataDir: string,
   n: number,
   live: number,
   checkpoint: KernelOptions['checkpoint'],
+  sender: 'host' | 'peer' = 'host',
 ) {
-  const v = await Kernel.create(options(dataDir, live, checkpoint), new LocalNetwork().transport());
+  const net = new LocalNetwork();
+  const v = await Kernel.create(options(dataDir, live, checkpoint), net.transport());
+  let peer: Kernel | null = null;
+  let target = 'o+0';
+  let caller = v;
+  if (sender === 'peer') {
+    const p = await Kernel.create(
+      { vatId: 'P', vatName: 'P', contractSource: contractFor(1), gasLimit: 1_000_000 },
+      net.transport(),
+    );
+    peer = p;
+    caller = p;
+    target = p.importGranted('V', v.grantRoot('P'));
+  }
   const t0 = performance.now();
   for (let i = 0; i < n; i += WINDOW) {
     const calls: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(n, i + WINDOW); j++) calls.push(v.call('o+0', 'bump', [j]));
+    for (let j = i; j < Math.min(n, i + WINDOW); j++) calls.push(caller.call(target, 'bump', [j]));
     await Promise.all(calls);
   }
   const r = await v.call('o+0', 'n', []);
   if (r.value !== n) throw Error(`filled ${String(r.value)} of ${n}`);
   const ms = performance.now() - t0;
-  await v.close();
+  await v.idle();
+  await Promise.all([v.close(), peer?.close()]);
   return ms;
 }
 
@@ -87,29 +115,35 @@ function dirBytes(dir: string): number {
 
 const root = mkdtempSync(join(tmpdir(), 'qv-bench-restart-'));
 try {
-  for (const [n, live] of [...SIZES.map((n) => [n, LIVE] as const), LARGE_LIVE]) {
+  const runs = [
+    ...SIZES.map((n) => [n, LIVE, 'host'] as const),
+    ...SIZES.map((n) => [n, LIVE, 'peer'] as const),
+    [...LARGE_LIVE, 'host'] as const,
+  ];
+  for (const [n, live, sender] of runs) {
     // Durable vat: restart from the store (kv rows + a fresh worker).
-    const dir = join(root, `cp-${n}-${live}`);
-    const fillMs = await fill(dir, n, live, { refreshWorker: true });
+    const dir = join(root, `cp-${n}-${live}-${sender}`);
+    const fillMs = await fill(dir, n, live, undefined, sender);
     const dataBytes = dirBytes(dir);
     const t0 = performance.now();
-    const v = await Kernel.create(
-      options(dir, live, { refreshWorker: true }),
-      new LocalNetwork().transport(),
-    );
+    const v = await Kernel.create(options(dir, live, undefined), new LocalNetwork().transport());
     const r = await v.call('o+0', 'n', []);
     const restartMs = performance.now() - t0;
     if (r.value !== n) throw Error(`restarted with ${String(r.value)} of ${n}`);
+    const sizes = v.tableSizes();
     await v.close();
     emit({
       bench: 'restart',
       deliveries: n,
       live_objects: live,
+      sender,
       restart_ms: round(restartMs),
       data_bytes: dataBytes,
+      promise_records: sizes.promises,
+      clist_entries: sizes.clistEntries,
       fill_deliveries_per_s: round((n / fillMs) * 1000),
     });
-    if (live !== LIVE) continue;
+    if (live !== LIVE || sender !== 'host') continue;
 
     // The prototype: keep the whole transcript, replay it from genesis on a fresh worker.
     const all = join(root, `all-${n}`);

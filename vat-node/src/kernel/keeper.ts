@@ -210,6 +210,11 @@ export class KeptCList {
   get size(): number {
     return this.#wireToVref.size;
   }
+
+  someVref(test: (vref: VRef) => boolean): boolean {
+    for (const vref of this.#vrefToWire.keys()) if (test(vref)) return true;
+    return false;
+  }
 }
 
 export interface PeerState {

@@ -22,8 +22,10 @@
  * Checkpoints: the worker's heap is never persisted, so a replay (verify) can only start where
  * a worker started from the vat store. The kernel checkpoints (store/kernel-db.ts) when a
  * fresh worker starts (at every kernel start, after a failed crank) if the store's policy says
- * so, and with `checkpoint.refreshWorker` also replaces a running worker to checkpoint on time
- * (bounded storage, at the price of heap-only state: see KernelOptions.checkpoint).
+ * so, and when the policy asks for one while the worker runs, it replaces the worker as soon as
+ * the vat is quiescent: nothing outside the vat store can be lost then (no promise the vat
+ * holds is pending, no object of its heap is reachable from outside). So the transcript since
+ * the last checkpoint, and replay time, stay bounded by the policy, whatever the history.
  *
  * Messages to a promise go to the vat that decides it (promise pipelining). A promise this
  * vat decides receives its messages inside the vat, where HandledPromise queues them in order
@@ -96,13 +98,18 @@ export interface KernelOptions extends VatOptions {
   readonly synchronous?: Synchronous;
   /**
    * When to checkpoint (store/kernel-db.ts `shouldCheckpoint`). Checkpoints are taken when a
-   * fresh worker starts. With `refreshWorker`, a running worker is replaced as soon as the
-   * policy asks for a checkpoint: storage and verify time stay bounded by live state whatever
-   * the history, but state the contract keeps only in its heap (plain Far objects, pending
-   * awaits) is lost at each checkpoint, as at a crash. Only for vats whose contracts keep
-   * everything that matters in baggage and durable kinds. Default false.
+   * fresh worker starts; when the policy asks for one while the worker runs, `refreshWorker`
+   * says when to replace it (a checkpoint needs a fresh worker):
+   *   'quiescent' (default)  at the first moment nothing outside the vat store can be lost: no
+   *                          pending promise held by the vat, no heap object exported, no
+   *                          embargo. Heap-only variables of the contract start over, as at a
+   *                          restart (they are not durable: README, durable state).
+   *   'always'               at once, rejecting what was pending in the heap (as a crash would).
+   *   'never'                only at restarts and failed cranks (the transcript grows meanwhile).
    */
-  readonly checkpoint?: CheckpointPolicy & { readonly refreshWorker?: boolean };
+  readonly checkpoint?: CheckpointPolicy & {
+    readonly refreshWorker?: 'quiescent' | 'always' | 'never';
+  };
   /**
    * Called once, with a one-line reason, when the store fails (disk full, read-only, I/O):
    * the kernel then refuses new work; everything committed before stays committed.
@@ -132,6 +139,10 @@ export class Kernel implements KernelPort {
   #worker: VatWorker | null = null;
   /** A checkpoint is due and the worker's heap must be discarded (refreshWorker). */
   #refreshDue = false;
+  /** Heap objects handed to the host (it never says when it lets go): they stay reachable. */
+  readonly #hostHeld = new Set<VRef>();
+  /** stats.cranks at the last quiescence scan. */
+  #quiescenceCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #db: KernelDB | null;
   /** Every kernel table, and the commit of its changes. */
   readonly #keeper: KernelKeeper;
@@ -596,13 +607,43 @@ export class Kernel implements KernelPort {
     }
   }
 
-  /** A checkpoint is due: with refreshWorker, retire the worker now (see KernelOptions). */
+  /** A checkpoint is due: replace the worker when refreshWorker allows (see KernelOptions). */
   #maybeCheckpoint(): void {
     const db = this.#db;
-    if (!db || !this.#options.checkpoint?.refreshWorker || this.#broken) return;
+    const mode = this.#options.checkpoint?.refreshWorker ?? 'quiescent';
+    if (!db || mode === 'never' || this.#broken || this.#refreshDue) return;
     if (!shouldCheckpoint(db.stats(), this.#options.checkpoint)) return;
+    if (mode === 'quiescent') {
+      // The scan costs O(live state): not after every batch while the vat stays busy.
+      if (this.stats.cranks < this.#quiescenceCheckedAt + QUIESCENCE_RECHECK_CRANKS) return;
+      this.#quiescenceCheckedAt = this.stats.cranks;
+      if (!this.#quiescent()) return;
+    }
     this.#checkpointDue = true;
     this.#refreshDue = true;
+  }
+
+  /**
+   * Can the worker's heap go without losing anything? Not while the vat holds a pending
+   * promise (it decides it, or awaits it), while an object of its heap (an exported `o+N`
+   * other than the root, which buildRootObject makes anew) is reachable from outside or named
+   * by queued work, or while an embargo holds sends.
+   */
+  #quiescent(): boolean {
+    const k = this.#keeper;
+    if (k.embargoes.size > 0 || this.#hostHeld.size > 0) return false;
+    for (const rec of k.promises.values()) {
+      if (rec.known && rec.resolution === null) return false;
+      if (rec.resolution?.data.slots.some(isHeapObject)) return false;
+    }
+    for (const clist of k.clists.values()) if (clist.someVref(isHeapObject)) return false;
+    for (const vref of k.sturdyRefs.values()) if (isHeapObject(vref)) return false;
+    for (const { item } of k.runQueue) {
+      if (item.kind !== 'vat' || item.delivery.type !== 'message') continue;
+      const { target, args } = item.delivery;
+      if (isHeapObject(target) || args.slots.some(isHeapObject)) return false;
+    }
+    return true;
   }
 
   #storeFailed(e: unknown): void {
@@ -630,6 +671,7 @@ export class Kernel implements KernelPort {
     const host = this.#hostWaiters.get(vref);
     if (!host) return false;
     this.#hostWaiters.delete(vref);
+    for (const slot of data.slots) if (isHeapObject(slot)) this.#hostHeld.add(slot);
     this.#afterCommit.push({ waiter: host, result: { rejected, value: decodeHost(data) } });
     return true;
   }
@@ -1287,10 +1329,15 @@ export class Kernel implements KernelPort {
     let worker: VatWorker | undefined;
     try {
       if (this.#refreshDue && this.#worker) {
-        const old = this.#worker;
-        this.#worker = null;
         this.#refreshDue = false;
-        await this.#startWorker(old);
+        // Still quiescent? (Work may have been queued since the scan.)
+        if (this.#options.checkpoint?.refreshWorker === 'always' || this.#quiescent()) {
+          const old = this.#worker;
+          this.#worker = null;
+          await this.#startWorker(old);
+        } else {
+          this.#checkpointDue = false;
+        }
       }
       worker = this.#worker ?? (await this.#startWorker());
       await worker.cranks(
@@ -1442,6 +1489,12 @@ export class Kernel implements KernelPort {
 const MAX_BATCH = 64;
 /** Refs per drop message. */
 const MAX_DROPS = 1000;
+/** While a checkpoint waits for quiescence, scan again after this many cranks. */
+const QUIESCENCE_RECHECK_CRANKS = 16;
+
+/** An object that lives only in the worker's heap (not the root, not durable, not imported). */
+const isHeapObject = (vref: VRef) =>
+  vref[0] === 'o' && vref[1] === '+' && vref[2] !== 'd' && vref !== 'o+0';
 
 /** The promises a delivery names (target, result, arguments, settlements). */
 function promisesIn(d: Delivery): Set<VRef> {

@@ -166,7 +166,7 @@ test('with refreshWorker the transcript stays bounded and every checkpoint repla
       gasLimit: 200_000,
       dataDir: dir,
       synchronous: 'OFF',
-      checkpoint: { maxRows: 10, refreshWorker: true },
+      checkpoint: { maxRows: 10, refreshWorker: 'always' },
     },
     net.transport(),
   );

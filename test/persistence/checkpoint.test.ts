@@ -1,0 +1,96 @@
+/**
+ * Checkpoints of a long-lived worker (kernel.ts, refreshWorker 'quiescent'): when the store's
+ * policy asks for a checkpoint, the kernel replaces the worker at the first moment nothing
+ * outside the vat store can be lost, so the transcript since the last checkpoint stays bounded
+ * whatever the history, and a vat that holds a pending promise or exports a heap object keeps
+ * its worker (and its heap) until it no longer does.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
+import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import { KernelDB } from '../../vat-node/src/store/kernel-db.ts';
+import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
+import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
+import { contract } from '../kernel/harness.ts';
+
+const source = contract('promises.js');
+const MAX_ROWS = 20;
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'qv-checkpoint-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function value(k: Kernel, target: string, method: string, args: unknown[] = []) {
+  const r = await k.call(target, method, args);
+  assert.equal(r.rejected, false, JSON.stringify(r.value));
+  return r.value;
+}
+
+function transcriptRows(dir: string): number {
+  const db = KernelDB.open(dir, { readOnly: true });
+  try {
+    return db.stats().transcriptRows;
+  } finally {
+    db.close();
+  }
+}
+
+test('a busy vat checkpoints when quiescent; a pending promise or an exported heap object holds its worker', async (t) => {
+  const dir = join(tempDir(t), 'a');
+  const net = new LocalNetwork();
+  const a = await Kernel.create(
+    {
+      vatId: 'A',
+      vatName: 'A',
+      contractSource: source,
+      gasLimit: 1_000_000,
+      dataDir: dir,
+      synchronous: 'OFF',
+      checkpoint: { maxRows: MAX_ROWS },
+    },
+    net.transport(),
+  );
+  const b = await Kernel.create(
+    { vatId: 'B', vatName: 'B', contractSource: source, gasLimit: 1_000_000 },
+    net.transport(),
+  );
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const bRoot = new HostRef(a.importGranted('B', b.grantRoot('A')));
+
+  // Calls that leave nothing pending: the worker is replaced every ~MAX_ROWS cranks.
+  for (let i = 0; i < 300; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
+  const busy = a.stats.checkpoints;
+  const cranks = a.stats.cranks;
+  // (A due checkpoint waits for the next quiescence scan: every 16 cranks while busy.)
+  assert.ok(busy >= cranks / (MAX_ROWS + 16) / 2, `${busy} checkpoints over ${cranks} cranks`);
+
+  // A's vat now awaits a promise B holds pending: its heap must stay.
+  const pending = a.call('o+0', 'pending', [bRoot]);
+  await Promise.all([a.idle(), b.idle()]);
+  for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
+  assert.equal(a.stats.checkpoints, busy, 'no checkpoint while a promise is pending in the heap');
+  await value(b, 'o+0', 'release', ['late']);
+  assert.deepEqual(await pending, { rejected: false, value: 'late' });
+
+  for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
+  const afterPending = a.stats.checkpoints;
+  assert.ok(afterPending > busy, 'checkpoints again once nothing is pending');
+
+  // B holds an object of A's heap: A's worker stays (the object must keep working).
+  const aRoot = b.importGranted('A', a.grantRoot('B'));
+  const heapThing = (await value(b, aRoot, 'thing')) as HostRef;
+  for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
+  assert.equal(a.stats.checkpoints, afterPending, 'no checkpoint while a heap object is exported');
+  assert.equal(await value(b, heapThing.vref, 'hi'), 'hi');
+
+  await a.close();
+  const report = await verifyVatDataDir(dir);
+  assert.equal(report.ok, true);
+  assert.ok(transcriptRows(dir) > MAX_ROWS, 'the transcript grew while the heap had to stay');
+});

@@ -67,6 +67,8 @@ import {
   type SendItem,
 } from './keeper.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
+import { isHeapObject, isQuiescent, isSingleRef, newPromise, promisesIn } from './promises.ts';
+import { PromiseRetirement } from './retirement.ts';
 import {
   checkRedeemProof,
   formatSturdyRef,
@@ -159,12 +161,7 @@ export class Kernel implements KernelPort {
   #broken: KernelUnavailable | null = null;
   /** Checkpoint at the next worker start. */
   #checkpointDue = false;
-  /** How many promise records' resolutions name each promise (derived, not stored). */
-  readonly #resolutionRefs = new Map<VRef, number>();
-  /** Settled promises to retire or forget at the next commit, if nothing names them. */
-  readonly #retirable = new Set<VRef>();
-  /** Promise entries to drop from peers' c-lists (we learned their settlement). */
-  readonly #drops = new Map<VatId, WireRef[]>();
+  readonly #retirement: PromiseRetirement;
   readonly transcript: Transcript;
   #pumping = false;
   #idle: (() => void)[] = [];
@@ -181,11 +178,11 @@ export class Kernel implements KernelPort {
     this.#keeper = new KernelKeeper(backing);
     this.transcript = db ? new Transcript({ head: db.head, keepEntries: false }) : new Transcript();
     this.#noteCommitted();
-    for (const [vref, rec] of this.#keeper.promises) {
-      if (rec.resolution === null) continue;
-      this.#countResolutionRefs(rec.resolution.data, 1);
-      this.#retirable.add(vref);
-    }
+    this.#retirement = new PromiseRetirement(this.#keeper, {
+      push: (peer, msg) => this.#push(peer, msg),
+      retireInVat: (vrefs) => this.#enqueue({ kind: 'vat', delivery: { type: 'retire', vrefs } }),
+      hostWaits: (vref) => this.#hostWaiters.has(vref),
+    });
   }
 
   /**
@@ -452,7 +449,7 @@ export class Kernel implements KernelPort {
    */
   #flush(): boolean {
     if (this.#broken || this.#closed) return false;
-    this.#retire();
+    this.#retirement.beforeCommit();
     if (this.#keeper.dirty) {
       let peers: VatId[];
       try {
@@ -481,75 +478,7 @@ export class Kernel implements KernelPort {
     }
   }
 
-  // ------------------------------------------------------------ promise retirement
-  //
-  // Settled promises must leave the tables, or a vat answering calls grows with its history.
-  // A vat that learns a settlement from the promise's decider forgets the promise's c-list
-  // entry and tells the decider (op drop), which forgets its own: neither names that index
-  // again (a settled promise passed on later travels as a fresh, settled one: #capDataToPeer).
-  // When nothing names a settled promise any more (no c-list entry, queued delivery, other
-  // settlement, embargo or host waiter), the kernel retires it in the vat (a retire delivery,
-  // queued behind every delivery that could still reach the vat's mapping), then forgets it.
-
-  #setResolution(
-    vref: VRef,
-    rec: PromiseRecord,
-    resolution: PromiseRecord['resolution'] & {},
-  ): void {
-    rec.resolution = resolution;
-    this.#countResolutionRefs(resolution.data, 1);
-    this.#retirable.add(vref);
-  }
-
-  /** Settlements that name a promise keep its record (they may hand it on later). */
-  #countResolutionRefs(data: CapData, delta: 1 | -1): void {
-    for (const slot of data.slots) {
-      if (slot[0] !== 'p') continue;
-      const n = (this.#resolutionRefs.get(slot) ?? 0) + delta;
-      if (n > 0) {
-        this.#resolutionRefs.set(slot, n);
-      } else {
-        this.#resolutionRefs.delete(slot);
-        this.#retirable.add(slot);
-      }
-    }
-  }
-
-  /** Just before a commit: send the drops, retire or forget what nothing names. */
-  #retire(): void {
-    for (const [peer, refs] of this.#drops) {
-      for (let i = 0; i < refs.length; i += MAX_DROPS) {
-        this.#push(peer, { op: 'drop', refs: refs.slice(i, i + MAX_DROPS) });
-      }
-    }
-    this.#drops.clear();
-    // Sends held by an embargo may name any promise: wait until no embargo is up.
-    if (this.#keeper.embargoes.size > 0) return;
-    const toVat: VRef[] = [];
-    while (this.#retirable.size > 0) {
-      const batch = [...this.#retirable];
-      this.#retirable.clear();
-      for (const vref of batch) {
-        const rec = this.#keeper.promises.get(vref);
-        if (!rec || !this.#unused(vref, rec)) continue;
-        if (rec.known) {
-          toVat.push(vref);
-        } else {
-          this.#keeper.deletePromise(vref);
-          this.#countResolutionRefs(rec.resolution!.data, -1); // may free more
-        }
-      }
-    }
-    if (toVat.length > 0)
-      this.#enqueue({ kind: 'vat', delivery: { type: 'retire', vrefs: toVat } });
-  }
-
-  #unused(vref: VRef, rec: PromiseRecord): boolean {
-    if (rec.resolution === null || rec.embargo !== null || rec.queued) return false;
-    if (this.#hostWaiters.has(vref) || this.#resolutionRefs.has(vref)) return false;
-    for (const clist of this.#keeper.clists.values()) if (clist.has(vref)) return false;
-    return true;
-  }
+  // ------------------------------------------------------------ vat restarts
 
   /**
    * A fresh worker maps no promise. Those the old one was to settle never will be: reject
@@ -617,33 +546,10 @@ export class Kernel implements KernelPort {
       // The scan costs O(live state): not after every batch while the vat stays busy.
       if (this.stats.cranks < this.#quiescenceCheckedAt + QUIESCENCE_RECHECK_CRANKS) return;
       this.#quiescenceCheckedAt = this.stats.cranks;
-      if (!this.#quiescent()) return;
+      if (!isQuiescent(this.#keeper, this.#hostHeld)) return;
     }
     this.#checkpointDue = true;
     this.#refreshDue = true;
-  }
-
-  /**
-   * Can the worker's heap go without losing anything? Not while the vat holds a pending
-   * promise (it decides it, or awaits it), while an object of its heap (an exported `o+N`
-   * other than the root, which buildRootObject makes anew) is reachable from outside or named
-   * by queued work, or while an embargo holds sends.
-   */
-  #quiescent(): boolean {
-    const k = this.#keeper;
-    if (k.embargoes.size > 0 || this.#hostHeld.size > 0) return false;
-    for (const rec of k.promises.values()) {
-      if (rec.known && rec.resolution === null) return false;
-      if (rec.resolution?.data.slots.some(isHeapObject)) return false;
-    }
-    for (const clist of k.clists.values()) if (clist.someVref(isHeapObject)) return false;
-    for (const vref of k.sturdyRefs.values()) if (isHeapObject(vref)) return false;
-    for (const { item } of k.runQueue) {
-      if (item.kind !== 'vat' || item.delivery.type !== 'message') continue;
-      const { target, args } = item.delivery;
-      if (isHeapObject(target) || args.slots.some(isHeapObject)) return false;
-    }
-    return true;
   }
 
   #storeFailed(e: unknown): void {
@@ -781,26 +687,8 @@ export class Kernel implements KernelPort {
         this.#acceptRedeem(peer, msg.key, msg.proof, msg.result);
         return;
       case 'drop':
-        this.#acceptDrop(peer, msg.refs);
+        this.#retirement.acceptDrop(peer, msg.refs);
         return;
-    }
-  }
-
-  /**
-   * The peer learned the settlement of these promises and will never name them again: forget
-   * their entries in its c-list. Object refs are validated and kept (no distributed GC of
-   * objects yet: imports stay alive).
-   */
-  #acceptDrop(peer: VatId, refs: readonly WireRef[]): void {
-    const clist = this.#clist(peer);
-    for (const wire of refs) {
-      if (!isWireRef(wire)) throw new ProtocolError(`bad ref ${String(wire)}`);
-      if (wire[0] !== 'p') continue;
-      const ours = flip(wire);
-      const vref = clist.vrefOf(ours);
-      if (vref === undefined) throw new ProtocolError(`${peer} dropped unknown promise ${wire}`);
-      clist.delete(ours);
-      this.#retirable.add(vref);
     }
   }
 
@@ -813,24 +701,14 @@ export class Kernel implements KernelPort {
     if (!Number.isSafeInteger(r.received) || r.received < 0)
       throw new ProtocolError('bad received count');
     this.#settleImport(peer, vref, rec, r);
-    // Neither side names this index again (a settled promise passed on later gets a new one):
-    // both forget it, the peer when our drop arrives.
-    const clist = this.#clist(peer);
-    const wire = clist.wireOf(vref);
-    if (wire !== undefined) {
-      clist.delete(wire);
-      const drops = this.#drops.get(peer);
-      if (drops) drops.push(wire);
-      else this.#drops.set(peer, [wire]);
-    }
-    this.#retirable.add(vref);
+    this.#retirement.settledBy(peer, vref);
   }
 
   /** A promise `peer` decides is settled: route what waits on it, tell who needs to know. */
   #settleImport(peer: VatId, vref: VRef, rec: PromiseRecord, r: Resolution): void {
     if (rec.take !== undefined) {
       this.#settleTake(peer, rec.take, r);
-      this.#setResolution(vref, rec, { rejected: r.rejected, data: encodeHost(null) });
+      this.#retirement.setResolution(vref, rec, { rejected: r.rejected, data: encodeHost(null) });
       return;
     }
     if (rec.echoFor !== undefined) {
@@ -842,7 +720,7 @@ export class Kernel implements KernelPort {
     const data = this.#capDataFromPeer(peer, r.value);
     rec.decider = null;
     rec.resolvedBy = peer;
-    this.#setResolution(vref, rec, { rejected: r.rejected, data });
+    this.#retirement.setResolution(vref, rec, { rejected: r.rejected, data });
     // Tell the other peers that know this promise through us.
     for (const [other, clist] of this.#keeper.clists) {
       if (other !== peer && clist.has(vref)) this.#resolveToPeer(other, vref, rec);
@@ -906,7 +784,7 @@ export class Kernel implements KernelPort {
     const target = checkRedeemProof(key, proof, this.vatId, peer)
       ? this.#keeper.sturdyRefs.get(key)
       : undefined;
-    this.#setResolution(
+    this.#retirement.setResolution(
       vref,
       rec,
       target === undefined
@@ -931,7 +809,7 @@ export class Kernel implements KernelPort {
     } catch (e) {
       // A well-signed certificate for something the giver does not hold: the giver lied, not
       // the presenter. Refuse the take (the presenter drops what depended on it).
-      this.#setResolution(vref, rec, {
+      this.#retirement.setResolution(vref, rec, {
         rejected: true,
         data: encodeHost(new HostError('Error', (e as Error).message)),
       });
@@ -939,7 +817,7 @@ export class Kernel implements KernelPort {
       if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
       throw e;
     }
-    this.#setResolution(vref, rec, {
+    this.#retirement.setResolution(vref, rec, {
       rejected: false,
       data: { body: '#"$0.Alleged: handoff"', slots: [target] },
     });
@@ -1211,7 +1089,7 @@ export class Kernel implements KernelPort {
         fresh = `p-${this.#keeper.next('nextPromise')}`;
         const rec = newPromise(null);
         this.#keeper.addPromise(fresh, rec);
-        this.#setResolution(fresh, rec, res);
+        this.#retirement.setResolution(fresh, rec, res);
         settled.set(vref, fresh);
       }
       return this.#clist(peer).export(fresh);
@@ -1242,7 +1120,7 @@ export class Kernel implements KernelPort {
       rec.queued = (rec.queued ?? 0) + delta;
       if (rec.queued <= 0) {
         delete rec.queued;
-        this.#retirable.add(vref);
+        this.#retirement.consider(vref);
       }
     }
   }
@@ -1331,7 +1209,10 @@ export class Kernel implements KernelPort {
       if (this.#refreshDue && this.#worker) {
         this.#refreshDue = false;
         // Still quiescent? (Work may have been queued since the scan.)
-        if (this.#options.checkpoint?.refreshWorker === 'always' || this.#quiescent()) {
+        if (
+          this.#options.checkpoint?.refreshWorker === 'always' ||
+          isQuiescent(this.#keeper, this.#hostHeld)
+        ) {
           const old = this.#worker;
           this.#worker = null;
           await this.#startWorker(old);
@@ -1416,7 +1297,7 @@ export class Kernel implements KernelPort {
     const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec) return;
     delete rec.known;
-    this.#retirable.add(vref);
+    this.#retirement.consider(vref);
   }
 
   /**
@@ -1428,7 +1309,7 @@ export class Kernel implements KernelPort {
     const rec = this.#promise(vref);
     // Not ours to decide, or settled already: ignore a confused vat.
     if (rec.decider !== null || rec.resolution !== null) return;
-    this.#setResolution(vref, rec, { rejected, data });
+    this.#retirement.setResolution(vref, rec, { rejected, data });
     this.#settleHost(vref, rejected, data);
     for (const [peer, clist] of this.#keeper.clists) {
       if (clist.has(vref)) this.#resolveToPeer(peer, vref, rec);
@@ -1487,41 +1368,8 @@ export class Kernel implements KernelPort {
 
 /** Deliveries sent to the worker in one trip (each still its own crank). */
 const MAX_BATCH = 64;
-/** Refs per drop message. */
-const MAX_DROPS = 1000;
 /** While a checkpoint waits for quiescence, scan again after this many cranks. */
 const QUIESCENCE_RECHECK_CRANKS = 16;
-
-/** An object that lives only in the worker's heap (not the root, not durable, not imported). */
-const isHeapObject = (vref: VRef) =>
-  vref[0] === 'o' && vref[1] === '+' && vref[2] !== 'd' && vref !== 'o+0';
-
-/** The promises a delivery names (target, result, arguments, settlements). */
-function promisesIn(d: Delivery): Set<VRef> {
-  const out = new Set<VRef>();
-  const add = (slots: readonly string[]) => {
-    for (const s of slots) if (s[0] === 'p') out.add(s);
-  };
-  switch (d.type) {
-    case 'message':
-      if (d.target[0] === 'p') out.add(d.target);
-      if (d.result !== null) out.add(d.result);
-      add(d.args.slots);
-      break;
-    case 'notify':
-      for (const [vref, , data] of d.resolutions) {
-        out.add(vref);
-        add(data.slots);
-      }
-      break;
-    case 'retire':
-      add(d.vrefs);
-      break;
-    case 'startVat':
-      break;
-  }
-  return out;
-}
 
 /** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
 const FROM_VAT = '<vat>';
@@ -1529,15 +1377,6 @@ const FROM_HOST = '<host>';
 const isPeer = (from: VatId | undefined): from is VatId =>
   from !== undefined && from !== FROM_VAT && from !== FROM_HOST;
 
-/** A resolution that is exactly one reference (an object or a promise), not data around it. */
-function isSingleRef(data: CapData): boolean {
-  return data.slots.length === 1 && /^#"[$&]0[."]/.test(data.body);
-}
-
 function fail(message: string): never {
   throw new ProtocolError(message);
-}
-
-function newPromise(decider: VatId | null): PromiseRecord {
-  return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };
 }

@@ -428,11 +428,15 @@ export class Kernel implements KernelPort {
 
   // ------------------------------------------------------------------ commits
 
-  /** Something changed: commit it (with whatever else changes in this turn) soon. */
+  /**
+   * Something changed: commit it soon, with whatever else changes before then. The commit
+   * waits for the I/O callbacks already due (setImmediate, not a microtask): frames and host
+   * calls that arrived together, or during the last commit's fsync, share one transaction.
+   */
   #changed(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#flushScheduled = false;
       this.#flush();
     });

@@ -44,6 +44,7 @@ function transcriptRows(dir: string): number {
 test('a busy vat checkpoints when quiescent; a pending promise or an exported heap object holds its worker', async (t) => {
   const dir = join(tempDir(t), 'a');
   const net = new LocalNetwork();
+  const waits: string[] = [];
   const a = await Kernel.create(
     {
       vatId: 'A',
@@ -53,6 +54,7 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
       dataDir: dir,
       synchronous: 'OFF',
       checkpoint: { maxRows: MAX_ROWS },
+      onCheckpointWait: (reason) => waits.push(reason),
     },
     net.transport(),
   );
@@ -75,6 +77,8 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
   await Promise.all([a.idle(), b.idle()]);
   for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
   assert.equal(a.stats.checkpoints, busy, 'no checkpoint while a promise is pending in the heap');
+  assert.equal(waits.length, 1, 'one line for the whole wait');
+  assert.match(waits[0]!, /promise p\S+ is pending in the heap/);
   await value(b, 'o+0', 'release', ['late']);
   assert.deepEqual(await pending, { rejected: false, value: 'late' });
 
@@ -87,6 +91,8 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
   const heapThing = (await value(b, aRoot, 'thing')) as HostRef;
   for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
   assert.equal(a.stats.checkpoints, afterPending, 'no checkpoint while a heap object is exported');
+  assert.equal(waits.length, 2);
+  assert.match(waits[1]!, /vat B holds heap object o\+\d+/);
   assert.equal(await value(b, heapThing.vref, 'hi'), 'hi');
 
   await a.close();

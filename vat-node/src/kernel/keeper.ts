@@ -211,9 +211,9 @@ export class KeptCList {
     return this.#wireToVref.size;
   }
 
-  someVref(test: (vref: VRef) => boolean): boolean {
-    for (const vref of this.#vrefToWire.keys()) if (test(vref)) return true;
-    return false;
+  findVref(test: (vref: VRef) => boolean): VRef | undefined {
+    for (const vref of this.#vrefToWire.keys()) if (test(vref)) return vref;
+    return undefined;
   }
 }
 

@@ -67,7 +67,7 @@ import {
   type SendItem,
 } from './keeper.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
-import { isHeapObject, isQuiescent, isSingleRef, newPromise, promisesIn } from './promises.ts';
+import { heapHeldBy, isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 import {
   checkRedeemProof,
@@ -113,6 +113,11 @@ export interface KernelOptions extends VatOptions {
     readonly refreshWorker?: 'quiescent' | 'always' | 'never';
   };
   /**
+   * Called once per wait, with a one-line reason, when a due checkpoint has waited for the vat
+   * to be quiescent for ten times the policy's rows (see `checkpoint`).
+   */
+  readonly onCheckpointWait?: (reason: string) => void;
+  /**
    * Called once, with a one-line reason, when the store fails (disk full, read-only, I/O):
    * the kernel then refuses new work; everything committed before stays committed.
    */
@@ -143,6 +148,7 @@ export class Kernel implements KernelPort {
   #refreshDue = false;
   /** Heap objects handed to the host (it never says when it lets go): they stay reachable. */
   readonly #hostHeld = new Set<VRef>();
+  #checkpointWaitReported = false;
   /** stats.cranks at the last quiescence scan. */
   #quiescenceCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #db: KernelDB | null;
@@ -550,10 +556,26 @@ export class Kernel implements KernelPort {
       // The scan costs O(live state): not after every batch while the vat stays busy.
       if (this.stats.cranks < this.#quiescenceCheckedAt + QUIESCENCE_RECHECK_CRANKS) return;
       this.#quiescenceCheckedAt = this.stats.cranks;
-      if (!isQuiescent(this.#keeper, this.#hostHeld)) return;
+      const held = heapHeldBy(this.#keeper, this.#hostHeld);
+      if (held !== null) {
+        this.#reportCheckpointWait(held);
+        return;
+      }
+      this.#checkpointWaitReported = false;
     }
     this.#checkpointDue = true;
     this.#refreshDue = true;
+  }
+
+  /** Once per wait, when it has gone on for long: say what keeps the vat from checkpointing. */
+  #reportCheckpointWait(held: string): void {
+    const rows = this.#db!.stats().transcriptRows;
+    const limit = (this.#options.checkpoint?.maxRows ?? 1000) * CHECKPOINT_WAIT_REPORT;
+    if (rows < limit || this.#checkpointWaitReported) return;
+    this.#checkpointWaitReported = true;
+    this.#options.onCheckpointWait?.(
+      `checkpoint waits for the vat to be quiescent (${rows} cranks since the last): ${held}; objects handed out must be durable (defineKind) for a running vat to checkpoint`,
+    );
   }
 
   #storeFailed(e: unknown): void {
@@ -1215,7 +1237,7 @@ export class Kernel implements KernelPort {
         // Still quiescent? (Work may have been queued since the scan.)
         if (
           this.#options.checkpoint?.refreshWorker === 'always' ||
-          isQuiescent(this.#keeper, this.#hostHeld)
+          heapHeldBy(this.#keeper, this.#hostHeld) === null
         ) {
           const old = this.#worker;
           this.#worker = null;
@@ -1374,6 +1396,8 @@ export class Kernel implements KernelPort {
 const MAX_BATCH = 64;
 /** While a checkpoint waits for quiescence, scan again after this many cranks. */
 const QUIESCENCE_RECHECK_CRANKS = 16;
+/** A checkpoint that waits this many times the policy's rows is reported (once). */
+const CHECKPOINT_WAIT_REPORT = 10;
 
 /** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
 const FROM_VAT = '<vat>';

@@ -92,6 +92,7 @@ export class VatNode {
           onCrankFailure: (reason, delivery) =>
             log.warn({ delivery: delivery.type, reason }, 'delivery aborted'),
           onStoreFailure: (reason) => log.error({ reason }, 'store failed: refusing new work'),
+          onCheckpointWait: (reason) => log.warn({ reason }, 'checkpoint waiting'),
         },
         transport,
       );

@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kernel, type KernelOptions } from '../vat-node/src/kernel/kernel.ts';
+import { KernelDB } from '../vat-node/src/store/kernel-db.ts';
 import { LocalNetwork } from '../vat-node/src/transport/local-link.ts';
 import { round } from './lib.ts';
 
@@ -104,6 +105,11 @@ export async function measureRestart(
 ): Promise<{ bench: string } & Record<string, unknown>> {
   const fillMs = await fill(dir, n, live, undefined, sender);
   const dataBytes = dirBytes(dir);
+  // The transcript since the last checkpoint: under the store's policy (1,000 cranks), wherever
+  // in that window the fill happened to stop; the rest of data_bytes is live state.
+  const db = KernelDB.open(dir, { readOnly: true });
+  const transcriptRows = db.stats().transcriptRows;
+  db.close();
   const t0 = performance.now();
   const v = await Kernel.create(options(dir, live, undefined), new LocalNetwork().transport());
   const r = await v.call('o+0', 'n', []);
@@ -118,6 +124,7 @@ export async function measureRestart(
     sender,
     restart_ms: round(restartMs),
     data_bytes: dataBytes,
+    transcript_rows: transcriptRows,
     promise_records: sizes.promises,
     clist_entries: sizes.clistEntries,
     fill_deliveries_per_s: round((n / fillMs) * 1000),

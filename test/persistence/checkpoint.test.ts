@@ -65,34 +65,38 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
   t.after(() => Promise.all([a.close(), b.close()]));
   const bRoot = new HostRef(a.importGranted('B', b.grantRoot('A')));
 
-  // Calls that leave nothing pending: the worker is replaced every ~MAX_ROWS cranks.
+  // Calls that leave nothing pending: the worker is replaced every ~MAX_ROWS cranks (at the
+  // first quiescent moment after the policy asks: here, between two calls).
   for (let i = 0; i < 300; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
-  const busy = a.stats.checkpoints;
   const cranks = a.stats.cranks;
-  // (A due checkpoint waits for the next quiescence scan: every 16 cranks while busy.)
-  assert.ok(busy >= cranks / (MAX_ROWS + 16) / 2, `${busy} checkpoints over ${cranks} cranks`);
+  const checkpoints = a.stats.checkpoints;
+  assert.ok(checkpoints >= cranks / MAX_ROWS / 2, `${checkpoints} checkpoints, ${cranks} cranks`);
 
-  // A's vat now awaits a promise B holds pending: its heap must stay.
+  // A's vat now awaits a promise B holds pending: its heap must stay. (A refresh already due
+  // may still happen before the call is delivered: count from when it was.)
+  const reported = waits.length;
   const pending = a.call('o+0', 'pending', [bRoot]);
   await Promise.all([a.idle(), b.idle()]);
+  const busy = a.stats.checkpoints;
   for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
   assert.equal(a.stats.checkpoints, busy, 'no checkpoint while a promise is pending in the heap');
-  assert.equal(waits.length, 1, 'one line for the whole wait');
-  assert.match(waits[0]!, /promise p\S+ is pending in the heap/);
+  assert.equal(waits.length, reported + 1, 'one line for the whole wait');
+  assert.match(waits.at(-1)!, /promise p\S+ is pending in the heap/);
   await value(b, 'o+0', 'release', ['late']);
   assert.deepEqual(await pending, { rejected: false, value: 'late' });
 
   for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
-  const afterPending = a.stats.checkpoints;
-  assert.ok(afterPending > busy, 'checkpoints again once nothing is pending');
+  assert.ok(a.stats.checkpoints > busy, 'checkpoints again once nothing is pending');
 
   // B holds an object of A's heap: A's worker stays (the object must keep working).
   const aRoot = b.importGranted('A', a.grantRoot('B'));
+  const reportedBefore = waits.length;
   const heapThing = (await value(b, aRoot, 'thing')) as HostRef;
+  const afterPending = a.stats.checkpoints;
   for (let i = 0; i < 100; i++) await value(a, 'o+0', 'many', [bRoot, 2]);
   assert.equal(a.stats.checkpoints, afterPending, 'no checkpoint while a heap object is exported');
-  assert.equal(waits.length, 2);
-  assert.match(waits[1]!, /vat B holds heap object o\+\d+/);
+  assert.equal(waits.length, reportedBefore + 1, 'one line for the whole wait');
+  assert.match(waits.at(-1)!, /heap object o\+\d+ was handed out/);
   assert.equal(await value(b, heapThing.vref, 'hi'), 'hi');
 
   await a.close();

@@ -210,11 +210,6 @@ export class KeptCList {
   get size(): number {
     return this.#wireToVref.size;
   }
-
-  findVref(test: (vref: VRef) => boolean): VRef | undefined {
-    for (const vref of this.#vrefToWire.keys()) if (test(vref)) return vref;
-    return undefined;
-  }
 }
 
 export interface PeerState {

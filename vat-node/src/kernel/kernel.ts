@@ -67,7 +67,7 @@ import {
   type SendItem,
 } from './keeper.ts';
 import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
-import { heapHeldBy, isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
+import { isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 import {
   checkRedeemProof,
@@ -146,11 +146,14 @@ export class Kernel implements KernelPort {
   #worker: VatWorker | null = null;
   /** A checkpoint is due and the worker's heap must be discarded (refreshWorker). */
   #refreshDue = false;
-  /** Heap objects handed to the host (it never says when it lets go): they stay reachable. */
-  readonly #hostHeld = new Set<VRef>();
+  // What keeps the worker's heap from being discarded (see #heapHeld), kept as things happen.
+  /** Promises the worker's heap holds unsettled (it decides them, or awaits them). */
+  readonly #heapPending = new Set<VRef>();
+  /** The first object of this worker's heap that left the vat (to a peer, the host, a sturdyref). */
+  #heapObjectOut: VRef | null = null;
+  /** This worker's heap objects are `o+N` with N >= this (older ones died with their worker). */
+  #heapFloor = 1;
   #checkpointWaitReported = false;
-  /** stats.cranks at the last quiescence scan. */
-  #quiescenceCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #db: KernelDB | null;
   /** Every kernel table, and the commit of its changes. */
   readonly #keeper: KernelKeeper;
@@ -188,6 +191,7 @@ export class Kernel implements KernelPort {
       push: (peer, msg) => this.#push(peer, msg),
       retireInVat: (vrefs) => this.#enqueue({ kind: 'vat', delivery: { type: 'retire', vrefs } }),
       hostWaits: (vref) => this.#hostWaiters.has(vref),
+      settled: (vref) => this.#heapPending.delete(vref),
     });
   }
 
@@ -260,6 +264,7 @@ export class Kernel implements KernelPort {
       throw TypeError(`only this vat's objects can be granted: ${vref}`);
     this.#usable();
     const wire = this.#clist(peer).export(vref);
+    this.#handedOut(vref);
     this.#flushNow();
     return wire;
   }
@@ -298,6 +303,7 @@ export class Kernel implements KernelPort {
     this.#usable();
     const secret = newSecret();
     this.#keeper.setSturdyRef(sturdyKey(secret), vref);
+    this.#handedOut(vref);
     this.#flushNow(); // committed before anyone can hold the URI
     return formatSturdyRef({ vatId: this.vatId, secret, hints });
   }
@@ -553,10 +559,7 @@ export class Kernel implements KernelPort {
     if (!db || mode === 'never' || this.#broken || this.#refreshDue) return;
     if (!shouldCheckpoint(db.stats(), this.#options.checkpoint)) return;
     if (mode === 'quiescent') {
-      // The scan costs O(live state): not after every batch while the vat stays busy.
-      if (this.stats.cranks < this.#quiescenceCheckedAt + QUIESCENCE_RECHECK_CRANKS) return;
-      this.#quiescenceCheckedAt = this.stats.cranks;
-      const held = heapHeldBy(this.#keeper, this.#hostHeld);
+      const held = this.#heapHeld();
       if (held !== null) {
         this.#reportCheckpointWait(held);
         return;
@@ -565,6 +568,29 @@ export class Kernel implements KernelPort {
     }
     this.#checkpointDue = true;
     this.#refreshDue = true;
+  }
+
+  /**
+   * Can the worker's heap go without losing anything? Returns null if so, else what holds it:
+   * a promise the heap holds unsettled (the vat decides it, or awaits it), an object of this
+   * worker's heap that left the vat (an `o+N` other than the root, which buildRootObject makes
+   * anew), or an embargo holding sends. O(1): kept up to date as things happen.
+   */
+  #heapHeld(): string | null {
+    // The lasting reason first: it is the one worth reporting.
+    const out = this.#heapObjectOut;
+    if (out !== null) {
+      return `heap object ${out} was handed out (to a vat, the host or a sturdyref)`;
+    }
+    for (const vref of this.#heapPending) return `promise ${vref} is pending in the heap`;
+    if (this.#keeper.embargoes.size > 0) return 'an embargo holds sends';
+    return null;
+  }
+
+  /** An object of this worker's heap leaves the vat: the heap must stay while the worker runs. */
+  #handedOut(vref: VRef): void {
+    if (this.#heapObjectOut !== null || !isHeapObject(vref)) return;
+    if (Number(vref.slice(2)) >= this.#heapFloor) this.#heapObjectOut = vref;
   }
 
   /** Once per wait, when it has gone on for long: say what keeps the vat from checkpointing. */
@@ -603,7 +629,7 @@ export class Kernel implements KernelPort {
     const host = this.#hostWaiters.get(vref);
     if (!host) return false;
     this.#hostWaiters.delete(vref);
-    for (const slot of data.slots) if (isHeapObject(slot)) this.#hostHeld.add(slot);
+    for (const slot of data.slots) this.#handedOut(slot);
     this.#afterCommit.push({ waiter: host, result: { rejected, value: decodeHost(data) } });
     return true;
   }
@@ -1055,6 +1081,7 @@ export class Kernel implements KernelPort {
     }
     // Anything else (our objects, promises, and imports from a third vat, which we proxy
     // until the three-party handoff takes over) gets an index we allocate.
+    this.#handedOut(vref);
     return this.#clist(peer).export(vref);
   }
 
@@ -1235,10 +1262,7 @@ export class Kernel implements KernelPort {
       if (this.#refreshDue && this.#worker) {
         this.#refreshDue = false;
         // Still quiescent? (Work may have been queued since the scan.)
-        if (
-          this.#options.checkpoint?.refreshWorker === 'always' ||
-          heapHeldBy(this.#keeper, this.#hostHeld) === null
-        ) {
+        if (this.#options.checkpoint?.refreshWorker === 'always' || this.#heapHeld() === null) {
           const old = this.#worker;
           this.#worker = null;
           await this.#startWorker(old);
@@ -1317,12 +1341,14 @@ export class Kernel implements KernelPort {
   #vatKnows(vref: VRef): void {
     const rec = this.#promise(vref);
     rec.known = true;
+    if (rec.resolution === null) this.#heapPending.add(vref);
   }
 
   #vatRetired(vref: VRef): void {
     const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec) return;
     delete rec.known;
+    this.#heapPending.delete(vref);
     this.#retirement.consider(vref);
   }
 
@@ -1355,6 +1381,9 @@ export class Kernel implements KernelPort {
    */
   async #startWorker(reuse?: VatWorker): Promise<VatWorker> {
     this.#vatForgot();
+    // Heap objects of older workers are gone: only this worker's can hold its heap.
+    this.#heapObjectOut = null;
+    this.#heapFloor = Number(this.#keeper.vatStore.get('ls.nextExport') ?? 1);
     this.#flushNow();
     const db = this.#db;
     if (db && (this.#checkpointDue || shouldCheckpoint(db.stats(), this.#options.checkpoint))) {
@@ -1394,8 +1423,6 @@ export class Kernel implements KernelPort {
 
 /** Deliveries sent to the worker in one trip (each still its own crank). */
 const MAX_BATCH = 64;
-/** While a checkpoint waits for quiescence, scan again after this many cranks. */
-const QUIESCENCE_RECHECK_CRANKS = 16;
 /** A checkpoint that waits this many times the policy's rows is reported (once). */
 const CHECKPOINT_WAIT_REPORT = 10;
 

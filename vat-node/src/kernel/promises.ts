@@ -43,37 +43,3 @@ export function promisesIn(d: Delivery): Set<VRef> {
 /** An object that lives only in the worker's heap (not the root, not durable, not imported). */
 export const isHeapObject = (vref: VRef) =>
   vref[0] === 'o' && vref[1] === '+' && vref[2] !== 'd' && vref !== 'o+0';
-
-/**
- * Can the worker's heap go without losing anything (kernel.ts, checkpoints)? Not while the
- * vat holds a pending promise (it decides it, or awaits it), while an object of its heap (an
- * exported `o+N` other than the root, which buildRootObject makes anew) is reachable from
- * outside (a peer, a sturdyref, the host, a settlement) or named by queued work, or while an
- * embargo holds sends. Returns null when it can, else what holds the heap. Costs O(live state).
- */
-export function heapHeldBy(
-  k: import('./keeper.ts').KernelKeeper,
-  hostHeld: ReadonlySet<VRef>,
-): string | null {
-  if (k.embargoes.size > 0) return 'an embargo holds sends';
-  for (const vref of hostHeld) return `the host holds heap object ${vref}`;
-  for (const [vref, rec] of k.promises) {
-    if (rec.known && rec.resolution === null) return `promise ${vref} is pending in the heap`;
-    const obj = rec.resolution?.data.slots.find(isHeapObject);
-    if (obj) return `settlement of ${vref} names heap object ${obj}`;
-  }
-  for (const clist of k.clists.values()) {
-    const obj = clist.findVref(isHeapObject);
-    if (obj) return `vat ${clist.peer} holds heap object ${obj}`;
-  }
-  for (const vref of k.sturdyRefs.values()) {
-    if (isHeapObject(vref)) return `a sturdyref names heap object ${vref}`;
-  }
-  for (const { item } of k.runQueue) {
-    if (item.kind !== 'vat' || item.delivery.type !== 'message') continue;
-    const { target, args } = item.delivery;
-    const obj = isHeapObject(target) ? target : args.slots.find(isHeapObject);
-    if (obj) return `queued work names heap object ${obj}`;
-  }
-  return null;
-}

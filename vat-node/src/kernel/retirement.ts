@@ -27,6 +27,8 @@ export interface RetirementHooks {
   retireInVat(vrefs: VRef[]): void;
   /** Does the host wait for this promise? */
   hostWaits(vref: VRef): boolean;
+  /** A promise got its settlement. */
+  settled(vref: VRef): void;
 }
 
 export class PromiseRetirement {
@@ -58,6 +60,7 @@ export class PromiseRetirement {
     rec.resolution = resolution;
     this.#countRefs(resolution.data, 1);
     this.#candidates.add(vref);
+    this.#hooks.settled(vref);
   }
 
   /** Something that named `vref` let go of it: check it at the next commit. */

@@ -516,10 +516,19 @@ export class KernelDB {
     return { ok: true, from, head: { position: expectedPos - 1, hash: prev }, rows };
   }
 
-  /** Closes the database (idempotent). SQLite checkpoints and removes the WAL. */
+  /**
+   * Closes the database (idempotent). Pages freed since the last checkpoint (run-queue and
+   * outbox rows come and go) go back to the file system first; SQLite then checkpoints and
+   * removes the WAL.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    try {
+      if (!this.readOnly) this.#db.exec('PRAGMA incremental_vacuum');
+    } catch {
+      // Only space is at stake (a full or read-only disk): close anyway.
+    }
     this.#db.close();
   }
 

@@ -35,13 +35,16 @@ async function settled(vats: Kernel[]) {
   throw Error(`tables never settled: ${last}`);
 }
 
-test('after thousands of calls with results, the tables are back to their size before', async (t) => {
-  const net = new LocalNetwork();
-  const vats = await startVats(net, ['A', 'B', 'C'], source);
-  const [a, b, c] = vats as [Kernel, Kernel, Kernel];
+/** A, B and C on one in-process network; A holds B's and C's roots. */
+async function threeVats(t: TestContext) {
+  const vats = await startVats(new LocalNetwork(), ['A', 'B', 'C'], source);
   t.after(() => Promise.all(vats.map((v) => v.close())));
-  const bRoot = new HostRef(introduce(a, b));
-  const cRoot = new HostRef(introduce(a, c));
+  const [a, b, c] = vats as [Kernel, Kernel, Kernel];
+  return { vats, a, b, bRoot: new HostRef(introduce(a, b)), cRoot: new HostRef(introduce(a, c)) };
+}
+
+test('after thousands of calls with results, the tables are back to their size before', async (t) => {
+  const { vats, a, b, bRoot, cRoot } = await threeVats(t);
   await value(a, 'o+0', 'many', [bRoot, 10]); // first contact: a c-list entry for B's root
   const before = await settled(vats);
 
@@ -62,12 +65,7 @@ test('after thousands of calls with results, the tables are back to their size b
 });
 
 test('a settled promise passed on later arrives settled, to its decider and to a third vat', async (t) => {
-  const net = new LocalNetwork();
-  const vats = await startVats(net, ['A', 'B', 'C'], source);
-  const [a, b, c] = vats as [Kernel, Kernel, Kernel];
-  t.after(() => Promise.all(vats.map((v) => v.close())));
-  const bRoot = new HostRef(introduce(a, b));
-  const cRoot = new HostRef(introduce(a, c));
+  const { a, bRoot, cRoot } = await threeVats(t);
   for (let i = 0; i < 20; i++) {
     assert.equal(await value(a, 'o+0', 'keepAndPass', [bRoot, i, cRoot]), i);
     assert.equal(await value(a, 'o+0', 'keepAndPass', [bRoot, i, bRoot]), i);

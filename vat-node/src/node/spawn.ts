@@ -23,7 +23,11 @@ export interface SpawnOptions {
   readonly contractPath: string;
   readonly name?: string;
   readonly bootstrap?: readonly string[];
+  /** Listen addresses (default: a free port on 127.0.0.1). */
+  readonly listen?: readonly string[];
   readonly gasLimit?: number;
+  /** Called with the child process as soon as it is spawned (before it is ready). */
+  readonly onSpawn?: (child: ChildProcess) => void;
   /** Called with each log line (parsed), e.g. to forward errors. */
   readonly onLog?: (entry: Record<string, unknown>, line: string) => void;
   readonly readyTimeoutMs?: number;
@@ -34,7 +38,9 @@ export function spawnVatNode(options: SpawnOptions): Promise<VatNodeProcess> {
   if (options.name) args.push('--name', options.name);
   if (options.gasLimit) args.push('--gas', String(options.gasLimit));
   for (const b of options.bootstrap ?? []) args.push('--bootstrap', b);
+  for (const l of options.listen ?? []) args.push('--listen', l);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  options.onSpawn?.(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {

@@ -56,7 +56,11 @@ export type VatMessage =
       readonly proof: string;
       readonly result: WireRef;
     }
-  /** The sender no longer uses these imports: the receiver may drop them from its exports. */
+  /**
+   * The sender learned the settlement of these promises and will never name their indices
+   * again: the receiver forgets them too (kernel/retirement.ts). Object refs are accepted and
+   * kept for now (no distributed GC of objects yet).
+   */
   | { readonly op: 'drop'; readonly refs: readonly WireRef[] };
 
 export interface Resolution {

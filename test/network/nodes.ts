@@ -70,20 +70,8 @@ export async function send(
   return { code, value };
 }
 
-/**
- * Three vat node processes running `contract`, and the test itself as a fourth (client) vat
- * that has redeemed their root sturdyrefs. Everything is stopped after the test.
- */
-export async function threeNodesAndDriver(
-  t: { after: (fn: () => unknown) => void },
-  contract: string,
-): Promise<{ nodes: [NodeProcess, NodeProcess, NodeProcess]; k: Kernel; roots: string[] }> {
-  const nodes = await Promise.all([
-    startNode(contract),
-    startNode(contract),
-    startNode(contract),
-  ] as const);
-  t.after(() => Promise.all(nodes.map((n) => n.kill())));
+/** A client vat node in the test process (ephemeral identity), stopped after the test. */
+export async function startDriver(t: { after: (fn: () => unknown) => void }): Promise<VatNode> {
   const dir = mkdtempSync(join(tmpdir(), 'qv-driver-'));
   const driver = await VatNode.start({
     dataDir: dir,
@@ -98,7 +86,24 @@ export async function threeNodesAndDriver(
     await driver.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const k = driver.kernel;
+  return driver;
+}
+
+/**
+ * Three vat node processes running `contract`, and the test itself as a fourth (client) vat
+ * that has redeemed their root sturdyrefs. Everything is stopped after the test.
+ */
+export async function threeNodesAndDriver(
+  t: { after: (fn: () => unknown) => void },
+  contract: string,
+): Promise<{ nodes: [NodeProcess, NodeProcess, NodeProcess]; k: Kernel; roots: string[] }> {
+  const nodes = await Promise.all([
+    startNode(contract),
+    startNode(contract),
+    startNode(contract),
+  ] as const);
+  t.after(() => Promise.all(nodes.map((n) => n.kill())));
+  const k = (await startDriver(t)).kernel;
   const roots = await Promise.all(nodes.map((n) => k.redeem(n.sturdyRef())));
   return { nodes, k, roots };
 }

@@ -34,6 +34,11 @@
  * the peer are still on their way back, the kernel embargoes the promise: it holds the vat's
  * notification and further sends until an echo through the peer proves the earlier messages
  * arrived (Cap'n Proto's Disembargo, by counting: see `received` in messages.ts).
+ *
+ * Settled promises leave the tables once nothing names them (retirement.ts): peers drop their
+ * indices, the vat gets a `retire` delivery, the record goes. A fresh worker (restart, failed
+ * crank, checkpoint) maps no promise: the kernel rejects those the old heap was to settle and
+ * forwards messages to settled ones itself (#vatForgot).
  */
 import { hash } from 'node:crypto';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';

@@ -30,7 +30,6 @@ test('three vat node processes: A introduces B to C, A is killed, B keeps talkin
 
 test('three vat node processes: pipelining A→B→C keeps E-order as the promise resolves', async (t) => {
   const {
-    nodes: [a, b, c],
     k,
     roots: [aRoot, bRoot, cRoot],
   } = await threeNodesAndDriver(t, 'relay.js');

@@ -51,14 +51,7 @@ import {
 } from '../store/kernel-db.ts';
 import type { KernelPort, Transport, VatId } from '../transport/types.ts';
 import { ProtocolError } from '../transport/types.ts';
-import { flip, isWireRef } from './clist.ts';
-import {
-  HandoffError,
-  isHandoffSlot,
-  makeHandoffSlot,
-  readHandoffSlot,
-  type VatIdentity,
-} from './handoff.ts';
+import { isHandoffSlot, type VatIdentity } from './handoff.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import {
   type Backing,
@@ -83,6 +76,7 @@ import {
   sturdyKey,
 } from './sturdyref.ts';
 import { Transcript } from './transcript.ts';
+import { CListTranslator } from './translation.ts';
 import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
@@ -176,6 +170,8 @@ export class Kernel implements KernelPort {
   /** Checkpoint at the next worker start. */
   #checkpointDue = false;
   readonly #retirement: PromiseRetirement;
+  /** C-list translation between our vrefs and each peer's wire refs. */
+  readonly #clists: CListTranslator;
   readonly transcript: Transcript;
   #pumping = false;
   #idle: (() => void)[] = [];
@@ -197,6 +193,10 @@ export class Kernel implements KernelPort {
       retireInVat: (vrefs) => this.#enqueue({ kind: 'vat', delivery: { type: 'retire', vrefs } }),
       hostWaits: (vref) => this.#hostWaiters.has(vref),
       settled: (vref) => this.#heapPending.delete(vref),
+    });
+    this.#clists = new CListTranslator(this.#keeper, options.vatId, options.identity, {
+      handedOut: (vref) => this.#handedOut(vref),
+      setResolution: (vref, rec, res) => this.#retirement.setResolution(vref, rec, res),
     });
   }
 
@@ -277,7 +277,7 @@ export class Kernel implements KernelPort {
   /** Import a ref that `peer` granted us (its wire ref, as `peer` wrote it); returns our vref. */
   importGranted(peer: VatId, wire: WireRef): VRef {
     this.#usable();
-    const vref = this.#importFromPeer(peer, wire, 'arg');
+    const vref = this.#clists.importFrom(peer, wire, 'arg');
     this.#flushNow();
     return vref;
   }
@@ -670,7 +670,7 @@ export class Kernel implements KernelPort {
     let pending = false;
     for (const slot of slots) {
       if (typeof slot !== 'string' || !isHandoffSlot(slot)) continue;
-      const cert = this.#readCert(slot);
+      const cert = this.#clists.readCert(slot);
       if (cert.exporter === this.vatId) continue; // our own object, named by its certificate
       if (cert.giver !== peer)
         throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
@@ -718,10 +718,10 @@ export class Kernel implements KernelPort {
   #process(peer: VatId, msg: VatMessage): void {
     switch (msg.op) {
       case 'deliver': {
-        const target = this.#importFromPeer(peer, msg.target, 'target');
-        const args = this.#capDataFromPeer(peer, msg.args);
+        const target = this.#clists.importFrom(peer, msg.target, 'target');
+        const args = this.#clists.capDataFrom(peer, msg.args);
         const result =
-          msg.result === null ? null : this.#importFromPeer(peer, msg.result, 'result');
+          msg.result === null ? null : this.#clists.importFrom(peer, msg.result, 'result');
         this.#route({ target, method: msg.method, args, result }, peer);
         return;
       }
@@ -729,7 +729,7 @@ export class Kernel implements KernelPort {
         for (const r of msg.resolutions) this.#acceptResolution(peer, r);
         return;
       case 'echo': {
-        const target = this.#importFromPeer(peer, msg.target, 'target');
+        const target = this.#clists.importFrom(peer, msg.target, 'target');
         if (!target.startsWith('p')) throw new ProtocolError('echo must target a promise');
         this.#enqueue({ kind: 'echo', peer, token: msg.token });
         return;
@@ -750,7 +750,7 @@ export class Kernel implements KernelPort {
   }
 
   #acceptResolution(peer: VatId, r: Resolution): void {
-    const vref = this.#importFromPeer(peer, r.promise, 'target');
+    const vref = this.#clists.importFrom(peer, r.promise, 'target');
     const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec || rec.decider !== peer) {
       throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
@@ -774,7 +774,7 @@ export class Kernel implements KernelPort {
       this.#endEmbargo(peer, rec.echoFor);
       return;
     }
-    const data = this.#capDataFromPeer(peer, r.value);
+    const data = this.#clists.capDataFrom(peer, r.value);
     rec.decider = null;
     rec.resolvedBy = peer;
     this.#retirement.setResolution(vref, rec, { rejected: r.rejected, data });
@@ -799,7 +799,7 @@ export class Kernel implements KernelPort {
       if (backHome) {
         // Back to one of our objects: the messages still on their way come back through the
         // peer, so an echo from the peer, sent after them, proves they arrived.
-        this.#push(peer, { op: 'echo', target: this.#exportToPeer(peer, vref), token });
+        this.#push(peer, { op: 'echo', target: this.#clists.exportTo(peer, vref), token });
       } else {
         // On to a third vat: the earlier messages travel peer → third vat, and only an echo
         // that takes the same path (a message to the promise, forwarded where they went, and
@@ -830,13 +830,13 @@ export class Kernel implements KernelPort {
       if (r.value.slots.length !== 1 || typeof slot !== 'string' || !slot.startsWith('o+')) {
         throw new ProtocolError(`take answered with something other than an object of ${exporter}`);
       }
-      take.vref = this.#importFromPeer(exporter, slot, 'arg');
+      take.vref = this.#clists.importFrom(exporter, slot, 'arg');
     }
     this.#releaseHeld();
   }
 
   #acceptRedeem(peer: VatId, key: string, proof: string, result: WireRef): void {
-    const vref = this.#importFromPeer(peer, result, 'result');
+    const vref = this.#clists.importFrom(peer, result, 'result');
     const rec = this.#promise(vref);
     const target = checkRedeemProof(key, proof, this.vatId, peer)
       ? this.#keeper.sturdyRefs.get(key)
@@ -858,11 +858,11 @@ export class Kernel implements KernelPort {
   #acceptTake(peer: VatId, cert: unknown, result: WireRef): void {
     if (typeof cert !== 'string' || !isHandoffSlot(cert))
       throw new ProtocolError('take without a certificate');
-    const vref = this.#importFromPeer(peer, result, 'result');
+    const vref = this.#clists.importFrom(peer, result, 'result');
     const rec = this.#promise(vref);
     let target: VRef;
     try {
-      target = this.#objectForCert(peer, cert);
+      target = this.#clists.objectForCert(peer, cert);
     } catch (e) {
       // A well-signed certificate for something the giver does not hold: the giver lied, not
       // the presenter. Refuse the take (the presenter drops what depended on it).
@@ -879,31 +879,6 @@ export class Kernel implements KernelPort {
       data: { body: '#"$0.Alleged: handoff"', slots: [target] },
     });
     this.#resolveToPeer(peer, vref, rec);
-  }
-
-  /** The object a certificate presented by `presenter` gives it (we are the exporter). */
-  #objectForCert(presenter: VatId, slot: string): VRef {
-    const cert = this.#readCert(slot);
-    if (cert.exporter !== this.vatId)
-      throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
-    if (cert.recipient !== presenter) {
-      throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
-    }
-    const vref = this.#keeper.clists.get(cert.giver)?.vrefOf(cert.ref);
-    if (vref === undefined)
-      throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
-    this.#clist(presenter).export(vref);
-    return vref;
-  }
-
-  #readCert(slot: string) {
-    if (!this.#options.identity) throw new ProtocolError('this vat does not accept handoffs');
-    try {
-      return readHandoffSlot(this.#options.identity, slot);
-    } catch (e) {
-      if (e instanceof HandoffError) throw new ProtocolError(e.message);
-      throw e;
-    }
   }
 
   /** The vat that holds a vref's object, or decides its promise. */
@@ -1000,12 +975,12 @@ export class Kernel implements KernelPort {
   }
 
   #sendToPeer(peer: VatId, s: SendItem): void {
-    const target = this.#exportToPeer(peer, s.target);
+    const target = this.#clists.exportTo(peer, s.target);
     const settled = new Map<VRef, VRef>();
-    const args = this.#capDataToPeer(peer, s.args, settled);
+    const args = this.#clists.capDataTo(peer, s.args, settled);
     let result: WireRef | null = null;
     if (s.result !== null) {
-      result = this.#exportToPeer(peer, s.result);
+      result = this.#clists.exportTo(peer, s.result);
       this.#promise(s.result).decider = peer; // the receiver decides the result
     }
     this.#push(peer, { op: 'deliver', target, method: s.method, args, result });
@@ -1024,9 +999,9 @@ export class Kernel implements KernelPort {
       op: 'resolve',
       resolutions: [
         {
-          promise: this.#exportToPeer(peer, vref),
+          promise: this.#clists.exportTo(peer, vref),
           rejected: res.rejected,
-          value: this.#capDataToPeer(peer, res.data, settled),
+          value: this.#clists.capDataTo(peer, res.data, settled),
           received: rec.received.get(peer) ?? 0,
         },
       ],
@@ -1063,96 +1038,6 @@ export class Kernel implements KernelPort {
       this.#keeper.addPromise(vref, rec);
     }
     return rec;
-  }
-
-  /** Our vref → the wire ref `peer` should see (from our point of view). */
-  #exportToPeer(peer: VatId, vref: VRef): WireRef {
-    const owner = this.#keeper.imports.get(vref);
-    if (owner && owner.peer === peer) return owner.wire;
-    const identity = this.#options.identity;
-    if (owner && identity) {
-      // A third vat's object: hand it off rather than proxy it (one certificate per recipient).
-      let cert = this.#keeper.cert(peer, vref);
-      if (cert === undefined) {
-        cert = makeHandoffSlot(identity, {
-          exporter: owner.peer,
-          ref: flip(owner.wire),
-          recipient: peer,
-          nonce: this.#keeper.next('nextHandoff'),
-        });
-        this.#keeper.setCert(peer, vref, cert);
-      }
-      return cert;
-    }
-    // Anything else (our objects, promises, and imports from a third vat, which we proxy
-    // until the three-party handoff takes over) gets an index we allocate.
-    this.#handedOut(vref);
-    return this.#clist(peer).export(vref);
-  }
-
-  /** A wire ref as `peer` wrote it → our vref; allocates imports, rejects unknown indices. */
-  #importFromPeer(peer: VatId, wire: unknown, role: 'arg' | 'target' | 'result'): VRef {
-    if (typeof wire === 'string' && isHandoffSlot(wire) && role !== 'result') {
-      // Ours (the peer names our object by a certificate it holds) or a third vat's.
-      const cert = this.#readCert(wire);
-      if (cert.exporter === this.vatId) return this.#objectForCert(peer, wire);
-      if (role !== 'arg') fail(`${peer} sent a message to a third vat's object through us`);
-      const take = this.#keeper.takes.get(`${cert.giver}:${cert.nonce}`);
-      if (take?.vref) return take.vref;
-      fail(take?.error ?? `handoff from ${cert.giver} was not taken`);
-    }
-    if (!isWireRef(wire)) throw new ProtocolError(`malformed ref ${String(wire)} from ${peer}`);
-    const ours = flip(wire);
-    const clist = this.#clist(peer);
-    const known = clist.vrefOf(ours);
-    if (ours[1] === '+') {
-      // An index we allocated: the peer may only name what we gave it.
-      if (known === undefined) throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
-      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
-      return known;
-    }
-    if (role === 'target' && ours[0] === 'o') {
-      throw new ProtocolError(`${peer} sent a message to its own object ${wire}`);
-    }
-    if (known !== undefined) {
-      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
-      return known;
-    }
-    if (role === 'target') throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
-    const vref =
-      ours[0] === 'o'
-        ? `o-${this.#keeper.next('nextImport')}`
-        : `p-${this.#keeper.next('nextPromise')}`;
-    clist.add(ours, vref);
-    if (ours[0] === 'o') this.#keeper.addImport(vref, peer, ours);
-    else this.#keeper.addPromise(vref, newPromise(role === 'result' ? null : peer));
-    return vref;
-  }
-
-  #capDataFromPeer(peer: VatId, data: CapData): CapData {
-    return { body: data.body, slots: data.slots.map((s) => this.#importFromPeer(peer, s, 'arg')) };
-  }
-
-  /**
-   * Our capdata → the peer's. A settled promise travels as a fresh promise, settled right
-   * after (`settled`: old vref → fresh vref): its own index may be retired on either side
-   * already (see #acceptResolution), and a fresh one is never ambiguous.
-   */
-  #capDataToPeer(peer: VatId, data: CapData, settled: Map<VRef, VRef>): CapData {
-    const slots = data.slots.map((vref) => {
-      const res = vref[0] === 'p' ? this.#keeper.promises.get(vref)?.resolution : null;
-      if (!res) return this.#exportToPeer(peer, vref);
-      let fresh = settled.get(vref);
-      if (fresh === undefined) {
-        fresh = `p-${this.#keeper.next('nextPromise')}`;
-        const rec = newPromise(null);
-        this.#keeper.addPromise(fresh, rec);
-        this.#retirement.setResolution(fresh, rec, res);
-        settled.set(vref, fresh);
-      }
-      return this.#clist(peer).export(fresh);
-    });
-    return { body: data.body, slots };
   }
 
   // ---------------------------------------------------------------------- cranks
@@ -1436,7 +1321,3 @@ const FROM_VAT = '<vat>';
 const FROM_HOST = '<host>';
 const isPeer = (from: VatId | undefined): from is VatId =>
   from !== undefined && from !== FROM_VAT && from !== FROM_HOST;
-
-function fail(message: string): never {
-  throw new ProtocolError(message);
-}

@@ -435,6 +435,13 @@ export class NetworkTransport implements Transport {
       if (this.#closing.signal.aborted) return false;
       this.stats.connectFailures++;
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      if ((this.#kernel?.unacked(link.peer, link.ackedByPeer).length ?? 0) === 0) {
+        // Only an ack was owed (e.g. a short-lived client that sent its last message and
+        // left): nothing to retry. A peer that still needs it resends, and its duplicate
+        // re-owes the ack.
+        this.#log.debug({ peer: link.peer, err: reason }, 'ack not delivered: peer gone');
+        return false;
+      }
       const delayMs = link.backoff.next();
       if (link.unreachableSince === undefined) {
         link.unreachableSince = Date.now();

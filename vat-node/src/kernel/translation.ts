@@ -1,0 +1,169 @@
+/**
+ * C-list translation: between this vat's vrefs and the wire refs each peer reads and writes.
+ * Only c-list indices travel (never a secret); a peer can name only what it was given; a
+ * third vat's object goes as a signed handoff certificate (handoff.ts) rather than proxied;
+ * a settled promise goes as a fresh, settled one (retirement.ts).
+ */
+import type { VRef } from '../liveslots/protocol.ts';
+import type { VatId } from '../transport/types.ts';
+import { ProtocolError } from '../transport/types.ts';
+import { flip, isWireRef } from './clist.ts';
+import {
+  HandoffError,
+  isHandoffSlot,
+  makeHandoffSlot,
+  readHandoffSlot,
+  type VatIdentity,
+} from './handoff.ts';
+import type { KernelKeeper, PromiseRecord } from './keeper.ts';
+import type { CapData, WireRef } from './messages.ts';
+import { newPromise } from './promises.ts';
+
+export interface TranslationHooks {
+  /** One of our objects leaves the vat (checkpoints track heap objects handed out). */
+  handedOut(vref: VRef): void;
+  /** Settle a promise record (retirement.ts keeps its references counted). */
+  setResolution(
+    vref: VRef,
+    rec: PromiseRecord,
+    resolution: NonNullable<PromiseRecord['resolution']>,
+  ): void;
+}
+
+export class CListTranslator {
+  readonly #keeper: KernelKeeper;
+  readonly #vatId: VatId;
+  readonly #identity: VatIdentity | undefined;
+  readonly #hooks: TranslationHooks;
+
+  constructor(
+    keeper: KernelKeeper,
+    vatId: VatId,
+    identity: VatIdentity | undefined,
+    hooks: TranslationHooks,
+  ) {
+    this.#keeper = keeper;
+    this.#vatId = vatId;
+    this.#identity = identity;
+    this.#hooks = hooks;
+  }
+
+  /** The object a certificate presented by `presenter` gives it (we are the exporter). */
+  objectForCert(presenter: VatId, slot: string): VRef {
+    const cert = this.readCert(slot);
+    if (cert.exporter !== this.#vatId)
+      throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
+    if (cert.recipient !== presenter) {
+      throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
+    }
+    const vref = this.#keeper.clists.get(cert.giver)?.vrefOf(cert.ref);
+    if (vref === undefined)
+      throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
+    this.#keeper.clist(presenter).export(vref);
+    return vref;
+  }
+
+  readCert(slot: string) {
+    if (!this.#identity) throw new ProtocolError('this vat does not accept handoffs');
+    try {
+      return readHandoffSlot(this.#identity, slot);
+    } catch (e) {
+      if (e instanceof HandoffError) throw new ProtocolError(e.message);
+      throw e;
+    }
+  }
+
+  /** Our vref → the wire ref `peer` should see (from our point of view). */
+  exportTo(peer: VatId, vref: VRef): WireRef {
+    const owner = this.#keeper.imports.get(vref);
+    if (owner && owner.peer === peer) return owner.wire;
+    const identity = this.#identity;
+    if (owner && identity) {
+      // A third vat's object: hand it off rather than proxy it (one certificate per recipient).
+      let cert = this.#keeper.cert(peer, vref);
+      if (cert === undefined) {
+        cert = makeHandoffSlot(identity, {
+          exporter: owner.peer,
+          ref: flip(owner.wire),
+          recipient: peer,
+          nonce: this.#keeper.next('nextHandoff'),
+        });
+        this.#keeper.setCert(peer, vref, cert);
+      }
+      return cert;
+    }
+    // Anything else (our objects, promises, and imports from a third vat, which we proxy
+    // until the three-party handoff takes over) gets an index we allocate.
+    this.#hooks.handedOut(vref);
+    return this.#keeper.clist(peer).export(vref);
+  }
+
+  /** A wire ref as `peer` wrote it → our vref; allocates imports, rejects unknown indices. */
+  importFrom(peer: VatId, wire: unknown, role: 'arg' | 'target' | 'result'): VRef {
+    if (typeof wire === 'string' && isHandoffSlot(wire) && role !== 'result') {
+      // Ours (the peer names our object by a certificate it holds) or a third vat's.
+      const cert = this.readCert(wire);
+      if (cert.exporter === this.#vatId) return this.objectForCert(peer, wire);
+      if (role !== 'arg') fail(`${peer} sent a message to a third vat's object through us`);
+      const take = this.#keeper.takes.get(`${cert.giver}:${cert.nonce}`);
+      if (take?.vref) return take.vref;
+      fail(take?.error ?? `handoff from ${cert.giver} was not taken`);
+    }
+    if (!isWireRef(wire)) throw new ProtocolError(`malformed ref ${String(wire)} from ${peer}`);
+    const ours = flip(wire);
+    const clist = this.#keeper.clist(peer);
+    const known = clist.vrefOf(ours);
+    if (ours[1] === '+') {
+      // An index we allocated: the peer may only name what we gave it.
+      if (known === undefined) throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
+      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      return known;
+    }
+    if (role === 'target' && ours[0] === 'o') {
+      throw new ProtocolError(`${peer} sent a message to its own object ${wire}`);
+    }
+    if (known !== undefined) {
+      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      return known;
+    }
+    if (role === 'target') throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
+    const vref =
+      ours[0] === 'o'
+        ? `o-${this.#keeper.next('nextImport')}`
+        : `p-${this.#keeper.next('nextPromise')}`;
+    clist.add(ours, vref);
+    if (ours[0] === 'o') this.#keeper.addImport(vref, peer, ours);
+    else this.#keeper.addPromise(vref, newPromise(role === 'result' ? null : peer));
+    return vref;
+  }
+
+  capDataFrom(peer: VatId, data: CapData): CapData {
+    return { body: data.body, slots: data.slots.map((s) => this.importFrom(peer, s, 'arg')) };
+  }
+
+  /**
+   * Our capdata → the peer's. A settled promise travels as a fresh promise, settled right
+   * after (`settled`: old vref → fresh vref): its own index may be retired on either side
+   * already (kernel.ts #acceptResolution), and a fresh one is never ambiguous.
+   */
+  capDataTo(peer: VatId, data: CapData, settled: Map<VRef, VRef>): CapData {
+    const slots = data.slots.map((vref) => {
+      const res = vref[0] === 'p' ? this.#keeper.promises.get(vref)?.resolution : null;
+      if (!res) return this.exportTo(peer, vref);
+      let fresh = settled.get(vref);
+      if (fresh === undefined) {
+        fresh = `p-${this.#keeper.next('nextPromise')}`;
+        const rec = newPromise(null);
+        this.#keeper.addPromise(fresh, rec);
+        this.#hooks.setResolution(fresh, rec, res);
+        settled.set(vref, fresh);
+      }
+      return this.#keeper.clist(peer).export(fresh);
+    });
+    return { body: data.body, slots };
+  }
+}
+
+function fail(message: string): never {
+  throw new ProtocolError(message);
+}

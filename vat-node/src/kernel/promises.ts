@@ -1,7 +1,7 @@
 /** Small pure helpers over promise records and deliveries (kernel.ts and its parts). */
 import type { Delivery, VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../transport/types.ts';
-import type { PromiseRecord } from './keeper.ts';
+import type { PromiseRecord, SendItem } from './keeper.ts';
 import type { CapData } from './messages.ts';
 
 export function newPromise(decider: VatId | null): PromiseRecord {
@@ -43,3 +43,16 @@ export function promisesIn(d: Delivery): Set<VRef> {
 /** An object that lives only in the worker's heap (not the root, not durable, not imported). */
 export const isHeapObject = (vref: VRef) =>
   vref[0] === 'o' && vref[1] === '+' && vref[2] !== 'd' && vref !== 'o+0';
+
+/**
+ * The four fields of a send, and nothing else: a syscall or a held send carries other fields
+ * (a syscall's `type: 'send'`), which must never leak into a delivery or a stored record.
+ */
+export function sendItem(s: SendItem): SendItem {
+  return { target: s.target, method: s.method, args: s.args, result: s.result };
+}
+
+/** The delivery of a send to this vat, built field by field (never by spreading a send). */
+export function messageTo(target: VRef, s: SendItem): Delivery {
+  return { type: 'message', target, method: s.method, args: s.args, result: s.result };
+}

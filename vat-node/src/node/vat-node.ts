@@ -93,6 +93,7 @@ export class VatNode {
             log.warn({ delivery: delivery.type, reason }, 'delivery aborted'),
           onStoreFailure: (reason) => log.error({ reason }, 'store failed: refusing new work'),
           onCheckpointWait: (reason) => log.warn({ reason }, 'checkpoint waiting'),
+          onEvent: ({ type, ...fields }) => log.warn(fields, type),
         },
         transport,
       );

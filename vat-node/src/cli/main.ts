@@ -14,8 +14,8 @@ import { pino } from 'pino';
 import { runLocalDemo } from '../demo/local-demo.ts';
 import { HostError, HostRef } from '../kernel/hostcaps.ts';
 import { VatNode } from '../node/vat-node.ts';
+import { verifyVatDataDir } from '../node/verify-vat.ts';
 import { VerifyFailed } from '../store/verify.ts';
-import { verifyVatDataDir } from '../store/verify-vat.ts';
 
 const usage = `usage: quorumvat <command> [options]
 

@@ -3,7 +3,7 @@
  * the libp2p object (and nobody may harden() it: that breaks its next stream).
  *
  * TCP + Noise + Yamux, identify and ping (the DHT needs both), Kad-DHT under its own prefix
- * so it never joins the public IPFS DHT. The pitfalls from ../shared/notes/stack-facts.md:
+ * so it never joins the public IPFS DHT. Pitfalls of libp2p's defaults, each handled below:
  * the default peerInfoMapper drops loopback/private addresses (lookups on a LAN then fail),
  * the DHT defaults to client mode, the first self-query waits 1 s, and inbound connections
  * are limited to 5 per second per IP.
@@ -18,21 +18,23 @@ import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import type { Logger } from 'pino';
-import type { VatId } from '../transport/types.ts';
+import type { EventSink } from '../events/events.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { Backoff } from './backoff.ts';
-import type { VatIdentity } from './identity.ts';
+import { VATTP_DEFAULTS } from './defaults.ts';
+import type { HostIdentity } from './identity.ts';
 
 export const DHT_PROTOCOL = '/quorumvat/kad/1.0.0';
 
 export interface VatHostOptions {
-  readonly identity: VatIdentity;
+  readonly identity: HostIdentity;
   /** Listen multiaddrs; default one random port on loopback. */
   readonly listen?: readonly string[];
   /** Multiaddrs ending in /p2p/<id>, dialled at start (retried a few times). */
   readonly bootstrap?: readonly string[];
   readonly dialTimeoutMs?: number;
-  readonly logger?: Logger;
+  /** Where start-up problems go (a bootstrap peer that cannot be reached). */
+  readonly events?: EventSink;
 }
 
 /** A stream handler: the remote side is always the authenticated VatID of the connection. */
@@ -63,9 +65,9 @@ export interface VatHost {
 type Node = Libp2p<{ dht: KadDHT; identify: unknown; ping: unknown }>;
 
 export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
-  const { identity, logger } = options;
+  const { identity, events } = options;
   let denied: (peer: VatId) => boolean = () => false;
-  const dialTimeout = options.dialTimeoutMs ?? 5_000;
+  const dialTimeout = options.dialTimeoutMs ?? VATTP_DEFAULTS.dialTimeoutMs;
   const node: Node = await createLibp2p({
     privateKey: identity.privateKey,
     addresses: { listen: [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
@@ -91,7 +93,7 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
   await node.start();
 
   const bootstrapDone = Promise.all(
-    (options.bootstrap ?? []).map((addr) => dialBootstrap(node, addr, logger)),
+    (options.bootstrap ?? []).map((addr) => dialBootstrap(node, addr, events)),
   ).then(() => undefined);
 
   const host: VatHost = {
@@ -150,19 +152,24 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
 }
 
 /** A bootstrap peer may start after us: a few tries with backoff, then give up (logged). */
-async function dialBootstrap(node: Node, addr: string, logger: Logger | undefined): Promise<void> {
-  const backoff = new Backoff({ baseMs: 100, capMs: 2_000, factor: 2 });
-  for (let attempt = 1; attempt <= 6; attempt++) {
+async function dialBootstrap(
+  node: Node,
+  addr: string,
+  events: EventSink | undefined,
+): Promise<void> {
+  const { bootstrapAttempts, bootstrapBackoff, dialTimeoutMs } = VATTP_DEFAULTS;
+  const backoff = new Backoff(bootstrapBackoff);
+  for (let attempt = 1; attempt <= bootstrapAttempts; attempt++) {
     if (node.status !== 'started') return;
     try {
-      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(5_000) });
+      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(dialTimeoutMs) });
       return;
     } catch (err) {
-      if (attempt === 6) {
-        logger?.warn({ bootstrap: addr, err: String(err) }, 'bootstrap peer unreachable');
+      if (attempt === bootstrapAttempts) {
+        events?.({ type: 'bootstrap-unreachable', bootstrap: addr, err: String(err) });
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 100 + backoff.next()));
+      await new Promise((resolve) => setTimeout(resolve, bootstrapBackoff.baseMs + backoff.next()));
     }
   }
 }

@@ -40,7 +40,7 @@ test('statement bytes: header, canonical body, one kind byte per kind, none take
     Buffer.from(bytes.subarray(6)).toString(),
     `{"hash":"${'ab'.repeat(32)}","position":17,"quorum":"${q.config.quorum}"}`,
   );
-  const bytesOfKind = Object.values(STATEMENT_KINDS);
+  const bytesOfKind: number[] = Object.values(STATEMENT_KINDS);
   assert.equal(new Set(bytesOfKind).size, bytesOfKind.length, 'kind bytes are distinct');
   assert.ok(!bytesOfKind.includes(0x46) && !bytesOfKind.includes(0x48), "not VatTP's F or H");
   for (const kind of Object.keys(STATEMENT_KINDS) as StatementKind[]) {

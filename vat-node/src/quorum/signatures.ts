@@ -26,10 +26,11 @@ import { createHash } from 'node:crypto';
 import type { VatId } from '../transport/types.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
-import { type Sign, verifySignature } from '../vattp/signing.ts';
-import { isQuorumVatId } from './config.ts';
+import { SIGNATURE_BYTES, type Sign, verifySignature } from '../vattp/signing.ts';
 
-export { SIGNATURE_BYTES } from '../vattp/signing.ts';
+export { SIGNATURE_BYTES };
+
+import { isQuorumVatId } from './config.ts';
 
 /**
  * Statement kinds and their kind byte. The ordering core (ordering/) uses proposal, vote,
@@ -122,4 +123,19 @@ export function digestHex(data: Uint8Array | string): string {
 /** The digest of a plain-data value's canonical JSON (e.g. one VatMessage). */
 export function contentDigest(value: unknown): string {
   return digestHex(canonicalJson(value));
+}
+
+/** A 64-byte signature from its base64url text; undefined unless the text is canonical. */
+export function signatureFromText(text: string): Uint8Array | undefined {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === SIGNATURE_BYTES && bytes.toString('base64url') === text
+    ? new Uint8Array(bytes)
+    : undefined;
+}
+
+export function signatureText(signature: Uint8Array): string {
+  return Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString(
+    'base64url',
+  );
 }

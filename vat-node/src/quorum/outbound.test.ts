@@ -18,7 +18,7 @@ import { makeTestMembers, makeTestQuorum, type TestMember } from './testing.ts';
 const q = await makeTestQuorum(4, 3);
 const [receiver, outsider, newcomer] = await makeTestMembers(3);
 const R = receiver!.vatId;
-const [A, B, C, D] = q.members as TestMember[];
+const [A, B, C, D] = q.members as [TestMember, TestMember, TestMember, TestMember];
 
 function deliver(i: number, tag = 'ok'): VatMessage {
   return {
@@ -247,7 +247,7 @@ test('bounded memory: a window of seqs per sender, and a byte budget per member'
   const small = await makeTestQuorum(4, 3, {
     params: { ...DEFAULT_PARAMS, maxPendingPerSender: 100 },
   });
-  const [a, , , d] = small.members as TestMember[];
+  const [a, , , d] = small.members as [TestMember, TestMember, TestMember, TestMember];
   const c = new OutboundCombiner({ receiver: R, memberBytes: 4000 });
   c.setConfig(small.config);
   const sign = (m: TestMember, msgs: Sequenced[]) =>

@@ -150,6 +150,27 @@ export function verifyCertificate(
   statement: Uint8Array,
   cert: Certificate,
 ): CertificateCheck {
+  return check(config, statement, cert, config.threshold);
+}
+
+/**
+ * Checks every signature of `cert` against the member list of its own epoch (`config`), with
+ * no threshold: for callers that count the signers against another (newer) configuration.
+ */
+export function certificateSigners(
+  config: QuorumConfig,
+  statement: Uint8Array,
+  cert: Certificate,
+): CertificateCheck {
+  return check(config, statement, cert, 0);
+}
+
+function check(
+  config: QuorumConfig,
+  statement: Uint8Array,
+  cert: Certificate,
+  threshold: number,
+): CertificateCheck {
   const no = (reason: CertificateReason, message: string): CertificateCheck => ({
     ok: false,
     reason,
@@ -178,11 +199,8 @@ export function verifyCertificate(
   ) {
     return no('malformed', `${indices.length} signers but ${sigs.length} signature bytes`);
   }
-  if (indices.length < config.threshold) {
-    return no(
-      'too-few-signers',
-      `${indices.length} member signatures, threshold ${config.threshold}`,
-    );
+  if (indices.length < threshold) {
+    return no('too-few-signers', `${indices.length} member signatures, threshold ${threshold}`);
   }
   const signers: VatId[] = [];
   for (const [j, i] of indices.entries()) {

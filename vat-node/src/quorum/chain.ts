@@ -25,7 +25,9 @@ import { canonicalJson } from '../vattp/codec.ts';
 import { type Sign, verifySignature } from '../vattp/signing.ts';
 import {
   type Certificate,
+  type CertificateCheck,
   CertificateError,
+  certificateSigners,
   checkCertificateShape,
   verifyCertificate,
 } from './certificate.ts';
@@ -375,6 +377,35 @@ export class ConfigChain {
       if (position >= this.#configs[e]!.since) return this.#configs[e]!;
     }
     return this.#configs[0]!;
+  }
+
+  /**
+   * True when k members of the CURRENT configuration signed `statement`: the certificate may be
+   * of any epoch of this chain (given before a change, presented after it), but only its signers
+   * who are still members count, against the current threshold. Removed members never count.
+   */
+  verifyCurrent(statement: Uint8Array, cert: Certificate): CertificateCheck {
+    const epoch = (cert as { epoch?: unknown })?.epoch;
+    const config = typeof epoch === 'number' ? this.configAt(epoch) : undefined;
+    if (config === undefined) {
+      return {
+        ok: false,
+        reason: 'wrong-epoch',
+        message: `no epoch ${String(epoch)} in this chain`,
+      };
+    }
+    const check = certificateSigners(config, statement, cert);
+    if (!check.ok) return check;
+    const current = this.current;
+    const counted = check.signers.filter((m) => current.members.includes(m));
+    if (counted.length < current.threshold) {
+      return {
+        ok: false,
+        reason: 'too-few-signers',
+        message: `${counted.length} of the signers are members of epoch ${current.epoch}, threshold ${current.threshold}`,
+      };
+    }
+    return { ok: true, signers: counted };
   }
 
   /**

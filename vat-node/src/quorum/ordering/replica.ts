@@ -127,7 +127,9 @@ export interface ReplicaOptions {
   readonly keepDecided?: number;
   /** How often a learner pulls decisions. Default viewTimeoutMs. */
   readonly syncIntervalMs?: number;
-  /** Who may pull decided blocks. Default: members of any configuration seen. */
+  /** Non-members allowed to pull decided blocks (future members catching up, observers). */
+  readonly learners?: readonly VatId[];
+  /** Who may pull decided blocks. Default: `learners` and members of any configuration seen. */
   readonly maySync?: (peer: VatId) => boolean;
 }
 
@@ -1163,6 +1165,7 @@ export class Replica {
 
   private maySync(peer: VatId): boolean {
     if (this.opts.maySync !== undefined) return this.opts.maySync(peer);
+    if (this.opts.learners?.includes(peer)) return true;
     for (const c of this.configs.values()) if (isMember(c, peer)) return true;
     return false;
   }

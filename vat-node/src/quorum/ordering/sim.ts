@@ -214,6 +214,7 @@ export class Sim {
       maxBatch: 256,
       checkpointInterval: 4,
       maxPendingPerSender: 100_000,
+      learners: this.quorum.members.slice(this.opts.n).map((m) => m.vatId),
       ...this.opts.replica,
     });
     const member: SimMember = {

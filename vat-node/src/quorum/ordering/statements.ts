@@ -13,13 +13,23 @@ export function proposalStatement(quorum: VatId, blockId: BlockId): Uint8Array {
   return statementBytes('proposal', { quorum, blockId });
 }
 
+/** The last vote statements made: every member's vote on one block has the same bytes. */
+const recentVotes = new Map<string, Uint8Array>();
+
 export function voteStatement(
   quorum: VatId,
   epoch: number,
   round: number,
   blockId: BlockId,
 ): Uint8Array {
-  return statementBytes('vote', { quorum, epoch, round, blockId });
+  const key = `${quorum}|${epoch}|${round}|${blockId}`;
+  let bytes = recentVotes.get(key);
+  if (bytes === undefined) {
+    bytes = statementBytes('vote', { quorum, epoch, round, blockId });
+    if (recentVotes.size >= 256) recentVotes.delete(recentVotes.keys().next().value!);
+    recentVotes.set(key, bytes);
+  }
+  return bytes;
 }
 
 /** "I give up on `round`; my highest QC is of round `highQcRound`" (a view-change statement). */

@@ -219,12 +219,15 @@ export function parseMessage(v: unknown): Parsed {
 
 /** Bytes of a message (JSON, byte strings as {"$b": base64}). */
 export function encodeMessage(message: OrderingMessage): Uint8Array {
-  return Buffer.from(
-    JSON.stringify(message, (_k, v) =>
-      v instanceof Uint8Array ? { $b: Buffer.from(v).toString('base64') } : v,
-    ),
-    'utf8',
-  );
+  // The holder's own value, not `v`: JSON.stringify has already turned a Buffer into {type, data}.
+  function bytesAsBase64(this: Record<string, unknown>, k: string, v: unknown): unknown {
+    const own = this[k];
+    if (own instanceof Uint8Array) {
+      return { $b: Buffer.from(own.buffer, own.byteOffset, own.byteLength).toString('base64') };
+    }
+    return v;
+  }
+  return Buffer.from(JSON.stringify(message, bytesAsBase64), 'utf8');
 }
 
 /**

@@ -4,7 +4,14 @@
  */
 import type { VatId } from '../../transport/types.ts';
 import type { Behaviour, Sim, SimMember } from './sim.ts';
-import { blockIdOf, inputDigest, proposalStatement, voteStatement } from './statements.ts';
+import {
+  blockIdOf,
+  genesisBlockId,
+  inputDigest,
+  proposalStatement,
+  timeoutStatement,
+  voteStatement,
+} from './statements.ts';
 import type { Block, OrderingMessage } from './types.ts';
 
 /**
@@ -39,6 +46,37 @@ export function equivocatingLeader(quorum: VatId): Behaviour {
     for (const to of others) sim.send(m.id, to, vote);
     return [];
   };
+}
+
+/**
+ * Lies in view changes: its timeouts claim the epoch's root as its highest certificate (signed
+ * as such), trying to make the next leader extend an old block and undo a decision. Genesis
+ * epoch only (the root QC of later epochs names another block).
+ */
+export function staleTimeouts(quorum: VatId): Behaviour {
+  return (_sim, m, a) => {
+    if (a.type !== 'broadcast' || a.message.type !== 'timeout' || a.message.epoch !== 0) {
+      return [a];
+    }
+    const t = a.message;
+    return [
+      {
+        type: 'broadcast',
+        message: {
+          ...t,
+          highQC: { epoch: 0, round: 0, blockId: genesisBlockId(quorum), votes: [] },
+          sig: m.sign(timeoutStatement(quorum, t.epoch, t.round, 0)),
+        },
+      },
+    ];
+  };
+}
+
+/** Both lies at once. */
+export function twoFaced(quorum: VatId): Behaviour {
+  const e = equivocatingLeader(quorum);
+  const s = staleTimeouts(quorum);
+  return (sim, m, a) => e(sim, m, a).flatMap((x) => s(sim, m, x));
 }
 
 /** Drops everything: a member that crashed without anyone knowing. */

@@ -6,17 +6,19 @@ import type { VatId } from '../../transport/types.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
 import { makeTestQuorum } from '../testing.ts';
-import { decodeWire, encodeMessage } from './codec.ts';
+import { decodeWire, encodeMessage, parseMessage } from './codec.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
 import { prng } from './sim.ts';
 import {
   blockIdOf,
+  checkpointStatement,
   genesisBlockId,
   inputDigest,
   proposalStatement,
+  timeoutStatement,
   voteStatement,
 } from './statements.ts';
-import type { Block, Input, OrderingMessage, QC, ReplicaAction } from './types.ts';
+import type { Block, Input, OrderingMessage, QC, ReplicaAction, TC } from './types.ts';
 
 const q = await makeTestQuorum(4, 3);
 const quorum = q.config.quorum;
@@ -338,4 +340,79 @@ test('deterministic: the same events give the same actions', () => {
     return events.flatMap((e) => r.handle(e));
   };
   assert.deepEqual(run(), run());
+});
+
+test('after a view change a member votes only for a block extending the highest QC in the TC (R2)', () => {
+  const b1 = proposal(1, []);
+  const qc1: QC = {
+    epoch: 0,
+    round: 1,
+    blockId: b1.id,
+    votes: ids.slice(0, 3).map((s) => vote(s, 1, b1.id, b1.sig)),
+  };
+  const tc2: TC = {
+    epoch: 0,
+    round: 2,
+    timeouts: ids.slice(0, 3).map((s, i) => {
+      const highQcRound = i === 0 ? 1 : 0;
+      return {
+        signer: s,
+        highQcRound,
+        sig: signer(s)(timeoutStatement(quorum, 0, 2, highQcRound)),
+      };
+    }),
+  };
+  const voter = ids.find((id) => id !== leaderOf(3) && id !== leaderOf(1))!;
+  const withTC = (justify: QC, height: number) => {
+    const block: Block = {
+      epoch: 0,
+      round: 3,
+      height,
+      parent: justify.blockId,
+      proposer: leaderOf(3),
+      justify,
+      tc: tc2,
+      inputs: [],
+    };
+    const id = blockIdOf(quorum, block, []);
+    const sig = signer(leaderOf(3))(proposalStatement(quorum, id));
+    return { type: 'proposal' as const, block, sig };
+  };
+  // Extending the root (round 0) although a TC signer held QC(1): refused.
+  const r = replica(voter);
+  r.handle({ type: 'message', from: leaderOf(1), message: b1.message });
+  const stale = r.handle({ type: 'message', from: leaderOf(3), message: withTC(ROOT_QC, 1) });
+  assert.equal(votesIn(stale).length, 0);
+  assert.equal(r.currentRound, 3, 'the TC moved it to round 3');
+  // Extending QC(1): voted.
+  const r2 = replica(voter);
+  r2.handle({ type: 'message', from: leaderOf(1), message: b1.message });
+  const good = r2.handle({ type: 'message', from: leaderOf(3), message: withTC(qc1, 2) });
+  assert.equal(votesIn(good).length, 1);
+});
+
+test('two transcript hashes from one member at one height are evidence; codec round-trips', () => {
+  const r = replica(follower, { checkpointInterval: 4 });
+  const other = ids.find((x) => x !== follower)!;
+  const cp = (hash: string) => ({
+    type: 'checkpoint' as const,
+    epoch: 0,
+    height: 4,
+    hash,
+    signer: other,
+    sig: signer(other)(checkpointStatement(quorum, 0, 4, hash)),
+  });
+  r.handle({ type: 'message', from: other, message: cp('a'.repeat(64)) });
+  const out = r.handle({ type: 'message', from: other, message: cp('b'.repeat(64)) });
+  const ev = of(out, 'evidence')[0]?.evidence;
+  assert.equal(ev?.kind, 'checkpoint');
+  assert.match(of(out, 'rejected')[0]!.reason, /two transcript hashes at height 4/);
+  // Every message kind survives encode → decode → parse unchanged.
+  const p = proposal(1, [input('alice', 1, { auth: new Uint8Array([1, 2]) })]);
+  for (const m of [p.message, vote(other, 1, p.id, p.sig), cp('c'.repeat(64))]) {
+    const back = parseMessage(decodeWire(encodeMessage(m)));
+    assert.ok(back.ok, back.ok ? '' : back.reason);
+    assert.deepEqual(Buffer.from(encodeMessage(back.message)), Buffer.from(encodeMessage(m)));
+    assert.equal(JSON.stringify(Object.keys(back.message)), JSON.stringify(Object.keys(m)));
+  }
 });

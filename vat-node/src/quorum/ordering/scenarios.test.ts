@@ -3,7 +3,7 @@
 // agreement, validity, integrity and liveness after GST. Every failure message names the seed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { equivocatingLeader, startForger } from './faults.ts';
+import { equivocatingLeader, silent, staleTimeouts, startForger, twoFaced } from './faults.ts';
 import { checkInvariants, Sim, type SimMember } from './sim.ts';
 
 const CONFIGS = [
@@ -240,10 +240,11 @@ test('randomized: agreement, validity, integrity always; liveness after GST (cra
     const byz = Math.floor(r() * (f + 1));
     const crashes = Math.floor(r() * (n - k - byz + 1));
     const ids = [...sim.ids].sort(() => r() - 0.5);
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced, () => silent];
     for (const id of ids.slice(0, byz)) {
       const m = sim.member(id);
       m.byzantine = true;
-      m.behaviour = equivocatingLeader(sim.quorum.config.quorum);
+      m.behaviour = behaviours[Math.floor(r() * behaviours.length)]!(sim.quorum.config.quorum);
     }
     for (const id of ids.slice(byz, byz + crashes)) {
       sim.schedule(r() * gstMs, () => sim.crash(id));

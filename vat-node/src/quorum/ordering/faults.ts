@@ -28,7 +28,7 @@ export function equivocatingLeader(quorum: VatId): Behaviour {
       inputs: p.block.inputs.slice(0, Math.floor(p.block.inputs.length / 2)),
     };
     const altId = blockIdOf(quorum, alt, alt.inputs.map(inputDigest));
-    const altSig = m.sign(proposalStatement(quorum, altId));
+    const altSig = m.sign(proposalStatement(quorum, alt.epoch, alt.round, altId));
     const others = m.replica.configuration.members.filter((x) => x !== m.id);
     const half = Math.floor(others.length / 2);
     for (const [i, to] of others.entries()) {

@@ -67,7 +67,9 @@ function proposal(
     inputs,
   };
   const id = blockIdOf(quorum, block, inputs.map(inputDigest));
-  const sig = opts.badSig ? new Uint8Array(64) : signer(proposer)(proposalStatement(quorum, id));
+  const sig = opts.badSig
+    ? new Uint8Array(64)
+    : signer(proposer)(proposalStatement(quorum, 0, round, id));
   const message: OrderingMessage = { type: 'proposal', block, sig };
   return { id, block, sig, message };
 }
@@ -199,8 +201,8 @@ test('an equivocating leader: the second proposal is refused and reported once, 
   assert.ok(e.kind === 'proposal');
   assert.equal(e.signer, leaderOf(1));
   assert.deepEqual([e.a.blockId, e.b.blockId], [a.id, b.id]);
-  assert.ok(verify(e.signer, proposalStatement(quorum, e.a.blockId), e.a.sig));
-  assert.ok(verify(e.signer, proposalStatement(quorum, e.b.blockId), e.b.sig));
+  assert.ok(verify(e.signer, proposalStatement(quorum, 0, 1, e.a.blockId), e.a.sig));
+  assert.ok(verify(e.signer, proposalStatement(quorum, 0, 1, e.b.blockId), e.b.sig));
   assert.equal(votesIn(out).length, 0, 'voted once (for the first)');
   assert.equal(c.id, b.id);
   const again = r.handle({ type: 'message', from: leaderOf(1), message: b.message });
@@ -375,7 +377,7 @@ test('after a view change a member votes only for a block extending the highest 
       inputs: [],
     };
     const id = blockIdOf(quorum, block, []);
-    const sig = signer(leaderOf(3))(proposalStatement(quorum, id));
+    const sig = signer(leaderOf(3))(proposalStatement(quorum, 0, 3, id));
     return { type: 'proposal' as const, block, sig };
   };
   // Extending the root (round 0) although a TC signer held QC(1): refused.
@@ -415,4 +417,17 @@ test('two transcript hashes from one member at one height are evidence; codec ro
     assert.deepEqual(Buffer.from(encodeMessage(back.message)), Buffer.from(encodeMessage(m)));
     assert.equal(JSON.stringify(Object.keys(back.message)), JSON.stringify(Object.keys(m)));
   }
+});
+
+test('a vote claiming an unsigned proposal does not make the real proposal look like equivocation', () => {
+  const r = replica(follower);
+  const voter = ids.find((x) => x !== follower && x !== leaderOf(1))!;
+  const fake = 'ab'.repeat(32);
+  const lie = { ...vote(voter, 1, fake, new Uint8Array(64)) };
+  r.handle({ type: 'message', from: voter, message: lie });
+  const real = proposal(1, []);
+  const out = r.handle({ type: 'message', from: leaderOf(1), message: real.message });
+  assert.equal(of(out, 'evidence').length, 0);
+  assert.equal(of(out, 'rejected').length, 0);
+  assert.equal(votesIn(out).length, 1);
 });

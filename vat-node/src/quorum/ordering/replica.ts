@@ -552,19 +552,17 @@ export class Replica {
     const digests = b.inputs.map(inputDigest);
     const id = blockIdOf(this.quorum, b, digests);
     if (this.blocks.has(id)) return; // a replay of a block we hold
-    if (!this.crypto.verify(from, proposalStatement(this.quorum, id), m.sig)) {
+    if (!this.crypto.verify(from, proposalStatement(this.quorum, b.epoch, b.round, id), m.sig)) {
       return this.reject(from, 'bad proposal signature');
     }
+    // What a vote said the leader proposed is only a claim until its signature checks out: a
+    // Byzantine voter must not be able to make us refuse the real proposal.
     const seen = this.proposalsSeen.get(b.round);
-    if (seen !== undefined && seen.blockId !== id) {
-      if (this.provenProposal(b.round, seen)) {
-        this.reportEquivocation('proposal', from, b.round, seen, { blockId: id, sig: m.sig });
-      }
+    if (seen !== undefined && seen.blockId !== id && this.provenProposal(b.round, seen)) {
+      this.reportEquivocation('proposal', from, b.round, seen, { blockId: id, sig: m.sig });
       return this.reject(from, `second proposal for round ${b.round}`);
     }
-    if (seen === undefined) {
-      this.proposalsSeen.set(b.round, { blockId: id, sig: m.sig, verified: true });
-    }
+    this.proposalsSeen.set(b.round, { blockId: id, sig: m.sig, verified: true });
     const qcProblem = this.checkQC(b.justify);
     if (qcProblem !== undefined) return this.reject(from, `proposal justify: ${qcProblem}`);
     if (b.parent !== b.justify.blockId) {
@@ -752,7 +750,11 @@ export class Replica {
       const other = { blockId: m.blockId, sig: m.proposalSig };
       if (
         this.provenProposal(m.round, seen) &&
-        this.crypto.verify(leader, proposalStatement(this.quorum, m.blockId), m.proposalSig)
+        this.crypto.verify(
+          leader,
+          proposalStatement(this.quorum, m.epoch, m.round, m.blockId),
+          m.proposalSig,
+        )
       ) {
         this.reportEquivocation('proposal', leader, m.round, seen, other);
       }
@@ -768,7 +770,7 @@ export class Replica {
     if (seen.verified) return true;
     const ok = this.crypto.verify(
       this.leaderOf(round),
-      proposalStatement(this.quorum, seen.blockId),
+      proposalStatement(this.quorum, this.epoch, round, seen.blockId),
       seen.sig,
     );
     if (ok) seen.verified = true;
@@ -1001,7 +1003,7 @@ export class Replica {
     };
     const digests = picked.map((e) => e.digest);
     const id = blockIdOf(this.quorum, block, digests);
-    const sig = this.crypto.sign(proposalStatement(this.quorum, id));
+    const sig = this.crypto.sign(proposalStatement(this.quorum, this.epoch, this.round, id));
     this.proposedRound = this.round;
     this.proposalsSeen.set(this.round, { blockId: id, sig, verified: true });
     this.broadcast({ type: 'proposal', block, sig });

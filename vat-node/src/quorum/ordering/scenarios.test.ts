@@ -3,6 +3,9 @@
 // agreement, validity, integrity and liveness after GST. Every failure message names the seed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { publicKeyOfVatId } from '../../vattp/identity.ts';
+import { verifySignature } from '../../vattp/signing.ts';
+import { checkEvidence } from './evidence.ts';
 import { equivocatingLeader, silent, staleTimeouts, startForger, twoFaced } from './faults.ts';
 import { checkInvariants, Sim, type SimMember } from './sim.ts';
 
@@ -12,6 +15,9 @@ const CONFIGS = [
   [7, 5],
 ] as const;
 const SENDERS = ['alice', 'bob', 'carol'];
+
+const ed25519 = (signer: string, bytes: Uint8Array, sig: Uint8Array) =>
+  verifySignature(publicKeyOfVatId(signer), bytes, sig);
 
 function countInputs(m: SimMember): number {
   let n = 0;
@@ -99,6 +105,12 @@ for (const [n, k, byz] of [
       for (const e of evidence) {
         assert.ok(liars.includes(e.signer), `seed ${seed}: evidence only against liars`);
         assert.ok(e.kind === 'proposal' || e.kind === 'vote');
+        if (seed === 1) {
+          // Real signatures: anyone holding the configuration can check it.
+          assert.equal(checkEvidence(sim.quorum.config, e, ed25519), undefined);
+          const tampered = { ...e, b: { ...e.b, blockId: e.a.blockId } } as typeof e;
+          assert.match(String(checkEvidence(sim.quorum.config, tampered, ed25519)), /same/);
+        }
       }
       for (const m of sim.honest()) {
         const keys = m.evidence.map(
@@ -152,6 +164,11 @@ test('(4,3) a member that forges, mis-attributes, replays and sends garbage chan
   const transcript = sim.honest().flatMap((m) => m.evidence.filter((e) => e.kind === 'transcript'));
   assert.ok(transcript.length > 0, 'transcript evidence');
   assert.ok(transcript.every((e) => e.signer === forger.id));
+  for (const e of transcript) {
+    assert.equal(checkEvidence(sim.quorum.config, e, ed25519), undefined);
+    const framed = { ...e, signer: sim.ids[1]! };
+    assert.match(String(checkEvidence(sim.quorum.config, framed, ed25519)), /does not verify/);
+  }
 });
 
 test('(4,3) an honest member whose execution diverges stops and says so; the others go on', async () => {

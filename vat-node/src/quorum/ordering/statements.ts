@@ -8,9 +8,17 @@ import type { VatId } from '../../transport/types.ts';
 import { statementBytes } from '../signatures.ts';
 import type { Block, BlockId, Input } from './types.ts';
 
-/** The leader's statement: "I propose block `blockId`" (the id covers epoch, round, content). */
-export function proposalStatement(quorum: VatId, blockId: BlockId): Uint8Array {
-  return statementBytes('proposal', { quorum, blockId });
+/**
+ * The leader's statement: "I propose block `blockId` in this round". The block id covers the
+ * round too; naming it here lets anyone check equivocation evidence without the blocks.
+ */
+export function proposalStatement(
+  quorum: VatId,
+  epoch: number,
+  round: number,
+  blockId: BlockId,
+): Uint8Array {
+  return statementBytes('proposal', { quorum, epoch, round, blockId });
 }
 
 /** The last vote statements made: every member's vote on one block has the same bytes. */

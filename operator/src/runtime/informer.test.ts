@@ -12,7 +12,9 @@ class FakeInformer {
   running = false;
   failNextStart = false;
   on(verb: string, cb: (x?: unknown) => void) {
-    (this.handlers[verb] ??= []).push(cb);
+    const list = this.handlers[verb] ?? [];
+    list.push(cb);
+    this.handlers[verb] = list;
   }
   off() {}
   emit(verb: string, x?: unknown) {

@@ -77,7 +77,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.informer.get(name, namespace);
   }
 
-  list(namespace?: string): T[] {
+  list(namespace?: string): readonly T[] {
     return this.informer.list(namespace);
   }
 
@@ -109,7 +109,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     }
     if (this.errors !== errorsBefore || this.stopped) return;
     if (this.failures > 0) {
-      this.opts.onProblem?.(`watch of ${this.opts.path} recovered after ${this.failures} failure(s)`);
+      this.opts.onProblem?.(
+        `watch of ${this.opts.path} recovered after ${this.failures} failure(s)`,
+      );
       this.failures = 0;
     }
     this.syncedResolve();
@@ -126,7 +128,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.failures++;
     if (this.failures === 1) this.opts.onProblem?.(`watch of ${this.opts.path} stopped`, err);
     const base = this.opts.restartBaseMs ?? 1000;
-    const delay = Math.min(this.opts.restartMaxMs ?? 30_000, base * 2 ** Math.min(this.failures - 1, 20));
+    const delay = Math.min(
+      this.opts.restartMaxMs ?? 30_000,
+      base * 2 ** Math.min(this.failures - 1, 20),
+    );
     this.restartTimer?.cancel();
     this.restartPending = true;
     this.restartTimer = this.clock.after(delay, () => {

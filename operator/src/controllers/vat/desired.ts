@@ -1,7 +1,7 @@
 // What a Vat should become: every object, as pure functions of the resource (desired.test.ts).
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Vat } from '../../api/v1alpha1/types.ts';
+import type { QuorumVat, Vat } from '../../api/v1alpha1/types.ts';
 import type { Owner } from '../common/names.ts';
 import {
   configMap,
@@ -17,7 +17,7 @@ import {
 export const contractHash = (source: string): string =>
   createHash('sha256').update(source).digest('hex');
 
-export function ownerOf(vat: Pick<Vat, 'kind' | 'metadata'>): Owner {
+export function ownerOf(vat: Pick<Vat | QuorumVat, 'kind' | 'metadata'>): Owner {
   const { name, namespace, uid } = vat.metadata;
   if (!name || !namespace || !uid) throw new Error('resource without name, namespace or uid');
   return { kind: vat.kind, name, namespace, uid };

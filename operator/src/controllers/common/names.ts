@@ -3,7 +3,7 @@
 
 export type VatKind = 'Vat' | 'QuorumVat';
 
-export const PORTS = { p2p: 4001, http: 8080 } as const;
+export const PORTS = { p2p: 4001, http: 9090 } as const;
 /** The per-namespace headless Service every vat pod bootstraps the DHT through. */
 export const DHT_SERVICE = 'quorumvat-dht';
 export const STURDYREF_KEY = 'sturdyref';

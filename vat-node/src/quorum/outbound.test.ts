@@ -6,6 +6,8 @@ import { DEFAULT_PARAMS, type QuorumConfig } from './config.ts';
 import {
   AckCombiner,
   type Evidence,
+  evidenceFromJson,
+  evidenceToJson,
   MAX_RUN,
   OutboundCombiner,
   type SignedOutbound,
@@ -128,7 +130,10 @@ test('equivocation: both signed statements kept as evidence, reported once, the 
   assert.equal(e.member, D.vatId);
   assert.equal(e.seq, 2);
   assert.ok(verifyEvidence(e), 'portable: anyone can check it');
-  assert.ok(verifyEvidence(JSON.parse(JSON.stringify(e), revive) as Evidence), 'after a JSON trip');
+  assert.ok(
+    verifyEvidence(evidenceFromJson(JSON.parse(JSON.stringify(evidenceToJson(e))))!),
+    'after a JSON trip',
+  );
   // D's earlier honest votes no longer count: A and B alone (2 < 3) deliver nothing.
   assert.deepEqual(r.delivered, []);
   assert.equal(c.delivered(q.config.quorum), 0);
@@ -143,16 +148,6 @@ test('equivocation: both signed statements kept as evidence, reported once, the 
   // The honest third member completes the quorum.
   assert.deepEqual(c.offer(signed(C, good), good).delivered, good);
 });
-
-function revive(_key: string, value: unknown): unknown {
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const o = value as Record<string, unknown>;
-    if (Object.keys(o).every((k) => /^\d+$/.test(k)) && Object.keys(o).length > 0) {
-      return Uint8Array.from(Object.values(o) as number[]);
-    }
-  }
-  return value;
-}
 
 test('evidence that proves nothing is refused', () => {
   const c = combiner();
@@ -181,6 +176,15 @@ test('evidence that proves nothing is refused', () => {
     ],
   ];
   for (const [what, ev] of bad) assert.equal(verifyEvidence(ev), false, what);
+  const json = evidenceToJson(e);
+  for (const v of [
+    null,
+    {},
+    { ...json, seq: 'x' },
+    { ...json, statements: [json.statements[0]] },
+  ]) {
+    assert.equal(evidenceFromJson(v), undefined);
+  }
 });
 
 test('non-members, outsiders posing as members, wrong receivers and bad input do not count', () => {

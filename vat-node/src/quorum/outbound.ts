@@ -158,6 +158,60 @@ export function verifyEvidence(e: Evidence): boolean {
   return e.statements.every((s) => verifyMemberSignature(e.member, s.statement, s.signature));
 }
 
+/** Evidence as plain JSON data (one log line, a status field): bytes as base64url. */
+export interface EvidenceJson {
+  readonly quorum: VatId;
+  readonly to: VatId;
+  readonly member: VatId;
+  readonly seq: number;
+  readonly statements: readonly { readonly statement: string; readonly signature: string }[];
+}
+
+export function evidenceToJson(e: Evidence): EvidenceJson {
+  const b64 = (b: Uint8Array) =>
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+  return {
+    quorum: e.quorum,
+    to: e.to,
+    member: e.member,
+    seq: e.seq,
+    statements: e.statements.map((s) => ({
+      statement: b64(s.statement),
+      signature: b64(s.signature),
+    })),
+  };
+}
+
+/** Evidence from its JSON form; undefined if malformed (then verifyEvidence is not reached). */
+export function evidenceFromJson(v: unknown): Evidence | undefined {
+  const o = v as Partial<EvidenceJson> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    typeof o.quorum !== 'string' ||
+    typeof o.to !== 'string' ||
+    typeof o.member !== 'string' ||
+    !Number.isSafeInteger(o.seq) ||
+    !Array.isArray(o.statements) ||
+    o.statements.length !== 2 ||
+    !o.statements.every((s) => typeof s?.statement === 'string' && typeof s.signature === 'string')
+  ) {
+    return undefined;
+  }
+  const bytes = (t: string) => new Uint8Array(Buffer.from(t, 'base64url'));
+  const [a, b] = o.statements.map((s) => ({
+    statement: bytes(s.statement),
+    signature: bytes(s.signature),
+  }));
+  return {
+    quorum: o.quorum,
+    to: o.to,
+    member: o.member,
+    seq: o.seq as number,
+    statements: [a!, b!],
+  };
+}
+
 // ---------------------------------------------------------------- the receiver's combiner
 
 export type OfferOutcome =

@@ -274,6 +274,31 @@ test('bounded memory: a window of seqs per sender, and a byte budget per member'
   assert.equal(c.delivered(small.config.quorum), 20);
 });
 
+test('full byte budgets never stall delivery: the next seq is always taken, the rest retransmitted', () => {
+  const c = combiner(q.config, { memberBytes: 300 });
+  const later = run(2, 10);
+  for (const m of [A, B, C]) c.offer(signed(m, later), later);
+  assert.ok(
+    c.pendingCount(q.config.quorum) < 10,
+    `budgets cut what was taken: ${c.pendingCount(q.config.quorum)}`,
+  );
+  const first = run(1, 1);
+  let delivered = 0;
+  for (const m of [A, B, C]) delivered += c.offer(signed(m, first), first).delivered.length;
+  assert.ok(delivered >= 1);
+  // Members retransmit what is not acknowledged: everything arrives, in order, once.
+  for (let round = 0; round < 20 && c.delivered(q.config.quorum)! < 11; round++) {
+    const d = c.delivered(q.config.quorum)!;
+    const rest = run(d + 1, 11 - d);
+    for (const m of [A, B, C]) {
+      const r = c.offer(signed(m, rest), rest);
+      for (const x of r.delivered) assert.equal(x.seq, ++delivered);
+    }
+  }
+  assert.equal(c.delivered(q.config.quorum), 11);
+  assert.equal(delivered, 11);
+});
+
 test('acks: certified only when k current members acknowledged; the sender keeps messages until then', () => {
   const sender = outsider!.vatId;
   const acks = new AckCombiner(sender, q.config);

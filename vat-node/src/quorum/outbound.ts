@@ -24,7 +24,14 @@
  * (window = params.maxPendingPerSender; later ones are dropped and will be retransmitted),
  * each member has at most one vote per seq, and the message bytes a member introduces (content
  * no other member sent first) count against that member's own budget, so a Byzantine member
- * can fill only its own share, never the honest members'.
+ * can fill only its own share, never the honest members'. Content for the next seq to deliver
+ * is always taken (at most one message per member beyond its budget), so full budgets cannot
+ * stall delivery. Worst case per sender: n × (budget + one message + window × one statement
+ * of ≤ MAX_RUN digests, ~4.4 KB).
+ *
+ * The transport's duty: members retransmit unacknowledged statements (a receiver acknowledges
+ * only what it delivered), and the receiver persists `delivered` with its committed inbound mark
+ * (setConfig(config, delivered) at start), so exactly-once holds across restarts.
  *
  * Acknowledgements (sender → quorum). A member signs
  *
@@ -382,24 +389,23 @@ export class OutboundCombiner {
     }
     for (const i of fresh) {
       const seq = signed.first + i;
-      let s = state.pending.get(seq);
-      if (s === undefined) {
-        s = { votes: new Map(), candidates: new Map() };
-        state.pending.set(seq, s);
-      }
+      const s = state.pending.get(seq) ?? { votes: new Map(), candidates: new Map() };
       const digest = signed.digests[i]!;
       let candidate = s.candidates.get(digest);
       if (candidate === undefined) {
         const msg = messages[i]!.msg;
         const bytes = Buffer.byteLength(canonicalJson(msg), 'utf8');
         const used = state.introduced.get(signed.signer) ?? 0;
-        if (used + bytes > this.#memberBytes) continue; // over its budget: retransmitted later
+        // Over its budget: dropped (members retransmit until acked). The next seq to deliver is
+        // always taken, so budgets full of later seqs can never stall delivery.
+        if (used + bytes > this.#memberBytes && seq !== state.delivered + 1) continue;
         state.introduced.set(signed.signer, used + bytes);
         candidate = { msg, bytes, introducer: signed.signer, voters: new Set() };
         s.candidates.set(digest, candidate);
       }
       candidate.voters.add(signed.signer);
       s.votes.set(signed.signer, { digest, proof });
+      state.pending.set(seq, s);
     }
     return { outcome: 'accepted', delivered: this.#deliverReady(state), evidence: [] };
   }

@@ -347,3 +347,77 @@ test('acks: certified only when k current members acknowledged; the sender keeps
   assert.equal(ack(C, 11).certified, 10, 'B 11, C 11, D 10');
   assert.equal(outbox.size, 0);
 });
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('randomized: honest content exactly once and in order, whatever f Byzantine members send', async () => {
+  const shapes: [number, number][] = [
+    [4, 3],
+    [7, 5],
+    [5, 4],
+  ];
+  const convicted = 0;
+  for (const [n, k] of shapes) {
+    const t = await makeTestQuorum(n, k);
+    const f = Math.min(2 * k - n - 1, n - k);
+    const byzantine = t.members.slice(0, f);
+    const honest = t.members.slice(f);
+    for (let seed = 1; seed <= 6; seed++) {
+      const rnd = prng(seed * 1000 + n);
+      const N = 40;
+      const c = new OutboundCombiner({ receiver: R });
+      c.setConfig(t.config);
+      const sign = (m: TestMember, msgs: Sequenced[]) =>
+        signOutbound(m.sign, m.vatId, t.config.quorum, R, msgs);
+      const got: Sequenced[] = [];
+      const take = (r: { delivered: readonly Sequenced[] }) => got.push(...r.delivered);
+      const randomRun = (tag: string) => {
+        const first = 1 + Math.floor(rnd() * N);
+        const len = 1 + Math.floor(rnd() * Math.min(8, N - first + 1));
+        return run(first, len, tag);
+      };
+      for (let step = 0; step < 300; step++) {
+        if (byzantine.length > 0 && rnd() < 0.4) {
+          const b = byzantine[Math.floor(rnd() * byzantine.length)]!;
+          const kind = rnd();
+          const tag = kind < 0.3 ? 'ok' : kind < 0.6 ? 'forged' : `forged${step}`;
+          const msgs = randomRun(tag);
+          take(c.offer(sign(b, msgs), msgs));
+          // Sometimes a lie about content: the signed digests differ from the messages sent.
+          if (rnd() < 0.2) take(c.offer(sign(b, msgs), run(msgs[0]!.seq, msgs.length, 'ok')));
+        } else {
+          const h = honest[Math.floor(rnd() * honest.length)]!;
+          const msgs = randomRun('ok');
+          take(c.offer(sign(h, msgs), msgs));
+        }
+      }
+      // Finally every honest member sends everything (retransmission until acked).
+      for (const h of honest) {
+        for (let first = 1; first <= N; first += 8) {
+          const msgs = run(first, Math.min(8, N - first + 1));
+          take(c.offer(sign(h, msgs), msgs));
+        }
+      }
+      assert.deepEqual(got, run(1, N), `n=${n} k=${k} seed=${seed}`);
+      for (const e of c.evidence(t.config.quorum)) {
+        assert.ok(verifyEvidence(e));
+        assert.ok(
+          byzantine.some((b) => b.vatId === e.member),
+          'only Byzantine members are blamed',
+        );
+      }
+      assert.equal(c.pendingCount(t.config.quorum), 0);
+    }
+  }
+  assert.ok(convicted > 0, 'the runs did exercise equivocation');
+});

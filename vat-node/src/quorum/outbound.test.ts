@@ -366,7 +366,7 @@ test('randomized: honest content exactly once and in order, whatever f Byzantine
     [7, 5],
     [5, 4],
   ];
-  const convicted = 0;
+  let convicted = 0;
   for (const [n, k] of shapes) {
     const t = await makeTestQuorum(n, k);
     const f = Math.min(2 * k - n - 1, n - k);
@@ -415,6 +415,7 @@ test('randomized: honest content exactly once and in order, whatever f Byzantine
           byzantine.some((b) => b.vatId === e.member),
           'only Byzantine members are blamed',
         );
+        convicted++;
       }
       assert.equal(c.pendingCount(t.config.quorum), 0);
     }

@@ -504,7 +504,7 @@ export class AckCombiner {
     signature: Uint8Array,
   ): { outcome: AckOutcome; certified: number } {
     const result = (outcome: AckOutcome) => ({ outcome, certified: this.#certified });
-    if (!Number.isSafeInteger(ack) || ack < 0) return result('malformed');
+    if (!Number.isSafeInteger(ack) || ack < 0 || Object.is(ack, -0)) return result('malformed');
     if (memberIndex(this.#config, signer) < 0) return result('not-a-member');
     if (ack <= (this.#highest.get(signer) ?? 0)) return result('stale');
     if (

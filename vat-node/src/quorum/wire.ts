@@ -43,7 +43,7 @@ function quorumId(v: unknown, where: string): VatId {
 }
 
 function seq(v: unknown, where: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || Object.is(v, -0))
     fail(`${where}: not an integer >= ${min}`);
   return v;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Sequenced } from '../kernel/messages.ts';
 import { canonicalJson } from '../vattp/codec.ts';
-import { AckCombiner, OutboundCombiner, signAck, signOutbound } from './outbound.ts';
+import { AckCombiner, signAck } from './ack.ts';
+import { OutboundCombiner, signOutbound } from './outbound.ts';
 import { makeTestMembers, makeTestQuorum } from './testing.ts';
 import {
   ackFromWire,

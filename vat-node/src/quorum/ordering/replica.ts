@@ -68,6 +68,12 @@
  * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
  * against the configuration of its epoch, so they follow the configuration chain from genesis.
  *
+ * Refusals: a message no honest member would send (malformed, forged or mis-attributed
+ * signature, non-member, wrong leader, invalid batch, old epoch, a second vote or proposal in a
+ * round) gives a `rejected` action with the reason and changes nothing. Late and repeated
+ * messages are normal on a network (a vote after its QC formed, a replayed proposal we hold):
+ * they are dropped without a word.
+ *
  * Transcript agreement: the executor reports `executed(height, hash)`; every checkpointInterval
  * heights a member signs and broadcasts its hash. k equal hashes make a stable checkpoint; a
  * member whose own hash differs stops (action `diverged`), a member that signed another hash is
@@ -123,8 +129,10 @@ export interface ReplicaOptions {
   readonly maxViewTimeoutMs?: number;
   /** Bytes of input bodies per block. Default 4 MiB. */
   readonly maxBatchBytes?: number;
-  /** Decided blocks kept to serve `sync`. Default 10,000. */
+  /** Decided blocks kept to serve `sync`: at most this many… Default 10,000. */
   readonly keepDecided?: number;
+  /** …and at most this many bytes of their inputs. Default 64 MiB. */
+  readonly keepDecidedBytes?: number;
   /** How often a learner pulls decisions. Default viewTimeoutMs. */
   readonly syncIntervalMs?: number;
   /** Non-members allowed to pull decided blocks (future members catching up, observers). */
@@ -162,6 +170,10 @@ const MAX_AWAITING = 64;
 const MAX_FUTURE = 4096;
 const VERIFIED_CACHE = 100_000;
 const SYNC_BLOCKS = 1024;
+/** A sync reply stops adding decided segments past this many bytes of inputs. */
+const SYNC_BYTES = 8 << 20;
+
+const blockBytes = (b: Block) => b.inputs.reduce((n, i) => n + i.body.length, 0);
 const PENDING_BLOCKS = 64;
 
 /** The map's value at key, created by make() (an empty Map by default) if absent. */
@@ -186,6 +198,8 @@ export class Replica {
   private readonly checkpointInterval: number;
   private readonly maxPendingPerSender: number;
   private readonly keepDecided: number;
+  private readonly keepDecidedBytes: number;
+  private historyBytes = 0;
 
   private out: ReplicaAction[] = [];
   private readonly configs = new Map<number, QuorumConfig>();
@@ -243,6 +257,7 @@ export class Replica {
     this.checkpointInterval = opts.checkpointInterval ?? g.params.checkpointInterval;
     this.maxPendingPerSender = opts.maxPendingPerSender ?? g.params.maxPendingPerSender;
     this.keepDecided = opts.keepDecided ?? 10_000;
+    this.keepDecidedBytes = opts.keepDecidedBytes ?? 64 << 20;
     this.config = g;
     this.configs.set(g.epoch, g);
     const root: BlockRecord = {
@@ -523,7 +538,10 @@ export class Replica {
         const epoch = m.type === 'proposal' ? m.block.epoch : m.epoch;
         if (epoch < this.epoch) return this.reject(from, `${m.type} of old epoch ${epoch}`);
         if (epoch > this.epoch) {
-          if (this.future.length < MAX_FUTURE) this.future.push({ from, message: m, epoch });
+          // Only the next epoch's messages are worth keeping: we are about to switch to it.
+          if (epoch === this.epoch + 1 && this.future.length < MAX_FUTURE) {
+            this.future.push({ from, message: m, epoch });
+          }
           this.requestSync(from);
           return;
         }
@@ -653,6 +671,8 @@ export class Replica {
       branch.next.set(key, expected + 1);
       const pooled = this.pool.entry(key, input.seq);
       if (pooled !== undefined && pooled.digest === digests[i]) continue;
+      // An accepted change request carries the administrator's signature: it vouches for itself.
+      if (input.kind === 'reconfigure' && this.reconfigures(input, b.height)) continue;
       if (input.auth !== undefined && this.opts.authenticateInput !== undefined) {
         if (!this.opts.authenticateInput(input)) {
           return `${input.kind} ${input.from} #${input.seq}: its sender did not sign it`;
@@ -1070,7 +1090,14 @@ export class Replica {
     for (const input of block.inputs) this.pool.decided(input);
     this.decidedTip = rec;
     this.history.set(rec.height, { block, proof });
-    while (this.history.size > this.keepDecided) this.history.delete(this.oldestKept++);
+    this.historyBytes += blockBytes(block);
+    while (
+      this.history.size > 1 &&
+      (this.history.size > this.keepDecided || this.historyBytes > this.keepDecidedBytes)
+    ) {
+      this.historyBytes -= blockBytes(this.history.get(this.oldestKept)!.block);
+      this.history.delete(this.oldestKept++);
+    }
   }
 
   /** Forget blocks that can no longer be decided (at or below the decided height). */
@@ -1156,7 +1183,8 @@ export class Replica {
     const segments: DecidedSegment[] = [];
     let h = Math.max(fromHeight, 1);
     let count = 0;
-    while (h <= top && count < SYNC_BLOCKS && segments.length < 256) {
+    let bytes = 0;
+    while (h <= top && count < SYNC_BLOCKS && bytes < SYNC_BYTES && segments.length < 256) {
       const first = this.history.get(h)!;
       const blocks = [first.block];
       for (h++; h <= top && this.history.get(h)!.proof === first.proof; h++) {
@@ -1164,6 +1192,7 @@ export class Replica {
       }
       segments.push({ blocks, proof: first.proof });
       count += blocks.length;
+      for (const b of blocks) bytes += blockBytes(b);
     }
     const pending: Block[] = [];
     if (h > top) {
@@ -1206,7 +1235,8 @@ export class Replica {
       if (problem !== undefined) return this.reject(from, `sync: ${problem}`);
       if (this.haltReason !== undefined) return;
     }
-    for (const b of m.pending) {
+    // Undecided blocks only from a peer we asked: unsolicited ones could only fill memory.
+    for (const b of solicited ? m.pending : []) {
       if (b.epoch !== this.epoch) continue;
       const parent = this.blocks.get(b.parent);
       if (

@@ -124,7 +124,12 @@ export function checkCertificateShape(v: unknown): Certificate {
       'certificate: keys must be exactly epoch,signatures,signers',
     );
   }
-  if (typeof o.epoch !== 'number' || !Number.isSafeInteger(o.epoch) || o.epoch < 0) {
+  if (
+    typeof o.epoch !== 'number' ||
+    !Number.isSafeInteger(o.epoch) ||
+    o.epoch < 0 ||
+    Object.is(o.epoch, -0)
+  ) {
     throw new CertificateError('malformed', 'certificate.epoch: not an integer >= 0');
   }
   if (typeof o.signers !== 'string' || o.signers.length > 64 || !HEX.test(o.signers)) {

@@ -110,7 +110,7 @@ function exactKeys(v: unknown, where: string, keys: readonly string[]): Record<s
 }
 
 function uint(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || Object.is(v, -0))
     refuse('malformed', `${where}: not an integer >= 0`);
   return v;
 }

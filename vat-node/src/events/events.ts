@@ -43,6 +43,15 @@ export type VatEvent =
   | { readonly type: 'peer-unreachable'; readonly peer: VatId; readonly err: string }
   /** The outage is over. */
   | { readonly type: 'peer-reachable'; readonly peer: VatId; readonly downMs: number }
+  /** Unreachable for giveUpMs: no longer dialled; `owed` messages wait until it connects. */
+  | {
+      readonly type: 'peer-given-up';
+      readonly peer: VatId;
+      readonly downMs: number;
+      readonly owed: number;
+    }
+  /** A client (it listens nowhere) left while owed messages: they wait for it (debug). */
+  | { readonly type: 'client-gone'; readonly peer: VatId }
   /** One more failed dial during an outage (debug). */
   | {
       readonly type: 'connect-retry-failed';
@@ -67,8 +76,13 @@ export type VatEvent =
   | { readonly type: 'inbound-failed'; readonly peer: VatId; readonly err: string }
   /** The kernel woke the transport for something that is not a VatID. */
   | { readonly type: 'wake-ignored'; readonly peer: string }
-  /** A configured bootstrap peer could not be dialled at start. */
-  | { readonly type: 'bootstrap-unreachable'; readonly bootstrap: string; readonly err: string };
+  // ---- discovery (vattp/bootstrap.ts)
+  /** A configured bootstrap address cannot be reached: retried with backoff (once per outage). */
+  | { readonly type: 'bootstrap-unreachable'; readonly bootstrap: string; readonly err: string }
+  /** It is back. */
+  | { readonly type: 'bootstrap-reachable'; readonly bootstrap: string; readonly downMs: number }
+  /** One more failed try during an outage (debug). */
+  | { readonly type: 'bootstrap-retry-failed'; readonly bootstrap: string; readonly err: string };
 
 export type VatEventType = VatEvent['type'];
 

@@ -34,7 +34,11 @@ const samples: VatEvent[] = [
   { type: 'send-failed', peer: 'P', err: 'Error: bug' },
   { type: 'inbound-failed', peer: 'P', err: 'Error: bug' },
   { type: 'wake-ignored', peer: 'not-a-vat' },
+  { type: 'peer-given-up', peer: 'P', downMs: 3_600_000, owed: 12 },
+  { type: 'client-gone', peer: 'P' },
   { type: 'bootstrap-unreachable', bootstrap: '/ip4/127.0.0.1/tcp/1/p2p/X', err: 'Error: no' },
+  { type: 'bootstrap-reachable', bootstrap: '/dns4/seed/tcp/4001', downMs: 900 },
+  { type: 'bootstrap-retry-failed', bootstrap: '/dns4/seed/tcp/4001', err: 'cannot resolve' },
 ];
 
 const LEVELS: Record<string, number> = { debug: 20, info: 30, warn: 40, error: 50 };

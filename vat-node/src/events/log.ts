@@ -1,12 +1,12 @@
 /**
  * Events → pino lines: one JSON line per event, at the event's level, from a child logger per
- * component (`{component: 'kernel' | 'vattp' | 'store', ...}`; the vat node's logger already
+ * component (`{component: 'kernel' | 'vattp' | 'discovery' | 'store', ...}`; the vat node's logger already
  * carries `vat`). The message texts are stable: tests, alerts and operators match on them.
  */
 import type { Level, Logger } from 'pino';
 import type { EventSink, VatEvent, VatEventType } from './events.ts';
 
-export type Component = 'kernel' | 'vattp' | 'store';
+export type Component = 'kernel' | 'vattp' | 'discovery' | 'store';
 
 interface LineSpec {
   readonly component: Component;
@@ -47,10 +47,30 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'error',
     msg: 'wake() for something that is not a VatID: ignored',
   },
-  'bootstrap-unreachable': {
+  'peer-given-up': {
     component: 'vattp',
     level: 'warn',
-    msg: 'bootstrap peer unreachable',
+    msg: 'peer given up: no longer dialled; owed messages are kept until it connects',
+  },
+  'client-gone': {
+    component: 'vattp',
+    level: 'debug',
+    msg: 'client gone: owed messages wait for it',
+  },
+  'bootstrap-unreachable': {
+    component: 'discovery',
+    level: 'warn',
+    msg: 'bootstrap peer unreachable; retrying with backoff',
+  },
+  'bootstrap-reachable': {
+    component: 'discovery',
+    level: 'info',
+    msg: 'bootstrap peer reachable again',
+  },
+  'bootstrap-retry-failed': {
+    component: 'discovery',
+    level: 'debug',
+    msg: 'bootstrap retry failed',
   },
 };
 

@@ -21,8 +21,13 @@ export interface VatNodeOptions {
   /** The contract (ES module source). */
   readonly contractSource: string;
   readonly vatName?: string;
+  /** Listen addresses; [] for a client that only dials out (peers never dial it back). */
   readonly listen?: readonly string[];
+  /** What peers should dial (replaces the listen addresses in everything advertised). */
+  readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
+  /** Stop dialling a peer unreachable this long (NetworkTransportOptions.giveUpMs). */
+  readonly giveUpMs?: number;
   readonly gasLimit?: number;
   readonly limits?: WorkerLimits;
   readonly logger: Logger;
@@ -59,7 +64,9 @@ export class VatNode {
     const transport = await NetworkTransport.create({
       identity,
       listen: options.listen,
+      announce: options.announce,
       bootstrap: options.bootstrap,
+      giveUpMs: options.giveUpMs,
       events,
     });
     let kernel: Kernel;

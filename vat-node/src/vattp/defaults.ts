@@ -36,7 +36,17 @@ export const VATTP_DEFAULTS = {
   stableStreamMs: 1_000,
   /** A long outbox (after an outage) goes out in slices of this many messages per pump. */
   maxMessagesPerPump: 4096,
-  /** Bootstrap peers may start after us: this many dials, with this backoff, then one warning. */
-  bootstrapAttempts: 6,
-  bootstrapBackoff: { baseMs: 100, capMs: 2_000, factor: 2 } satisfies BackoffPolicy,
+  /**
+   * A peer unreachable this long is no longer dialled (parked): what it is owed stays in the
+   * kernel's durable outbox until it connects to us or we learn new addresses for it.
+   */
+  giveUpMs: 3_600_000,
+  /**
+   * Bootstrap peers (bootstrap.ts) are kept for as long as the node runs: retried after
+   * bootstrapRetryFloorMs + a full-jitter backoff while unreachable, and looked at again every
+   * bootstrapRecheckMs while connected (a disconnect wakes it sooner).
+   */
+  bootstrapBackoff: { baseMs: 200, capMs: 5_000, factor: 2 } satisfies BackoffPolicy,
+  bootstrapRetryFloorMs: 100,
+  bootstrapRecheckMs: 30_000,
 } as const;

@@ -582,7 +582,7 @@ export class NetworkTransport implements Transport {
           // its messages.
           if (!this.#refusing) {
             this.#refusing = true;
-            this.#log.debug({ err: String(err) }, 'refusing inbound messages: vat unavailable');
+            this.#events({ type: 'inbound-refused', peer: remote, err: String(err) });
           }
           stream.abort(err as Error);
         } else {

@@ -41,6 +41,7 @@
  * forwards messages to settled ones itself (#vatForgot).
  */
 import { hash } from 'node:crypto';
+import type { EventSink, VatEvent } from '../events/events.ts';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
 import { ECHO_METHOD } from '../liveslots/protocol.ts';
 import { isProtocolError, ProtocolError } from '../protocol/errors.ts';
@@ -61,7 +62,6 @@ import {
   shouldCheckpoint,
 } from '../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../transport/types.ts';
-import type { KernelEventSink } from './events.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import {
   type Backing,
@@ -103,10 +103,12 @@ export interface KernelOptions extends VatOptions {
    */
   readonly identity?: VatIdentity;
   readonly limits?: WorkerLimits;
-  /** Where the kernel reports what went wrong (events.ts); the node logs each event. */
-  readonly onEvent?: KernelEventSink;
-  /** Called once per failed crank with a one-line reason (the node logs it). */
-  readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
+  /**
+   * Where the kernel reports what an operator may need to know (events/events.ts): aborted
+   * cranks, refused peer messages, undeliverable messages, store failures, waiting
+   * checkpoints. The vat node turns them into log lines. Default: dropped.
+   */
+  readonly events?: EventSink;
   /**
    * The vat's data directory (created if new). The kernel commits every crank there and a
    * new Kernel.create on the same directory resumes the vat where the last commit left it.
@@ -129,16 +131,6 @@ export interface KernelOptions extends VatOptions {
   readonly checkpoint?: CheckpointPolicy & {
     readonly refreshWorker?: 'quiescent' | 'always' | 'never';
   };
-  /**
-   * Called once per wait, with a one-line reason, when a due checkpoint has waited for the vat
-   * to be quiescent for ten times the policy's rows (see `checkpoint`).
-   */
-  readonly onCheckpointWait?: (reason: string) => void;
-  /**
-   * Called once, with a one-line reason, when the store fails (disk full, read-only, I/O):
-   * the kernel then refuses new work; everything committed before stays committed.
-   */
-  readonly onStoreFailure?: (reason: string) => void;
 }
 
 /** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */
@@ -634,9 +626,11 @@ export class Kernel implements KernelPort {
       CHECKPOINT_WAIT_REPORT;
     if (rows < limit || this.#checkpointWaitReported) return;
     this.#checkpointWaitReported = true;
-    this.#options.onCheckpointWait?.(
-      `checkpoint waits for the vat to be quiescent (${rows} cranks since the last): ${held}; objects handed out must be durable (defineKind) for a running vat to checkpoint`,
-    );
+    this.#emit({
+      type: 'checkpoint-waiting',
+      reason: `checkpoint waits for the vat to be quiescent (${rows} cranks since the last): ${held}; objects handed out must be durable (defineKind) for a running vat to checkpoint`,
+      held,
+    });
   }
 
   #storeFailed(e: unknown): void {
@@ -648,7 +642,11 @@ export class Kernel implements KernelPort {
     this.#afterCommit = [];
     for (const w of this.#hostWaiters.values()) w.reject(this.#broken);
     this.#hostWaiters.clear();
-    this.#options.onStoreFailure?.(message);
+    this.#emit({ type: 'store-failed', reason: message });
+  }
+
+  #emit(event: VatEvent): void {
+    this.#options.events?.(event);
   }
 
   #usable(): void {
@@ -732,11 +730,9 @@ export class Kernel implements KernelPort {
         try {
           this.#process(peer, msg);
         } catch (e) {
-          // The peer sent it, but the error is only found now: drop it, keep the link.
-          this.#options.onCrankFailure?.(`message from ${peer} refused: ${(e as Error).message}`, {
-            type: 'notify',
-            resolutions: [],
-          });
+          // The peer sent it, but the error is only found now: refuse it, keep the link.
+          if (!isProtocolError(e)) throw e;
+          this.#emit({ type: 'peer-message-refused', peer, code: e.code, reason: e.message });
         }
       }
       if (queue.length === 0) {
@@ -1021,8 +1017,8 @@ export class Kernel implements KernelPort {
       this.#decide(s.result, true, error, false);
     } else {
       // No result to reject: say so, never drop it in silence.
-      this.#options.onEvent?.({
-        type: 'delivery undeliverable',
+      this.#emit({
+        type: 'message-undeliverable',
         target: s.target,
         method: s.method,
         reason: res.rejected
@@ -1204,7 +1200,7 @@ export class Kernel implements KernelPort {
     } catch (e) {
       // The worker could not start (a contract that no longer loads) or the store failed.
       if (!this.#broken && !this.#closed) {
-        this.#options.onCrankFailure?.((e as Error).message, { type: 'startVat' });
+        this.#emit({ type: 'vat-start-failed', reason: (e as Error).message });
       }
     } finally {
       this.#pumping = false;
@@ -1301,8 +1297,8 @@ export class Kernel implements KernelPort {
       for (const sc of outcome.syscalls) this.#syscall(sc);
       for (const reason of outcome.undeliverable ?? []) {
         const d = delivery.type === 'message' ? delivery : null;
-        this.#options.onEvent?.({
-          type: 'delivery undeliverable',
+        this.#emit({
+          type: 'message-undeliverable',
           target: d?.target ?? '',
           method: d?.method ?? null,
           reason,
@@ -1311,7 +1307,12 @@ export class Kernel implements KernelPort {
       return;
     }
     this.stats.failedCranks++;
-    this.#options.onCrankFailure?.(outcome.error, delivery);
+    this.#emit({
+      type: 'crank-aborted',
+      delivery: delivery.type,
+      reason: outcome.error,
+      gas: outcome.gas,
+    });
     if (delivery.type === 'message' && delivery.result !== null) {
       const error = encodeHost(new HostError('Error', `delivery aborted: ${outcome.error}`));
       this.#decide(delivery.result, true, error, true);

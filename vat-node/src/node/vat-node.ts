@@ -8,7 +8,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { kernelCallbacks } from '../events/events.ts';
 import { logEvents } from '../events/log.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
@@ -80,7 +79,7 @@ export class VatNode {
           limits: options.limits,
           identity,
           dataDir: options.ephemeral ? undefined : options.dataDir,
-          ...kernelCallbacks(events),
+          events,
         },
         transport,
       );

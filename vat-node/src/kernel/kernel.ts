@@ -571,8 +571,7 @@ export class Kernel implements KernelPort {
         this.#countQueued(moved, 1);
         continue; // look again: the new target may be settled too
       }
-      queue.splice(i, 1);
-      this.#dequeued(q);
+      this.#dequeued(this.#keeper.removeQueued(i));
       this.#forward(d, from, res);
     }
   }
@@ -673,15 +672,8 @@ export class Kernel implements KernelPort {
     // A message that carries a third vat's object waits until that vat has added the object to
     // our c-list (the take), so the vat sees the very same presence as for any other reference
     // to it. Later messages from the same peer wait behind it, to keep their order.
-    const held = this.#keeper.held.get(peer);
-    if (held) {
-      held.push(msg);
-      this.#keeper.touchHeld(peer);
-      return;
-    }
-    if (this.#startTakes(peer, msg)) {
-      this.#keeper.held.set(peer, [msg]);
-      this.#keeper.touchHeld(peer);
+    if (this.#keeper.held.has(peer) || this.#startTakes(peer, msg)) {
+      this.#keeper.holdInbound(peer, msg);
       return;
     }
     this.#process(peer, msg);
@@ -723,10 +715,9 @@ export class Kernel implements KernelPort {
 
   /** A take was answered: let the held messages through, in order, as far as they can go. */
   #releaseHeld(): void {
-    for (const [peer, queue] of this.#keeper.held) {
+    for (const [peer, queue] of [...this.#keeper.held]) {
       while (queue.length > 0 && !this.#startTakes(peer, queue[0]!)) {
-        const msg = queue.shift()!;
-        this.#keeper.touchHeld(peer);
+        const msg = this.#keeper.releaseHeld(peer)!;
         try {
           this.#process(peer, msg);
         } catch (e) {
@@ -734,10 +725,6 @@ export class Kernel implements KernelPort {
           if (!isProtocolError(e)) throw e;
           this.#emit({ type: 'peer-message-refused', peer, code: e.code, reason: e.message });
         }
-      }
-      if (queue.length === 0) {
-        this.#keeper.held.delete(peer);
-        this.#keeper.touchHeld(peer);
       }
     }
   }
@@ -852,10 +839,8 @@ export class Kernel implements KernelPort {
 
   /** The exporter answered our take: the object is now in our c-list with it (or refused). */
   #settleTake(exporter: VatId, key: string, r: Resolution): void {
-    const take = this.#keeper.takes.get(key)!;
-    this.#keeper.touchTake(key);
     if (r.rejected) {
-      take.error = `handoff refused by ${exporter}`;
+      this.#keeper.answerTake(key, { error: `handoff refused by ${exporter}` });
     } else {
       const slot = r.value.slots[0];
       if (r.value.slots.length !== 1 || typeof slot !== 'string' || !isExportRef(slot)) {
@@ -864,7 +849,7 @@ export class Kernel implements KernelPort {
           `take answered with something other than an object of ${exporter}`,
         );
       }
-      take.vref = this.#clists.importFrom(exporter, slot, 'arg');
+      this.#keeper.answerTake(key, { vref: this.#clists.importFrom(exporter, slot, 'arg') });
     }
     this.#releaseHeld();
   }
@@ -1130,8 +1115,8 @@ export class Kernel implements KernelPort {
     this.#startPump();
   }
 
+  /** A queued entry left the queue for good (the keeper already deleted its row). */
   #dequeued(q: QueuedItem): void {
-    this.#keeper.dequeued(q);
     if (q.item.kind === 'vat') this.#countQueued(q.item.delivery, -1);
   }
 
@@ -1185,11 +1170,10 @@ export class Kernel implements KernelPort {
     const queue = this.#keeper.runQueue;
     try {
       while (queue.length > 0 && !this.#closed && !this.#broken) {
-        const head = queue[0]!;
-        if (head.item.kind === 'echo') {
-          queue.shift();
-          this.#dequeued(head);
-          this.#push(head.item.peer, { op: 'echoed', token: head.item.token });
+        const head = queue[0]!.item;
+        if (head.kind === 'echo') {
+          this.#keeper.removeQueued(0);
+          this.#push(head.peer, { op: 'echoed', token: head.token });
         } else {
           await this.#crankBatch();
         }
@@ -1217,16 +1201,12 @@ export class Kernel implements KernelPort {
    * transactions: the batch commits as one).
    */
   async #crankBatch(): Promise<void> {
-    const queue = this.#keeper.runQueue;
-    const batch: QueuedItem[] = [];
-    for (let head = queue[0]; batch.length < MAX_BATCH && head?.item.kind === 'vat'; ) {
-      // A notify that settles a promise to something of this vat runs first in its batch, so
-      // that every send the vat made to the promise before it is queued ahead of it (#enqueue).
-      if (batch.length > 0 && this.#settlesHome(head.item.delivery)) break;
-      batch.push(head);
-      queue.shift();
-      head = queue[0];
-    }
+    // A notify that settles a promise to something of this vat runs first in its batch, so
+    // that every send the vat made to the promise before it is queued ahead of it (#enqueue).
+    const batch = this.#keeper.takeRunBatch(
+      MAX_BATCH,
+      (item) => item.kind === 'vat' && this.#settlesHome(item.delivery),
+    );
     let done = 0;
     let failed = false;
     let worker: VatWorker | undefined;
@@ -1252,13 +1232,14 @@ export class Kernel implements KernelPort {
           failed = !outcome.ok;
           const q = batch[i]!;
           const item = q.item as Extract<RunItem, { kind: 'vat' }>;
+          this.#keeper.completed(q);
           this.#dequeued(q);
           this.#commit(item.delivery, item.from, outcome);
         },
       );
     } finally {
       // The deliveries after a failed crank never ran: they go back to the head of the queue.
-      queue.unshift(...batch.slice(done));
+      this.#keeper.requeueFront(batch.slice(done));
     }
     if (failed) {
       // Nothing of the failed crank was applied. Replace the worker: its heap may hold half

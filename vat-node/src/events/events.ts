@@ -74,6 +74,8 @@ export type VatEvent =
   | { readonly type: 'send-failed'; readonly peer: VatId; readonly err: string }
   /** Handling a peer's frame failed for a reason of ours (no strike; the peer resends). */
   | { readonly type: 'inbound-failed'; readonly peer: VatId; readonly err: string }
+  /** Inbound frames refused because the vat takes no new work (its store failed); once (debug). */
+  | { readonly type: 'inbound-refused'; readonly peer: VatId; readonly err: string }
   /** The kernel woke the transport for something that is not a VatID. */
   | { readonly type: 'wake-ignored'; readonly peer: string }
   // ---- discovery (vattp/bootstrap.ts)

@@ -33,6 +33,7 @@ const samples: VatEvent[] = [
   { type: 'delivery-undeliverable', peer: 'P', seq: 9, maxFrameBytes: 262_144 },
   { type: 'send-failed', peer: 'P', err: 'Error: bug' },
   { type: 'inbound-failed', peer: 'P', err: 'Error: bug' },
+  { type: 'inbound-refused', peer: 'P', err: 'KernelUnavailable: store failed' },
   { type: 'wake-ignored', peer: 'not-a-vat' },
   { type: 'peer-given-up', peer: 'P', downMs: 3_600_000, owed: 12 },
   { type: 'client-gone', peer: 'P' },

@@ -42,6 +42,11 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
   },
   'send-failed': { component: 'vattp', level: 'error', msg: 'vattp send failed' },
   'inbound-failed': { component: 'vattp', level: 'error', msg: 'vattp inbound failure' },
+  'inbound-refused': {
+    component: 'vattp',
+    level: 'debug',
+    msg: 'refusing inbound messages: vat unavailable',
+  },
   'wake-ignored': {
     component: 'vattp',
     level: 'error',

@@ -147,6 +147,8 @@ export class NetworkTransport implements Transport {
   readonly #links = new Map<VatId, Link>();
   readonly #inbound = new Set<Stream>();
   readonly #closing = new AbortController();
+  /** The kernel refused a frame as unavailable (logged once). */
+  #refusing = false;
   #kernel: KernelPort | undefined;
   readonly stats: VattpStats = {
     framesSent: 0,
@@ -574,6 +576,15 @@ export class NetworkTransport implements Transport {
             'malformed',
             `malformed length prefix or oversized frame (${(err as Error).name})`,
           );
+        } else if ((err as Error)?.name === 'KernelUnavailable') {
+          // The vat refuses new work (its store failed: the kernel logged that one error
+          // line): refuse the stream, without a line per retry of every peer. The peer keeps
+          // its messages.
+          if (!this.#refusing) {
+            this.#refusing = true;
+            this.#events({ type: 'inbound-refused', peer: remote, err: String(err) });
+          }
+          stream.abort(err as Error);
         } else {
           // Our bug (or the kernel's), not the peer's fault: no strike. The peer resends.
           this.#events({ type: 'inbound-failed', peer: remote, err: String(err) });

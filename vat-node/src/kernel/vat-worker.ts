@@ -18,31 +18,63 @@ import type {
   WorkerToKernel,
 } from '../liveslots/protocol.ts';
 
+/** What one vat worker may use; a field left out takes its value from DEFAULT_LIMITS. */
 export interface WorkerLimits {
-  /** Heap of the worker (old generation), MiB. */
-  readonly heapMb: number;
+  /** Heap of the worker (V8 old generation), MiB. */
+  readonly heapMb?: number;
   /** Wall-clock time one crank may take, ms. */
-  readonly crankTimeoutMs: number;
+  readonly crankTimeoutMs?: number;
 }
 
-export const DEFAULT_LIMITS: WorkerLimits = { heapMb: 256, crankTimeoutMs: 5_000 };
+/** The one source of the limits' defaults. */
+export const DEFAULT_LIMITS: Required<WorkerLimits> = { heapMb: 256, crankTimeoutMs: 5_000 };
+
+/**
+ * Refuses options that would turn a backstop off: a gas limit of NaN never runs out
+ * (`used > NaN` is false), 0 or -1 stops every crank, 1.5 or Infinity is no limit a quorum can
+ * agree on. Throws a RangeError naming the option.
+ */
+export function checkVatLimits(options: { gasLimit: unknown; limits?: WorkerLimits }): void {
+  positiveInteger('gasLimit', options.gasLimit);
+  resolveLimits(options.limits);
+}
+
+/** The limits with defaults filled in, each checked. */
+export function resolveLimits(limits: WorkerLimits = {}): Required<WorkerLimits> {
+  const all: Record<string, unknown> = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, name)) {
+      throw RangeError(`limits.${name} is not a limit (${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    }
+    if (value !== undefined) all[name] = value;
+  }
+  for (const [name, value] of Object.entries(all)) positiveInteger(`limits.${name}`, value);
+  return all as Required<WorkerLimits>;
+}
+
+function positiveInteger(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    const got = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    throw RangeError(`${name} must be a positive integer (got ${got})`);
+  }
+}
 
 const workerPath = new URL('../liveslots/worker.ts', import.meta.url).pathname;
 
 export class VatWorker {
   readonly #worker: ChildProcess;
-  readonly #limits: WorkerLimits;
+  readonly #limits: Required<WorkerLimits>;
   #pending: ((m: WorkerToKernel) => void) | null = null;
   /** The handler of the batch in progress (re-armed after each outcome). */
   #pendingHandler: ((m: WorkerToKernel) => void) | null = null;
   #dead: string | null = null;
 
   private constructor(limits: WorkerLimits) {
-    this.#limits = limits;
+    this.#limits = resolveLimits(limits);
     this.#worker = fork(workerPath, [], {
       execArgv: [
-        `--max-old-space-size=${limits.heapMb}`,
-        `--max-semi-space-size=${Math.min(16, limits.heapMb)}`,
+        `--max-old-space-size=${this.#limits.heapMb}`,
+        `--max-semi-space-size=${Math.min(16, this.#limits.heapMb)}`,
         '--stack-size=984',
         '--disable-warning=ExperimentalWarning',
       ],
@@ -62,7 +94,7 @@ export class VatWorker {
     this.#worker.on('exit', (code, signal) => {
       this.#fail(
         /heap limit|heap out of memory/i.test(stderr)
-          ? `vat exceeded its memory limit (${limits.heapMb} MiB)`
+          ? `vat exceeded its memory limit (${this.#limits.heapMb} MiB)`
           : `vat worker exited (${signal ?? `code ${code}`})${stderr ? `: ${lastLine(stderr)}` : ''}`,
       );
     });
@@ -74,6 +106,7 @@ export class VatWorker {
     store: readonly (readonly [string, string])[],
     limits: WorkerLimits = DEFAULT_LIMITS,
   ): Promise<VatWorker> {
+    checkVatLimits({ gasLimit: options.gasLimit, limits });
     const w = new VatWorker(limits);
     await w.init(options, store);
     return w;
@@ -89,6 +122,12 @@ export class VatWorker {
 
   /** Load the contract with the vat's committed store (once per worker). */
   async init(options: VatOptions, store: readonly (readonly [string, string])[]): Promise<void> {
+    try {
+      checkVatLimits(options);
+    } catch (e) {
+      await this.terminate();
+      throw e;
+    }
     const reply = await this.#request(
       { type: 'init', options, store },
       this.#limits.crankTimeoutMs * 4,

@@ -153,6 +153,8 @@ test('a gas limit or worker limit that is not a positive integer is refused, nam
       { crankTimeoutMs: Number.NaN },
       /limits.crankTimeoutMs must be a positive integer \(got NaN\)/,
     ],
+    [{ rssMb: -1 }, /limits.rssMb must be a positive integer \(got -1\)/],
+    [{ heapMb: 512, rssMb: 256 }, /limits.rssMb \(256\) must exceed limits.heapMb \(512\)/],
     [{ heapMB: 64 }, /limits.heapMB is not a limit/],
   ] as const) {
     await assert.rejects(

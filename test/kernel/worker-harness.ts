@@ -2,6 +2,7 @@
  * Drives one real vat worker process (VatWorker) without a kernel: for tests that need what a
  * kernel does not report, such as the gas a crank used.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import type { CapData } from '../../vat-node/src/kernel/messages.ts';
 import { VatWorker, type WorkerLimits } from '../../vat-node/src/kernel/vat-worker.ts';
 import type { CrankOutcome } from '../../vat-node/src/liveslots/protocol.ts';
@@ -61,4 +62,32 @@ export class TestWorker {
 
 function decode(data: CapData): unknown {
   return data.body.startsWith('#') ? JSON.parse(data.body.slice(1)) : data.body;
+}
+
+/**
+ * Watches the resident size of this process's child processes (the vat workers), from the
+ * test's side, independently of the kernel's own sampling. Linux only (procfs).
+ */
+export function watchChildRss(everyMs = 5): { stop(): number } {
+  let maxKb = 0;
+  const sample = () => {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+        if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== process.pid) continue;
+        maxKb = Math.max(maxKb, Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0));
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return Math.round(maxKb / 1024);
+    },
+  };
 }

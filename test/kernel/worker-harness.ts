@@ -3,9 +3,9 @@
  * kernel does not report, such as the gas a crank used.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CapData } from '../../vat-node/src/kernel/messages.ts';
 import { VatWorker, type WorkerLimits } from '../../vat-node/src/kernel/vat-worker.ts';
 import type { CrankOutcome } from '../../vat-node/src/liveslots/protocol.ts';
+import type { CapData } from '../../vat-node/src/protocol/messages.ts';
 
 export interface Called {
   readonly outcome: CrankOutcome;

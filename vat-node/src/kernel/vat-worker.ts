@@ -114,6 +114,7 @@ export class VatWorker {
 
   /** Largest resident size seen while the worker ran contract code, KiB (0 without procfs). */
   #peakRssKb = 0;
+  #sampledAt = Number.NEGATIVE_INFINITY;
 
   private constructor(limits: WorkerLimits) {
     this.#limits = resolveLimits(limits);
@@ -267,6 +268,7 @@ export class VatWorker {
   #watchMemory(): () => void {
     const capKb = this.#limits.rssMb * 1024;
     const sample = () => {
+      this.#sampledAt = performance.now();
       const kb = residentKb(this.#worker.pid);
       if (kb === undefined) return;
       if (kb > this.#peakRssKb) this.#peakRssKb = kb;
@@ -275,7 +277,9 @@ export class VatWorker {
         this.#worker.kill('SIGKILL');
       }
     };
-    sample();
+    // Also at the start of a batch, so that quick cranks that each keep a little more memory
+    // are seen; at most once per period, so that one-crank batches do not pay a read each.
+    if (performance.now() - this.#sampledAt >= RSS_SAMPLE_MS) sample();
     const timer = setInterval(sample, RSS_SAMPLE_MS);
     return () => clearInterval(timer);
   }

@@ -85,7 +85,7 @@ import {
 } from './sturdyref.ts';
 import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
-import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
+import { checkVatLimits, DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
   readonly vatId: VatId;
@@ -215,6 +215,7 @@ export class Kernel implements KernelPort {
    * directory is damaged, StoreUnavailable when it cannot be written.
    */
   static async create(options: KernelOptions, transport: Transport): Promise<Kernel> {
+    checkVatLimits(options); // before the store: a bad gas limit is never recorded
     const db =
       options.dataDir === undefined
         ? null

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { runLocalDemo } from '../demo/local-demo.ts';
 import { HostError, HostRef } from '../kernel/hostcaps.ts';
+import { NodeEndpoint } from '../node/http/endpoint.ts';
 import { VatNode } from '../node/vat-node.ts';
 import { VerifyFailed } from '../store/verify.ts';
 import { verifyVatDataDir } from '../store/verify-vat.ts';
@@ -44,20 +45,34 @@ async function node(argv: string[]): Promise<number> {
       bootstrap: { type: 'string', multiple: true },
       gas: { type: 'string' },
       name: { type: 'string' },
+      // TODO(cli): fold --http, --stop-grace and the QUORUMVAT_* fallbacks below into config.ts.
+      http: { type: 'string' },
+      'stop-grace': { type: 'string' },
     },
   });
-  const dataDir = values['data-dir'];
-  if (!dataDir || !values.contract) throw Error('node needs --data-dir and --contract');
+  const env = process.env;
+  const list = (v: string | undefined) => (v ? v.split(',').filter(Boolean) : undefined);
+  const dataDir = values['data-dir'] ?? env.QUORUMVAT_DATA_DIR;
+  const contract = values.contract ?? env.QUORUMVAT_CONTRACT;
+  if (!dataDir || !contract) throw Error('node needs --data-dir and --contract');
+  const httpAddr = httpAddress(values.http ?? env.QUORUMVAT_HTTP);
+  const graceMs =
+    seconds('--stop-grace', values['stop-grace'] ?? env.QUORUMVAT_STOP_GRACE ?? '8') * 1000;
   const log = logger();
+  // Up before the vat: a probe sees "starting" (503), not a refused connection.
+  const endpoint = httpAddr ? await NodeEndpoint.start(httpAddr, log) : undefined;
   const vat = await VatNode.start({
     dataDir,
-    contractSource: readFileSync(values.contract, 'utf8'),
-    vatName: values.name,
-    listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: values.bootstrap,
+    contractSource: readFileSync(contract, 'utf8'),
+    vatName: values.name ?? env.QUORUMVAT_NAME,
+    listen: values.listen ?? list(env.QUORUMVAT_LISTEN) ?? ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: values.bootstrap ?? list(env.QUORUMVAT_BOOTSTRAP),
     gasLimit: values.gas ? Number(values.gas) : undefined,
     logger: log,
+    onCommit: endpoint && ((ms) => endpoint.commitSeconds.observe(ms / 1000)),
   });
+  endpoint?.attach(vat, dataDir);
+  if (endpoint) log.info({ http: endpoint.address() }, 'http endpoint listening');
   const sturdyRefFile = VatNode.sturdyRefPath(dataDir);
   let rootRef = vat.rootSturdyRef(sturdyRefFile);
   // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).
@@ -68,13 +83,34 @@ async function node(argv: string[]): Promise<number> {
     log.info({ sturdyRefFile }, 'root sturdyref rotated');
   });
   log.info({ vat: vat.vatId, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
-  await vat.close();
-  log.info({ vat: vat.vatId }, 'vat node stopped');
+  // A second signal while stopping changes nothing: the stop is bounded by the grace period.
+  const ignore = () => log.info('already stopping');
+  process.on('SIGTERM', ignore).on('SIGINT', ignore);
+  const start = Date.now();
+  endpoint?.stopping();
+  const outcome = await vat.stop(graceMs);
+  await endpoint?.close();
+  log.info({ vat: vat.vatId, signal, outcome, ms: Date.now() - start }, 'vat node stopped');
   return 0;
+}
+
+/** `host:port` or `off` (TODO(cli): config.ts httpAddress). */
+function httpAddress(raw: string | undefined): { host: string; port: number } | undefined {
+  if (raw === undefined || raw === '' || raw === 'off') return undefined;
+  const m = /^(.*):(\d{1,5})$/.exec(raw);
+  if (!m || Number(m[2]) > 65535) throw Error(`--http: expected host:port or off, got "${raw}"`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+function seconds(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(n > 0))
+    throw Error(`${flag}: expected seconds, got "${raw}"`);
+  return n;
 }
 
 async function send(argv: string[]): Promise<number> {

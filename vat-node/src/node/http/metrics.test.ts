@@ -55,6 +55,6 @@ test('bad names, counters without _total and duplicates are refused at registrat
 
 test('the parser refuses what Prometheus would refuse', () => {
   for (const bad of ['x 1 2 3', 'x{a=b} 1', '# TYPE x bogus', 'x notanumber', 'x 1\nx 2']) {
-    assert.throws(() => parseExposition(bad), undefined, bad);
+    assert.throws(() => parseExposition(bad), Error, bad);
   }
 });

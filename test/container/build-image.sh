@@ -2,7 +2,7 @@
 # Builds the quorumvat image from the top-level Dockerfile with no registry, and optionally puts
 # it into the test cluster's containerd. Run through the project's Node (tools/with-node.sh).
 #
-#   test/container/build-image.sh [--into-cluster] [--tag TAG]
+#   test/container/build-image.sh [--into-cluster] [--tag TAG] [--no-cache]
 #
 # 1. the Docker engine (docker.sh: installs and starts it when missing);
 # 2. the local Node base image (base-image.ts: the pinned Node + the glibc it links + npm);
@@ -18,11 +18,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tag=quorumvat.local/quorumvat:dev
 into_cluster=
+cache=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --into-cluster) into_cluster=1 ;;
     --tag) tag="${2:?--tag needs a value}"; shift ;;
-    *) echo "build-image.sh: unknown argument $1 (usage: build-image.sh [--into-cluster] [--tag TAG])" >&2; exit 2 ;;
+    --no-cache) cache=(--no-cache) ;;
+    *) echo "build-image.sh: unknown argument $1 (usage: build-image.sh [--into-cluster] [--tag TAG] [--no-cache])" >&2; exit 2 ;;
   esac
   shift
 done
@@ -54,7 +56,7 @@ version="$(node -p 'require(process.argv[1]).version' "$root/package.json")"
 revision="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 start=$(date +%s.%N)
 # The classic builder (BuildKit needs the buildx plugin, which this machine lacks).
-if ! DOCKER_BUILDKIT=0 docker build --quiet --build-arg "NODE_IMAGE=$base" \
+if ! DOCKER_BUILDKIT=0 docker build --quiet "${cache[@]}" --build-arg "NODE_IMAGE=$base" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
   -t "$tag" "$root" >/tmp/quorumvat-image-build.log 2>&1; then
   tail -20 /tmp/quorumvat-image-build.log >&2

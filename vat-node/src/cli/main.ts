@@ -61,6 +61,7 @@ async function node(argv: string[]): Promise<number> {
   const log = logger();
   // Up before the vat: a probe sees "starting" (503), not a refused connection.
   const endpoint = httpAddr ? await NodeEndpoint.start(httpAddr, log) : undefined;
+  if (endpoint) log.info({ http: endpoint.address() }, 'http endpoint listening');
   const vat = await VatNode.start({
     dataDir,
     contractSource: readFileSync(contract, 'utf8'),
@@ -72,7 +73,6 @@ async function node(argv: string[]): Promise<number> {
     onCommit: endpoint && ((ms) => endpoint.commitSeconds.observe(ms / 1000)),
   });
   endpoint?.attach(vat, dataDir);
-  if (endpoint) log.info({ http: endpoint.address() }, 'http endpoint listening');
   const sturdyRefFile = VatNode.sturdyRefPath(dataDir);
   let rootRef = vat.rootSturdyRef(sturdyRefFile);
   // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).

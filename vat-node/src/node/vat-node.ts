@@ -20,8 +20,13 @@ export interface VatNodeOptions {
   /** The contract (ES module source). */
   readonly contractSource: string;
   readonly vatName?: string;
+  /** Listen addresses; [] for a client that only dials out (peers never dial it back). */
   readonly listen?: readonly string[];
+  /** What peers should dial (replaces the listen addresses in everything advertised). */
+  readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
+  /** Stop dialling a peer unreachable this long (NetworkTransportOptions.giveUpMs). */
+  readonly giveUpMs?: number;
   readonly gasLimit?: number;
   readonly limits?: WorkerLimits;
   readonly logger: Logger;
@@ -76,12 +81,14 @@ export class VatNode {
   static async start(options: VatNodeOptions): Promise<VatNode> {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentity(options.dataDir);
-    const log = options.logger.child({ vat: identity.vatId });
+    const log = options.logger.child({ vat: identity.vatId, component: 'kernel' });
     const transport = await NetworkTransport.create({
       identity,
       listen: options.listen,
+      announce: options.announce,
       bootstrap: options.bootstrap,
-      logger: log,
+      giveUpMs: options.giveUpMs,
+      logger: options.logger.child({ vat: identity.vatId }),
     });
     let kernel: Kernel;
     try {

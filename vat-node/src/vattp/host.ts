@@ -20,16 +20,21 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import type { Logger } from 'pino';
 import type { VatId } from '../transport/types.ts';
-import { Backoff } from './backoff.ts';
+import { BootstrapKeeper } from './bootstrap.ts';
 import type { VatIdentity } from './identity.ts';
 
 export const DHT_PROTOCOL = '/quorumvat/kad/1.0.0';
 
 export interface VatHostOptions {
   readonly identity: VatIdentity;
-  /** Listen multiaddrs; default one random port on loopback. */
+  /**
+   * Listen multiaddrs; default one random port on loopback. [] for a client: it only dials
+   * out, runs the DHT in client mode, and peers never dial it back.
+   */
   readonly listen?: readonly string[];
-  /** Multiaddrs ending in /p2p/<id>, dialled at start (retried a few times). */
+  /** What peers should dial: replaces the listen addresses in everything we advertise. */
+  readonly announce?: readonly string[];
+  /** Bootstrap peers (bootstrap.ts): dialled at start and whenever lost, names re-resolved. */
   readonly bootstrap?: readonly string[];
   readonly dialTimeoutMs?: number;
   readonly logger?: Logger;
@@ -51,6 +56,8 @@ export interface VatHost {
   /** Address hints (e.g. from a sturdyref or configuration). */
   addAddresses(peer: VatId, addrs: readonly string[]): Promise<void>;
   isConnected(peer: VatId): boolean;
+  /** The peer told us (identify) that it listens nowhere: it cannot be dialled. */
+  listensNowhere(peer: VatId): Promise<boolean>;
   hangUp(peer: VatId): Promise<void>;
   /** Refuse connections with peers for which `denied` is true (inbound and outbound). */
   setDenied(denied: (peer: VatId) => boolean): void;
@@ -66,9 +73,10 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
   const { identity, logger } = options;
   let denied: (peer: VatId) => boolean = () => false;
   const dialTimeout = options.dialTimeoutMs ?? 5_000;
+  const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
   const node: Node = await createLibp2p({
     privateKey: identity.privateKey,
-    addresses: { listen: [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
+    addresses: { listen, announce: [...(options.announce ?? [])] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -82,7 +90,7 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: false,
+        clientMode: listen.length === 0,
         peerInfoMapper: passthroughMapper,
         initialQuerySelfInterval: 50,
       }),
@@ -90,9 +98,9 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
   });
   await node.start();
 
-  const bootstrapDone = Promise.all(
-    (options.bootstrap ?? []).map((addr) => dialBootstrap(node, addr, logger)),
-  ).then(() => undefined);
+  const bootstrap = new BootstrapKeeper(node, options.bootstrap ?? [], {
+    logger: logger?.child({ component: 'discovery' }),
+  });
 
   const host: VatHost = {
     vatId: identity.vatId,
@@ -103,9 +111,13 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
       ),
     async dial(peer, protocol, signal) {
       const peerId = peerIdFromString(peer);
+      // Ask the network, not our own peer store (useCache: false): what we know may be the
+      // address the peer had before it restarted. What the network says replaces it.
       const lookUp = async () => {
-        const found = await node.peerRouting.findPeer(peerId, { signal });
-        await node.peerStore.merge(peerId, { multiaddrs: found.multiaddrs });
+        // Nobody to ask (the query would only wait for its timeout).
+        if (node.getConnections().length === 0) throw new Error(`no address known for ${peer}`);
+        const found = await node.peerRouting.findPeer(peerId, { signal, useCache: false });
+        await node.peerStore.patch(peerId, { multiaddrs: found.multiaddrs });
       };
       if (node.getConnections(peerId).length > 0)
         return node.dialProtocol(peerId, protocol, { signal });
@@ -134,6 +146,10 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
       });
     },
     isConnected: (peer) => node.getConnections(peerIdFromString(peer)).length > 0,
+    async listensNowhere(peer) {
+      const known = await node.peerStore.get(peerIdFromString(peer)).catch(() => undefined);
+      return known !== undefined && known.protocols.length > 0 && known.addresses.length === 0;
+    },
     hangUp: (peer) => node.hangUp(peerIdFromString(peer)),
     setDenied(fn) {
       denied = fn;
@@ -141,28 +157,11 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
     onPeerConnect(listener) {
       node.addEventListener('peer:connect', (event) => listener(event.detail.toString()));
     },
-    bootstrapped: () => bootstrapDone,
+    bootstrapped: () => bootstrap.firstRound(),
     stop: async () => {
+      bootstrap.stop();
       await node.stop();
     },
   };
   return host;
-}
-
-/** A bootstrap peer may start after us: a few tries with backoff, then give up (logged). */
-async function dialBootstrap(node: Node, addr: string, logger: Logger | undefined): Promise<void> {
-  const backoff = new Backoff({ baseMs: 100, capMs: 2_000, factor: 2 });
-  for (let attempt = 1; attempt <= 6; attempt++) {
-    if (node.status !== 'started') return;
-    try {
-      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(5_000) });
-      return;
-    } catch (err) {
-      if (attempt === 6) {
-        logger?.warn({ bootstrap: addr, err: String(err) }, 'bootstrap peer unreachable');
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100 + backoff.next()));
-    }
-  }
 }

@@ -15,7 +15,11 @@
  * - when a stream is lost, lastSent falls back to ackedByPeer: the next stream retransmits
  *   every unacked message and the receiver's kernel drops the duplicates;
  * - failed dials are retried with backoff and full jitter, only while something is owed,
- *   with one log line when the peer becomes unreachable and one when it is back.
+ *   with one log line when the peer becomes unreachable and one when it is back;
+ * - a peer is no longer dialled (parked) when it listens nowhere (a client such as
+ *   `quorumvat send`: we can only answer while it is connected) or after giveUpMs of failed
+ *   dials (one log line). What it is owed stays in the kernel's durable outbox and goes out
+ *   when the peer connects to us again or we learn new addresses for it.
  * Inbound frames are checked (canonical decoding, `to` is us, `from` is the authenticated
  * connection peer, our session, the signature) before the kernel sees any message; bad input
  * is logged with its reason, the stream closed, and repeat offenders banned for a while.
@@ -62,6 +66,8 @@ export interface NetworkTransportOptions {
    */
   readonly stallTimeoutMs?: number;
   readonly penalties?: PenaltyPolicy;
+  /** Stop dialling a peer unreachable this long (default 1 hour). */
+  readonly giveUpMs?: number;
   /** Stop the host in close() (true when the transport created it). */
   readonly ownsHost?: boolean;
 }
@@ -92,6 +98,8 @@ class Link {
   stallTimer: NodeJS.Timeout | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   unreachableSince: number | undefined;
+  /** Not dialled until the peer connects to us or new hints come (see the header). */
+  parked = false;
   /** First seq of a batch that could not be framed (logged once). */
   stuckAt: number | undefined;
   scheduled = false;
@@ -132,6 +140,7 @@ export class NetworkTransport implements Transport {
   readonly #maxFrameBytes: number;
   readonly #connectTimeoutMs: number;
   readonly #stallTimeoutMs: number;
+  readonly #giveUpMs: number;
   readonly #penalties: Penalties;
   readonly #ownsHost: boolean;
   readonly #links = new Map<VatId, Link>();
@@ -164,7 +173,7 @@ export class NetworkTransport implements Transport {
   constructor(options: NetworkTransportOptions) {
     this.#identity = options.identity;
     this.#host = options.host;
-    this.#log = options.logger;
+    this.#log = options.logger.child({ component: 'vattp' });
     for (const [peer, addrs] of options.hints ?? []) this.#hints.set(peer, addrs);
     this.#backoffPolicy = options.backoff ?? DEFAULT_BACKOFF;
     this.#ackDelayMs = options.ackDelayMs ?? 5;
@@ -174,6 +183,7 @@ export class NetworkTransport implements Transport {
     );
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
+    this.#giveUpMs = options.giveUpMs ?? 3_600_000;
     this.#penalties = new Penalties(options.penalties ?? DEFAULT_PENALTIES);
     this.#ownsHost = options.ownsHost ?? false;
     this.#host.setDenied((peer) => this.#penalties.isBanned(peer));
@@ -185,7 +195,9 @@ export class NetworkTransport implements Transport {
     // A peer that connects to us is reachable: a pending retry need not wait out its backoff.
     this.#host.onPeerConnect((peer) => {
       const link = this.#links.get(peer);
-      if (link?.retryTimer !== undefined) this.#retryNow(link);
+      if (link === undefined) return;
+      if (link.parked) this.#unpark(link);
+      else if (link.retryTimer !== undefined) this.#retryNow(link);
     });
   }
 
@@ -211,6 +223,19 @@ export class NetworkTransport implements Transport {
 
   addHints(peer: VatId, addrs: readonly string[]): void {
     this.#hints.set(peer, [...new Set([...(this.#hints.get(peer) ?? []), ...addrs])]);
+    const link = this.#links.get(peer);
+    if (link?.parked && addrs.length > 0) this.#unpark(link);
+  }
+
+  /** Peers no longer dialled (parked), for tests and metrics. */
+  parkedPeers(): VatId[] {
+    return [...this.#links.values()].filter((l) => l.parked).map((l) => l.peer);
+  }
+
+  #unpark(link: Link): void {
+    link.parked = false;
+    link.backoff.reset();
+    this.#retryNow(link);
   }
 
   /**
@@ -319,6 +344,7 @@ export class NetworkTransport implements Transport {
       // Only an ack is owed and the peer is not connected: no dial. A peer holding unacked
       // messages reconnects and resends them itself, and its duplicates re-owe the ack.
       if (pending.length === 0 && !this.#host.isConnected(link.peer)) return;
+      if (link.parked && !this.#host.isConnected(link.peer)) return;
       if (this.#penalties.isBanned(link.peer)) {
         this.#retryLater(link, this.#penalties.banRemainingMs(link.peer));
         return;
@@ -447,6 +473,22 @@ export class NetworkTransport implements Transport {
         // left): nothing to retry. A peer that still needs it resends, and its duplicate
         // re-owes the ack.
         this.#log.debug({ peer: link.peer, err: reason }, 'ack not delivered: peer gone');
+        return false;
+      }
+      if (await this.#host.listensNowhere(link.peer)) {
+        // A client that left: it cannot be dialled, and it resends what it still needs
+        // when it connects again.
+        link.parked = true;
+        this.#log.debug({ peer: link.peer }, 'client gone: owed messages wait for it');
+        return false;
+      }
+      const downMs = link.unreachableSince === undefined ? 0 : Date.now() - link.unreachableSince;
+      if (downMs >= this.#giveUpMs) {
+        link.parked = true;
+        this.#log.warn(
+          { peer: link.peer, downMs, owed: this.#kernel?.unacked(link.peer, 0).length ?? 0 },
+          'peer given up: no longer dialled; owed messages are kept until it connects',
+        );
         return false;
       }
       const delayMs = link.backoff.next();

@@ -1,0 +1,288 @@
+// The ordering core in the simulated network: normal ordering, a crashed leader, Byzantine
+// members (equivocation, forgery, lying transcripts), partitions, and randomized runs checking
+// agreement, validity, integrity and liveness after GST. Every failure message names the seed.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { publicKeyOfVatId } from '../../vattp/identity.ts';
+import { verifySignature } from '../../vattp/signing.ts';
+import { checkEvidence } from './evidence.ts';
+import { equivocatingLeader, silent, staleTimeouts, startForger, twoFaced } from './faults.ts';
+import { checkInvariants, Sim, type SimMember } from './sim.ts';
+
+const CONFIGS = [
+  [3, 2],
+  [4, 3],
+  [7, 5],
+] as const;
+const SENDERS = ['alice', 'bob', 'carol'];
+
+const ed25519 = (signer: string, bytes: Uint8Array, sig: Uint8Array) =>
+  verifySignature(publicKeyOfVatId(signer), bytes, sig);
+
+function countInputs(m: SimMember): number {
+  let n = 0;
+  for (const d of m.decided) n += d.inputs.length;
+  return n;
+}
+
+function assertSound(sim: Sim, seed: number, members?: SimMember[]): void {
+  const v = checkInvariants(sim, members);
+  assert.ok(v.ok, `seed ${seed}: ${v.problems.join('; ')}`);
+  for (const m of sim.members.values()) {
+    if (m.byzantine) continue;
+    const halted = m.replica.halted;
+    assert.equal(halted, undefined, `seed ${seed}: ${m.id} halted: ${halted}`);
+  }
+}
+
+for (const [n, k] of CONFIGS) {
+  test(`(${n},${k}) orders 6,000 inputs from 3 senders: same order everywhere, each once`, async () => {
+    const sim = await Sim.create({ seed: 7, n, k, crypto: 'fake' });
+    sim.start();
+    sim.stream(SENDERS, 2000, 0.5);
+    assert.ok(
+      sim.run(60_000, () => sim.allDecided()),
+      'all inputs decided',
+    );
+    assertSound(sim, 7);
+    const [first] = sim.honest();
+    assert.equal(countInputs(first!), 6000);
+    // Batching: far fewer decisions than inputs, and no timeouts in a healthy run.
+    assert.ok(first!.decided.length < 6000 / 10, `${first!.decided.length} decisions`);
+    for (const m of sim.members.values()) {
+      assert.deepEqual(m.rejected, [], `${m.id} rejected something in a healthy run`);
+      assert.equal(m.evidence.length, 0);
+    }
+  });
+}
+
+for (const [n, k] of CONFIGS) {
+  test(`(${n},${k}) the leader crashes mid-stream: nothing lost, order kept, progress after the timeout`, async () => {
+    const seed = 11;
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake' });
+    sim.start();
+    sim.stream(SENDERS, 1000, 1);
+    const probe = sim.honest()[0]!;
+    assert.ok(sim.run(30_000, () => countInputs(probe) >= 1500));
+    const leader = probe.replica.leaderOf(probe.replica.currentRound);
+    sim.crash(leader);
+    const crashedAt = sim.now;
+    // Also crash further members up to n - k (the crash tolerance), at other times.
+    const others = sim.ids.filter((id) => id !== leader).slice(0, n - k - 1);
+    for (const id of others) sim.schedule(50, () => sim.crash(id));
+    assert.ok(
+      sim.run(60_000, () => sim.allDecided()),
+      `seed ${seed}: everything decided`,
+    );
+    assertSound(sim, seed);
+    for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
+    assert.ok(sim.now > crashedAt + 100, 'progress needed at least one view timeout');
+  });
+}
+
+for (const [n, k, byz] of [
+  [4, 3, 1],
+  [7, 5, 2],
+] as const) {
+  test(`(${n},${k}) ${byz} equivocating leader(s): honest members never decide differently, evidence reported once`, async () => {
+    for (const seed of [1, 2, 3]) {
+      const sim = await Sim.create({ seed, n, k, crypto: seed === 1 ? 'ed25519' : 'fake' });
+      const liars = sim.ids.slice(0, byz);
+      for (const id of liars) {
+        const m = sim.member(id);
+        m.byzantine = true;
+        m.behaviour = equivocatingLeader(sim.quorum.config.quorum);
+      }
+      sim.start();
+      sim.stream(SENDERS, 500, 1);
+      assert.ok(
+        sim.run(120_000, () => sim.allDecided()),
+        `seed ${seed}: everything decided`,
+      );
+      assertSound(sim, seed);
+      const evidence = sim.honest().flatMap((m) => m.evidence);
+      assert.ok(evidence.length > 0, `seed ${seed}: some honest member holds evidence`);
+      for (const e of evidence) {
+        assert.ok(liars.includes(e.signer), `seed ${seed}: evidence only against liars`);
+        assert.ok(e.kind === 'proposal' || e.kind === 'vote');
+        if (seed === 1) {
+          // Real signatures: anyone holding the configuration can check it.
+          assert.equal(checkEvidence(sim.quorum.config, e, ed25519), undefined);
+          const tampered = { ...e, b: { ...e.b, blockId: e.a.blockId } } as typeof e;
+          assert.match(String(checkEvidence(sim.quorum.config, tampered, ed25519)), /same/);
+        }
+      }
+      for (const m of sim.honest()) {
+        const keys = m.evidence.map(
+          (e) => `${e.kind}|${e.signer}|${e.epoch}|${'round' in e ? e.round : ''}`,
+        );
+        assert.equal(new Set(keys).size, keys.length, 'each piece of evidence reported once');
+      }
+    }
+  });
+}
+
+test('(4,3) a member that forges, mis-attributes, replays and sends garbage changes nothing; each is rejected with a reason', async () => {
+  const seed = 5;
+  const sim = await Sim.create({ seed, n: 4, k: 3, crypto: 'ed25519' });
+  const forger = sim.member(sim.ids[0]!);
+  forger.byzantine = true;
+  // It also lies about its transcript hash.
+  forger.transcriptHash = () => 'f'.repeat(64);
+  startForger(sim, forger, 2, 5000);
+  sim.start();
+  sim.stream(SENDERS, 600, 2);
+  assert.ok(
+    sim.run(60_000, () => sim.allDecided()),
+    `seed ${seed}: everything decided`,
+  );
+  sim.run(1000);
+  assertSound(sim, seed);
+  const reasons = new Set(
+    sim.honest().flatMap((m) => m.rejected.map((r) => r.reason.replace(/[0-9a-f]{8,}|\d+/g, '#'))),
+  );
+  for (const expected of [
+    /^malformed: message: not an object$/,
+    /^malformed: message.type: unknown$/,
+    /bad vote signature/,
+    /vote relayed by another peer/,
+    /timeout highQC: bad signature|bad timeout signature/,
+    /not the leader|bad proposal signature/,
+    /bad checkpoint signature/,
+    /sync: /,
+  ]) {
+    assert.ok(
+      [...reasons].some((r) => expected.test(r)),
+      `no rejection matching ${expected}; got ${[...reasons].join(' | ')}`,
+    );
+  }
+  // Every rejection is about the forger.
+  for (const m of sim.honest()) {
+    for (const r of m.rejected) assert.equal(r.from, forger.id, `${r.reason}`);
+  }
+  // Its lying checkpoints are reported, once per height, and no honest member diverged.
+  const transcript = sim.honest().flatMap((m) => m.evidence.filter((e) => e.kind === 'transcript'));
+  assert.ok(transcript.length > 0, 'transcript evidence');
+  assert.ok(transcript.every((e) => e.signer === forger.id));
+  for (const e of transcript) {
+    assert.equal(checkEvidence(sim.quorum.config, e, ed25519), undefined);
+    const framed = { ...e, signer: sim.ids[1]! };
+    assert.match(String(checkEvidence(sim.quorum.config, framed, ed25519)), /does not verify/);
+  }
+});
+
+test('(4,3) an honest member whose execution diverges stops and says so; the others go on', async () => {
+  const seed = 9;
+  const sim = await Sim.create({ seed, n: 4, k: 3, crypto: 'fake', keepActions: true });
+  const odd = sim.member(sim.ids[2]!);
+  odd.transcriptHash = (h, honest) => (h >= 8 ? `${'0'.repeat(63)}1` : honest);
+  sim.start();
+  sim.stream(SENDERS, 500, 2);
+  const others = sim.honest().filter((m) => m !== odd);
+  assert.ok(sim.run(60_000, () => sim.allDecided(others)));
+  const diverged = odd.actions.filter((a) => a.type === 'diverged');
+  assert.equal(diverged.length, 1);
+  assert.equal(diverged[0]!.type === 'diverged' && diverged[0]!.height, 8);
+  assert.match(String(odd.replica.halted), /transcript diverged at height 8/);
+  const decidedAfter = odd.decided.filter((d) => d.height > 8).length;
+  assert.ok(decidedAfter <= 2, 'the diverged member stopped deciding');
+  assert.ok(checkInvariants(sim, others).ok);
+  for (const m of others) {
+    assert.equal(m.replica.halted, undefined);
+    assert.ok(m.evidence.some((e) => e.kind === 'transcript' && e.signer === odd.id));
+  }
+});
+
+for (const [n, k, groups] of [
+  [
+    4,
+    3,
+    [
+      [0, 1],
+      [2, 3],
+    ],
+  ],
+  [3, 2, [[0], [1], [2]]],
+  [
+    7,
+    5,
+    [
+      [0, 1, 2, 3],
+      [4, 5, 6],
+    ],
+  ],
+] as const) {
+  test(`(${n},${k}) a partition leaving fewer than k: no decision at all, then resumes on heal without duplicates`, async () => {
+    const seed = 13;
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake' });
+    sim.start();
+    sim.stream(SENDERS, 1000, 2);
+    const probe = sim.honest()[0]!;
+    assert.ok(sim.run(30_000, () => countInputs(probe) >= 300));
+    sim.partition(groups.map((g) => g.map((i) => sim.ids[i]!)));
+    sim.run(100); // messages already in flight settle
+    const heights = sim.honest().map((m) => m.decided.length);
+    sim.run(5000);
+    assert.deepEqual(
+      sim.honest().map((m) => m.decided.length),
+      heights,
+      'nothing decided while partitioned',
+    );
+    sim.heal();
+    assert.ok(
+      sim.run(120_000, () => sim.allDecided()),
+      `seed ${seed}: resumed after heal`,
+    );
+    assertSound(sim, seed);
+    for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
+  });
+}
+
+test('randomized: agreement, validity, integrity always; liveness after GST (crashes, Byzantine leaders, drops, partitions)', async () => {
+  const seeds = Number(process.env.ORDERING_SEEDS ?? 40);
+  for (let seed = 100; seed < 100 + seeds; seed++) {
+    const [n, k] = CONFIGS[seed % CONFIGS.length]!;
+    const gstMs = 3000;
+    const sim = await Sim.create({
+      seed,
+      n,
+      k,
+      crypto: 'fake',
+      dropRate: 0.2,
+      gstMs,
+      maxDelayMs: 30,
+    });
+    const r = sim.rand;
+    const f = Math.min(2 * k - n - 1, n - k);
+    const byz = Math.floor(r() * (f + 1));
+    const crashes = Math.floor(r() * (n - k - byz + 1));
+    const ids = [...sim.ids].sort(() => r() - 0.5);
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced, () => silent];
+    for (const id of ids.slice(0, byz)) {
+      const m = sim.member(id);
+      m.byzantine = true;
+      m.behaviour = behaviours[Math.floor(r() * behaviours.length)]!(sim.quorum.config.quorum);
+    }
+    for (const id of ids.slice(byz, byz + crashes)) {
+      sim.schedule(r() * gstMs, () => sim.crash(id));
+    }
+    // A random partition for a while before GST.
+    sim.schedule(r() * 1000, () => {
+      const cut = 1 + Math.floor(r() * (n - 1));
+      sim.partition([ids.slice(0, cut), ids.slice(cut)]);
+      sim.schedule(r() * 1500, () => sim.heal());
+    });
+    sim.start();
+    sim.stream(SENDERS, 150, 10);
+    const live = sim.run(gstMs + 120_000, () => sim.allDecided());
+    assertSound(sim, seed);
+    assert.ok(
+      live,
+      `seed ${seed} (n=${n}, k=${k}, byz=${byz}, crashes=${crashes}): not everything decided by ${sim.now} ms; ` +
+        sim
+          .honest()
+          .map((m) => `${m.id.slice(-4)}:${countInputs(m)}@r${m.replica.currentRound}`)
+          .join(' '),
+    );
+  }
+});

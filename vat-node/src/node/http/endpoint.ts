@@ -39,7 +39,7 @@ export class NodeEndpoint {
   /** Commit latency, in seconds (fed by the kernel through VatNodeOptions.onCommit). */
   readonly commitSeconds: Histogram;
   readonly #server: Server;
-  readonly #log: Logger;
+  #log: Logger;
   #node: { vat: VatNode; dataDir: string | undefined } | undefined;
   #stopping = false;
   #lastReady: Readiness | undefined;
@@ -88,6 +88,7 @@ export class NodeEndpoint {
   /** The vat node runs: its store is open and its transport listens. */
   attach(vat: VatNode, dataDir?: string): void {
     this.#node = { vat, dataDir };
+    this.#log = this.#log.child({ vat: vat.vatId });
   }
 
   /** A graceful stop began: not ready any more (a Service stops sending new work here). */

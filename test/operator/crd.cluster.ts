@@ -3,14 +3,11 @@
 // scale subresource (kubectl scale --replicas=1 refused at the API server), explain texts,
 // printer columns, short names and the category.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apply, clusterReachable, kubectl, refusal, repoRoot, uniqueNamespace } from './kube.ts';
+import { apply, clusterReachable, ensureCrds, kubectl, refusal, uniqueNamespace } from './kube.ts';
 
-const crdFiles = readdirSync(join(repoRoot, 'crds')).map((f) => join(repoRoot, 'crds', f));
 let ns = '';
-let createdCrds = false;
+let removeCrds = () => {};
 
 const contract = { source: 'export function buildRootObject() { return {}; }' };
 const vat = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -29,31 +26,14 @@ const get = (kind: string, name: string): any =>
 
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
-  createdCrds = kubectl('get', 'crd', '-o', 'name')
-    .split('\n')
-    .every((l) => !l.endsWith('.quorumvat.dev'));
-  kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '--field-manager=quorumvat-crd-test',
-    ...crdFiles.flatMap((f) => ['-f', f]),
-  );
-  kubectl(
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/vats.quorumvat.dev',
-    'crd/quorumvats.quorumvat.dev',
-  );
+  removeCrds = ensureCrds();
   ns = uniqueNamespace('crd');
 });
 
 after(() => {
-  if (ns) kubectl('delete', 'namespace', ns, '--wait=false');
+  if (ns) kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s');
   // Leave CRDs that were there before (a chart install); remove the ones this test made.
-  if (createdCrds)
-    kubectl('delete', 'crd', 'vats.quorumvat.dev', 'quorumvats.quorumvat.dev', '--wait=false');
+  removeCrds();
 });
 
 describe('Vat', () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced } from '../kernel/messages.ts';
+import type { Sequenced } from '../protocol/messages.ts';
 import { AckCombiner, signAck } from './ack.ts';
 import { OutboundCombiner, type SignedOutbound, signOutbound } from './outbound.ts';
 import { makeTestMembers, makeTestQuorum, type TestMember } from './testing.ts';

@@ -27,7 +27,7 @@ import { type TestContext, test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import type { Kernel } from '../../vat-node/src/kernel/kernel.ts';
 import { spawnVatNode, type VatNodeProcess } from '../../vat-node/src/node/spawn.ts';
-import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
+import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { startDriver } from '../network/nodes.ts';
 import { noKillStates, type PingpongState } from './fixtures/pingpong-state.ts';
 

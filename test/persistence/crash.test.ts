@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
-import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
+import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { noKillStates, type PingpongState } from './fixtures/pingpong-state.ts';
 
 const FIXTURE = new URL('./fixtures/crash-node.ts', import.meta.url).pathname;

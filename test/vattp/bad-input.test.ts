@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
-import type { Sequenced } from '../../vat-node/src/kernel/messages.ts';
+import type { Sequenced } from '../../vat-node/src/protocol/messages.ts';
 import {
   canonicalJson,
   decodeHello,

@@ -33,7 +33,7 @@
  * When a peer resolves a promise to something elsewhere while messages this vat sent through
  * the peer are still on their way back, the kernel embargoes the promise: it holds the vat's
  * notification and further sends until an echo through the peer proves the earlier messages
- * arrived (Cap'n Proto's Disembargo, by counting: see `received` in messages.ts).
+ * arrived (Cap'n Proto's Disembargo, by counting: see `received` in protocol/messages.ts).
  *
  * Settled promises leave the tables once nothing names them (retirement.ts): peers drop their
  * indices, the vat gets a `retire` delivery, the record goes. A fresh worker (restart, failed
@@ -43,15 +43,24 @@
 import { hash } from 'node:crypto';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
 import { ECHO_METHOD } from '../liveslots/protocol.ts';
+import { isProtocolError, ProtocolError } from '../protocol/errors.ts';
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import type { CapData, Resolution, Sequenced, VatMessage } from '../protocol/messages.ts';
+import {
+  isExportRef,
+  isHandoffSlot,
+  isImportRef,
+  isPromiseRef,
+  type WireRef,
+} from '../protocol/refs.ts';
+import { STORE_DEFAULTS } from '../store/defaults.ts';
 import {
   type CheckpointPolicy,
   KernelDB,
   type Synchronous,
   shouldCheckpoint,
 } from '../store/kernel-db.ts';
-import type { KernelPort, Transport, VatId } from '../transport/types.ts';
-import { ProtocolError } from '../transport/types.ts';
-import { isHandoffSlot, type VatIdentity } from './handoff.ts';
+import type { KernelPort, Transport } from '../transport/types.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import {
   type Backing,
@@ -64,7 +73,6 @@ import {
   type RunItem,
   type SendItem,
 } from './keeper.ts';
-import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
 import { isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 import {
@@ -402,10 +410,14 @@ export class Kernel implements KernelPort {
     if (this.#closed) return 'duplicate';
     const state = this.#keeper.peerState(peer);
     const last = state.inSeq;
-    if (!Number.isSafeInteger(seq) || seq <= 0) throw new ProtocolError(`bad seq ${seq}`);
+    if (!Number.isSafeInteger(seq) || seq <= 0)
+      throw new ProtocolError('out-of-order', `bad seq ${seq}`);
     if (seq <= last) return 'duplicate';
     if (seq !== last + 1)
-      throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
+      throw new ProtocolError(
+        'out-of-order',
+        `seq gap from ${peer}: got ${seq}, expected ${last + 1}`,
+      );
     // The message is consumed even if it is invalid: a retransmit of it is then a duplicate,
     // and one bad message from a peer cannot wedge the link forever.
     this.#keeper.setInbound(peer, seq);
@@ -426,7 +438,8 @@ export class Kernel implements KernelPort {
   acked(peer: VatId, seq: number): void {
     if (this.#broken || this.#closed) return;
     const sent = this.#committedOut.get(peer) ?? 0;
-    if (seq > sent) throw new ProtocolError(`ack ${seq} from ${peer} beyond last sent ${sent}`);
+    if (seq > sent)
+      throw new ProtocolError('out-of-order', `ack ${seq} from ${peer} beyond last sent ${sent}`);
     const box = this.#keeper.outbox.get(peer);
     if (!box || box.length === 0 || box[0]!.seq > seq) return;
     this.#keeper.dropAcked(peer, seq);
@@ -441,6 +454,15 @@ export class Kernel implements KernelPort {
     // Always a copy: the outbox grows under the caller (a transport may read it later).
     if (box[0]!.seq > afterSeq && box[box.length - 1]!.seq <= committed) return box.slice();
     return box.filter((s) => s.seq > afterSeq && s.seq <= committed);
+  }
+
+  owed(peer: VatId, afterSeq: number): boolean {
+    const committed = this.#committedOut.get(peer) ?? 0;
+    for (const s of this.#keeper.outbox.get(peer) ?? []) {
+      if (s.seq > committed) return false;
+      if (s.seq > afterSeq) return true;
+    }
+    return false;
   }
 
   // ------------------------------------------------------------------ commits
@@ -539,11 +561,7 @@ export class Kernel implements KernelPort {
       }
       const from = (q.item as Extract<RunItem, { kind: 'vat' }>).from ?? FROM_HOST;
       const to = !res.rejected && isSingleRef(res.data) ? res.data.slots[0]! : null;
-      if (
-        to !== null &&
-        hops++ < 100 &&
-        (to.startsWith('o+') || this.#ownerOf(to) === this.vatId)
-      ) {
+      if (to !== null && hops++ < 100 && (isExportRef(to) || this.#ownerOf(to) === this.vatId)) {
         // Still for this vat: the same place in the queue, the new target.
         this.#countQueued(d, -1);
         const moved: Delivery = { ...d, target: to };
@@ -601,7 +619,9 @@ export class Kernel implements KernelPort {
   /** Once per wait, when it has gone on for long: say what keeps the vat from checkpointing. */
   #reportCheckpointWait(held: string): void {
     const rows = this.#db!.stats().transcriptRows;
-    const limit = (this.#options.checkpoint?.maxRows ?? 1000) * CHECKPOINT_WAIT_REPORT;
+    const limit =
+      (this.#options.checkpoint?.maxRows ?? STORE_DEFAULTS.checkpoint.maxRows) *
+      CHECKPOINT_WAIT_REPORT;
     if (rows < limit || this.#checkpointWaitReported) return;
     this.#checkpointWaitReported = true;
     this.#options.onCheckpointWait?.(
@@ -673,10 +693,11 @@ export class Kernel implements KernelPort {
       const cert = this.#clists.readCert(slot);
       if (cert.exporter === this.vatId) continue; // our own object, named by its certificate
       if (cert.giver !== peer)
-        throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
+        throw new ProtocolError('bad-handoff', `handoff signed by ${cert.giver} sent by ${peer}`);
       if (cert.recipient !== this.vatId)
-        throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
-      if (cert.exporter === peer) throw new ProtocolError('handoff must name a third vat');
+        throw new ProtocolError('bad-handoff', `handoff for ${cert.recipient} sent here`);
+      if (cert.exporter === peer)
+        throw new ProtocolError('bad-handoff', 'handoff must name a third vat');
       const key = `${cert.giver}:${cert.nonce}`;
       let take = this.#keeper.takes.get(key);
       if (!take) {
@@ -730,7 +751,8 @@ export class Kernel implements KernelPort {
         return;
       case 'echo': {
         const target = this.#clists.importFrom(peer, msg.target, 'target');
-        if (!target.startsWith('p')) throw new ProtocolError('echo must target a promise');
+        if (!isPromiseRef(target))
+          throw new ProtocolError('malformed', 'echo must target a promise');
         this.#enqueue({ kind: 'echo', peer, token: msg.token });
         return;
       }
@@ -753,10 +775,13 @@ export class Kernel implements KernelPort {
     const vref = this.#clists.importFrom(peer, r.promise, 'target');
     const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec || rec.decider !== peer) {
-      throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
+      throw new ProtocolError(
+        'not-decider',
+        `${peer} resolved ${r.promise}, which it does not decide`,
+      );
     }
     if (!Number.isSafeInteger(r.received) || r.received < 0)
-      throw new ProtocolError('bad received count');
+      throw new ProtocolError('malformed', 'bad received count');
     this.#settleImport(peer, vref, rec, r);
     this.#retirement.settledBy(peer, vref);
   }
@@ -827,8 +852,11 @@ export class Kernel implements KernelPort {
       take.error = `handoff refused by ${exporter}`;
     } else {
       const slot = r.value.slots[0];
-      if (r.value.slots.length !== 1 || typeof slot !== 'string' || !slot.startsWith('o+')) {
-        throw new ProtocolError(`take answered with something other than an object of ${exporter}`);
+      if (r.value.slots.length !== 1 || typeof slot !== 'string' || !isExportRef(slot)) {
+        throw new ProtocolError(
+          'malformed',
+          `take answered with something other than an object of ${exporter}`,
+        );
       }
       take.vref = this.#clists.importFrom(exporter, slot, 'arg');
     }
@@ -857,7 +885,7 @@ export class Kernel implements KernelPort {
   /** A peer presents a certificate for one of our objects: add it to the peer's c-list. */
   #acceptTake(peer: VatId, cert: unknown, result: WireRef): void {
     if (typeof cert !== 'string' || !isHandoffSlot(cert))
-      throw new ProtocolError('take without a certificate');
+      throw new ProtocolError('malformed', 'take without a certificate');
     const vref = this.#clists.importFrom(peer, result, 'result');
     const rec = this.#promise(vref);
     let target: VRef;
@@ -871,7 +899,7 @@ export class Kernel implements KernelPort {
         data: encodeHost(new HostError('Error', (e as Error).message)),
       });
       this.#resolveToPeer(peer, vref, rec);
-      if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
+      if (isProtocolError(e, 'handoff-not-held')) return;
       throw e;
     }
     this.#retirement.setResolution(vref, rec, {
@@ -883,8 +911,8 @@ export class Kernel implements KernelPort {
 
   /** The vat that holds a vref's object, or decides its promise. */
   #ownerOf(vref: VRef): VatId | null {
-    if (vref.startsWith('o+')) return this.vatId;
-    if (vref.startsWith('o-')) return this.#keeper.imports.get(vref)?.peer ?? null;
+    if (isExportRef(vref)) return this.vatId;
+    if (isImportRef(vref)) return this.#keeper.imports.get(vref)?.peer ?? null;
     return this.#keeper.promises.get(vref)?.decider ?? this.vatId;
   }
 
@@ -892,14 +920,15 @@ export class Kernel implements KernelPort {
   #redirectsAwayFrom(peer: VatId, data: CapData): boolean {
     if (!isSingleRef(data)) return false;
     const slot = data.slots[0]!;
-    if (slot.startsWith('o-')) return this.#keeper.imports.get(slot)?.peer !== peer;
-    if (slot.startsWith('p')) return this.#keeper.promises.get(slot)?.decider !== peer;
+    if (isImportRef(slot)) return this.#keeper.imports.get(slot)?.peer !== peer;
+    if (isPromiseRef(slot)) return this.#keeper.promises.get(slot)?.decider !== peer;
     return true; // one of our own objects
   }
 
   #endEmbargo(peer: VatId, token: number): void {
     const vref = this.#keeper.embargoes.get(token);
-    if (vref === undefined) throw new ProtocolError(`unknown echo token ${token} from ${peer}`);
+    if (vref === undefined)
+      throw new ProtocolError('unknown-ref', `unknown echo token ${token} from ${peer}`);
     this.#keeper.embargoes.delete(token);
     const rec = this.#keeper.promiseForUpdate(vref)!;
     const held = rec.embargo?.held ?? [];
@@ -919,13 +948,13 @@ export class Kernel implements KernelPort {
   /** Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host (FROM_HOST). */
   #route(s: SendItem, from: VatId): void {
     const { target } = s;
-    if (target.startsWith('o+')) {
+    if (isExportRef(target)) {
       this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
       return;
     }
-    if (target.startsWith('o-')) {
+    if (isImportRef(target)) {
       const owner = this.#keeper.imports.get(target);
-      if (!owner) throw new ProtocolError(`unknown import ${target}`);
+      if (!owner) throw new ProtocolError('unknown-ref', `unknown import ${target}`);
       this.#sendToPeer(owner.peer, s);
       return;
     }
@@ -950,7 +979,7 @@ export class Kernel implements KernelPort {
     if (rec.decider === null) {
       this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
     } else if (rec.decider === from) {
-      throw new ProtocolError(`${from} sent a message to a promise it decides`);
+      throw new ProtocolError('not-decider', `${from} sent a message to a promise it decides`);
     } else {
       rec.sent.set(rec.decider, (rec.sent.get(rec.decider) ?? 0) + 1);
       this.#sendToPeer(rec.decider, s);
@@ -1082,7 +1111,7 @@ export class Kernel implements KernelPort {
     if (delivery.type === 'notify') for (const r of delivery.resolutions) todo.push(...r[2].slots);
     const resolutions: [VRef, boolean, CapData][] = [];
     for (let slot = todo.pop(); slot !== undefined; slot = todo.pop()) {
-      if (slot[0] !== 'p' || named.has(slot)) continue;
+      if (!isPromiseRef(slot) || named.has(slot)) continue;
       named.add(slot);
       const rec = this.#keeper.promises.get(slot);
       if (!rec?.resolution || rec.embargo) continue;
@@ -1189,7 +1218,7 @@ export class Kernel implements KernelPort {
 
   #commit(delivery: Delivery, from: VatId | undefined, outcome: CrankOutcome): void {
     this.stats.cranks++;
-    if (delivery.type === 'message' && isPeer(from) && delivery.target.startsWith('p')) {
+    if (delivery.type === 'message' && isPeer(from) && isPromiseRef(delivery.target)) {
       // Count it before this crank's resolutions go out: a peer that sent it learns from the
       // count whether it was forwarded before the resolution (else it must embargo).
       const rec = this.#promise(delivery.target);
@@ -1222,7 +1251,7 @@ export class Kernel implements KernelPort {
     }
     for (const [vref, , data] of sc.resolutions) {
       this.#vatKnows(vref);
-      for (const slot of data.slots) if (slot[0] === 'p') this.#vatKnows(slot);
+      for (const slot of data.slots) if (isPromiseRef(slot)) this.#vatKnows(slot);
     }
     for (const [vref, rejected, data] of sc.resolutions) this.#decide(vref, rejected, data, true);
   }

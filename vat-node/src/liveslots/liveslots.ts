@@ -6,12 +6,20 @@
  *
  * Ordering: sends leave in the order the contract made them. Resolutions are buffered and
  * emitted after the crank's sends, so a peer never learns that a promise resolved to its own
- * object before the messages this vat forwarded to that object (see kernel/embargo).
+ * object before the messages this vat forwarded to that object (the kernel's embargoes: README,
+ * "Promise pipelining and E-order").
  */
 import { HandledPromise } from '@endo/eventual-send';
 import { makeMarshal } from '@endo/marshal';
 import { Remotable } from '@endo/pass-style';
-import type { CapData } from '../kernel/messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import {
+  isDurableRef,
+  isExportRef,
+  isImportRef,
+  isPromiseRef,
+  ROOT_VREF,
+} from '../protocol/refs.ts';
 import { DurableObjects } from './durable.ts';
 import { type GasMeter, isStackOverflow } from './meter.ts';
 import {
@@ -116,7 +124,7 @@ export class Liveslots {
     switch (delivery.type) {
       case 'startVat': {
         const root = buildRootObject()(this.vatPowers);
-        this.#register('o+0', root);
+        this.#register(ROOT_VREF, root);
         return;
       }
       case 'message':
@@ -147,7 +155,7 @@ export class Liveslots {
     let outcome: Promise<unknown>;
     try {
       // The kernel sends to a promise only while the vat maps it (never after a retire).
-      if (target.startsWith('p') && !this.#slotToVal.has(target)) {
+      if (isPromiseRef(target) && !this.#slotToVal.has(target)) {
         throw ReferenceError(`message to unknown promise ${target}`);
       }
       const t = this.#valForSlot(target, undefined);
@@ -224,12 +232,11 @@ export class Liveslots {
   #valForSlot(slot: VRef, iface: string | undefined): unknown {
     const known = this.#slotToVal.get(slot);
     if (known !== undefined) return known;
-    if (slot.startsWith('o+d')) return this.#durable.revive(slot);
-    if (slot.startsWith('o-'))
-      return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
+    if (isDurableRef(slot)) return this.#durable.revive(slot);
+    if (isImportRef(slot)) return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
     // A promise the vat retired and is handed again: the kernel notifies its settlement next.
-    if (slot.startsWith('p')) return this.#makeImportedPromise(slot);
-    if (slot.startsWith('o+')) {
+    if (isPromiseRef(slot)) return this.#makeImportedPromise(slot);
+    if (isExportRef(slot)) {
       throw ReferenceError(`object ${slot} is gone: it was not durable and the vat restarted`);
     }
     throw ReferenceError(`unknown vref ${slot}`);

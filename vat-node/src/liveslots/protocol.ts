@@ -6,9 +6,10 @@
  *   o-N        an object the vat imports (allocated by the kernel)
  *   p+N / p-N  promises allocated by the vat / by the kernel
  */
-import type { CapData } from '../kernel/messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import type { VRef } from '../protocol/refs.ts';
 
-export type VRef = string;
+export type { VRef };
 
 /**
  * The method of a path echo (kernel.ts, #acceptResolution): sent to a promise, it follows the

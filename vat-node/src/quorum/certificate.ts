@@ -16,7 +16,8 @@
  * sorted member list; the bitmap is exactly ceil(n / 8) bytes with no bit at or above n; the
  * signatures follow in member order. So one certificate has exactly one encoding.
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { memberIndex, type QuorumConfig } from './config.ts';
 import { SIGNATURE_BYTES, verifyMemberSignature } from './signatures.ts';
 
@@ -124,7 +125,12 @@ export function checkCertificateShape(v: unknown): Certificate {
       'certificate: keys must be exactly epoch,signatures,signers',
     );
   }
-  if (typeof o.epoch !== 'number' || !Number.isSafeInteger(o.epoch) || o.epoch < 0) {
+  if (
+    typeof o.epoch !== 'number' ||
+    !Number.isSafeInteger(o.epoch) ||
+    o.epoch < 0 ||
+    Object.is(o.epoch, -0)
+  ) {
     throw new CertificateError('malformed', 'certificate.epoch: not an integer >= 0');
   }
   if (typeof o.signers !== 'string' || o.signers.length > 64 || !HEX.test(o.signers)) {

@@ -20,7 +20,8 @@
  * two records for one epoch, are refused. Every resulting configuration must pass the arithmetic
  * of config.ts (2k > n, k ≤ n).
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { type Sign, verifySignature } from '../vattp/signing.ts';
 import {
@@ -110,7 +111,7 @@ function exactKeys(v: unknown, where: string, keys: readonly string[]): Record<s
 }
 
 function uint(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || Object.is(v, -0))
     refuse('malformed', `${where}: not an integer >= 0`);
   return v;
 }

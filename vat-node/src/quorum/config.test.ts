@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { formatSturdyRef, newSecret, parseSturdyRef } from '../kernel/sturdyref.ts';
-import { canonicalJson } from '../vattp/codec.ts';
+import { canonicalJson, decodeWire, encodeFrame, signFrame } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 import {
   checkArithmetic,
@@ -118,6 +118,16 @@ test('the quorum VatID: derived from the genesis, stable, distinct from every so
     formatSturdyRef({ vatId: id, secret, hints: ['/ip4/127.0.0.1/tcp/1'] }),
   );
   assert.equal(parsed.vatId, id);
+});
+
+test('a quorum VatID passes where VatTP carries VatIDs (frame to and from)', () => {
+  const id = quorumVatIdOf(q.genesis);
+  const member = q.members[0]!;
+  const frame = { from: member.vatId, to: id, session: '0'.repeat(32), ack: 0, messages: [] };
+  const decoded = decodeWire(signFrame(encodeFrame(frame), member.sign));
+  assert.equal(decoded.frame.to, id);
+  const back = { ...frame, from: id, to: member.vatId };
+  assert.equal(decodeWire(signFrame(encodeFrame(back), member.sign)).frame.from, id);
 });
 
 test('isQuorumVatId refuses near misses', () => {

@@ -26,7 +26,7 @@
  * the VatID up in the DHT.
  */
 import { createHash } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 
@@ -180,11 +180,13 @@ export function checkArithmetic(n: number, k: number): FaultTolerance {
   return faultTolerance(n, k);
 }
 
-/** One line for status output and logs, e.g. "4 members, threshold 3: tolerates 1 Byzantine, 1 crashed". */
+/**
+ * One line for status output and logs, e.g.
+ * "4 members, threshold 3: tolerates 1 Byzantine and 1 crashed (quorums intersect in 2)".
+ */
 export function describeFaultTolerance(t: FaultTolerance): string {
-  const s = (x: number, word: string) => `${x} ${word}`;
   return (
-    `${s(t.members, t.members === 1 ? 'member' : 'members')}, threshold ${t.threshold}: ` +
+    `${t.members} ${t.members === 1 ? 'member' : 'members'}, threshold ${t.threshold}: ` +
     `tolerates ${t.byzantine} Byzantine and ${t.crashes} crashed ` +
     `(quorums intersect in ${t.intersection})`
   );

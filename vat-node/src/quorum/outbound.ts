@@ -1,6 +1,6 @@
 /**
- * Messages FROM a quorum vat, as its receivers see them, and the acknowledgements a quorum
- * vat gives its senders. Pure logic: no I/O, no clock; the vat node wires it to VatTP.
+ * Messages FROM a quorum vat, as its receivers see them. Pure logic: no I/O, no clock; the vat
+ * node wires it to VatTP.
  *
  * Outbound (quorum → receiver). Every member executes the same agreed inputs, so every honest
  * member produces the same outbound messages with the same per-receiver sequence numbers. Each
@@ -24,23 +24,23 @@
  * (window = params.maxPendingPerSender; later ones are dropped and will be retransmitted),
  * each member has at most one vote per seq, and the message bytes a member introduces (content
  * no other member sent first) count against that member's own budget, so a Byzantine member
- * can fill only its own share, never the honest members'.
+ * can fill only its own share, never the honest members'. Content for the next seq to deliver
+ * is always taken (at most one message per member beyond its budget), so full budgets cannot
+ * stall delivery. Worst case per sender: n × (budget + one message + window × one statement
+ * of ≤ MAX_RUN digests, ~4.4 KB).
  *
- * Acknowledgements (sender → quorum). A member signs
+ * The transport's duty: members retransmit unacknowledged statements (a receiver acknowledges
+ * only what it delivered), and the receiver persists `delivered` with its committed inbound mark
+ * (setConfig(config, delivered) at start), so exactly-once holds across restarts.
  *
- *   ack {quorum, peer, ack}  "I have committed every message of `peer` up to seq `ack`"
- *
- * after the agreed order delivered and it committed them. The sender's AckCombiner keeps each
- * current member's highest signed ack; the certified high-water mark is the k-th highest: at
- * least k members (so at least k − f ≥ 1 honest member, which commits only decided inputs)
- * committed everything up to it. The sender keeps each message in its outbox until the certified
- * mark covers it, then forgets it (the kernel's acked(peer, seq)).
+ * Acknowledgements in the other direction (a sender to the quorum): ack.ts.
  */
-import type { Sequenced, VatMessage } from '../kernel/messages.ts';
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import type { Sign } from '../vattp/signing.ts';
-import { isQuorumVatId, memberIndex, type QuorumConfig } from './config.ts';
+import { memberIndex, type QuorumConfig } from './config.ts';
 import {
   contentDigest,
   SIGNATURE_BYTES,
@@ -156,6 +156,60 @@ export function verifyEvidence(e: Evidence): boolean {
   }
   if (digestAt(a) === digestAt(b)) return false;
   return e.statements.every((s) => verifyMemberSignature(e.member, s.statement, s.signature));
+}
+
+/** Evidence as plain JSON data (one log line, a status field): bytes as base64url. */
+export interface EvidenceJson {
+  readonly quorum: VatId;
+  readonly to: VatId;
+  readonly member: VatId;
+  readonly seq: number;
+  readonly statements: readonly { readonly statement: string; readonly signature: string }[];
+}
+
+export function evidenceToJson(e: Evidence): EvidenceJson {
+  const b64 = (b: Uint8Array) =>
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+  return {
+    quorum: e.quorum,
+    to: e.to,
+    member: e.member,
+    seq: e.seq,
+    statements: e.statements.map((s) => ({
+      statement: b64(s.statement),
+      signature: b64(s.signature),
+    })),
+  };
+}
+
+/** Evidence from its JSON form; undefined if malformed (then verifyEvidence is not reached). */
+export function evidenceFromJson(v: unknown): Evidence | undefined {
+  const o = v as Partial<EvidenceJson> | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    typeof o.quorum !== 'string' ||
+    typeof o.to !== 'string' ||
+    typeof o.member !== 'string' ||
+    !Number.isSafeInteger(o.seq) ||
+    !Array.isArray(o.statements) ||
+    o.statements.length !== 2 ||
+    !o.statements.every((s) => typeof s?.statement === 'string' && typeof s.signature === 'string')
+  ) {
+    return undefined;
+  }
+  const bytes = (t: string) => new Uint8Array(Buffer.from(t, 'base64url'));
+  const [a, b] = o.statements.map((s) => ({
+    statement: bytes(s.statement),
+    signature: bytes(s.signature),
+  }));
+  return {
+    quorum: o.quorum,
+    to: o.to,
+    member: o.member,
+    seq: o.seq as number,
+    statements: [a!, b!],
+  };
 }
 
 // ---------------------------------------------------------------- the receiver's combiner
@@ -328,24 +382,23 @@ export class OutboundCombiner {
     }
     for (const i of fresh) {
       const seq = signed.first + i;
-      let s = state.pending.get(seq);
-      if (s === undefined) {
-        s = { votes: new Map(), candidates: new Map() };
-        state.pending.set(seq, s);
-      }
+      const s = state.pending.get(seq) ?? { votes: new Map(), candidates: new Map() };
       const digest = signed.digests[i]!;
       let candidate = s.candidates.get(digest);
       if (candidate === undefined) {
         const msg = messages[i]!.msg;
         const bytes = Buffer.byteLength(canonicalJson(msg), 'utf8');
         const used = state.introduced.get(signed.signer) ?? 0;
-        if (used + bytes > this.#memberBytes) continue; // over its budget: retransmitted later
+        // Over its budget: dropped (members retransmit until acked). The next seq to deliver is
+        // always taken, so budgets full of later seqs can never stall delivery.
+        if (used + bytes > this.#memberBytes && seq !== state.delivered + 1) continue;
         state.introduced.set(signed.signer, used + bytes);
         candidate = { msg, bytes, introducer: signed.signer, voters: new Set() };
         s.candidates.set(digest, candidate);
       }
       candidate.voters.add(signed.signer);
       s.votes.set(signed.signer, { digest, proof });
+      state.pending.set(seq, s);
     }
     return { outcome: 'accepted', delivered: this.#deliverReady(state), evidence: [] };
   }
@@ -397,81 +450,5 @@ export class OutboundCombiner {
       state.delivered = seq;
     }
     return out;
-  }
-}
-
-// ---------------------------------------------------------------- acknowledgements
-
-export function ackStatement(quorum: VatId, peer: VatId, ack: number): Uint8Array {
-  return statementBytes('ack', { quorum, peer, ack });
-}
-
-/** A member's side: "I committed every message of `peer` up to `ack`". */
-export function signAck(sign: Sign, quorum: VatId, peer: VatId, ack: number): Uint8Array {
-  return sign(ackStatement(quorum, peer, ack));
-}
-
-export type AckOutcome = 'raised' | 'stale' | 'not-a-member' | 'bad-signature' | 'malformed';
-
-/**
- * The sender's side of acknowledgements from a quorum vat: the k-certified ack high-water mark.
- * Memory: one entry per current member.
- */
-export class AckCombiner {
-  readonly #peer: VatId;
-  #config: QuorumConfig;
-  readonly #highest = new Map<VatId, number>();
-  #certified = 0;
-
-  /** `peer` is this sender's own VatID (what members acknowledge). */
-  constructor(peer: VatId, config: QuorumConfig, certified = 0) {
-    if (!isQuorumVatId(config.quorum))
-      throw new TypeError('AckCombiner: not a quorum configuration');
-    this.#peer = peer;
-    this.#config = config;
-    this.#certified = certified;
-  }
-
-  /** The highest seq that k current members have acknowledged. */
-  get certified(): number {
-    return this.#certified;
-  }
-
-  /** One member's signed ack. Returns what happened and the (possibly raised) certified mark. */
-  offer(
-    signer: VatId,
-    ack: number,
-    signature: Uint8Array,
-  ): { outcome: AckOutcome; certified: number } {
-    const result = (outcome: AckOutcome) => ({ outcome, certified: this.#certified });
-    if (!Number.isSafeInteger(ack) || ack < 0) return result('malformed');
-    if (memberIndex(this.#config, signer) < 0) return result('not-a-member');
-    if (ack <= (this.#highest.get(signer) ?? 0)) return result('stale');
-    if (
-      !verifyMemberSignature(signer, ackStatement(this.#config.quorum, this.#peer, ack), signature)
-    ) {
-      return result('bad-signature');
-    }
-    this.#highest.set(signer, ack);
-    const before = this.#certified;
-    this.#recount();
-    return result(this.#certified > before ? 'raised' : 'stale');
-  }
-
-  /** A newer configuration: removed members' acks stop counting. The mark never goes down. */
-  setConfig(config: QuorumConfig): number {
-    if (config.quorum !== this.#config.quorum || config.epoch < this.#config.epoch)
-      return this.#certified;
-    this.#config = config;
-    for (const m of [...this.#highest.keys()])
-      if (memberIndex(config, m) < 0) this.#highest.delete(m);
-    this.#recount();
-    return this.#certified;
-  }
-
-  #recount(): void {
-    const acks = [...this.#highest.values()].sort((a, b) => b - a);
-    const kth = acks[this.#config.threshold - 1];
-    if (kth !== undefined && kth > this.#certified) this.#certified = kth;
   }
 }

@@ -3,8 +3,9 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { MemoryKernel } from '../../../test/vattp/fixtures/memory-kernel.ts';
-import type { VatMessage } from '../kernel/messages.ts';
-import { ephemeralIdentity, type VatIdentity } from './identity.ts';
+import { logEvents } from '../events/log.ts';
+import type { VatMessage } from '../protocol/messages.ts';
+import { ephemeralIdentity, type HostIdentity } from './identity.ts';
 import { NetworkTransport } from './network-transport.ts';
 
 type After = { after: (fn: () => Promise<void> | void) => void };
@@ -22,7 +23,7 @@ function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unk
 }
 
 interface Vat {
-  identity: VatIdentity;
+  identity: HostIdentity;
   transport: NetworkTransport;
   kernel: MemoryKernel;
   got: Map<string, number[]>;
@@ -33,7 +34,7 @@ async function startVat(
   t: After,
   opts: {
     listen?: string[];
-    identity?: VatIdentity;
+    identity?: HostIdentity;
     ackDelayMs?: number;
     maxFrameBytes?: number;
   } = {},
@@ -42,7 +43,7 @@ async function startVat(
   const { logger, lines } = captureLogger();
   const transport = await NetworkTransport.create({
     identity,
-    logger,
+    events: logEvents(logger),
     listen: opts.listen,
     backoff: { baseMs: 20, capMs: 200, factor: 2 },
     ackDelayMs: opts.ackDelayMs,

@@ -165,3 +165,33 @@ test('a learner that joins late catches up from genesis, verifying every segment
   assert.deepEqual(inputsOf(learner), inputsOf(members[0]!));
   assert.ok(checkInvariants(sim, [...members, learner]).ok);
 });
+
+test('a learner whose heights are no longer kept is told to restore a checkpoint (once)', async () => {
+  const sim = await Sim.create({
+    seed: 24,
+    n: 3,
+    k: 2,
+    learners: 1,
+    crypto: 'fake',
+    keepActions: true,
+    replica: { syncIntervalMs: 50, keepDecided: 5 },
+  });
+  const learner = sim.member(sim.ids[3]!);
+  learner.crashed = true;
+  sim.start();
+  sim.stream(SENDERS, 300, 5);
+  const members = sim.ids.slice(0, 3).map((id) => sim.member(id));
+  assert.ok(sim.run(30_000, () => sim.allDecided(members)));
+  assert.ok(members[0]!.decided.length > 5);
+  learner.crashed = false;
+  sim.deliver(learner, { type: 'start' });
+  sim.run(1000);
+  const asks = learner.actions.filter((a) => a.type === 'state-transfer-needed');
+  assert.equal(asks.length, 1);
+  assert.deepEqual(asks[0], {
+    type: 'state-transfer-needed',
+    fromHeight: 1,
+    oldestKept: members[0]!.decided.length - 4,
+  });
+  assert.equal(learner.decided.length, 0, 'it decides nothing it cannot verify from its state');
+});

@@ -68,17 +68,25 @@
  * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
  * against the configuration of its epoch, so they follow the configuration chain from genesis.
  *
+ * Refusals: a message no honest member would send (malformed, forged or mis-attributed
+ * signature, non-member, wrong leader, invalid batch, old epoch, a second vote or proposal in a
+ * round) gives a `rejected` action with the reason and changes nothing. Late and repeated
+ * messages are normal on a network (a vote after its QC formed, a replayed proposal we hold):
+ * they are dropped without a word.
+ *
  * Transcript agreement: the executor reports `executed(height, hash)`; every checkpointInterval
  * heights a member signs and broadcasts its hash. k equal hashes make a stable checkpoint; a
  * member whose own hash differs stops (action `diverged`), a member that signed another hash is
  * reported (evidence `transcript`).
  */
-import type { VatId } from '../../transport/types.ts';
+
+import type { VatId } from '../../protocol/identity.ts';
 import { isMember, type QuorumConfig, toleranceOf } from '../config.ts';
+import { Checkpoints } from './checkpoints.ts';
 import { checkInput, parseMessage } from './codec.ts';
+import { InputPool, seqKey } from './pool.ts';
 import {
   blockIdOf,
-  checkpointStatement,
   genesisBlockId,
   inputDigest,
   proposalStatement,
@@ -99,7 +107,6 @@ import type {
   Reconfigure,
   ReplicaAction,
   ReplicaEvent,
-  Signature,
   TC,
   TimeoutVote,
 } from './types.ts';
@@ -123,8 +130,10 @@ export interface ReplicaOptions {
   readonly maxViewTimeoutMs?: number;
   /** Bytes of input bodies per block. Default 4 MiB. */
   readonly maxBatchBytes?: number;
-  /** Decided blocks kept to serve `sync`. Default 10,000. */
+  /** Decided blocks kept to serve `sync`: at most this many… Default 10,000. */
   readonly keepDecided?: number;
+  /** …and at most this many bytes of their inputs. Default 64 MiB. */
+  readonly keepDecidedBytes?: number;
   /** How often a learner pulls decisions. Default viewTimeoutMs. */
   readonly syncIntervalMs?: number;
   /** Non-members allowed to pull decided blocks (future members catching up, observers). */
@@ -146,11 +155,6 @@ interface BlockRecord {
   readonly reconfig: boolean;
 }
 
-interface PoolEntry {
-  readonly input: Input;
-  readonly digest: string;
-}
-
 interface Branch {
   /** Next expected seq per sender key along the branch's undecided blocks. */
   readonly next: Map<string, number>;
@@ -158,15 +162,8 @@ interface Branch {
   readonly hasInputs: boolean;
 }
 
-interface CheckpointState {
-  readonly epoch: number;
-  readonly by: Map<VatId, { hash: string; sig: Uint8Array }>;
-  stable?: { hash: string; signatures: Signature[] };
-}
-
 type VoteMessage = Extract<OrderingMessage, { type: 'vote' }>;
 type TimeoutMessage = Extract<OrderingMessage, { type: 'timeout' }>;
-type CheckpointMessage = Extract<OrderingMessage, { type: 'checkpoint' }>;
 type ProposalMessage = Extract<OrderingMessage, { type: 'proposal' }>;
 
 const MAX_ROUNDS_AHEAD = 10_000;
@@ -174,6 +171,10 @@ const MAX_AWAITING = 64;
 const MAX_FUTURE = 4096;
 const VERIFIED_CACHE = 100_000;
 const SYNC_BLOCKS = 1024;
+/** A sync reply stops adding decided segments past this many bytes of inputs. */
+const SYNC_BYTES = 8 << 20;
+
+const blockBytes = (b: Block) => b.inputs.reduce((n, i) => n + i.body.length, 0);
 const PENDING_BLOCKS = 64;
 
 /** The map's value at key, created by make() (an empty Map by default) if absent. */
@@ -185,8 +186,6 @@ function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V = () => new Map() 
   }
   return v;
 }
-
-const seqKey = (input: Input) => `${input.kind}\u0000${input.from}`;
 
 export class Replica {
   readonly self: VatId;
@@ -200,6 +199,8 @@ export class Replica {
   private readonly checkpointInterval: number;
   private readonly maxPendingPerSender: number;
   private readonly keepDecided: number;
+  private readonly keepDecidedBytes: number;
+  private historyBytes = 0;
 
   private out: ReplicaAction[] = [];
   private readonly configs = new Map<number, QuorumConfig>();
@@ -211,7 +212,6 @@ export class Replica {
   private highQC: QC;
   private highQCFrom: VatId | undefined;
   private decidedTip: BlockRecord;
-  private readonly nextSeq = new Map<string, number>();
   private readonly history = new Map<number, { block: Block; proof: CommitProof }>();
   private oldestKept = 1;
 
@@ -238,12 +238,8 @@ export class Replica {
   private readonly syncInFlight = new Set<VatId>();
   private stateTransferReported = false;
 
-  // inputs
-  private readonly pool = new Map<string, Map<number, PoolEntry>>();
-
-  // checkpoints
-  private readonly myHashes = new Map<number, string>();
-  private readonly checkpoints = new Map<number, CheckpointState>();
+  private readonly pool: InputPool;
+  private readonly checkpoints: Checkpoints;
 
   private readonly reported = new Set<string>();
   private readonly verified = new Set<string>();
@@ -262,6 +258,7 @@ export class Replica {
     this.checkpointInterval = opts.checkpointInterval ?? g.params.checkpointInterval;
     this.maxPendingPerSender = opts.maxPendingPerSender ?? g.params.maxPendingPerSender;
     this.keepDecided = opts.keepDecided ?? 10_000;
+    this.keepDecidedBytes = opts.keepDecidedBytes ?? 64 << 20;
     this.config = g;
     this.configs.set(g.epoch, g);
     const root: BlockRecord = {
@@ -278,6 +275,21 @@ export class Replica {
     this.decidedTip = root;
     this.highQC = { epoch: g.epoch, round: 0, blockId: root.id, votes: [] };
     this.epochRoot = root.id;
+    this.pool = new InputPool(this.maxPendingPerSender);
+    this.checkpoints = new Checkpoints(
+      this.quorum,
+      this.self,
+      this.checkpointInterval,
+      this.crypto,
+      {
+        emit: (a) => this.emit(a),
+        reject: (from, reason) => this.reject(from, reason),
+        report: (key, evidence) => this.report(key, evidence),
+        diverge: (height, local, agreed) => this.diverge(height, local, agreed),
+        configOf: (epoch) => this.configs.get(epoch),
+        decidedHeight: () => this.decidedTip.height,
+      },
+    );
   }
 
   // ------------------------------------------------------------------ public view
@@ -304,8 +316,7 @@ export class Replica {
   /** For status output and logs. */
   status() {
     const t = toleranceOf(this.config);
-    let pending = 0;
-    for (const e of this.pool.values()) pending += e.size;
+    const pending = this.pool.size;
     return {
       epoch: this.epoch,
       round: this.round,
@@ -388,9 +399,7 @@ export class Replica {
   /** Something to order or to finish: only then does a member run its round timer. */
   private hasWork(): boolean {
     if (this.myTimeout?.round === this.round || this.deferred !== undefined) return true;
-    for (const [key, entries] of this.pool) {
-      if (entries.has(this.nextSeq.get(key) ?? 1)) return true;
-    }
+    if (this.pool.hasProposable()) return true;
     const tip = this.blocks.get(this.highQC.blockId);
     if (tip === undefined) return this.highQC.round > this.decidedRound();
     const branch = this.branchOf(tip);
@@ -525,12 +534,15 @@ export class Replica {
       case 'sync-reply':
         return this.onSyncReply(from, m);
       case 'checkpoint':
-        return this.onCheckpoint(from, m);
+        return this.checkpoints.received(from, m);
       default: {
         const epoch = m.type === 'proposal' ? m.block.epoch : m.epoch;
         if (epoch < this.epoch) return this.reject(from, `${m.type} of old epoch ${epoch}`);
         if (epoch > this.epoch) {
-          if (this.future.length < MAX_FUTURE) this.future.push({ from, message: m, epoch });
+          // Only the next epoch's messages are worth keeping: we are about to switch to it.
+          if (epoch === this.epoch + 1 && this.future.length < MAX_FUTURE) {
+            this.future.push({ from, message: m, epoch });
+          }
           this.requestSync(from);
           return;
         }
@@ -653,13 +665,15 @@ export class Replica {
         return 'a reconfiguration must end its batch';
       }
       const key = seqKey(input);
-      const expected = branch.next.get(key) ?? this.nextSeq.get(key) ?? 1;
+      const expected = branch.next.get(key) ?? this.pool.nextSeq(key);
       if (input.seq !== expected) {
         return `${input.kind} ${input.from} #${input.seq} out of order (expected #${expected})`;
       }
       branch.next.set(key, expected + 1);
-      const pooled = this.pool.get(key)?.get(input.seq);
+      const pooled = this.pool.entry(key, input.seq);
       if (pooled !== undefined && pooled.digest === digests[i]) continue;
+      // An accepted change request carries the administrator's signature: it vouches for itself.
+      if (input.kind === 'reconfigure' && this.reconfigures(input, b.height)) continue;
       if (input.auth !== undefined && this.opts.authenticateInput !== undefined) {
         if (!this.opts.authenticateInput(input)) {
           return `${input.kind} ${input.from} #${input.seq}: its sender did not sign it`;
@@ -989,7 +1003,12 @@ export class Replica {
     }
     const branch = this.branchOf(parent);
     if (typeof branch === 'string') return;
-    const picked = branch.reconfig ? [] : this.pickInputs(branch.next, parent.height + 1);
+    const height = parent.height + 1;
+    const picked = branch.reconfig
+      ? []
+      : this.pool.pick(branch.next, this.maxBatch, this.maxBatchBytes, (input) =>
+          this.reconfigures(input, height),
+        );
     if (picked.length === 0 && !branch.hasInputs) return;
     const block: Block = {
       epoch: this.epoch,
@@ -1012,44 +1031,18 @@ export class Replica {
     this.maybeVote(rec, sig);
   }
 
-  /** The next inputs in each sender's sequence, up to the batch limits. */
-  private pickInputs(branchNext: Map<string, number>, height: number): PoolEntry[] {
-    const out: PoolEntry[] = [];
-    let bytes = 0;
-    for (const [key, entries] of this.pool) {
-      let seq = branchNext.get(key) ?? this.nextSeq.get(key) ?? 1;
-      for (let e = entries.get(seq); e !== undefined; e = entries.get(++seq)) {
-        if (out.length >= this.maxBatch) return out;
-        if (out.length > 0 && bytes + e.input.body.length > this.maxBatchBytes) return out;
-        out.push(e);
-        bytes += e.input.body.length;
-        if (this.reconfigures(e.input, height)) return out; // ends the batch (and the epoch)
-      }
-    }
-    return out;
-  }
-
   // ------------------------------------------------------------------ inputs
 
   private onSubmit(raw: Input): undefined {
     if (this.haltReason !== undefined) return;
     const input = checkInput(raw);
     if (typeof input === 'string') return this.reject(raw?.from ?? '?', input);
-    const key = seqKey(input);
-    if (input.seq < (this.nextSeq.get(key) ?? 1)) return; // already decided
-    const entries = getOrAdd(this.pool, key);
-    const digest = inputDigest(input);
-    const existing = entries.get(input.seq);
-    if (existing !== undefined) {
-      if (existing.digest !== digest) {
-        this.reject(input.from, `two different inputs #${input.seq} from one sender`);
-      }
+    const added = this.pool.add(input);
+    if (!added.ok) {
+      if (added.reason !== undefined) this.reject(input.from, added.reason);
       return;
     }
-    if (entries.size >= this.maxPendingPerSender) {
-      return this.reject(input.from, `more than ${this.maxPendingPerSender} pending inputs`);
-    }
-    entries.set(input.seq, { input, digest });
+    const { key, digest } = added;
     const d = this.deferred;
     if (d !== undefined) {
       const missingKey = `${key}\u0000${input.seq}`;
@@ -1095,18 +1088,17 @@ export class Replica {
       blockId: rec.id,
       inputs: block.inputs,
     });
-    for (const input of block.inputs) {
-      const key = seqKey(input);
-      this.nextSeq.set(key, input.seq + 1);
-      const entries = this.pool.get(key);
-      if (entries !== undefined) {
-        entries.delete(input.seq);
-        if (entries.size === 0) this.pool.delete(key);
-      }
-    }
+    for (const input of block.inputs) this.pool.decided(input);
     this.decidedTip = rec;
     this.history.set(rec.height, { block, proof });
-    while (this.history.size > this.keepDecided) this.history.delete(this.oldestKept++);
+    this.historyBytes += blockBytes(block);
+    while (
+      this.history.size > 1 &&
+      (this.history.size > this.keepDecided || this.historyBytes > this.keepDecidedBytes)
+    ) {
+      this.historyBytes -= blockBytes(this.history.get(this.oldestKept)!.block);
+      this.history.delete(this.oldestKept++);
+    }
   }
 
   /** Forget blocks that can no longer be decided (at or below the decided height). */
@@ -1192,7 +1184,8 @@ export class Replica {
     const segments: DecidedSegment[] = [];
     let h = Math.max(fromHeight, 1);
     let count = 0;
-    while (h <= top && count < SYNC_BLOCKS && segments.length < 256) {
+    let bytes = 0;
+    while (h <= top && count < SYNC_BLOCKS && bytes < SYNC_BYTES && segments.length < 256) {
       const first = this.history.get(h)!;
       const blocks = [first.block];
       for (h++; h <= top && this.history.get(h)!.proof === first.proof; h++) {
@@ -1200,6 +1193,7 @@ export class Replica {
       }
       segments.push({ blocks, proof: first.proof });
       count += blocks.length;
+      for (const b of blocks) bytes += blockBytes(b);
     }
     const pending: Block[] = [];
     if (h > top) {
@@ -1242,7 +1236,8 @@ export class Replica {
       if (problem !== undefined) return this.reject(from, `sync: ${problem}`);
       if (this.haltReason !== undefined) return;
     }
-    for (const b of m.pending) {
+    // Undecided blocks only from a peer we asked: unsolicited ones could only fill memory.
+    for (const b of solicited ? m.pending : []) {
       if (b.epoch !== this.epoch) continue;
       const parent = this.blocks.get(b.parent);
       if (
@@ -1312,106 +1307,7 @@ export class Replica {
 
   private onExecuted(height: number, hash: string): undefined {
     if (this.haltReason !== undefined) return;
-    this.myHashes.set(height, hash);
-    const cp = this.checkpoints.get(height);
-    if (cp?.stable !== undefined && cp.stable.hash !== hash) {
-      return this.diverge(height, hash, cp.stable.hash);
-    }
-    if (height % this.checkpointInterval !== 0) {
-      this.myHashes.delete(height);
-      return;
-    }
-    const epoch = this.history.get(height)?.block.epoch ?? this.epoch;
-    const config = this.configs.get(epoch);
-    if (config === undefined || !isMember(config, this.self)) return;
-    const sig = this.crypto.sign(checkpointStatement(this.quorum, epoch, height, hash));
-    const m: CheckpointMessage = {
-      type: 'checkpoint',
-      epoch,
-      height,
-      hash,
-      signer: this.self,
-      sig,
-    };
-    this.broadcast(m);
-    this.addCheckpoint(m, config);
-  }
-
-  private onCheckpoint(from: VatId, m: CheckpointMessage): undefined {
-    if (m.signer !== from) return this.reject(from, 'checkpoint relayed by another peer');
-    const config = this.configs.get(m.epoch);
-    if (config === undefined) return this.reject(from, `checkpoint of unknown epoch ${m.epoch}`);
-    if (!isMember(config, from)) {
-      return this.reject(from, `checkpoint from a non-member of epoch ${m.epoch}`);
-    }
-    if (m.height === 0 || m.height % this.checkpointInterval !== 0) {
-      return this.reject(from, `checkpoint at height ${m.height}, not a checkpoint height`);
-    }
-    if (m.height > this.decidedTip.height + 100 * this.checkpointInterval + 10_000) {
-      return this.reject(from, 'checkpoint too far ahead');
-    }
-    const cp = this.checkpoints.get(m.height);
-    const prev = cp?.by.get(from);
-    if (prev !== undefined && prev.hash === m.hash) return; // replay
-    const stmt = checkpointStatement(this.quorum, m.epoch, m.height, m.hash);
-    if (!this.crypto.verify(from, stmt, m.sig))
-      return this.reject(from, 'bad checkpoint signature');
-    if (prev !== undefined) {
-      this.report(`checkpoint|${from}|${m.height}`, {
-        kind: 'checkpoint',
-        signer: from,
-        epoch: m.epoch,
-        height: m.height,
-        a: prev,
-        b: { hash: m.hash, sig: m.sig },
-      });
-      return this.reject(from, `two transcript hashes at height ${m.height}`);
-    }
-    if (cp === undefined && this.lastStable >= m.height) return; // settled long ago
-    this.addCheckpoint(m, config);
-  }
-
-  private lastStable = 0;
-
-  private addCheckpoint(m: CheckpointMessage, config: QuorumConfig): undefined {
-    const cp = getOrAdd<number, CheckpointState>(this.checkpoints, m.height, () => ({
-      epoch: m.epoch,
-      by: new Map(),
-    }));
-    cp.by.set(m.signer, { hash: m.hash, sig: m.sig });
-    if (cp.stable === undefined) {
-      const agreeing = [...cp.by].filter(([, x]) => x.hash === m.hash);
-      if (agreeing.length < config.threshold) return;
-      cp.stable = {
-        hash: m.hash,
-        signatures: agreeing.map(([signer, x]) => ({ signer, sig: x.sig })),
-      };
-      this.emit({
-        type: 'stable-checkpoint',
-        height: m.height,
-        hash: m.hash,
-        signatures: cp.stable.signatures,
-      });
-      this.lastStable = Math.max(this.lastStable, m.height);
-      for (const h of this.checkpoints.keys()) {
-        if (h < m.height - this.checkpointInterval) this.checkpoints.delete(h);
-      }
-      for (const h of this.myHashes.keys()) if (h < m.height) this.myHashes.delete(h);
-      const mine = this.myHashes.get(m.height);
-      if (mine !== undefined && mine !== m.hash) return this.diverge(m.height, mine, m.hash);
-    }
-    const stable = cp.stable;
-    for (const [signer, x] of cp.by) {
-      if (x.hash === stable.hash || signer === this.self) continue;
-      this.report(`transcript|${signer}|${m.height}`, {
-        kind: 'transcript',
-        signer,
-        epoch: cp.epoch,
-        height: m.height,
-        claimed: x,
-        agreed: stable,
-      });
-    }
+    this.checkpoints.executed(height, hash, this.history.get(height)?.block.epoch ?? this.epoch);
   }
 
   private diverge(height: number, local: string, agreed: string): undefined {

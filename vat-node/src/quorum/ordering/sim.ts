@@ -8,7 +8,7 @@
  * `executed` back, so checkpoints compare real transcript hashes.
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
 import { makeTestQuorum, type TestQuorum } from '../testing.ts';

@@ -29,7 +29,7 @@ async function startHost(
 }
 
 async function echo(from: VatHost, to: VatHost, text: string): Promise<string> {
-  const stream = await from.dial(to.vatId, ECHO, AbortSignal.timeout(5_000));
+  const stream = await from.dial(to.vatId, ECHO, AbortSignal.timeout(30_000));
   const lp = lpStream(stream);
   await lp.write(new TextEncoder().encode(text));
   const reply = new TextDecoder().decode((await lp.read()).subarray());

@@ -35,3 +35,13 @@ test('the facade is frozen: contract code cannot refill or replace it', () => {
   assert.ok(Object.isFrozen(m.facade));
   assert.equal((m.facade as unknown as Record<string, unknown>)['reset'], undefined);
 });
+
+test('a gas limit that is not a positive integer is refused (NaN would never run out)', () => {
+  const m = new GasMeter();
+  for (const bad of [Number.NaN, 0, -1, 1.5, Number.POSITIVE_INFINITY, 'lots', 2 ** 53]) {
+    assert.throws(() => m.reset(bad as number), /gas limit must be a positive integer/);
+  }
+  m.reset(1);
+  m.facade.f();
+  assert.throws(() => m.facade.f(), GasExhausted);
+});

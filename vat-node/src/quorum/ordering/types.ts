@@ -224,6 +224,18 @@ export type ReplicaAction =
       readonly fromHeight: number;
       readonly oldestKept: number;
     }
+  /**
+   * No progress for several view timeouts in a row (fewer than k members reachable, or
+   * successive faulty leaders): said once, until `resumed`.
+   */
+  | {
+      readonly type: 'stalled';
+      readonly round: number;
+      readonly height: number;
+      readonly reason: string;
+    }
+  /** Deciding again after `stalled`. */
+  | { readonly type: 'resumed'; readonly height: number }
   /** Something only more than f Byzantine members could cause: this member stopped. */
   | { readonly type: 'halted'; readonly reason: string };
 

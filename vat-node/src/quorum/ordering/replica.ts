@@ -593,10 +593,10 @@ export class Replica {
     this.onQC(b.justify, from);
     if (b.tc !== undefined) this.onTC(b.tc);
     const parent = this.blocks.get(b.parent);
+    // Late: at or below the decided height there is nothing left to vote on or to hold.
+    if (b.height <= this.decidedTip.height) return;
     if (parent === undefined) {
-      if (b.justify.round < this.decidedRound()) {
-        return this.reject(from, 'proposal extends an abandoned block');
-      }
+      if (b.justify.round < this.decidedRound()) return; // extends an abandoned block
       if (this.awaiting.size >= MAX_AWAITING) {
         this.awaiting.delete(this.awaiting.keys().next().value!);
       }

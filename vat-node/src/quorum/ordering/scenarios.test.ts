@@ -305,3 +305,51 @@ test('randomized: agreement, validity, integrity always; liveness after GST (cra
     );
   }
 });
+
+test('(4,3) an input only one member received: decided if its sender signed it; else it waits, and other senders are not held up', async () => {
+  const seed = 31;
+  const authenticateInput = (i: { auth?: Uint8Array; from: string; seq: number }) =>
+    Buffer.from(i.auth ?? []).toString() === `signed by ${i.from} #${i.seq}`;
+  const sim = await Sim.create({
+    seed,
+    n: 4,
+    k: 3,
+    crypto: 'fake',
+    replica: { authenticateInput },
+  });
+  sim.start();
+  const only = sim.member(sim.ids[1]!);
+  const signed = {
+    kind: 'message' as const,
+    from: 'dave',
+    seq: 1,
+    body: Buffer.from('to one member, signed'),
+    auth: Buffer.from('signed by dave #1'),
+  };
+  const unsigned = {
+    kind: 'message' as const,
+    from: 'erin',
+    seq: 1,
+    body: Buffer.from('to one member'),
+  };
+  for (const input of [signed, unsigned]) {
+    sim.submitted.set(`message|${input.from}#1`, input);
+    sim.schedule(1, () => sim.deliver(only, { type: 'submit', input }));
+  }
+  sim.stream(SENDERS, 200, 5);
+  const decided = (m: SimMember, from: string) =>
+    m.decided.some((d) => d.inputs.some((i) => i.from === from));
+  assert.ok(
+    sim.run(60_000, () => sim.honest().every((m) => countInputs(m) >= 601 && decided(m, 'dave'))),
+    `seed ${seed}: the signed input and everyone else's are decided`,
+  );
+  sim.run(2000);
+  assert.ok(
+    sim.honest().every((m) => !decided(m, 'erin')),
+    'the unsigned one waits',
+  );
+  // The sender retransmits to every member: now it is decided, once.
+  sim.submit('erin', 1, unsigned.body);
+  assert.ok(sim.run(60_000, () => sim.honest().every((m) => decided(m, 'erin'))));
+  assertSound(sim, seed);
+});

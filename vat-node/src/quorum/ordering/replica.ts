@@ -222,6 +222,8 @@ export class Replica {
   private proposedRound = 0;
   private lastTC: TC | undefined;
   private consecutiveTimeouts = 0;
+  /** Leaders whose last turn ended by timeout without their proposal reaching us. */
+  private readonly suspects = new Set<VatId>();
   private stalled = false;
   private myTimeout: TimeoutMessage | undefined;
   private votes = new Map<number, Map<BlockId, Map<VatId, Uint8Array>>>();
@@ -372,10 +374,17 @@ export class Replica {
     if (member && this.hasWork()) {
       const a = this.timerArmed;
       if (a === undefined || a.epoch !== this.epoch || a.round !== this.round) {
-        const delayMs = Math.min(
-          this.viewTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, 20),
-          this.maxViewTimeoutMs,
-        );
+        // A leader whose last turn ended without a proposal from it (crashed, cut off) gets a
+        // quarter of the timeout: a dead member costs little each time its turn comes round.
+        // Timeouts only ever cost liveness, so a wrong suspicion is cheap: its proposal clears it.
+        const suspect =
+          this.consecutiveTimeouts === 0 && this.suspects.has(this.leaderOf(this.round));
+        const delayMs = suspect
+          ? Math.max(1, Math.floor(this.viewTimeoutMs / 4))
+          : Math.min(
+              this.viewTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, 20),
+              this.maxViewTimeoutMs,
+            );
         this.timerArmed = { epoch: this.epoch, round: this.round };
         this.emit({ type: 'set-timer', timer: 'round', delayMs, ...this.timerArmed });
       }
@@ -569,6 +578,7 @@ export class Replica {
     if (!this.crypto.verify(from, proposalStatement(this.quorum, b.epoch, b.round, id), m.sig)) {
       return this.reject(from, 'bad proposal signature');
     }
+    this.suspects.delete(from);
     // What a vote said the leader proposed is only a claim until its signature checks out: a
     // Byzantine voter must not be able to make us refuse the real proposal.
     const seen = this.proposalsSeen.get(b.round);
@@ -854,6 +864,9 @@ export class Replica {
 
   private onTC(tc: TC): undefined {
     if (tc.round < this.round - 1) return;
+    if (tc.round >= this.round && this.proposalsSeen.get(tc.round)?.verified !== true) {
+      this.suspects.add(this.leaderOf(tc.round));
+    }
     if (this.lastTC === undefined || tc.round > this.lastTC.round) this.lastTC = tc;
     this.advance(tc.round + 1, false);
   }
@@ -1144,6 +1157,7 @@ export class Replica {
     this.proposedRound = 0;
     this.lastTC = undefined;
     this.consecutiveTimeouts = 0;
+    this.suspects.clear();
     this.myTimeout = undefined;
     this.votes = new Map();
     this.votedBy = new Map();

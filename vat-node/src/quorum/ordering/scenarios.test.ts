@@ -60,7 +60,7 @@ for (const [n, k] of CONFIGS) {
 for (const [n, k] of CONFIGS) {
   test(`(${n},${k}) the leader crashes mid-stream: nothing lost, order kept, progress after the timeout`, async () => {
     const seed = 11;
-    const sim = await Sim.create({ seed, n, k, crypto: 'fake' });
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake', keepActions: true });
     sim.start();
     sim.stream(SENDERS, 1000, 1);
     const probe = sim.honest()[0]!;
@@ -78,6 +78,12 @@ for (const [n, k] of CONFIGS) {
     assertSound(sim, seed);
     for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
     assert.ok(sim.now > crashedAt + 100, 'progress needed at least one view timeout');
+    // Once its turn ended without a proposal, the dead leader's later turns time out in a
+    // quarter of the view timeout (100 ms here).
+    for (const m of sim.honest()) {
+      const quarter = m.actions.filter((a) => a.type === 'set-timer' && a.delayMs === 25);
+      assert.ok(quarter.length > 0, 'a suspected leader gets a short timer');
+    }
   });
 }
 

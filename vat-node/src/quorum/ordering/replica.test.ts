@@ -431,3 +431,19 @@ test('a vote claiming an unsigned proposal does not make the real proposal look 
   assert.equal(of(out, 'rejected').length, 0);
   assert.equal(votesIn(out).length, 1);
 });
+
+test('sync: one reply per peer per state; non-members refused', async () => {
+  const r = replica(follower);
+  const peer = ids.find((x) => x !== follower)!;
+  const ask = () =>
+    r.handle({ type: 'message', from: peer, message: { type: 'sync', fromHeight: 1 } });
+  assert.equal(of(ask(), 'send').length, 1);
+  assert.equal(of(ask(), 'send').length, 0, 'the same request again gets nothing');
+  const [outsider] = (await makeTestQuorum(1, 1)).members;
+  const out = r.handle({
+    type: 'message',
+    from: outsider!.vatId,
+    message: { type: 'sync', fromHeight: 1 },
+  });
+  assert.match(of(out, 'rejected')[0]?.reason ?? '', /sync from a peer that is not a member/);
+});

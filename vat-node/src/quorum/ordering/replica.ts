@@ -58,6 +58,10 @@
  * whose auth fails is refused outright. Refusing rather than waiting would be unsafe for
  * liveness (a member one message behind could never vote); voting blindly would let a leader
  * invent inputs (safety). The proposal carries the full inputs, so nobody fetches content.
+ * Senders should sign their inputs: then a sender that gives different members different
+ * inputs under one seq only gets one of them ordered (members check the signature of the
+ * leader's pick); an unsigned one can keep the members that hold the other copy from voting,
+ * and so stall every proposal carrying it.
  *
  * Reconfiguration: a `reconfigure` input that the hook accepts ends its epoch. It must be the
  * last input of its block, the blocks after it in that epoch carry no inputs (they only decide
@@ -931,6 +935,7 @@ export class Replica {
     });
   }
   private readonly helped = new Map<VatId, number>();
+  private readonly served = new Map<VatId, string>();
 
   /** Give up on the current round (R1, R4): broadcast (again) a signed timeout. */
   private timeOut(): undefined {
@@ -1196,6 +1201,11 @@ export class Replica {
 
   private onSync(from: VatId, fromHeight: number): undefined {
     if (!this.maySync(from)) return this.reject(from, 'sync from a peer that is not a member');
+    // One reply per peer per state of ours: asking again for the same gets nothing new, and a
+    // peer must not turn small requests into a stream of large replies.
+    const state = `${fromHeight}|${this.epoch}|${this.round}|${this.decidedTip.height}`;
+    if (this.served.get(from) === state) return;
+    this.served.set(from, state);
     const top = this.decidedTip.height;
     if (fromHeight <= top && fromHeight < this.oldestKept) {
       this.emit({

@@ -359,3 +359,54 @@ test('(4,3) an input only one member received: decided if its sender signed it; 
   assert.ok(sim.run(60_000, () => sim.honest().every((m) => decided(m, 'erin'))));
   assertSound(sim, seed);
 });
+
+test('(4,3) a sender that signs two different inputs with one seq for different members cannot stall ordering', async () => {
+  const seed = 41;
+  const tag = (i: { from: string; seq: number; body: Uint8Array }) =>
+    `${i.from}#${i.seq}:${Buffer.from(i.body).toString()}`;
+  const authenticateInput = (i: {
+    auth?: Uint8Array;
+    from: string;
+    seq: number;
+    body: Uint8Array;
+  }) => Buffer.from(i.auth ?? []).toString() === `sig(${tag(i)})`;
+  const sim = await Sim.create({
+    seed,
+    n: 4,
+    k: 3,
+    crypto: 'fake',
+    replica: { authenticateInput },
+  });
+  sim.start();
+  const version = (text: string) => {
+    const body = Buffer.from(text);
+    const i = { kind: 'message' as const, from: 'mallory', seq: 1, body };
+    return { ...i, auth: Buffer.from(`sig(${tag(i)})`) };
+  };
+  const [x, y] = [version('pay alice'), version('pay bob')];
+  sim.submitted.set('message|mallory#1', x);
+  for (const [i, id] of sim.ids.entries()) {
+    sim.schedule(1, () => sim.deliver(sim.member(id), { type: 'submit', input: i < 2 ? x : y }));
+  }
+  sim.stream(SENDERS, 300, 3);
+  assert.ok(
+    sim.run(60_000, () => sim.honest().every((m) => countInputs(m) === 901)),
+    `seed ${seed}: everything decided, mallory's input once`,
+  );
+  const decided = sim
+    .honest()
+    .map((m) =>
+      m.decided.flatMap((d) => d.inputs.filter((i) => i.from === 'mallory').map((i) => tag(i))),
+    );
+  assert.equal(
+    new Set(decided.map((d) => JSON.stringify(d))).size,
+    1,
+    'the same version everywhere',
+  );
+  assert.equal(decided[0]!.length, 1);
+  const v = checkInvariants(sim);
+  assert.ok(
+    v.problems.every((p) => p.includes('mallory')),
+    v.problems.join('; '),
+  );
+});

@@ -935,7 +935,7 @@ export class Replica {
     });
   }
   private readonly helped = new Map<VatId, number>();
-  private readonly served = new Map<VatId, string>();
+  private readonly served = new Map<VatId, { state: string; repeats: number }>();
 
   /** Give up on the current round (R1, R4): broadcast (again) a signed timeout. */
   private timeOut(): undefined {
@@ -1201,11 +1201,14 @@ export class Replica {
 
   private onSync(from: VatId, fromHeight: number): undefined {
     if (!this.maySync(from)) return this.reject(from, 'sync from a peer that is not a member');
-    // One reply per peer per state of ours: asking again for the same gets nothing new, and a
-    // peer must not turn small requests into a stream of large replies.
+    // A peer must not turn small requests into a stream of large replies: the same request
+    // while our state is unchanged is answered only the 1st, 2nd, 4th, 8th… time (a lost reply
+    // is still replaced when the peer asks again; a flood gets a logarithmic trickle).
     const state = `${fromHeight}|${this.epoch}|${this.round}|${this.decidedTip.height}`;
-    if (this.served.get(from) === state) return;
-    this.served.set(from, state);
+    const last = this.served.get(from);
+    const repeats = last?.state === state ? last.repeats + 1 : 1;
+    this.served.set(from, { state, repeats });
+    if ((repeats & (repeats - 1)) !== 0) return;
     const top = this.decidedTip.height;
     if (fromHeight <= top && fromHeight < this.oldestKept) {
       this.emit({

@@ -1102,8 +1102,13 @@ export class Replica {
       );
     }
     chain.reverse();
-    for (const rec of chain) {
-      this.decideOne(rec, proof);
+    // A reconfiguration ends the epoch: the blocks after it (empty) are certified but never
+    // decided; the proof keeps them as links from it to the certified child.
+    const end = chain.findIndex((rec) => rec.reconfig);
+    const links = end < 0 ? [] : chain.slice(end + 1).map((rec) => rec.block!);
+    const shown = links.length > 0 ? { ...proof, links } : proof;
+    for (const rec of end < 0 ? chain : chain.slice(0, end + 1)) {
+      this.decideOne(rec, shown);
       if (rec.reconfig) return this.nextEpoch(rec);
     }
     this.prune();
@@ -1321,12 +1326,17 @@ export class Replica {
       prev = { ...this.record(b, ids[i]!, digests[i]!) };
     }
     const { child, qc } = seg.proof;
-    const last = blocks.at(-1)!;
-    if (
-      child.parent !== ids.at(-1) ||
-      child.round !== last.round + 1 ||
-      child.epoch !== this.epoch
-    ) {
+    // Certified blocks linking the last decided one to the child (after a reconfiguration).
+    let last = blocks.at(-1)!;
+    let lastId = ids.at(-1)!;
+    for (const link of seg.proof.links ?? []) {
+      if (link.parent !== lastId || link.height !== last.height + 1 || link.epoch !== this.epoch) {
+        return 'commit proof links do not link';
+      }
+      last = link;
+      lastId = blockIdOf(this.quorum, link, link.inputs.map(inputDigest));
+    }
+    if (child.parent !== lastId || child.round !== last.round + 1 || child.epoch !== this.epoch) {
       return 'commit proof does not follow the last block';
     }
     const childId = blockIdOf(this.quorum, child, child.inputs.map(inputDigest));

@@ -78,10 +78,15 @@ export interface Block {
   readonly inputs: readonly Input[];
 }
 
-/** Proof that `child` (round = tip's round + 1, parent = tip) is certified: tip is decided. */
+/**
+ * Proof that a tip is decided: `child` (round = the round of its parent + 1) is certified, and
+ * its parent is the tip or, after a reconfiguration, reached from the tip through `links`
+ * (certified blocks after the reconfiguration, never decided themselves).
+ */
 export interface CommitProof {
   readonly child: Block;
   readonly qc: QC;
+  readonly links?: readonly Block[];
 }
 
 /** Decided blocks (consecutive heights, one epoch) whose last one `proof` shows decided. */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requestChange } from '../chain.ts';
+import { equivocatingLeader } from './faults.ts';
 import { reconfigureFromChain, reconfigureInput } from './reconfigure.ts';
 import { checkInvariants, Sim, type SimMember } from './sim.ts';
 import { voteStatement } from './statements.ts';
@@ -237,7 +238,13 @@ test('randomized: membership changes under drops and partitions keep one order a
       );
     });
     const removed = ids[1 + Math.floor(r() * 3)]!;
-    const live = ids.filter((id) => id !== removed).map((id) => sim.member(id));
+    // Half the runs have a Byzantine founder (equivocating leader) that stays a member.
+    const liar = r() < 0.5 ? ids.slice(1, 4).find((id) => id !== removed) : undefined;
+    if (liar !== undefined) {
+      sim.member(liar).byzantine = true;
+      sim.member(liar).behaviour = equivocatingLeader(sim.quorum.config.quorum);
+    }
+    const live = ids.filter((id) => id !== removed && id !== liar).map((id) => sim.member(id));
     assert.ok(
       sim.run(60_000, () => probe.replica.epoch === 1),
       `seed ${seed}: epoch 1`,
@@ -257,7 +264,7 @@ test('randomized: membership changes under drops and partitions keep one order a
       120_000,
       () => sim.allDecided(live) && live.every((m) => m.replica.epoch === 2),
     );
-    const all = ids.map((id) => sim.member(id));
+    const all = ids.filter((id) => id !== liar).map((id) => sim.member(id));
     const v = checkInvariants(sim, all);
     assert.ok(v.ok, `seed ${seed}: ${v.problems.join('; ')}`);
     assert.ok(

@@ -6,20 +6,10 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { VatId } from '../../transport/types.ts';
-import { publicKeyOfVatId } from '../../vattp/identity.ts';
-import { verifySignature } from '../../vattp/signing.ts';
 import { makeTestQuorum } from '../testing.ts';
-import { type Decision, type Observed, OrderingDriver } from './driver.ts';
+import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from './driver.ts';
 import { Replica } from './replica.ts';
 import type { Input } from './types.ts';
-
-const verify = (s: VatId, b: Uint8Array, sig: Uint8Array) => {
-  try {
-    return verifySignature(publicKeyOfVatId(s), b, sig);
-  } catch {
-    return false;
-  }
-};
 
 async function quorum(failAt?: number) {
   const q = await makeTestQuorum(3, 2);
@@ -31,7 +21,7 @@ async function quorum(failAt?: number) {
     const replica = new Replica({
       self: m.vatId,
       genesis: q.config,
-      crypto: { sign: m.sign, verify },
+      crypto: vatKeyCrypto(m.sign),
       viewTimeoutMs: 60,
       checkpointInterval: 2,
     });

@@ -7,9 +7,19 @@
  * The replica stays pure; this is the only place with callbacks, timers and promises.
  */
 import type { VatId } from '../../transport/types.ts';
+import type { Sign } from '../../vattp/signing.ts';
+import { verifyMemberSignature } from '../signatures.ts';
 import { decodeWire, encodeMessage } from './codec.ts';
 import type { Replica } from './replica.ts';
-import type { Input, ReplicaAction, TimerName } from './types.ts';
+import type { Input, OrderingCrypto, ReplicaAction, TimerName } from './types.ts';
+
+/**
+ * A member's signatures in production: its vat key signs, others' signatures are checked with
+ * the public key read off their VatIDs (Ed25519, node:crypto).
+ */
+export function vatKeyCrypto(sign: Sign): OrderingCrypto {
+  return { sign, verify: verifyMemberSignature };
+}
 
 /** Best effort: the protocol tolerates loss, duplication and reordering. */
 export type SendBytes = (to: VatId, bytes: Uint8Array) => void;

@@ -112,6 +112,19 @@ test('(3,2) + learner: add it as a voter (4,3), then remove a founder (3,2), whi
   });
   sim.run(100);
   assert.match(probe.rejected.at(before)?.reason ?? '', /non-member of epoch 2/);
+  // A member's signed vote of an earlier epoch no longer counts either.
+  const old = voteStatement(sim.quorum.config.quorum, 0, round, blockId);
+  sim.send(b, a, {
+    type: 'vote',
+    epoch: 0,
+    round,
+    blockId,
+    signer: b,
+    sig: sim.member(b).sign(old),
+    proposalSig: new Uint8Array(64),
+  });
+  sim.run(100);
+  assert.match(probe.rejected.at(before + 1)?.reason ?? '', /vote of old epoch 0/);
 });
 
 test('a change the administrator did not sign is decided but changes nothing', async () => {

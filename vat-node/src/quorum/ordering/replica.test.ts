@@ -326,6 +326,19 @@ test('the leader batches what it has and proposes once per round', () => {
   );
 });
 
+test('a configuration where two quorums need not intersect (2k ≤ n) or k > n is refused', () => {
+  for (const [members, threshold] of [
+    [ids, 2],
+    [ids, 5],
+    [ids.slice(0, 2), 1],
+  ] as const) {
+    assert.throws(
+      () => replica(ids[0]!, { genesis: { ...q.config, members, threshold } }),
+      /2k ≤ n|nothing could ever be decided/,
+    );
+  }
+});
+
 test('deterministic: the same events give the same actions', () => {
   const events = [
     { type: 'submit' as const, input: input('alice', 1) },

@@ -84,7 +84,7 @@
  * reported (evidence `transcript`).
  */
 import type { VatId } from '../../transport/types.ts';
-import { isMember, type QuorumConfig, toleranceOf } from '../config.ts';
+import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
 import { Checkpoints } from './checkpoints.ts';
 import { checkInput, parseMessage } from './codec.ts';
 import { InputPool, seqKey } from './pool.ts';
@@ -258,6 +258,8 @@ export class Replica {
     this.self = opts.self;
     this.crypto = opts.crypto;
     const g = opts.genesis;
+    // 2k ≤ n (two disjoint quorums) or k > n is refused here too, with config.ts's reason.
+    checkArithmetic(g.members.length, g.threshold);
     this.quorum = g.quorum;
     this.viewTimeoutMs = opts.viewTimeoutMs ?? g.params.viewTimeoutMs;
     this.maxViewTimeoutMs = opts.maxViewTimeoutMs ?? 16 * this.viewTimeoutMs;
@@ -1154,6 +1156,11 @@ export class Replica {
     const next = this.opts.reconfigure!(this.config, input, rec.height);
     if (typeof next === 'string' || next.epoch !== this.epoch + 1) {
       return this.halt(`reconfiguration hook is not deterministic at height ${rec.height}`);
+    }
+    try {
+      checkArithmetic(next.members.length, next.threshold);
+    } catch (err) {
+      return this.halt(`reconfiguration to an unsafe configuration: ${(err as Error).message}`);
     }
     this.configs.set(next.epoch, next);
     this.config = next;

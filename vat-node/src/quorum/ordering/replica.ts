@@ -49,7 +49,11 @@
  *      backoff, reset by progress) and their TC moves everyone to the next leader. A member
  *      times out only while it has work (inputs it could order, undecided non-empty blocks), so
  *      an idle quorum sends nothing; f + 1 timeouts of the current round make a member join
- *      the view change (at least one honest member gave up).
+ *      the view change (at least one honest member gave up). A leader whose last turn ended
+ *      without its proposal reaching us gets a quarter of the view timeout, so a dead member
+ *      costs little each time its turn comes round (timeouts never touch safety). Members that
+ *      fall behind catch up by `sync` (decided segments with commit proofs, then the undecided
+ *      chain), asked for when a certificate names a block they lack and on every view timeout.
  *
  * Unseen inputs: senders send every input to every member, but a member may get the leader's
  * proposal before the input itself. It then waits (does not vote) until the missing inputs
@@ -68,7 +72,9 @@
  * it), and once its block is decided at height H the next epoch starts with the new
  * configuration: its root is that block, its rounds start at 1, heights continue at H + 1, and
  * only the new members' signatures count. Undecided blocks of the old epoch are dropped (they
- * are empty). A member removed by the change becomes a learner; a learner added becomes a voter.
+ * are empty). (Tendermint applies a change decided at H from H + 2, because its H + 1 is
+ * already under way when H is decided; here the pipelined blocks after the change stay empty,
+ * so H + 1 can be the new epoch's first.) A member removed by the change becomes a learner; a learner added becomes a voter.
  * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
  * against the configuration of its epoch, so they follow the configuration chain from genesis.
  *
@@ -170,6 +176,7 @@ type TimeoutMessage = Extract<OrderingMessage, { type: 'timeout' }>;
 type ProposalMessage = Extract<OrderingMessage, { type: 'proposal' }>;
 
 const MAX_ROUNDS_AHEAD = 10_000;
+const MAX_REPORTED = 10_000;
 /** View timeouts in a row without progress before a member says it is stalled. */
 const STALL_TIMEOUTS = 3;
 const MAX_AWAITING = 64;
@@ -449,6 +456,10 @@ export class Replica {
 
   private report(key: string, evidence: Evidence): undefined {
     if (this.reported.has(key)) return;
+    // Keys name a round or height; old ones cannot come back (their state is gone), so a
+    // member lying every round costs a bounded memory.
+    if (this.reported.size >= MAX_REPORTED)
+      this.reported.delete(this.reported.values().next().value!);
     this.reported.add(key);
     this.emit({ type: 'evidence', evidence });
   }

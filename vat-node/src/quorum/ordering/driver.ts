@@ -5,6 +5,14 @@
  * (evidence, refusals, stalls, epochs, divergence) goes to `observe`, where the node logs it.
  *
  * The replica stays pure; this is the only place with callbacks, timers and promises.
+ *
+ * Wiring into a member's vat node (next): frames that senders address to the quorum VatID
+ * become `submit` (each input with its sender's signature as `auth`, so a member need not have
+ * received it to vote, and a sender cannot stall ordering by equivocating); ordering messages
+ * between members travel on their own VatTP stream (`send` / `receive`); `execute` hands each
+ * input to `KernelPort.receive(from, seq, msg)` in the decided order, commits, and returns the
+ * transcript hash; `committedInbound` then lets acks go out (the sender's AckCombiner waits
+ * for k of them).
  */
 import type { VatId } from '../../transport/types.ts';
 import type { Sign } from '../../vattp/signing.ts';

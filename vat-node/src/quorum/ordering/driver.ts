@@ -19,7 +19,14 @@ import type { Sign } from '../../vattp/signing.ts';
 import { verifyMemberSignature } from '../signatures.ts';
 import { decodeWire, encodeMessage } from './codec.ts';
 import type { Replica } from './replica.ts';
-import type { Input, OrderingCrypto, ReplicaAction, TimerName } from './types.ts';
+import type {
+  Block,
+  Input,
+  OrderingCrypto,
+  ReplicaAction,
+  SafetyState,
+  TimerName,
+} from './types.ts';
 
 /**
  * A member's signatures in production: its vat key signs, others' signatures are checked with
@@ -57,7 +64,16 @@ export type Execute = (decision: Decision) => string | Promise<string>;
 
 export type Observed = Exclude<
   ReplicaAction,
-  { type: 'send' | 'broadcast' | 'set-timer' | 'cancel-timer' | 'decide' }
+  {
+    type:
+      | 'send'
+      | 'broadcast'
+      | 'set-timer'
+      | 'cancel-timer'
+      | 'decide'
+      | 'persist-safety'
+      | 'persist-block';
+  }
 >;
 
 export interface DriverOptions {
@@ -65,6 +81,13 @@ export interface DriverOptions {
   readonly send: SendBytes;
   readonly execute: Execute;
   readonly observe?: (event: Observed) => void;
+  /**
+   * Must write durably and synchronously (the vote it covers is sent right after); hand the
+   * last state back as ReplicaOptions.safety when the member restarts.
+   */
+  readonly persistSafety?: (state: SafetyState) => void;
+  /** Likewise, for each block before voting for it (drop them once their height is decided). */
+  readonly persistBlock?: (block: Block) => void;
   readonly clock?: Clock;
 }
 
@@ -142,6 +165,12 @@ export class OrderingDriver {
         );
         return;
       }
+      case 'persist-safety':
+        this.opts.persistSafety?.(a.state);
+        return;
+      case 'persist-block':
+        this.opts.persistBlock?.(a.block);
+        return;
       case 'cancel-timer': {
         const old = this.timers.get(a.timer);
         if (old !== undefined) this.clock.clearTimeout(old);

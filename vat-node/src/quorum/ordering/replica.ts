@@ -116,6 +116,8 @@ import type {
   Reconfigure,
   ReplicaAction,
   ReplicaEvent,
+  ResumeState,
+  SafetyState,
   TC,
   TimeoutVote,
 } from './types.ts';
@@ -145,6 +147,10 @@ export interface ReplicaOptions {
   readonly keepDecidedBytes?: number;
   /** How often a learner pulls decisions. Default viewTimeoutMs. */
   readonly syncIntervalMs?: number;
+  /** The last `persist-safety` state, after a restart. */
+  readonly safety?: SafetyState;
+  /** Where to resume after a restart (else: from genesis). */
+  readonly resume?: ResumeState;
   /** Non-members allowed to pull decided blocks (future members catching up, observers). */
   readonly learners?: readonly VatId[];
   /** Who may pull decided blocks. Default: `learners` and members of any configuration seen. */
@@ -293,6 +299,8 @@ export class Replica {
     this.highQC = { epoch: g.epoch, round: 0, blockId: root.id, votes: [] };
     this.epochRoot = root.id;
     this.pool = new InputPool(this.maxPendingPerSender);
+    if (opts.resume !== undefined) this.resume(opts.resume);
+    this.restoreSafety();
     this.checkpoints = new Checkpoints(
       this.quorum,
       this.self,
@@ -452,6 +460,68 @@ export class Replica {
 
   private decidedRound(): number {
     return this.decidedTip.epoch === this.epoch ? this.decidedTip.round : 0;
+  }
+
+  /**
+   * Starts from a decided tip instead of genesis (a restart): the blocks before it are not
+   * kept (peers serve them), and until a peer's certificate arrives this member proposes
+   * nothing (it holds no certified block to extend).
+   */
+  private resume(r: NonNullable<ReplicaOptions['resume']>): undefined {
+    const last = r.configs.at(-1);
+    if (last === undefined || last.epoch !== r.tip.epoch || r.configs[0]?.epoch !== 0) {
+      throw new RangeError('resume: configurations must run from genesis to the tip’s epoch');
+    }
+    for (const [i, c] of r.configs.entries()) {
+      if (c.epoch !== i || c.quorum !== this.quorum) throw new RangeError('resume: bad chain');
+      checkArithmetic(c.members.length, c.threshold);
+      this.configs.set(c.epoch, c);
+    }
+    this.config = last;
+    this.epochRoot = r.epochRoot ?? this.epochRoot;
+    const tip: BlockRecord = {
+      ...r.tip,
+      parent: '',
+      block: null,
+      digests: [],
+      reconfig: false,
+    };
+    this.blocks = new Map([[tip.id, tip]]);
+    this.decidedTip = tip;
+    this.highQC = { epoch: last.epoch, round: 0, blockId: this.epochRoot, votes: [] };
+    this.round = last.epoch === tip.epoch ? tip.round + 1 : 1;
+    this.oldestKept = tip.height + 1;
+    this.pool.resume(r.next);
+    // The undecided blocks it voted for, linked to the tip; their certificates raise highQC.
+    for (const b of [...(r.blocks ?? [])].sort((x, y) => x.height - y.height)) {
+      const parent = this.blocks.get(b.parent);
+      if (b.epoch !== last.epoch || parent === undefined || b.height !== parent.height + 1) {
+        continue;
+      }
+      const digests = b.inputs.map(inputDigest);
+      const rec = this.record(b, blockIdOf(this.quorum, b, digests), digests);
+      this.blocks.set(rec.id, rec);
+      if (b.justify.round > this.highQC.round) this.highQC = b.justify;
+    }
+  }
+
+  /** R1 across restarts: the new highest voted round is persisted before the vote leaves. */
+  private raiseVoted(round: number): undefined {
+    if (round <= this.highestVotedRound) return;
+    this.highestVotedRound = round;
+    this.emit({ type: 'persist-safety', state: { epoch: this.epoch, highestVotedRound: round } });
+  }
+
+  /** A restarted member catching up does not vote in epochs it had already left. */
+  private beforeRestoredEpoch(): boolean {
+    return this.opts.safety !== undefined && this.epoch < this.opts.safety.epoch;
+  }
+
+  private restoreSafety(): undefined {
+    const s = this.opts.safety;
+    if (s !== undefined && s.epoch === this.epoch) {
+      this.highestVotedRound = Math.max(this.highestVotedRound, s.highestVotedRound);
+    }
   }
 
   private report(key: string, evidence: Evidence): undefined {
@@ -664,6 +734,8 @@ export class Replica {
 
   private insert(rec: BlockRecord): undefined {
     this.blocks.set(rec.id, rec);
+    // Before any vote for it: a certified block must outlive its holders' restarts.
+    if (rec.block !== null) this.emit({ type: 'persist-block', block: rec.block });
     const qc = this.qcs.get(rec.id);
     if (qc !== undefined) this.onCertified(rec, qc);
     const waiting = this.awaiting.get(rec.id);
@@ -747,7 +819,8 @@ export class Replica {
       b.tc.round === b.round - 1 &&
       b.tc.timeouts.every((t) => b.justify.round >= t.highQcRound);
     if (!extendsQC && !extendsTC) return; // R2
-    this.highestVotedRound = b.round;
+    if (this.beforeRestoredEpoch()) return;
+    this.raiseVoted(b.round);
     this.deferred = undefined;
     const sig = this.crypto.sign(voteStatement(this.quorum, this.epoch, b.round, rec.id));
     const vote: VoteMessage = {
@@ -963,7 +1036,8 @@ export class Replica {
         reason: `no progress for ${STALL_TIMEOUTS} view timeouts: fewer than ${threshold} of ${members.length} members reachable, or faulty leaders`,
       });
     }
-    this.highestVotedRound = Math.max(this.highestVotedRound, this.round);
+    if (this.beforeRestoredEpoch()) return;
+    this.raiseVoted(this.round);
     this.deferred = undefined;
     if (this.myTimeout === undefined || this.myTimeout.round !== this.round) {
       const highQcRound = this.highQC.round;
@@ -1132,6 +1206,7 @@ export class Replica {
     this.emit({
       type: 'decide',
       epoch: rec.epoch,
+      round: rec.round,
       height: rec.height,
       blockId: rec.id,
       inputs: block.inputs,
@@ -1182,6 +1257,7 @@ export class Replica {
     this.highQCFrom = undefined;
     this.round = 1;
     this.highestVotedRound = 0;
+    this.restoreSafety();
     this.proposedRound = 0;
     this.lastTC = undefined;
     this.consecutiveTimeouts = 0;
@@ -1194,7 +1270,7 @@ export class Replica {
     this.deferred = undefined;
     this.awaiting = new Map();
     this.syncInFlight.clear();
-    this.emit({ type: 'epoch', config: next, since: rec.height + 1 });
+    this.emit({ type: 'epoch', config: next, since: rec.height + 1, root: rec.id });
     const future = this.future;
     this.future = [];
     for (const f of future) {

@@ -410,3 +410,44 @@ test('(4,3) a sender that signs two different inputs with one seq for different 
     v.problems.join('; '),
   );
 });
+
+test('crash and restart 30 times while inputs flow: a restarted member resumes from its decisions, persisted blocks and safety state, never decides differently, catches up', async () => {
+  for (const [n, k, byz, seed] of [
+    [4, 3, 0, 61],
+    [7, 5, 1, 62],
+    [3, 2, 0, 63],
+  ] as const) {
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake', maxDelayMs: 20 });
+    const liar = byz > 0 ? sim.ids[0] : undefined;
+    if (liar !== undefined) {
+      sim.member(liar).byzantine = true;
+      sim.member(liar).behaviour = equivocatingLeader(sim.quorum.config.quorum);
+    }
+    const honestIds = sim.ids.filter((id) => id !== liar);
+    sim.start();
+    sim.stream(SENDERS, 1000, 6);
+    let down: string | undefined;
+    for (let i = 0; i < 30; i++) {
+      sim.run(150);
+      if (down !== undefined) sim.restart(down);
+      down = honestIds[Math.floor(sim.rand() * honestIds.length)]!;
+      sim.crash(down);
+    }
+    sim.run(100);
+    if (down !== undefined) sim.restart(down);
+    const honest = honestIds.map((id) => sim.member(id));
+    assert.ok(
+      sim.run(120_000, () => sim.allDecided(honest)),
+      `seed ${seed}: ${honest.map((m) => countInputs(m)).join(' ')}`,
+    );
+    assertSound(sim, seed);
+    for (const m of honest) {
+      assert.deepEqual(
+        m.redecided,
+        [],
+        `seed ${seed}: ${m.id} decided differently after a restart`,
+      );
+      assert.equal(countInputs(m), 3000);
+    }
+  }
+});

@@ -78,6 +78,14 @@
  * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
  * against the configuration of its epoch, so they follow the configuration chain from genesis.
  *
+ * Restarts: before a vote or timeout leaves, the member's highest voted round is handed out
+ * to be persisted (`persist-safety`), and every undecided block before any vote for it
+ * (`persist-block`); a restarted member gets them back (`safety`, `resume` with its decided tip,
+ * configurations and per-sender marks), so it never votes twice in a round and a certified
+ * block survives the restarts of the members holding it. A resumed member serves decisions from
+ * its resume point on; a member that lost its data catches up from genesis by sync, or from a
+ * checkpoint (`state-transfer-needed`) when no peer keeps that far back.
+ *
  * Refusals: a message no honest member would send (malformed, forged or mis-attributed
  * signature, non-member, wrong leader, invalid batch, old epoch, a second vote or proposal in a
  * round) gives a `rejected` action with the reason and changes nothing. Late and repeated

@@ -364,6 +364,10 @@ export class Sim {
             inputs: a.inputs,
           });
         }
+        // Like a node's store: persisted blocks are dropped once their height is decided.
+        if (m.persistedBlocks.length > 0) {
+          m.persistedBlocks = m.persistedBlocks.filter((b) => b.height > a.height);
+        }
         const h = createHash('sha256').update(m.transcript);
         for (const input of a.inputs) h.update(inputDigest(input));
         const honest = h.digest('hex');

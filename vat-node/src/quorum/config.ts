@@ -122,6 +122,12 @@ export interface QuorumConfig {
   readonly threshold: number;
   readonly admin: string;
   readonly params: QuorumParams;
+  /**
+   * Sorted VatIDs of learners: hosts the administrator has admitted to receive the decided
+   * inputs and catch up (from a checkpoint plus the inputs after it) before they are voted in.
+   * They do not vote, sign or count; members serve state only to members and learners.
+   */
+  readonly learners: readonly VatId[];
   /** The first order position decided under this configuration (0 for genesis). */
   readonly since: number;
 }
@@ -360,6 +366,7 @@ export function genesisConfig(genesis: Genesis): QuorumConfig {
     threshold: genesis.threshold,
     admin: genesis.admin,
     params: { ...genesis.params },
+    learners: [],
     since: 0,
   });
 }
@@ -374,6 +381,10 @@ export function memberIndex(config: QuorumConfig, vatId: VatId): number {
 
 export function isMember(config: QuorumConfig, vatId: VatId): boolean {
   return memberIndex(config, vatId) >= 0;
+}
+
+export function isLearner(config: QuorumConfig, vatId: VatId): boolean {
+  return config.learners.includes(vatId);
 }
 
 export function toleranceOf(config: QuorumConfig): FaultTolerance {

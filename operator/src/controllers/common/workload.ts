@@ -208,7 +208,7 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
       },
       { name: 'QUORUMVAT_BOOTSTRAP', value: bootstrap.join(',') },
       { name: 'QUORUMVAT_GAS', value: String(spec.gasLimit) },
-      { name: 'QUORUMVAT_MEMORY_MIB', value: String(spec.memoryLimitMiB) },
+      { name: 'QUORUMVAT_HEAP_MB', value: String(spec.memoryLimitMiB) },
       { name: 'QUORUMVAT_HTTP', value: `0.0.0.0:${PORTS.http}` },
       { name: 'QUORUMVAT_LOG_LEVEL', value: spec.logLevel },
       ...(input.env ?? []),

@@ -8,7 +8,7 @@
 // Each check's result is asserted (a failing verification exits 1).
 
 import { strict as assert } from 'node:assert';
-import type { Sequenced } from '../vat-node/src/kernel/messages.ts';
+import type { Sequenced } from '../vat-node/src/protocol/messages.ts';
 import { assembleCertificate, verifyCertificate } from '../vat-node/src/quorum/certificate.ts';
 import {
   OutboundCombiner,

@@ -20,6 +20,8 @@ import { keyOf } from './controllers/common/context.ts';
 import { fetchIdentity } from './controllers/common/identity.ts';
 import { LABEL, MANAGED_BY } from './controllers/common/names.ts';
 import type { OperatorSettings } from './controllers/common/workload.ts';
+import { membershipUnavailable, type QuorumAdmin } from './controllers/quorumvat/admin.ts';
+import { reconcileQuorumVat } from './controllers/quorumvat/reconcile.ts';
 import { reconcileVat } from './controllers/vat/reconcile.ts';
 import { OperatorApi } from './runtime/api.ts';
 import { ResilientInformer } from './runtime/informer.ts';
@@ -31,19 +33,24 @@ export interface OperatorOptions {
   log: Logger;
   workers?: number;
   resyncMs?: number;
+  /** How membership is read and changed (the quorum runtime); default: not available. */
+  admin?: QuorumAdmin;
 }
 
 type Named<T> = T & { metadata: { name: string } };
 
 export class Operator {
   readonly vatQueue = new WorkQueue();
+  readonly quorumVatQueue = new WorkQueue();
   private readonly caches: Caches;
   private readonly ctx: ControllerContext;
-  private workers: Promise<void> | undefined;
+  private workers: Promise<unknown> | undefined;
+  private readonly admin: QuorumAdmin;
   private readonly o: OperatorOptions;
 
   constructor(o: OperatorOptions) {
     this.o = o;
+    this.admin = o.admin ?? membershipUnavailable;
     const { kc, log } = o;
     const custom = kc.makeApiClient(CustomObjectsApi);
     const apps = kc.makeApiClient(AppsV1Api);
@@ -60,7 +67,10 @@ export class Operator {
     const enqueueOwner = (obj: KubernetesObject) => {
       const l = obj.metadata?.labels ?? {};
       const name = l[LABEL.vat];
-      if (name && l[LABEL.kind] === 'Vat') this.vatQueue.add(keyOf(obj.metadata!.namespace!, name));
+      if (!name) return;
+      const key = keyOf(obj.metadata!.namespace!, name);
+      if (l[LABEL.kind] === 'Vat') this.vatQueue.add(key);
+      if (l[LABEL.kind] === 'QuorumVat') this.quorumVatQueue.add(key);
     };
     const selector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
     this.caches = {
@@ -74,7 +84,7 @@ export class Operator {
       quorumVats: new ResilientInformer<Named<QuorumVat>>(kc, {
         path: `/apis/${GROUP}/${VERSION}/quorumvats`,
         list: crList('quorumvats'),
-        onChange: () => {},
+        onChange: (q) => this.quorumVatQueue.add(keyOf(q.metadata.namespace!, q.metadata.name)),
         onProblem,
         resyncMs,
       }),
@@ -111,26 +121,36 @@ export class Operator {
     const all = Object.values(this.caches) as ResilientInformer<KubernetesObject>[];
     await Promise.all(all.map((i) => i.start()));
     await Promise.all(all.map((i) => i.synced));
-    this.workers = runWorkers(
-      this.vatQueue,
-      this.o.workers ?? 4,
-      (key) => reconcileVat(this.ctx, key),
-      (key, err, retryInMs, failures) => {
+    const onError =
+      (kind: string) => (key: string, err: unknown, retryInMs: number, failures: number) => {
         // One line per failure streak, not one per retry.
         if (failures === 1) {
           this.o.log.warn(
-            { vat: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+            { [kind]: key, err: err instanceof Error ? err.message : String(err), retryInMs },
             'reconcile failed; retrying with backoff',
           );
         }
-      },
+      };
+    const n = this.o.workers ?? 4;
+    this.workers = Promise.all([
+      runWorkers(this.vatQueue, n, (key) => reconcileVat(this.ctx, key), onError('vat')),
+      runWorkers(
+        this.quorumVatQueue,
+        n,
+        (key) => reconcileQuorumVat(this.ctx, this.admin, key),
+        onError('quorumvat'),
+      ),
+    ]);
+    this.o.log.info(
+      { vats: this.caches.vats.list().length, quorumVats: this.caches.quorumVats.list().length },
+      'operator started',
     );
-    this.o.log.info({ vats: this.caches.vats.list().length }, 'operator started');
   }
 
   /** Stops taking work, lets running reconciles finish (bounded), stops the informers. */
   async stop(timeoutMs = 20_000): Promise<void> {
     this.vatQueue.shutDown();
+    this.quorumVatQueue.shutDown();
     await Promise.race([this.workers, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await Promise.all(Object.values(this.caches).map((i) => i.stop()));
   }

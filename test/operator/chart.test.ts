@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadAllYaml, loadYaml } from '@kubernetes/client-node';
+import { load, loadAll } from 'js-yaml';
 
 const root = join(import.meta.dirname, '../..');
 const chart = join(root, 'charts/quorumvat');
@@ -21,7 +21,7 @@ function helm(...args: string[]): string {
 // biome-ignore lint/suspicious/noExplicitAny: rendered YAML is walked loosely
 type Obj = any;
 const render = (...set: string[]): Obj[] =>
-  loadAllYaml(
+  loadAll(
     helm('template', 'qv', chart, '--namespace', 'qv-system', ...set.flatMap((s) => ['--set', s])),
   ).filter(Boolean);
 
@@ -30,7 +30,7 @@ test("the chart's CRDs are crds/ exactly, kept on uninstall", () => {
   const files = readdirSync(join(root, 'crds')).filter((f) => f.endsWith('.yaml'));
   assert.equal(rendered.length, files.length);
   for (const file of files) {
-    const want: Obj = loadYaml(readFileSync(join(root, 'crds', file), 'utf8'));
+    const want: Obj = load(readFileSync(join(root, 'crds', file), 'utf8'));
     const got = rendered.find((o) => o.metadata.name === want.metadata.name);
     assert.ok(got, `${want.metadata.name} not rendered`);
     assert.equal(got.metadata.annotations['helm.sh/resource-policy'], 'keep');

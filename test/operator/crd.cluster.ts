@@ -3,14 +3,11 @@
 // scale subresource (kubectl scale --replicas=1 refused at the API server), explain texts,
 // printer columns, short names and the category.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apply, clusterReachable, kubectl, refusal, repoRoot, uniqueNamespace } from './kube.ts';
+import { apply, clusterReachable, ensureCrds, kubectl, refusal, uniqueNamespace } from './kube.ts';
 
-const crdFiles = readdirSync(join(repoRoot, 'crds')).map((f) => join(repoRoot, 'crds', f));
 let ns = '';
-let createdCrds = false;
+let removeCrds = () => {};
 
 const contract = { source: 'export function buildRootObject() { return {}; }' };
 const vat = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -29,31 +26,14 @@ const get = (kind: string, name: string): any =>
 
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
-  createdCrds = kubectl('get', 'crd', '-o', 'name')
-    .split('\n')
-    .every((l) => !l.endsWith('.quorumvat.dev'));
-  kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '--field-manager=quorumvat-crd-test',
-    ...crdFiles.flatMap((f) => ['-f', f]),
-  );
-  kubectl(
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/vats.quorumvat.dev',
-    'crd/quorumvats.quorumvat.dev',
-  );
+  removeCrds = ensureCrds();
   ns = uniqueNamespace('crd');
 });
 
 after(() => {
-  if (ns) kubectl('delete', 'namespace', ns, '--wait=false');
+  if (ns) kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s');
   // Leave CRDs that were there before (a chart install); remove the ones this test made.
-  if (createdCrds)
-    kubectl('delete', 'crd', 'vats.quorumvat.dev', 'quorumvats.quorumvat.dev', '--wait=false');
+  removeCrds();
 });
 
 describe('Vat', () => {
@@ -255,19 +235,18 @@ describe('QuorumVat', () => {
 
 describe('what a user sees', () => {
   test('kubectl explain shows the descriptions', () => {
+    // explain wraps lines at 80 columns: compare with whitespace folded.
+    const explain = (path: string) => kubectl('explain', path).replace(/\s+/g, ' ');
     assert.match(
-      kubectl('explain', 'vat.spec.storage.size'),
+      explain('vat.spec.storage.size'),
       /Requested size of the data volume \(a quantity such as 1Gi\)\. Immutable\./,
     );
-    assert.match(kubectl('explain', 'qvat.spec.threshold'), /Members that must agree \(k\)/);
+    assert.match(explain('qvat.spec.threshold'), /Members that must agree \(k\)/);
     assert.match(
-      kubectl('explain', 'qvat.status.members.state'),
+      explain('qvat.status.members.state'),
       /learner \(catching up, not voting\), voting, or leaving/,
     );
-    assert.match(
-      kubectl('explain', 'vat.status.sturdyrefSecret'),
-      /the sturdyref itself is never in status/,
-    );
+    assert.match(explain('vat.status.sturdyrefSecret'), /the sturdyref itself is never in status/);
   });
 
   test('short names, the category and printer columns', () => {

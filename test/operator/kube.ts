@@ -94,3 +94,31 @@ export async function eventually<T>(
     `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
   );
 }
+
+const crdNames = ['vats.quorumvat.dev', 'quorumvats.quorumvat.dev'];
+
+/**
+ * Makes sure the CRDs from crds/ are installed; returns a cleanup that removes them again if
+ * this call created them (so a later helm install owns them), and leaves them otherwise.
+ */
+export function ensureCrds(): () => void {
+  const existing = kubectl('get', 'crd', '-o', 'name');
+  const created = crdNames.every((n) => !existing.includes(`/${n}`));
+  kubectl(
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager=quorumvat-crd-test',
+    '-f',
+    join(repoRoot, 'crds'),
+  );
+  kubectl(
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    ...crdNames.map((n) => `crd/${n}`),
+  );
+  return () => {
+    if (created) kubectl('delete', 'crd', ...crdNames, '--wait=true', '--timeout=120s');
+  };
+}

@@ -4,8 +4,6 @@
 // status goes only through /status; two leader electors never lead at once, a released lease
 // moves at once, an abandoned one only after its duration.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -15,23 +13,26 @@ import { LeaderElector } from '../../operator/src/runtime/lease.ts';
 import {
   apply,
   clusterReachable,
+  ensureCrds,
   eventually,
   kubeconfig,
   kubectl,
-  repoRoot,
   uniqueNamespace,
 } from './kube.ts';
 
 let ns = '';
+let removeCrds = () => {};
 const kc = new KubeConfig();
 
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
   kc.loadFromFile(kubeconfig);
   ns = uniqueNamespace('runtime');
+  removeCrds = ensureCrds();
 });
 after(() => {
-  if (ns) kubectl('delete', 'namespace', ns, '--wait=false');
+  if (ns) kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=120s');
+  removeCrds();
 });
 
 /** A KubeConfig for a ServiceAccount of the test namespace (its own token, its own rights). */
@@ -148,14 +149,6 @@ test('server-side apply: one field manager; fields of other managers stay; confl
 });
 
 test('status only through /status: it changes status and never spec', async () => {
-  kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '--field-manager=quorumvat-crd-test',
-    ...readdirSync(join(repoRoot, 'crds')).flatMap((f) => ['-f', join(repoRoot, 'crds', f)]),
-  );
-  kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/vats.quorumvat.dev');
   apply(ns, {
     apiVersion: 'quorumvat.dev/v1alpha1',
     kind: 'Vat',
@@ -182,7 +175,7 @@ test('status only through /status: it changes status and never spec', async () =
   );
 });
 
-test('two leader electors never lead at once; a released lease moves at once, an abandoned one after its duration', async () => {
+test('two leader electors never lead at once; a released lease moves at once, an abandoned one after its duration', async (t) => {
   const log = pino({ level: 'silent' });
   const leading = new Map<string, boolean>();
   let overlap = 0;
@@ -231,6 +224,9 @@ test('two leader electors never lead at once; a released lease moves at once, an
     `c took over ${abandonedMs} ms after b stopped: before the lease could expire`,
   );
   assert.equal(overlap, 0, 'never two leaders');
+  t.diagnostic(
+    `take-over after a release: ${releasedMs} ms; after an abandoned 6 s lease: ${abandonedMs} ms`,
+  );
   const lease = JSON.parse(kubectl('-n', ns, 'get', 'lease', 'op', '-o', 'json'));
   assert.equal(lease.spec.holderIdentity, 'c');
   assert.equal(lease.spec.leaseTransitions, 2);

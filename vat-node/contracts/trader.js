@@ -3,11 +3,19 @@ import { E, Far } from '@endo/far';
 
 export function buildRootObject({ baggage }) {
   const purse = (currency) => baggage.get(`purse.${currency}`);
+  const hold = (currency, p) => {
+    const key = `purse.${currency}`;
+    if (baggage.has(key)) baggage.set(key, p);
+    else baggage.init(key, p);
+  };
   return Far('trader', {
-    hold: (currency, p) => {
-      const key = `purse.${currency}`;
-      if (baggage.has(key)) baggage.set(key, p);
-      else baggage.init(key, p);
+    hold,
+    // Get a purse of `amount` from the bank's mint of `currency` and hold it (how the README's
+    // by-hand example gives a trader money from the command line); returns its balance.
+    fund: async (bank, currency, amount) => {
+      const p = await (bank ! makeMint(currency) ! mintPurse(amount));
+      hold(currency, p);
+      return p ! getBalance();
     },
     balances: async () => {
       const currencies = baggage.keys().filter((k) => k.startsWith('purse.'));

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 const file = process.env.STURDYREF_FILE ?? '/data/root.sturdyref';
 const secret = process.env.STURDYREF_SECRET;
 const key = process.env.STURDYREF_KEY ?? 'sturdyref';
-const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+const sa = process.env.SERVICEACCOUNT_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount';
 const namespace = readFileSync(`${sa}/namespace`, 'utf8').trim();
 const host = process.env.KUBERNETES_SERVICE_HOST;
 const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';

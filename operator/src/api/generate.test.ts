@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { load } from 'js-yaml';
 import { crdDirs, renderCrds, repoRoot } from './generate.ts';
+import { crdFiles } from './v1alpha1/crds.ts';
 import { fields, type Schema } from './v1alpha1/schema.ts';
 import { quorumVatSpec, quorumVatStatus, vatSpec, vatStatus } from './v1alpha1/spec.ts';
 
@@ -37,5 +39,13 @@ test('every CEL rule has a message that names what to fix', () => {
         assert.ok(rule.message.length > 20, `${path}: rule ${rule.rule} has a terse message`);
       }
     }
+  }
+});
+
+test('the YAML holds the whole CRD object: nothing (defaults, CEL rules) lost on the way', () => {
+  for (const [file, text] of Object.entries(renderCrds())) {
+    assert.deepEqual(load(text), JSON.parse(JSON.stringify(crdFiles[file])));
+    assert.match(text, /x-kubernetes-validations:/);
+    assert.match(text, /default: 10000000/);
   }
 });

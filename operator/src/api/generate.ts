@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dumpYaml } from '@kubernetes/client-node';
+import { dump } from 'js-yaml';
 import { crdFiles } from './v1alpha1/crds.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -17,7 +17,9 @@ const header =
 export function renderCrds(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [file, crd] of Object.entries(crdFiles)) {
-    out[file] = header + dumpYaml(crd, { lineWidth: 100, noRefs: true });
+    // js-yaml itself, not client-node's dumpYaml: that one passes the object through the typed
+    // client model, which silently drops default and x-kubernetes-* keys of the schema.
+    out[file] = header + dump(crd, { lineWidth: 100, noRefs: true });
   }
   return out;
 }

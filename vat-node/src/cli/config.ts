@@ -272,6 +272,14 @@ export const OPTIONS = {
     defaultText: 'off',
     parse: httpAddress,
   },
+  stopGrace: {
+    flags: '--stop-grace <duration>',
+    env: 'QUORUMVAT_STOP_GRACE',
+    help: "on SIGTERM, wait this long at most for the cranks in progress before closing (below the platform's kill timeout: docker stop 10s, Kubernetes 30s)",
+    default: 8_000,
+    defaultText: '8s',
+    parse: duration('s'),
+  },
   logLevel: {
     flags: '--log-level <level>',
     env: 'QUORUMVAT_LOG_LEVEL',
@@ -330,6 +338,7 @@ export const COMMANDS = {
       'gas',
       'giveUp',
       'http',
+      'stopGrace',
       'logLevel',
     ],
     required: ['dataDir', 'contract'],

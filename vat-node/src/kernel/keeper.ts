@@ -22,9 +22,10 @@
  * current state; the backing holds the last committed one.
  */
 import type { VRef } from '../liveslots/protocol.ts';
+import type { VatId } from '../protocol/identity.ts';
+import type { CapData, Sequenced, VatMessage } from '../protocol/messages.ts';
+import { isImportRef, isPromiseRef, type WireRef } from '../protocol/refs.ts';
 import type { KernelDB } from '../store/kernel-db.ts';
-import type { VatId } from '../transport/types.ts';
-import type { CapData, Sequenced, VatMessage, WireRef } from './messages.ts';
 
 export interface SendItem {
   readonly target: VRef;
@@ -177,7 +178,7 @@ export class KeptCList {
     const known = this.#vrefToWire.get(vref);
     if (known !== undefined) return known;
     const state = this.#keeper.peerState(this.peer);
-    const wire = vref.startsWith('p') ? `p+${state.nextP++}` : `o+${state.nextO++}`;
+    const wire = isPromiseRef(vref) ? `p+${state.nextP++}` : `o+${state.nextO++}`;
     this.#keeper.touchPeer(this.peer);
     this.add(wire, vref);
     return wire;
@@ -483,7 +484,7 @@ export class KernelKeeper {
           const peer = rest.slice(0, at);
           const wire = rest.slice(at + 1);
           this.clist(peer).restore(wire, value);
-          if (wire.startsWith('o-')) this.imports.set(value, { peer, wire });
+          if (isImportRef(wire)) this.imports.set(value, { peer, wire });
           break;
         }
         case 'peer': {

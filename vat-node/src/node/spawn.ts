@@ -25,6 +25,12 @@ export interface SpawnOptions {
   readonly bootstrap?: readonly string[];
   /** Listen addresses (default: a free port on 127.0.0.1). */
   readonly listen?: readonly string[];
+  /** More `quorumvat node` arguments (e.g. --announce, --log-level). */
+  readonly extraArgs?: readonly string[];
+  /** Environment of the child (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** A command the node runs under (e.g. `unshare -m ...`): argv before node's. */
+  readonly wrap?: readonly string[];
   readonly gasLimit?: number;
   /** Called with the child process as soon as it is spawned (before it is ready). */
   readonly onSpawn?: (child: ChildProcess) => void;
@@ -39,7 +45,9 @@ export function spawnVatNode(options: SpawnOptions): Promise<VatNodeProcess> {
   if (options.gasLimit) args.push('--gas', String(options.gasLimit));
   for (const b of options.bootstrap ?? []) args.push('--bootstrap', b);
   for (const l of options.listen ?? []) args.push('--listen', l);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  args.push(...(options.extraArgs ?? []));
+  const [cmd, ...argv] = [...(options.wrap ?? []), process.execPath, ...args];
+  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
   options.onSpawn?.(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';

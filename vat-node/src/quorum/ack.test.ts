@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced } from '../kernel/messages.ts';
+import type { Sequenced } from '../protocol/messages.ts';
 import { AckCombiner, signAck, verifyAckProof } from './ack.ts';
 import { applyChange } from './chain.ts';
 import { makeTestMembers, makeTestQuorum, type TestMember } from './testing.ts';

@@ -9,7 +9,8 @@
  * committed everything up to it. The sender keeps each message in its outbox until the certified
  * mark covers it, then forgets it (the kernel's acked(peer, seq)).
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import type { Sign } from '../vattp/signing.ts';
 import { isQuorumVatId, memberIndex, type QuorumConfig } from './config.ts';
 import { statementBytes, verifyMemberSignature } from './signatures.ts';

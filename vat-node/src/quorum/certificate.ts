@@ -16,7 +16,8 @@
  * sorted member list; the bitmap is exactly ceil(n / 8) bytes with no bit at or above n; the
  * signatures follow in member order. So one certificate has exactly one encoding.
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { memberIndex, type QuorumConfig } from './config.ts';
 import { SIGNATURE_BYTES, verifyMemberSignature } from './signatures.ts';
 

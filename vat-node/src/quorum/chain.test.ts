@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { assembleCertificate, bitmapOf, type Certificate } from './certificate.ts';
 import {
   applyChange,

@@ -21,7 +21,8 @@
  * two records for one epoch, are refused. Every resulting configuration must pass the arithmetic
  * of config.ts (2k > n, k ≤ n).
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { type Sign, verifySignature } from '../vattp/signing.ts';
 import {

@@ -26,7 +26,7 @@
  * the VatID up in the DHT.
  */
 import { createHash } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 

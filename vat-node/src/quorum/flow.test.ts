@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced } from '../kernel/messages.ts';
+import type { Sequenced } from '../protocol/messages.ts';
 import { AckCombiner, signAck } from './ack.ts';
 import { assembleCertificate } from './certificate.ts';
 import {

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  HandoffError,
-  type VatIdentity as HandoffIdentity,
-  makeHandoffSlot,
-  readHandoffSlot,
-} from '../kernel/handoff.ts';
-import type { VatId } from '../transport/types.ts';
+import { HandoffError, makeHandoffSlot, readHandoffSlot } from '../kernel/handoff.ts';
+import type { VatIdentity as HandoffIdentity, VatId } from '../protocol/identity.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 import { verifySignature } from '../vattp/signing.ts';
 import { assembleCertificate, type Certificate } from './certificate.ts';

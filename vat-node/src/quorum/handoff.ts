@@ -31,8 +31,9 @@
  * member of that quorum, so it needs the quorum's configuration, verified from its VatID
  * (handoffTarget); a quorum VatID whose chain B cannot verify is refused, never guessed.
  */
-import type { WireRef } from '../kernel/messages.ts';
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
+import type { WireRef } from '../protocol/refs.ts';
 import type { Sign } from '../vattp/signing.ts';
 import { type Certificate, checkCertificateShape } from './certificate.ts';
 import type { ConfigChain } from './chain.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced, VatMessage } from '../kernel/messages.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 import { applyChange } from './chain.ts';
 import { DEFAULT_PARAMS, type QuorumConfig } from './config.ts';
 import {

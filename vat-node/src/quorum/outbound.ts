@@ -35,8 +35,9 @@
  *
  * Acknowledgements in the other direction (a sender to the quorum): ack.ts.
  */
-import type { Sequenced, VatMessage } from '../kernel/messages.ts';
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import type { Sign } from '../vattp/signing.ts';
 import { memberIndex, type QuorumConfig } from './config.ts';

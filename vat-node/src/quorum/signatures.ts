@@ -23,13 +23,13 @@
  * member stays verifiable after that member is removed, but no longer counts.
  */
 import { createHash } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 import { SIGNATURE_BYTES, type Sign, verifySignature } from '../vattp/signing.ts';
 
 export { SIGNATURE_BYTES };
 
+import type { VatId } from '../protocol/identity.ts';
 import { isQuorumVatId } from './config.ts';
 
 /**

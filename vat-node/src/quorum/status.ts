@@ -2,7 +2,8 @@
  * What `quorumvat quorum status` and a member's logs show about a quorum: its configuration now,
  * both fault-tolerance numbers, and the chain as a document anyone can re-verify from the VatID.
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { ChainError, type ChainRecord, ConfigChain } from './chain.ts';
 import {
   describeFaultTolerance,

@@ -27,7 +27,7 @@
 
 import { createPrivateKey, sign as edSign } from 'node:crypto';
 import { checkRedeemProof, newSecret, sturdyKey } from '../kernel/sturdyref.ts';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { verifySignature } from '../vattp/signing.ts';
 import { type Genesis, isQuorumVatId } from './config.ts';
 import { signatureFromText, statementBytes } from './signatures.ts';

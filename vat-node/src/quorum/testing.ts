@@ -3,7 +3,7 @@
  * member identities and an administrator key, all in memory. Not used by production code.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { ephemeralIdentity } from '../vattp/identity.ts';
 import { makeSigner, type Sign } from '../vattp/signing.ts';
 import {

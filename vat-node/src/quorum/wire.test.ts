@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced } from '../kernel/messages.ts';
+import type { Sequenced } from '../protocol/messages.ts';
 import { canonicalJson } from '../vattp/codec.ts';
 import { AckCombiner, signAck } from './ack.ts';
 import { OutboundCombiner, signOutbound } from './outbound.ts';

@@ -5,7 +5,8 @@
  * throw QuorumWireError: a bad statement is refused and the connection keeps serving.
  * (Signatures are checked later, by the combiners, against the quorum's configuration.)
  */
-import type { VatId } from '../transport/types.ts';
+
+import type { VatId } from '../protocol/identity.ts';
 import { isQuorumVatId } from './config.ts';
 import { MAX_RUN, type SignedOutbound } from './outbound.ts';
 import { signatureFromText, signatureText } from './signatures.ts';

@@ -81,7 +81,8 @@ const storage = obj(
     ),
   },
   {
-    default: {},
+    // The default is checked against the rules as it stands: it must name the size itself.
+    default: { size: DEFAULTS.storageSize, retention: DEFAULTS.retention },
     'x-kubernetes-validations': [
       {
         rule: 'self.size == oldSelf.size',

@@ -5,7 +5,8 @@
  * another hash is reported (evidence `transcript`), and one that signed two hashes at one height
  * too (evidence `checkpoint`).
  */
-import type { VatId } from '../../transport/types.ts';
+
+import type { VatId } from '../../protocol/identity.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
 import { checkpointStatement } from './statements.ts';
 import type {

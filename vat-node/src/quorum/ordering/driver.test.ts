@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { makeTestQuorum } from '../testing.ts';
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from './driver.ts';
 import { Replica } from './replica.ts';

@@ -14,7 +14,7 @@
  * transcript hash; `committedInbound` then lets acks go out (the sender's AckCombiner waits
  * for k of them).
  */
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import type { Sign } from '../../vattp/signing.ts';
 import { verifyMemberSignature } from '../signatures.ts';
 import { decodeWire, encodeMessage } from './codec.ts';

@@ -4,7 +4,8 @@
  * honest member signs together (two proposals or two votes in one round, two transcript hashes
  * at one height), or a transcript hash other than the one k members certified.
  */
-import type { VatId } from '../../transport/types.ts';
+
+import type { VatId } from '../../protocol/identity.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
 import { checkpointStatement, proposalStatement, voteStatement } from './statements.ts';
 import type { Evidence } from './types.ts';

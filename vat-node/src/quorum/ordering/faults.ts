@@ -2,7 +2,8 @@
  * Byzantine behaviours for the simulated network (tests only): each wraps what a member's own
  * replica emits, or injects hostile messages, with the member's real key.
  */
-import type { VatId } from '../../transport/types.ts';
+
+import type { VatId } from '../../protocol/identity.ts';
 import type { Behaviour, Sim, SimMember } from './sim.ts';
 import {
   blockIdOf,

@@ -2,7 +2,7 @@
 // unseen inputs, evidence, idleness, determinism.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
 import { makeTestQuorum } from '../testing.ts';

@@ -97,7 +97,7 @@
  * member whose own hash differs stops (action `diverged`), a member that signed another hash is
  * reported (evidence `transcript`).
  */
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
 import { Checkpoints } from './checkpoints.ts';
 import { checkInput, parseMessage } from './codec.ts';

@@ -10,7 +10,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { makeSigner, verifySignature } from '../../vattp/signing.ts';
 import { genesisConfig, makeGenesis, type QuorumConfig } from '../config.ts';

@@ -4,7 +4,7 @@
  * named (SHA-256, lower-case hex).
  */
 import { createHash } from 'node:crypto';
-import type { VatId } from '../../transport/types.ts';
+import type { VatId } from '../../protocol/identity.ts';
 import { statementBytes } from '../signatures.ts';
 import type { Block, BlockId, Input } from './types.ts';
 

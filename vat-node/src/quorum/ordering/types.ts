@@ -7,7 +7,8 @@
  * actions. Bytes (signatures, message bodies) are Uint8Arrays; block ids and digests are
  * lower-case hex SHA-256.
  */
-import type { VatId } from '../../transport/types.ts';
+
+import type { VatId } from '../../protocol/identity.ts';
 import type { QuorumConfig } from '../config.ts';
 
 export type BlockId = string;

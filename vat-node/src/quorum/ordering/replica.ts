@@ -517,7 +517,10 @@ export class Replica {
   private raiseVoted(round: number): undefined {
     if (round <= this.highestVotedRound) return;
     this.highestVotedRound = round;
-    this.emit({ type: 'persist-safety', state: { epoch: this.epoch, highestVotedRound: round } });
+    this.emit({
+      type: 'persist-safety',
+      state: { epoch: this.epoch, highestVotedRound: round, highQC: this.highQC },
+    });
   }
 
   /** A restarted member catching up does not vote in epochs it had already left. */
@@ -529,6 +532,10 @@ export class Replica {
     const s = this.opts.safety;
     if (s !== undefined && s.epoch === this.epoch) {
       this.highestVotedRound = Math.max(this.highestVotedRound, s.highestVotedRound);
+      if (s.highQC.epoch === this.epoch && s.highQC.round > this.highQC.round) {
+        this.highQC = s.highQC; // its block comes by sync if no persisted block holds it
+      }
+      this.round = Math.max(this.round, this.highQC.round + 1);
     }
   }
 

@@ -190,10 +190,15 @@ export interface ResumeState {
   readonly blocks?: readonly Block[];
 }
 
-/** What a member must remember across a restart to stay honest: the last round it voted in. */
+/**
+ * What a member must remember across a restart to stay honest: the last round it voted in, and
+ * the highest certificate it held then (its timeouts must keep naming it: a view change relies
+ * on the voters of a decided block reporting its certificate).
+ */
 export interface SafetyState {
   readonly epoch: number;
   readonly highestVotedRound: number;
+  readonly highQC: QC;
 }
 
 export type ReplicaEvent =

@@ -499,6 +499,14 @@ export class Replica {
     this.highQC = { epoch: last.epoch, round: 0, blockId: this.epochRoot, votes: [] };
     this.round = last.epoch === tip.epoch ? tip.round + 1 : 1;
     this.oldestKept = tip.height + 1;
+    const kept = (r.decided ?? []).filter((d) => d.block.height <= tip.height);
+    if (kept.length > 0 && kept.at(-1)!.block.height === tip.height) {
+      for (const d of kept) {
+        this.history.set(d.block.height, { block: d.block, proof: d.proof });
+        this.historyBytes += blockBytes(d.block);
+      }
+      this.oldestKept = kept[0]!.block.height;
+    }
     this.pool.resume(r.next);
     // The undecided blocks it voted for, linked to the tip; their certificates raise highQC.
     for (const b of [...(r.blocks ?? [])].sort((x, y) => x.height - y.height)) {
@@ -1225,6 +1233,8 @@ export class Replica {
       height: rec.height,
       blockId: rec.id,
       inputs: block.inputs,
+      block,
+      proof,
     });
     for (const input of block.inputs) this.pool.decided(input);
     if (this.stalled) {
@@ -1345,7 +1355,9 @@ export class Replica {
     while (h <= top && count < SYNC_BLOCKS && bytes < SYNC_BYTES && segments.length < 256) {
       const first = this.history.get(h)!;
       const blocks = [first.block];
-      for (h++; h <= top && this.history.get(h)!.proof === first.proof; h++) {
+      // One commit step shares one proof (the same certified child), restored copies included.
+      const child = first.proof.qc.blockId;
+      for (h++; h <= top && this.history.get(h)!.proof.qc.blockId === child; h++) {
         blocks.push(this.history.get(h)!.block);
       }
       segments.push({ blocks, proof: first.proof });

@@ -21,6 +21,7 @@ import { Replica, type ReplicaOptions } from './replica.ts';
 import { inputDigest } from './statements.ts';
 import type {
   Block,
+  CommitProof,
   Evidence,
   Input,
   OrderingCrypto,
@@ -78,6 +79,8 @@ export function prng(seed: number): () => number {
 export interface Decision {
   readonly epoch: number;
   readonly round: number;
+  readonly block: Block;
+  readonly proof: CommitProof;
   readonly height: number;
   readonly blockId: string;
   readonly inputs: readonly Input[];
@@ -359,6 +362,8 @@ export class Sim {
           m.decided.push({
             epoch: a.epoch,
             round: a.round,
+            block: a.block,
+            proof: a.proof,
             height: a.height,
             blockId: a.blockId,
             inputs: a.inputs,
@@ -486,6 +491,10 @@ export class Sim {
         tip: { id: tip.blockId, epoch: tip.epoch, round: tip.round, height: tip.height },
         next,
         blocks: m.persistedBlocks.filter((b) => b.height > tip.height),
+        // Copies, as read back from a store: nothing may rely on object identity.
+        decided: m.decided
+          .slice(-500)
+          .map((d) => structuredClone({ block: d.block, proof: d.proof })),
       };
       m.persistedBlocks = [...(resume.blocks ?? [])];
     } else {

@@ -188,6 +188,8 @@ export interface ResumeState {
   readonly next: ReadonlyMap<string, number>;
   /** The undecided blocks it persisted (`persist-block`). */
   readonly blocks?: readonly Block[];
+  /** Recent decided blocks with their proofs (from `decide`), ending at the tip: served to peers. */
+  readonly decided?: readonly { readonly block: Block; readonly proof: CommitProof }[];
 }
 
 /**
@@ -239,6 +241,9 @@ export type ReplicaAction =
       readonly height: number;
       readonly blockId: BlockId;
       readonly inputs: readonly Input[];
+      /** The block and the proof it is decided: keep recent ones to serve peers after a restart. */
+      readonly block: Block;
+      readonly proof: CommitProof;
     }
   /** A new configuration is in force from the next height on. */
   | {

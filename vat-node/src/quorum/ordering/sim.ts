@@ -18,7 +18,7 @@ import type { TestKey, TestMember, TestQuorum } from '../testing.ts';
 import { decodeWire, encodeMessage } from './codec.ts';
 import { seqKey } from './pool.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
-import { inputDigest } from './statements.ts';
+import { genesisBlockId, inputDigest } from './statements.ts';
 import type {
   Block,
   CommitProof,
@@ -480,15 +480,20 @@ export class Sim {
   restart(id: VatId, fromGenesis = false): void {
     const m = this.member(id);
     m.crashed = false;
-    const tip = m.decided.at(-1);
+    const last = m.decided.at(-1);
     let resume: ResumeState | undefined;
-    if (tip !== undefined && !fromGenesis) {
+    if (!fromGenesis) {
+      // Nothing decided yet: it resumes at the genesis root (with its persisted blocks).
+      const tip =
+        last === undefined
+          ? { id: genesisBlockId(this.quorum.config.quorum), epoch: 0, round: 0, height: 0 }
+          : { id: last.blockId, epoch: last.epoch, round: last.round, height: last.height };
       const next = new Map<string, number>();
       for (const d of m.decided) for (const i of d.inputs) next.set(seqKey(i), i.seq + 1);
       resume = {
         configs: [this.quorum.config, ...m.epochs.map((e) => e.config)],
         ...(m.epochs.length > 0 ? { epochRoot: m.epochs.at(-1)!.root } : {}),
-        tip: { id: tip.blockId, epoch: tip.epoch, round: tip.round, height: tip.height },
+        tip,
         next,
         blocks: m.persistedBlocks.filter((b) => b.height > tip.height),
         // Copies, as read back from a store: nothing may rely on object identity.
@@ -500,6 +505,7 @@ export class Sim {
     } else {
       m.transcript = GENESIS_TRANSCRIPT;
       m.epochs.length = 0;
+      m.persistedBlocks = [];
     }
     m.replica = m.make(m.safety, resume);
     for (const key of [...this.timers.keys()]) {

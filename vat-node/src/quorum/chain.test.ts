@@ -410,3 +410,48 @@ test('learners: admitted and dismissed by the chain, voted in by adding them; th
     (e: unknown) => e instanceof ChainError && e.reason === 'already-a-learner',
   );
 });
+
+test('a crash mid-change leaves a state the next request completes or cleanly aborts', () => {
+  // The requester (operator) crashes after signing and asks again: the very same request and
+  // signature (Ed25519 is deterministic), so ordering it twice applies it once.
+  const change: ConfigChange = { op: 'threshold', threshold: 4 };
+  const first = requestChange(q.admin.sign, c0, change);
+  const again = requestChange(q.admin.sign, c0, change);
+  assert.deepEqual(again, first);
+  const next = checkSignedRequest(c0, first.request, first.admin, 50);
+  assert.throws(
+    () => checkSignedRequest(next, again.request, again.admin, 51),
+    (e: unknown) => e instanceof ChainError && e.reason === 'stale-epoch',
+    'the second copy, ordered later, is refused: no double application',
+  );
+  // Two different requests for one epoch (a new operator after a crash changed its mind): the
+  // one ordered first applies, the other is refused as stale, whatever the order.
+  const other = requestChange(q.admin.sign, c0, {
+    op: 'add',
+    member: newcomer!.vatId,
+    threshold: 4,
+  });
+  for (const [a, b] of [
+    [first, other],
+    [other, first],
+  ] as const) {
+    const after = checkSignedRequest(c0, a.request, a.admin, 60);
+    assert.throws(
+      () => checkSignedRequest(after, b.request, b.admin, 61),
+      (e: unknown) => e instanceof ChainError && e.reason === 'stale-epoch',
+    );
+  }
+  // Members that crash after the decision sign it again on restart: the same certificate, and a
+  // chain that already has the record calls it a duplicate.
+  const cc = new ConfigChain(q.config.quorum, q.genesis);
+  const record = {
+    request: first.request,
+    admin: first.admin,
+    position: 50,
+    certificate: certify(c0, first.request, 50),
+  };
+  assert.equal(cc.append(record), 'appended');
+  const resigned = { ...record, certificate: certify(c0, first.request, 50) };
+  assert.deepEqual(resigned, record);
+  assert.equal(cc.append(resigned), 'duplicate');
+});

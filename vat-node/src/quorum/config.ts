@@ -338,7 +338,8 @@ export function quorumVatIdOf(genesis: Genesis): VatId {
   return QUORUM_VATID_PREFIX + base58(digest);
 }
 
-const QUORUM_VATID = /^quorum[1-9A-HJ-NP-Za-km-z]{43,44}$/;
+// 32 bytes take 32 (all zero) to 44 base58 digits; the decoded length is checked as well.
+const QUORUM_VATID = /^quorum[1-9A-HJ-NP-Za-km-z]{32,44}$/;
 
 /** True for a well-formed quorum VatID (prefix + base58 of a 32-byte hash). */
 export function isQuorumVatId(vatId: string): boolean {

@@ -226,7 +226,7 @@ test('non-members, outsiders posing as members, wrong receivers and bad input do
       msgs,
       'bad-signature',
     ],
-    ['another receiver', signed(A, msgs, outsider!.vatId), msgs, 'malformed'],
+    ['another receiver', signed(A, msgs, outsider!.vatId), msgs, 'wrong-receiver'],
     ['an unknown quorum', { ...signed(A, msgs), quorum: 'quorum1111' }, msgs, 'unknown-quorum'],
     [
       'content differs from the signed digest',

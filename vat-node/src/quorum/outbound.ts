@@ -220,6 +220,7 @@ export type OfferOutcome =
   | 'accepted'
   | 'duplicate'
   | 'unknown-quorum'
+  | 'wrong-receiver'
   | 'not-a-member'
   | 'equivocator'
   | 'malformed'
@@ -329,7 +330,7 @@ export class OutboundCombiner {
     const none = (outcome: OfferOutcome): OfferResult => ({ outcome, delivered: [], evidence: [] });
     const state = this.#senders.get(signed.quorum);
     if (state === undefined) return none('unknown-quorum');
-    if (signed.to !== this.#receiver) return none('malformed');
+    if (signed.to !== this.#receiver) return none('wrong-receiver');
     if (memberIndex(state.config, signed.signer) < 0) return none('not-a-member');
     if (state.equivocators.has(signed.signer)) return none('equivocator');
     const n = signed.digests.length;

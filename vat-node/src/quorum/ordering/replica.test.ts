@@ -473,12 +473,14 @@ test('the highest voted round is persisted before the vote leaves, and honoured 
   assert.ok(persisted >= 0 && persisted < voted, 'persist first, then vote');
   assert.deepEqual(out[persisted], {
     type: 'persist-safety',
-    state: { epoch: 0, highestVotedRound: 1 },
+    state: { epoch: 0, highestVotedRound: 1, highQC: ROOT_QC },
   });
   // The leader equivocates; the member restarted in between with its state: no second vote.
   r.handle({ type: 'submit', input: input('alice', 1) });
   const b = proposal(1, [input('alice', 1)]);
-  const restarted = replica(follower, { safety: { epoch: 0, highestVotedRound: 1 } });
+  const restarted = replica(follower, {
+    safety: { epoch: 0, highestVotedRound: 1, highQC: ROOT_QC },
+  });
   restarted.handle({ type: 'submit', input: input('alice', 1) });
   assert.equal(
     votesIn(restarted.handle({ type: 'message', from: leaderOf(1), message: b.message })).length,
@@ -491,4 +493,33 @@ test('the highest voted round is persisted before the vote leaves, and honoured 
     votesIn(amnesiac.handle({ type: 'message', from: leaderOf(1), message: b.message })).length,
     1,
   );
+});
+
+test('a resumed member keeps naming its highest certificate in view changes', () => {
+  const held: QC = {
+    epoch: 0,
+    round: 6,
+    blockId: 'cd'.repeat(32),
+    votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
+  };
+  const r = replica(follower, {
+    resume: {
+      configs: [q.config],
+      tip: { id: 'ab'.repeat(32), epoch: 0, round: 4, height: 3 },
+      next: new Map([['message\u0000alice', 4]]),
+    },
+    safety: { epoch: 0, highestVotedRound: 7, highQC: held },
+  });
+  assert.equal(r.decidedHeight, 3);
+  assert.equal(r.currentRound, 7);
+  // alice #1..3 are decided: ignored; #4 is kept.
+  r.handle({ type: 'submit', input: input('alice', 2) });
+  assert.equal(r.status().pendingInputs, 0);
+  r.handle({ type: 'submit', input: input('alice', 4) });
+  assert.equal(r.status().pendingInputs, 1);
+  const out = r.handle({ type: 'timer', timer: 'round', epoch: 0, round: 7 });
+  const timeout = of(out, 'broadcast').find((a) => a.message.type === 'timeout');
+  assert.ok(timeout !== undefined && timeout.message.type === 'timeout');
+  assert.equal(timeout.message.highQC.round, 6);
+  assert.equal(votesIn(out).length, 0);
 });

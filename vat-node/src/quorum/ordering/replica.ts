@@ -97,7 +97,6 @@
  * member whose own hash differs stops (action `diverged`), a member that signed another hash is
  * reported (evidence `transcript`).
  */
-
 import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
 import { Checkpoints } from './checkpoints.ts';
@@ -500,6 +499,14 @@ export class Replica {
     this.highQC = { epoch: last.epoch, round: 0, blockId: this.epochRoot, votes: [] };
     this.round = last.epoch === tip.epoch ? tip.round + 1 : 1;
     this.oldestKept = tip.height + 1;
+    const kept = (r.decided ?? []).filter((d) => d.block.height <= tip.height);
+    if (kept.length > 0 && kept.at(-1)!.block.height === tip.height) {
+      for (const d of kept) {
+        this.history.set(d.block.height, { block: d.block, proof: d.proof });
+        this.historyBytes += blockBytes(d.block);
+      }
+      this.oldestKept = kept[0]!.block.height;
+    }
     this.pool.resume(r.next);
     // The undecided blocks it voted for, linked to the tip; their certificates raise highQC.
     for (const b of [...(r.blocks ?? [])].sort((x, y) => x.height - y.height)) {
@@ -518,7 +525,10 @@ export class Replica {
   private raiseVoted(round: number): undefined {
     if (round <= this.highestVotedRound) return;
     this.highestVotedRound = round;
-    this.emit({ type: 'persist-safety', state: { epoch: this.epoch, highestVotedRound: round } });
+    this.emit({
+      type: 'persist-safety',
+      state: { epoch: this.epoch, highestVotedRound: round, highQC: this.highQC },
+    });
   }
 
   /** A restarted member catching up does not vote in epochs it had already left. */
@@ -530,6 +540,10 @@ export class Replica {
     const s = this.opts.safety;
     if (s !== undefined && s.epoch === this.epoch) {
       this.highestVotedRound = Math.max(this.highestVotedRound, s.highestVotedRound);
+      if (s.highQC.epoch === this.epoch && s.highQC.round > this.highQC.round) {
+        this.highQC = s.highQC; // its block comes by sync if no persisted block holds it
+      }
+      this.round = Math.max(this.round, this.highQC.round + 1);
     }
   }
 
@@ -1219,6 +1233,8 @@ export class Replica {
       height: rec.height,
       blockId: rec.id,
       inputs: block.inputs,
+      block,
+      proof,
     });
     for (const input of block.inputs) this.pool.decided(input);
     if (this.stalled) {
@@ -1339,7 +1355,9 @@ export class Replica {
     while (h <= top && count < SYNC_BLOCKS && bytes < SYNC_BYTES && segments.length < 256) {
       const first = this.history.get(h)!;
       const blocks = [first.block];
-      for (h++; h <= top && this.history.get(h)!.proof === first.proof; h++) {
+      // One commit step shares one proof (the same certified child), restored copies included.
+      const child = first.proof.qc.blockId;
+      for (h++; h <= top && this.history.get(h)!.proof.qc.blockId === child; h++) {
         blocks.push(this.history.get(h)!.block);
       }
       segments.push({ blocks, proof: first.proof });

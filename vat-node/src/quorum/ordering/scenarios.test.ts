@@ -451,3 +451,60 @@ test('crash and restart 30 times while inputs flow: a restarted member resumes f
     }
   }
 });
+
+test('randomized: restarts from durable state, Byzantine members, drops and partitions; one order, everything decided after GST', async () => {
+  const seeds = Number(process.env.ORDERING_SEEDS ?? 40) / 2;
+  for (let seed = 700; seed < 700 + seeds; seed++) {
+    const [n, k] = CONFIGS[seed % CONFIGS.length]!;
+    const gstMs = 3000;
+    const sim = await Sim.create({
+      seed,
+      n,
+      k,
+      crypto: 'fake',
+      dropRate: 0.15,
+      gstMs,
+      maxDelayMs: 25,
+    });
+    const r = sim.rand;
+    const f = Math.min(2 * k - n - 1, n - k);
+    const byz = Math.floor(r() * (f + 1));
+    const ids = [...sim.ids].sort(() => r() - 0.5);
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced];
+    for (const id of ids.slice(0, byz)) {
+      const m = sim.member(id);
+      m.byzantine = true;
+      m.behaviour = behaviours[Math.floor(r() * behaviours.length)]!(sim.quorum.config.quorum);
+    }
+    const honestIds = ids.slice(byz);
+    const budget = n - k - byz; // members that may be down at once
+    sim.schedule(r() * 1000, () => {
+      const cut = 1 + Math.floor(r() * (n - 1));
+      sim.partition([ids.slice(0, cut), ids.slice(cut)]);
+      sim.schedule(r() * 1000, () => sim.heal());
+    });
+    sim.start();
+    sim.stream(SENDERS, 200, 10);
+    const down: string[] = [];
+    for (let t = 0; t < gstMs; t += 200) {
+      sim.run(200);
+      if (down.length > 0 && r() < 0.7) sim.restart(down.shift()!);
+      if (budget > down.length) {
+        const id = honestIds[Math.floor(r() * honestIds.length)]!;
+        if (!down.includes(id)) {
+          sim.crash(id);
+          down.push(id);
+        }
+      }
+    }
+    for (const id of down) sim.restart(id);
+    const honest = honestIds.map((id) => sim.member(id));
+    const live = sim.run(120_000, () => sim.allDecided(honest));
+    assertSound(sim, seed);
+    for (const m of honest) assert.deepEqual(m.redecided, [], `seed ${seed}: ${m.id}`);
+    assert.ok(
+      live,
+      `seed ${seed} (n=${n}, k=${k}, byz=${byz}): ${honest.map((m) => countInputs(m)).join(' ')}`,
+    );
+  }
+});

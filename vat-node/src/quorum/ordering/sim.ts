@@ -18,9 +18,10 @@ import type { TestKey, TestMember, TestQuorum } from '../testing.ts';
 import { decodeWire, encodeMessage } from './codec.ts';
 import { seqKey } from './pool.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
-import { inputDigest } from './statements.ts';
+import { genesisBlockId, inputDigest } from './statements.ts';
 import type {
   Block,
+  CommitProof,
   Evidence,
   Input,
   OrderingCrypto,
@@ -78,6 +79,8 @@ export function prng(seed: number): () => number {
 export interface Decision {
   readonly epoch: number;
   readonly round: number;
+  readonly block: Block;
+  readonly proof: CommitProof;
   readonly height: number;
   readonly blockId: string;
   readonly inputs: readonly Input[];
@@ -359,6 +362,8 @@ export class Sim {
           m.decided.push({
             epoch: a.epoch,
             round: a.round,
+            block: a.block,
+            proof: a.proof,
             height: a.height,
             blockId: a.blockId,
             inputs: a.inputs,
@@ -475,22 +480,32 @@ export class Sim {
   restart(id: VatId, fromGenesis = false): void {
     const m = this.member(id);
     m.crashed = false;
-    const tip = m.decided.at(-1);
+    const last = m.decided.at(-1);
     let resume: ResumeState | undefined;
-    if (tip !== undefined && !fromGenesis) {
+    if (!fromGenesis) {
+      // Nothing decided yet: it resumes at the genesis root (with its persisted blocks).
+      const tip =
+        last === undefined
+          ? { id: genesisBlockId(this.quorum.config.quorum), epoch: 0, round: 0, height: 0 }
+          : { id: last.blockId, epoch: last.epoch, round: last.round, height: last.height };
       const next = new Map<string, number>();
       for (const d of m.decided) for (const i of d.inputs) next.set(seqKey(i), i.seq + 1);
       resume = {
         configs: [this.quorum.config, ...m.epochs.map((e) => e.config)],
         ...(m.epochs.length > 0 ? { epochRoot: m.epochs.at(-1)!.root } : {}),
-        tip: { id: tip.blockId, epoch: tip.epoch, round: tip.round, height: tip.height },
+        tip,
         next,
         blocks: m.persistedBlocks.filter((b) => b.height > tip.height),
+        // Copies, as read back from a store: nothing may rely on object identity.
+        decided: m.decided
+          .slice(-500)
+          .map((d) => structuredClone({ block: d.block, proof: d.proof })),
       };
       m.persistedBlocks = [...(resume.blocks ?? [])];
     } else {
       m.transcript = GENESIS_TRANSCRIPT;
       m.epochs.length = 0;
+      m.persistedBlocks = [];
     }
     m.replica = m.make(m.safety, resume);
     for (const key of [...this.timers.keys()]) {

@@ -188,12 +188,19 @@ export interface ResumeState {
   readonly next: ReadonlyMap<string, number>;
   /** The undecided blocks it persisted (`persist-block`). */
   readonly blocks?: readonly Block[];
+  /** Recent decided blocks with their proofs (from `decide`), ending at the tip: served to peers. */
+  readonly decided?: readonly { readonly block: Block; readonly proof: CommitProof }[];
 }
 
-/** What a member must remember across a restart to stay honest: the last round it voted in. */
+/**
+ * What a member must remember across a restart to stay honest: the last round it voted in, and
+ * the highest certificate it held then (its timeouts must keep naming it: a view change relies
+ * on the voters of a decided block reporting its certificate).
+ */
 export interface SafetyState {
   readonly epoch: number;
   readonly highestVotedRound: number;
+  readonly highQC: QC;
 }
 
 export type ReplicaEvent =
@@ -234,6 +241,9 @@ export type ReplicaAction =
       readonly height: number;
       readonly blockId: BlockId;
       readonly inputs: readonly Input[];
+      /** The block and the proof it is decided: keep recent ones to serve peers after a restart. */
+      readonly block: Block;
+      readonly proof: CommitProof;
     }
   /** A new configuration is in force from the next height on. */
   | {

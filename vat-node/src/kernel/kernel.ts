@@ -93,7 +93,7 @@ import {
 } from './sturdyref.ts';
 import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
-import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
+import { checkVatLimits, DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
   readonly vatId: VatId;
@@ -131,6 +131,8 @@ export interface KernelOptions extends VatOptions {
   readonly checkpoint?: CheckpointPolicy & {
     readonly refreshWorker?: 'quiescent' | 'always' | 'never';
   };
+  /** Called after each commit that wrote something, with how long it took (metrics). */
+  readonly onCommit?: (ms: number) => void;
 }
 
 /** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */
@@ -186,8 +188,17 @@ export class Kernel implements KernelPort {
   #pumping = false;
   #idle: (() => void)[] = [];
   #closed = false;
-  /** Counters for tests and metrics. */
-  readonly stats = { cranks: 0, failedCranks: 0, workerRestarts: 0, checkpoints: 0 };
+  /** stopWork() was called: no crank starts any more. */
+  #stopping = false;
+  /** Counters for tests and metrics (deliveries: messages delivered to the vat). */
+  readonly stats = {
+    cranks: 0,
+    failedCranks: 0,
+    workerRestarts: 0,
+    checkpoints: 0,
+    deliveries: 0,
+    gasUsed: 0,
+  };
 
   private constructor(options: KernelOptions, transport: Transport, db: KernelDB | null) {
     this.vatId = options.vatId;
@@ -217,6 +228,7 @@ export class Kernel implements KernelPort {
    * directory is damaged, StoreUnavailable when it cannot be written.
    */
   static async create(options: KernelOptions, transport: Transport): Promise<Kernel> {
+    checkVatLimits(options); // before the store: a bad gas limit is never recorded
     const db =
       options.dataDir === undefined
         ? null
@@ -382,9 +394,33 @@ export class Kernel implements KernelPort {
     return { promises: promises.size, clistEntries, runQueue: runQueue.length };
   }
 
+  /** Messages sent to each peer and not acknowledged yet (metrics). */
+  unackedCounts(): Map<VatId, number> {
+    const counts = new Map<VatId, number>();
+    for (const [peer, box] of this.#keeper.outbox) if (box.length > 0) counts.set(peer, box.length);
+    return counts;
+  }
+
+  /** The store failed (the kernel refuses new work until restarted): why, else null. */
+  get storeFailure(): string | null {
+    return this.#broken?.message ?? null;
+  }
+
+  /**
+   * Start no new crank (a graceful stop): resolves once the batch of cranks in progress, if
+   * any, has finished and been committed. What is still queued stays queued, durably, and runs
+   * at the next start.
+   */
+  stopWork(): Promise<void> {
+    this.#stopping = true;
+    return this.idle();
+  }
+
   /** Resolves when the run queue is empty and no crank is running. */
   idle(): Promise<void> {
-    if (!this.#pumping && this.#keeper.runQueue.length === 0) return Promise.resolve();
+    if (!this.#pumping && (this.#stopping || this.#keeper.runQueue.length === 0)) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -497,12 +533,14 @@ export class Kernel implements KernelPort {
     this.#retirement.beforeCommit();
     if (this.#keeper.dirty) {
       let peers: VatId[];
+      const start = performance.now();
       try {
         peers = this.#keeper.flush();
       } catch (e) {
         this.#storeFailed(e);
         return false;
       }
+      this.#options.onCommit?.(performance.now() - start);
       this.#noteCommitted(peers);
     }
     const after = this.#afterCommit;
@@ -1160,7 +1198,7 @@ export class Kernel implements KernelPort {
   }
 
   #startPump(): void {
-    if (!this.#pumping) {
+    if (!this.#pumping && !this.#stopping) {
       this.#pumping = true;
       queueMicrotask(() => void this.#pump());
     }
@@ -1169,7 +1207,7 @@ export class Kernel implements KernelPort {
   async #pump(): Promise<void> {
     const queue = this.#keeper.runQueue;
     try {
-      while (queue.length > 0 && !this.#closed && !this.#broken) {
+      while (queue.length > 0 && !this.#closed && !this.#broken && !this.#stopping) {
         const head = queue[0]!.item;
         if (head.kind === 'echo') {
           this.#keeper.removeQueued(0);
@@ -1261,6 +1299,8 @@ export class Kernel implements KernelPort {
 
   #commit(delivery: Delivery, from: VatId | undefined, outcome: CrankOutcome): void {
     this.stats.cranks++;
+    this.stats.gasUsed += outcome.gas;
+    if (delivery.type === 'message') this.stats.deliveries++;
     if (delivery.type === 'message' && isPeer(from) && isPromiseRef(delivery.target)) {
       // Count it before this crank's resolutions go out: a peer that sent it learns from the
       // count whether it was forwarded before the resolution (else it must embargo).

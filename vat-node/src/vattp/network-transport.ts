@@ -217,6 +217,13 @@ export class NetworkTransport implements Transport {
     return this.#host.multiaddrs();
   }
 
+  /** Peers this vat has exchanged frames with that are connected now (metrics). */
+  connectedPeers(): number {
+    let n = 0;
+    for (const peer of this.#links.keys()) if (this.#host.isConnected(peer)) n++;
+    return n;
+  }
+
   addHints(peer: VatId, addrs: readonly string[]): void {
     this.#hints.set(peer, [...new Set([...(this.#hints.get(peer) ?? []), ...addrs])]);
     const link = this.#links.get(peer);

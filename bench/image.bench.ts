@@ -17,7 +17,6 @@ const tag = 'quorumvat.local/quorumvat:bench';
 const t0 = performance.now();
 await run(`${dir}build-image.sh`, ['--tag', tag, '--no-cache']);
 const buildS = (performance.now() - t0) / 1000;
-const base = await docker('image', 'inspect', '-f', '{{.Config.Image}}', tag).catch(() => '');
 const bytes = Number(await docker('image', 'inspect', '-f', '{{.Size}}', tag));
 const baseTag = `quorumvat.local/node-base:${process.versions.node}`;
 const baseBytes = Number(await docker('image', 'inspect', '-f', '{{.Size}}', baseTag));
@@ -56,7 +55,7 @@ emit({
   bench: 'image',
   bytes,
   base_bytes: baseBytes,
-  base: base || baseTag,
+  base: baseTag,
   build_no_cache_s: Number(buildS.toFixed(1)),
   start_to_ready_ms_median: Math.round(times[Math.floor(times.length / 2)]!),
   start_to_ready_ms_max: Math.round(times.at(-1)!),

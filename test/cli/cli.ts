@@ -2,7 +2,16 @@
  * Running the `quorumvat` command line as a user would: a real process, its exit code, its
  * stdout and stderr, how long it took.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type SpawnOptions,
+  spawnVatNode,
+  type VatNodeProcess,
+} from '../../vat-node/src/node/spawn.ts';
 
 export const CLI = new URL('../../vat-node/src/cli/main.ts', import.meta.url).pathname;
 export const CONTRACTS = new URL('../../vat-node/contracts/', import.meta.url).pathname;
@@ -17,7 +26,12 @@ export interface CliRun {
 
 export function runCli(
   args: readonly string[],
-  options: { env?: Record<string, string>; timeoutMs?: number; wrap?: readonly string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    wrap?: readonly string[];
+    onSpawn?: (child: ChildProcess) => void;
+  } = {},
 ): Promise<CliRun> {
   const t0 = performance.now();
   // QUORUMVAT_* variables of the test's own environment must not leak into the cases.
@@ -29,6 +43,7 @@ export function runCli(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...env, ...options.env },
   });
+  options.onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -62,4 +77,48 @@ export async function pool<T>(jobs: (() => Promise<T>)[], width = 3): Promise<T[
     }),
   );
   return results;
+}
+
+export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+
+export interface TestNode extends VatNodeProcess {
+  readonly dataDir: string;
+  sturdyRef(): string;
+}
+
+/** A `quorumvat node` process, stopped (SIGKILL) after the test if still running. */
+export async function startTestNode(
+  t: { after: (fn: () => unknown) => void },
+  options: Partial<SpawnOptions> & { contract?: string } = {},
+): Promise<TestNode> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'qv-cli-node-'));
+  const node = await spawnVatNode({
+    contractPath: options.contract ?? join(FIXTURES, 'forwarder.js'),
+    ...options,
+    dataDir,
+  });
+  t.after(() => node.stop('SIGKILL'));
+  return { ...node, dataDir, sturdyRef: () => readFileSync(node.sturdyRefFile, 'utf8').trim() };
+}
+
+/** Polls `cond` every 50 ms until it holds, or fails after `ms`. */
+export async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (below the ephemeral range, so no dial takes it meanwhile). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }

@@ -175,7 +175,7 @@ test('status only through /status: it changes status and never spec', async () =
   );
 });
 
-test('two leader electors never lead at once; a released lease moves at once, an abandoned one after its duration', async () => {
+test('two leader electors never lead at once; a released lease moves at once, an abandoned one after its duration', async (t) => {
   const log = pino({ level: 'silent' });
   const leading = new Map<string, boolean>();
   let overlap = 0;
@@ -224,6 +224,9 @@ test('two leader electors never lead at once; a released lease moves at once, an
     `c took over ${abandonedMs} ms after b stopped: before the lease could expire`,
   );
   assert.equal(overlap, 0, 'never two leaders');
+  t.diagnostic(
+    `take-over after a release: ${releasedMs} ms; after an abandoned 6 s lease: ${abandonedMs} ms`,
+  );
   const lease = JSON.parse(kubectl('-n', ns, 'get', 'lease', 'op', '-o', 'json'));
   assert.equal(lease.spec.holderIdentity, 'c');
   assert.equal(lease.spec.leaseTransitions, 2);

@@ -15,6 +15,7 @@ const ORDER = [
   'cli',
   'demo',
   'node',
+  'quorum',
   'kernel',
   'vattp',
   'liveslots',

@@ -100,7 +100,8 @@ export async function writeStatus(
   previous: VatStatus | undefined,
   next: VatStatus,
 ): Promise<void> {
-  if (JSON.stringify(previous ?? {}) !== JSON.stringify(next)) {
+  // Key order may differ between what the API server returns and what we built.
+  if (canonical(previous ?? {}) !== canonical(next)) {
     await ctx.api.applyStatus(ref, next as Record<string, unknown>);
   }
   const event = readyEvent(previous, next);
@@ -111,4 +112,12 @@ export async function writeStatus(
       event.message,
     );
   }
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
+      : x,
+  );
 }

@@ -271,6 +271,23 @@ export class NetworkTransport implements Transport {
     }
   }
 
+  /**
+   * Send what is owed (committed messages and acks) to the peers connected now, and wait until
+   * it is written (a graceful stop: answers leave before the node closes). Peers that are not
+   * connected get it after the restart, as always.
+   */
+  async flushConnected(): Promise<void> {
+    for (const link of this.#links.values()) {
+      if (!this.#host.isConnected(link.peer)) continue;
+      link.ackDue = true;
+      // A pump already running (woken by the last commit) may be half-way: let it finish.
+      while (link.pumping && !this.#closing.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await this.#pump(link);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort(new Error('transport closed'));

@@ -35,6 +35,7 @@ if (!['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) {
 const settings = {
   vatImage: env['QUORUMVAT_OPERATOR_VAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev',
   imagePullPolicy: pullPolicy as 'Always' | 'IfNotPresent' | 'Never',
+  volumePermissionsInit: env['QUORUMVAT_OPERATOR_VOLUME_PERMISSIONS_INIT'] === 'true',
 };
 const identity = env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
 const leaseNamespace = env['POD_NAMESPACE'] ?? 'default';

@@ -70,6 +70,12 @@ step('helm install: the operator becomes Ready and the CRDs are established', ()
     `image.repository=${repository}`,
     '--set',
     `image.tag=${tag}`,
+    // Extra chart values, comma-separated (e.g. vatImage.volumePermissionsInit=true on a
+    // cluster whose volumes ignore fsGroup).
+    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .flatMap((x) => ['--set', x]),
     '--wait',
     '--timeout',
     '180s',

@@ -105,8 +105,9 @@ test('a Vat: every object made, owned by the Vat; the image problem in its condi
       `${kind}/${name} owned by the Vat`,
     );
     if (name !== 'quorumvat-dht') {
+      const managed = getJson(kind, name, '--show-managed-fields').metadata.managedFields;
       assert.ok(
-        obj.metadata.managedFields.some(
+        managed.some(
           (m: { manager: string; operation: string }) =>
             m.manager === 'quorumvat-operator' && m.operation === 'Apply',
         ),

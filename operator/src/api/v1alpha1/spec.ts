@@ -138,7 +138,8 @@ const vatSpecProperties: Record<string, Schema> = {
     },
   ),
   memoryLimitMiB: int(
-    "Heap limit of the vat's worker process in MiB; a vat that exceeds it is stopped.",
+    "Heap limit (V8 old generation) of the vat's worker process in MiB; a delivery that " +
+      'exceeds it is aborted. Size the pod above it: the node process itself takes ~150 MiB.',
     {
       default: DEFAULTS.memoryLimitMiB,
       'x-kubernetes-validations': [

@@ -31,6 +31,11 @@ export interface OperatorSettings {
   /** Image for vats whose spec names none. */
   vatImage: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /**
+   * For storage that ignores fsGroup (hostPath and local volumes): an init container, root with
+   * only CAP_CHOWN, gives the data volume to the node's user before it starts. Off by default.
+   */
+  volumePermissionsInit?: boolean;
 }
 
 const DATA = '/data';
@@ -208,7 +213,7 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
       },
       { name: 'QUORUMVAT_BOOTSTRAP', value: bootstrap.join(',') },
       { name: 'QUORUMVAT_GAS', value: String(spec.gasLimit) },
-      { name: 'QUORUMVAT_MEMORY_MIB', value: String(spec.memoryLimitMiB) },
+      { name: 'QUORUMVAT_HEAP_MB', value: String(spec.memoryLimitMiB) },
       { name: 'QUORUMVAT_HTTP', value: `0.0.0.0:${PORTS.http}` },
       { name: 'QUORUMVAT_LOG_LEVEL', value: spec.logLevel },
       ...(input.env ?? []),
@@ -298,6 +303,31 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
             fsGroup: 1000,
             seccompProfile: { type: 'RuntimeDefault' },
           },
+          ...(settings.volumePermissionsInit
+            ? {
+                initContainers: [
+                  {
+                    name: 'data-permissions',
+                    image: spec.image ?? settings.vatImage,
+                    imagePullPolicy: settings.imagePullPolicy,
+                    command: [
+                      'node',
+                      '-e',
+                      `fs.chownSync('${DATA}', 1000, 1000); fs.chmodSync('${DATA}', 0o700)`,
+                    ],
+                    securityContext: {
+                      runAsUser: 0,
+                      runAsNonRoot: false,
+                      allowPrivilegeEscalation: false,
+                      readOnlyRootFilesystem: true,
+                      capabilities: { drop: ['ALL'], add: ['CHOWN'] },
+                    },
+                    volumeMounts: [{ name: 'data', mountPath: DATA }],
+                    resources: { limits: { memory: '64Mi' } },
+                  },
+                ],
+              }
+            : {}),
           containers: [vat, publisher],
           volumes: [
             contractVolume,

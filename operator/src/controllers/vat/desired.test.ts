@@ -210,3 +210,16 @@ test('the shared DHT Service selects every vat pod of the namespace and is owned
     ],
   );
 });
+
+test('volume permissions: off by default; when on, a root init container with only CAP_CHOWN', () => {
+  const plain = byKind<V1StatefulSet>(desiredVat(vat(), '', settings, ''), 'StatefulSet');
+  assert.equal(plain.spec!.template.spec!.initContainers, undefined);
+  const fixed = byKind<V1StatefulSet>(
+    desiredVat(vat(), '', { ...settings, volumePermissionsInit: true }, ''),
+    'StatefulSet',
+  );
+  const init = fixed.spec!.template.spec!.initContainers![0]!;
+  assert.deepEqual(init.securityContext!.capabilities, { drop: ['ALL'], add: ['CHOWN'] });
+  assert.equal(init.securityContext!.runAsUser, 0);
+  assert.deepEqual(init.volumeMounts, [{ name: 'data', mountPath: '/data' }]);
+});

@@ -61,6 +61,7 @@ import {
   shouldCheckpoint,
 } from '../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../transport/types.ts';
+import type { KernelEventSink } from './events.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import {
   type Backing,
@@ -73,7 +74,14 @@ import {
   type RunItem,
   type SendItem,
 } from './keeper.ts';
-import { isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
+import {
+  isHeapObject,
+  isSingleRef,
+  messageTo,
+  newPromise,
+  promisesIn,
+  sendItem,
+} from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 import {
   checkRedeemProof,
@@ -95,6 +103,8 @@ export interface KernelOptions extends VatOptions {
    */
   readonly identity?: VatIdentity;
   readonly limits?: WorkerLimits;
+  /** Where the kernel reports what went wrong (events.ts); the node logs each event. */
+  readonly onEvent?: KernelEventSink;
   /** Called once per failed crank with a one-line reason (the node logs it). */
   readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
   /**
@@ -974,7 +984,7 @@ export class Kernel implements KernelPort {
     const resolution = rec.resolution!;
     // Held sends go first, to where the promise now points; then the vat learns the resolution.
     const to = resolution.data.slots[0]!;
-    for (const s of held) this.#route({ ...s, target: to }, FROM_VAT);
+    for (const s of held) this.#route({ ...sendItem(s), target: to }, FROM_VAT);
     this.#enqueue({
       kind: 'vat',
       delivery: { type: 'notify', resolutions: [[vref, resolution.rejected, resolution.data]] },
@@ -983,11 +993,15 @@ export class Kernel implements KernelPort {
 
   // -------------------------------------------------------------------- routing
 
-  /** Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host (FROM_HOST). */
-  #route(s: SendItem, from: VatId): void {
+  /**
+   * Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host
+   * (FROM_HOST). `via`: the promise the sender named, when the kernel forwards the message
+   * from there to where the promise settled.
+   */
+  #route(s: SendItem, from: VatId, via?: VRef): void {
     const { target } = s;
     if (isExportRef(target)) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
+      this.#enqueue({ kind: 'vat', delivery: messageTo(target, s), from }, via);
       return;
     }
     if (isImportRef(target)) {
@@ -1015,7 +1029,7 @@ export class Kernel implements KernelPort {
       return;
     }
     if (rec.decider === null) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
+      this.#enqueue({ kind: 'vat', delivery: messageTo(target, s), from }, via);
     } else if (rec.decider === from) {
       throw new ProtocolError('not-decider', `${from} sent a message to a promise it decides`);
     } else {
@@ -1025,9 +1039,14 @@ export class Kernel implements KernelPort {
   }
 
   /** A message to a settled promise: on to what it resolved to, or its result rejected. */
-  #forward(s: SendItem, from: VatId, res: NonNullable<PromiseRecord['resolution']>): void {
+  #forward(
+    s: SendItem,
+    from: VatId,
+    res: NonNullable<PromiseRecord['resolution']>,
+    via?: VRef,
+  ): void {
     if (!res.rejected && isSingleRef(res.data)) {
-      this.#route({ ...s, target: res.data.slots[0]! }, from);
+      this.#route({ ...sendItem(s), target: res.data.slots[0]! }, from, via ?? s.target);
     } else if (s.result !== null) {
       const error = res.rejected
         ? res.data
@@ -1038,6 +1057,16 @@ export class Kernel implements KernelPort {
             ),
           );
       this.#decide(s.result, true, error, false);
+    } else {
+      // No result to reject: say so, never drop it in silence.
+      this.#options.onEvent?.({
+        type: 'delivery undeliverable',
+        target: s.target,
+        method: s.method,
+        reason: res.rejected
+          ? 'sent (without a result) to a rejected promise'
+          : 'sent (without a result) to a promise settled to data',
+      });
     }
   }
 
@@ -1109,8 +1138,33 @@ export class Kernel implements KernelPort {
 
   // ---------------------------------------------------------------------- cranks
 
-  #enqueue(item: RunItem): void {
-    this.#keeper.enqueue(item);
+  /**
+   * Queue an item for the vat. `via`: see #route. A send the vat made to a promise it has not
+   * yet heard settled, which the kernel brings back into the vat, goes in before the vat hears
+   * the settlement: once the vat knows, its sends to that object are local and immediate, and
+   * would overtake this one (E-order). So it takes the place of the queued notify, which moves
+   * to the back (#crankBatch never runs such a notify behind other cranks of its batch).
+   */
+  #enqueue(item: RunItem, via?: VRef): void {
+    if (via === undefined || item.kind !== 'vat' || item.from !== FROM_VAT) {
+      this.#keeper.enqueue(item);
+    } else {
+      const queue = this.#keeper.runQueue;
+      let i = queue.length - 1;
+      for (; i >= 0; i--) {
+        const q = queue[i]!.item;
+        if (q.kind === 'vat' && q.delivery.type === 'notify') {
+          if (q.delivery.resolutions.some(([vref]) => vref === via)) break;
+        }
+      }
+      if (i < 0) {
+        this.#keeper.enqueue(item);
+      } else {
+        const notify = queue[i]!.item;
+        this.#keeper.replaceQueued(i, item);
+        this.#keeper.enqueue(notify);
+      }
+    }
     if (item.kind === 'vat') {
       this.#countQueued(item.delivery, 1);
       this.#notifySettled(item.delivery);
@@ -1208,6 +1262,9 @@ export class Kernel implements KernelPort {
     const queue = this.#keeper.runQueue;
     const batch: QueuedItem[] = [];
     for (let head = queue[0]; batch.length < MAX_BATCH && head?.item.kind === 'vat'; ) {
+      // A notify that settles a promise to something of this vat runs first in its batch, so
+      // that every send the vat made to the promise before it is queued ahead of it (#enqueue).
+      if (batch.length > 0 && this.#settlesHome(head.item.delivery)) break;
       batch.push(head);
       queue.shift();
       head = queue[0];
@@ -1254,6 +1311,15 @@ export class Kernel implements KernelPort {
     }
   }
 
+  /** Does this delivery tell the vat that a promise settled to one of its own objects or promises? */
+  #settlesHome(d: Delivery): boolean {
+    if (d.type !== 'notify') return false;
+    return d.resolutions.some(
+      ([, rejected, data]) =>
+        !rejected && isSingleRef(data) && this.#ownerOf(data.slots[0]!) === this.vatId,
+    );
+  }
+
   #commit(delivery: Delivery, from: VatId | undefined, outcome: CrankOutcome): void {
     this.stats.cranks++;
     this.stats.gasUsed += outcome.gas;
@@ -1273,6 +1339,15 @@ export class Kernel implements KernelPort {
       }
       this.#keeper.setVatStore(outcome.writes);
       for (const sc of outcome.syscalls) this.#syscall(sc);
+      for (const reason of outcome.undeliverable ?? []) {
+        const d = delivery.type === 'message' ? delivery : null;
+        this.#options.onEvent?.({
+          type: 'delivery undeliverable',
+          target: d?.target ?? '',
+          method: d?.method ?? null,
+          reason,
+        });
+      }
       return;
     }
     this.stats.failedCranks++;
@@ -1286,7 +1361,8 @@ export class Kernel implements KernelPort {
   #syscall(sc: Syscall): void {
     if (sc.type === 'send') {
       for (const vref of promisesIn({ ...sc, type: 'message' })) this.#vatKnows(vref);
-      this.#route(sc, FROM_VAT);
+      // The syscall's own fields stay behind: a held or queued send is a SendItem, nothing more.
+      this.#route(sendItem(sc), FROM_VAT);
       return;
     }
     for (const [vref, , data] of sc.resolutions) {

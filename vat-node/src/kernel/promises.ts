@@ -3,7 +3,7 @@ import type { Delivery, VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { CapData } from '../protocol/messages.ts';
 import { isDurableRef, isExportRef, isPromiseRef, ROOT_VREF } from '../protocol/refs.ts';
-import type { PromiseRecord } from './keeper.ts';
+import type { PromiseRecord, SendItem } from './keeper.ts';
 
 export function newPromise(decider: VatId | null): PromiseRecord {
   return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };
@@ -44,3 +44,16 @@ export function promisesIn(d: Delivery): Set<VRef> {
 /** An object that lives only in the worker's heap (not the root, not durable, not imported). */
 export const isHeapObject = (vref: VRef) =>
   isExportRef(vref) && !isDurableRef(vref) && vref !== ROOT_VREF;
+
+/**
+ * The four fields of a send, and nothing else: a syscall or a held send carries other fields
+ * (a syscall's `type: 'send'`), which must never leak into a delivery or a stored record.
+ */
+export function sendItem(s: SendItem): SendItem {
+  return { target: s.target, method: s.method, args: s.args, result: s.result };
+}
+
+/** The delivery of a send to this vat, built field by field (never by spreading a send). */
+export function messageTo(target: VRef, s: SendItem): Delivery {
+  return { type: 'message', target, method: s.method, args: s.args, result: s.result };
+}

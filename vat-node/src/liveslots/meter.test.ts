@@ -28,6 +28,11 @@ test('catch clauses rethrow stack overflows but let ordinary errors through', ()
   assert.equal(m.exhausted, null);
   assert.throws(() => m.facade.c(RangeError('Maximum call stack size exceeded')), /stack overflow/);
   assert.match(m.exhausted!.message, /stack overflow/);
+  assert.equal(m.used, 101, 'an overflow costs the whole limit, however deep it went');
+  m.reset(100);
+  m.facade.f();
+  m.poison('stack overflow (call depth limit)');
+  assert.equal(m.used, 101);
 });
 
 test('the facade is frozen: contract code cannot refill or replace it', () => {

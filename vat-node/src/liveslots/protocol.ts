@@ -73,6 +73,11 @@ export type CrankOutcome =
       readonly syscalls: readonly Syscall[];
       readonly writes: readonly (readonly [string, string | null])[];
       readonly gas: number;
+      /**
+       * Messages without a result promise that could not be delivered (their target is gone),
+       * with the reason: the kernel reports each one. Absent when there were none.
+       */
+      readonly undeliverable?: readonly string[];
     }
   | { readonly ok: false; readonly error: string; readonly gas: number };
 

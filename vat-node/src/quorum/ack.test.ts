@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Sequenced } from '../protocol/messages.ts';
-import { AckCombiner, signAck } from './ack.ts';
+import { AckCombiner, signAck, verifyAckProof } from './ack.ts';
 import { applyChange } from './chain.ts';
 import { makeTestMembers, makeTestQuorum, type TestMember } from './testing.ts';
 
@@ -64,4 +64,40 @@ test('acks: certified only when k current members acknowledged; the sender keeps
   assert.equal(ack(B, 11).certified, 7);
   assert.equal(ack(C, 11).certified, 10, 'B 11, C 11, D 10');
   assert.equal(outbox.size, 0);
+});
+
+test("the certified mark comes with a portable proof: k members' signed acks at or above it", () => {
+  const sender = outsider!.vatId;
+  const acks = new AckCombiner(sender, q.config);
+  assert.equal(acks.proof(), undefined);
+  for (const [m, n] of [
+    [A, 9],
+    [B, 7],
+    [C, 3],
+    [D, 8],
+  ] as const) {
+    acks.offer(m.vatId, n, signAck(m.sign, q.config.quorum, sender, n));
+  }
+  assert.equal(acks.certified, 7);
+  const proof = acks.proof()!;
+  assert.equal(proof.ack, 7);
+  assert.equal(proof.acks.length, 3);
+  assert.ok(proof.acks.every((a) => a.ack >= 7));
+  assert.ok(verifyAckProof(q.config, proof));
+  const bad: [string, typeof proof][] = [
+    ['a higher claim', { ...proof, ack: 8 }],
+    ['one ack short', { ...proof, acks: proof.acks.slice(1) }],
+    ['a member twice', { ...proof, acks: [proof.acks[0]!, proof.acks[0]!, proof.acks[1]!] }],
+    ['another peer', { ...proof, peer: R }],
+    [
+      'a tampered ack value',
+      { ...proof, acks: proof.acks.map((a, i) => (i === 0 ? { ...a, ack: a.ack + 1 } : a)) },
+    ],
+    ['another quorum', { ...proof, quorum: 'quorum1' }],
+  ];
+  for (const [what, p] of bad) assert.equal(verifyAckProof(q.config, p), false, what);
+  // After a member is removed, a proof leaning on its ack no longer holds.
+  const withoutA = applyChange(q.config, { op: 'remove', member: A.vatId, threshold: 3 }, 5);
+  const leansOnA = proof.acks.some((a) => a.signer === A.vatId);
+  assert.equal(verifyAckProof(withoutA, proof), !leansOnA);
 });

@@ -33,7 +33,8 @@ export type AckOutcome = 'raised' | 'stale' | 'not-a-member' | 'bad-signature' |
 export class AckCombiner {
   readonly #peer: VatId;
   #config: QuorumConfig;
-  readonly #highest = new Map<VatId, number>();
+  /** Each current member's highest verified ack and its signature. */
+  readonly #highest = new Map<VatId, { ack: number; signature: Uint8Array }>();
   #certified = 0;
 
   /** `peer` is this sender's own VatID (what members acknowledge). */
@@ -59,13 +60,13 @@ export class AckCombiner {
     const result = (outcome: AckOutcome) => ({ outcome, certified: this.#certified });
     if (!Number.isSafeInteger(ack) || ack < 0 || Object.is(ack, -0)) return result('malformed');
     if (memberIndex(this.#config, signer) < 0) return result('not-a-member');
-    if (ack <= (this.#highest.get(signer) ?? 0)) return result('stale');
+    if (ack <= (this.#highest.get(signer)?.ack ?? 0)) return result('stale');
     if (
       !verifyMemberSignature(signer, ackStatement(this.#config.quorum, this.#peer, ack), signature)
     ) {
       return result('bad-signature');
     }
-    this.#highest.set(signer, ack);
+    this.#highest.set(signer, { ack, signature });
     const before = this.#certified;
     this.#recount();
     return result(this.#certified > before ? 'raised' : 'stale');
@@ -82,9 +83,64 @@ export class AckCombiner {
     return this.#certified;
   }
 
+  /**
+   * Portable proof of the certified mark: k current members' signed acks, each at least as high
+   * (verifyAckProof checks it anywhere). Undefined while nothing is certified from signatures.
+   */
+  proof(): AckProof | undefined {
+    const signed = [...this.#highest]
+      .filter(([, h]) => h.ack >= this.#certified)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .slice(0, this.#config.threshold);
+    if (this.#certified === 0 || signed.length < this.#config.threshold) return undefined;
+    return {
+      quorum: this.#config.quorum,
+      peer: this.#peer,
+      ack: this.#certified,
+      acks: signed.map(([signer, h]) => ({ signer, ack: h.ack, signature: h.signature })),
+    };
+  }
+
   #recount(): void {
-    const acks = [...this.#highest.values()].sort((a, b) => b - a);
+    const acks = [...this.#highest.values()].map((h) => h.ack).sort((a, b) => b - a);
     const kth = acks[this.#config.threshold - 1];
     if (kth !== undefined && kth > this.#certified) this.#certified = kth;
   }
+}
+
+/** k signed member acks proving that k members committed everything of `peer` up to `ack`. */
+export interface AckProof {
+  readonly quorum: VatId;
+  readonly peer: VatId;
+  readonly ack: number;
+  readonly acks: readonly {
+    readonly signer: VatId;
+    readonly ack: number;
+    readonly signature: Uint8Array;
+  }[];
+}
+
+/** True if k distinct members of `config` signed acks of `proof.peer` at or above `proof.ack`. */
+export function verifyAckProof(config: QuorumConfig, proof: AckProof): boolean {
+  if (proof.quorum !== config.quorum || !Array.isArray(proof.acks)) return false;
+  const signers = new Set<VatId>();
+  for (const a of proof.acks) {
+    if (
+      typeof a?.signer !== 'string' ||
+      memberIndex(config, a.signer) < 0 ||
+      signers.has(a.signer)
+    ) {
+      return false;
+    }
+    if (!Number.isSafeInteger(a.ack) || a.ack < proof.ack || !(a.signature instanceof Uint8Array)) {
+      return false;
+    }
+    if (
+      !verifyMemberSignature(a.signer, ackStatement(config.quorum, proof.peer, a.ack), a.signature)
+    ) {
+      return false;
+    }
+    signers.add(a.signer);
+  }
+  return signers.size >= config.threshold;
 }

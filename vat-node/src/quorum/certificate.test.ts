@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeFrame } from '../vattp/codec.ts';
 import {
   assembleCertificate,
   bitmapOf,
@@ -11,14 +10,7 @@ import {
   SignatureCollector,
   verifyCertificate,
 } from './certificate.ts';
-import {
-  STATEMENT_KINDS,
-  type StatementKind,
-  signStatement,
-  statementBytes,
-  statementKindOf,
-  verifyMemberSignature,
-} from './signatures.ts';
+import { statementBytes } from './signatures.ts';
 import { makeTestMembers, makeTestQuorum } from './testing.ts';
 
 const q = await makeTestQuorum(4, 3);
@@ -33,70 +25,6 @@ function certBy(indices: number[], statement = bytes): Certificate {
     indices.map((i) => [q.members[i]!.vatId, q.members[i]!.sign(statement)] as const),
   );
 }
-
-test('statement bytes: header, canonical body, one kind byte per kind, none taken by VatTP', () => {
-  assert.deepEqual([...bytes.subarray(0, 6)], [0x51, 0x56, 0x54, 0x50, 0x43, 0x01]);
-  assert.equal(
-    Buffer.from(bytes.subarray(6)).toString(),
-    `{"hash":"${'ab'.repeat(32)}","position":17,"quorum":"${q.config.quorum}"}`,
-  );
-  const bytesOfKind: number[] = Object.values(STATEMENT_KINDS);
-  assert.equal(new Set(bytesOfKind).size, bytesOfKind.length, 'kind bytes are distinct');
-  assert.ok(!bytesOfKind.includes(0x46) && !bytesOfKind.includes(0x48), "not VatTP's F or H");
-  for (const kind of Object.keys(STATEMENT_KINDS) as StatementKind[]) {
-    assert.equal(statementKindOf(statementBytes(kind, body)), kind);
-  }
-  // A VatTP frame is not a statement.
-  const frame = encodeFrame({
-    from: q.members[0]!.vatId,
-    to: q.members[1]!.vatId,
-    session: '0'.repeat(32),
-    ack: 0,
-    messages: [],
-  });
-  assert.equal(statementKindOf(frame), undefined);
-  // Key order does not matter: the body is canonical.
-  assert.deepEqual(
-    statementBytes('checkpoint', { hash: body.hash, quorum: body.quorum, position: 17 }),
-    bytes,
-  );
-  // A body must name a quorum VatID and be plain data.
-  assert.throws(
-    () => statementBytes('checkpoint', { quorum: q.members[0]!.vatId }),
-    /quorum VatID/,
-  );
-  assert.throws(() => statementBytes('checkpoint', { ...body, x: -1 }), /canonical number/);
-  assert.throws(() => statementBytes('nope' as StatementKind, body), /unknown statement kind/);
-});
-
-test('a signature on one kind, quorum or body never verifies as another', () => {
-  const member = q.members[0]!;
-  const sig = signStatement(member.sign, 'vote', body);
-  assert.ok(verifyMemberSignature(member.vatId, statementBytes('vote', body), sig));
-  for (const kind of Object.keys(STATEMENT_KINDS) as StatementKind[]) {
-    if (kind === 'vote') continue;
-    assert.equal(verifyMemberSignature(member.vatId, statementBytes(kind, body), sig), false, kind);
-  }
-  assert.equal(
-    verifyMemberSignature(
-      member.vatId,
-      statementBytes('vote', { ...body, quorum: other.config.quorum }),
-      sig,
-    ),
-    false,
-    'another quorum',
-  );
-  assert.equal(
-    verifyMemberSignature(member.vatId, statementBytes('vote', { ...body, position: 18 }), sig),
-    false,
-  );
-  assert.equal(
-    verifyMemberSignature(q.members[1]!.vatId, statementBytes('vote', body), sig),
-    false,
-  );
-  assert.equal(verifyMemberSignature('not-a-vat', statementBytes('vote', body), sig), false);
-  assert.equal(verifyMemberSignature(q.config.quorum, statementBytes('vote', body), sig), false);
-});
 
 test('bitmaps: canonical, one encoding per signer set', () => {
   assert.equal(bitmapOf(4, [0, 2, 3]), '0d');

@@ -15,7 +15,7 @@ import {
   requestStatement,
   verifyChain,
 } from './chain.ts';
-import { makeGenesis, type QuorumConfig, quorumVatIdOf } from './config.ts';
+import { isLearner, isMember, makeGenesis, type QuorumConfig, quorumVatIdOf } from './config.ts';
 import { signatureText } from './signatures.ts';
 import { makeTestKey, makeTestMembers, makeTestQuorum } from './testing.ts';
 
@@ -354,4 +354,104 @@ test('requestChange refuses a bad change before the administrator signs it', () 
   const { request, admin } = requestChange(q.admin.sign, c0, { op: 'threshold', threshold: 4 });
   assert.equal(checkSignedRequest(c0, request, admin, 5).threshold, 4);
   assert.throws(() => checkSignedRequest(c1, request, admin, 50), /already at epoch 1/);
+});
+
+test('learners: admitted and dismissed by the chain, voted in by adding them; they never count', async () => {
+  const t = await makeTestQuorum(3, 2);
+  const [learner, stranger] = await makeTestMembers(2);
+  t.signerOf.set(learner!.vatId, learner!.sign);
+  const chain = new ConfigChain(t.config.quorum, t.genesis);
+  const step = (change: ConfigChange, position: number, signers?: VatId[]) => {
+    const config = chain.current;
+    const { request, admin } = requestChange(t.admin.sign, config, change);
+    const statement = changeStatement(request, position);
+    const who = signers ?? config.members.slice(0, config.threshold);
+    const certificate = assembleCertificate(
+      config,
+      who.map((m) => [m, t.signerOf.get(m)!(statement)] as const),
+    );
+    return chain.append({ request, admin, position, certificate });
+  };
+  step({ op: 'add-learner', member: learner!.vatId }, 5);
+  assert.deepEqual(chain.current.learners, [learner!.vatId]);
+  assert.deepEqual([chain.current.members.length, chain.current.threshold], [3, 2]);
+  assert.ok(isLearner(chain.current, learner!.vatId) && !isMember(chain.current, learner!.vatId));
+  // A learner's signature is not a member's: a certificate needing it fails.
+  assert.throws(
+    () => assembleCertificate(chain.current, [[learner!.vatId, learner!.sign(new Uint8Array(1))]]),
+    /not a member/,
+  );
+  // Voted in: a member now, no longer a learner, with the new threshold.
+  step({ op: 'add', member: learner!.vatId, threshold: 3 }, 6);
+  assert.deepEqual(chain.current.learners, []);
+  assert.ok(isMember(chain.current, learner!.vatId));
+  step({ op: 'add-learner', member: stranger!.vatId }, 7);
+  step({ op: 'remove-learner', member: stranger!.vatId }, 8);
+  assert.deepEqual(chain.current.learners, []);
+  assert.equal(verifyChain(t.config.quorum, t.genesis, chain.records).length, 5);
+  const bad: [ConfigChange | Record<string, unknown>, string][] = [
+    [{ op: 'add-learner', member: t.members[0]!.vatId }, 'already-a-member'],
+    [{ op: 'remove-learner', member: stranger!.vatId }, 'not-a-learner'],
+    [{ op: 'add-learner', member: t.config.quorum }, 'malformed'],
+    [{ op: 'add-learner', member: stranger!.vatId, threshold: 2 }, 'malformed'],
+    [{ op: 'add-learner', members: [stranger!.vatId] }, 'one-member-at-a-time'],
+    [{ op: 'remove-learner', member: [stranger!.vatId, learner!.vatId] }, 'one-member-at-a-time'],
+  ];
+  for (const [change, reason] of bad) {
+    assert.throws(
+      () => requestChange(t.admin.sign, chain.current, change as ConfigChange),
+      (e: unknown) => e instanceof ChainError && e.reason === reason,
+      JSON.stringify(change),
+    );
+  }
+  step({ op: 'add-learner', member: stranger!.vatId }, 9);
+  assert.throws(
+    () => step({ op: 'add-learner', member: stranger!.vatId }, 10),
+    (e: unknown) => e instanceof ChainError && e.reason === 'already-a-learner',
+  );
+});
+
+test('a crash mid-change leaves a state the next request completes or cleanly aborts', () => {
+  // The requester (operator) crashes after signing and asks again: the very same request and
+  // signature (Ed25519 is deterministic), so ordering it twice applies it once.
+  const change: ConfigChange = { op: 'threshold', threshold: 4 };
+  const first = requestChange(q.admin.sign, c0, change);
+  const again = requestChange(q.admin.sign, c0, change);
+  assert.deepEqual(again, first);
+  const next = checkSignedRequest(c0, first.request, first.admin, 50);
+  assert.throws(
+    () => checkSignedRequest(next, again.request, again.admin, 51),
+    (e: unknown) => e instanceof ChainError && e.reason === 'stale-epoch',
+    'the second copy, ordered later, is refused: no double application',
+  );
+  // Two different requests for one epoch (a new operator after a crash changed its mind): the
+  // one ordered first applies, the other is refused as stale, whatever the order.
+  const other = requestChange(q.admin.sign, c0, {
+    op: 'add',
+    member: newcomer!.vatId,
+    threshold: 4,
+  });
+  for (const [a, b] of [
+    [first, other],
+    [other, first],
+  ] as const) {
+    const after = checkSignedRequest(c0, a.request, a.admin, 60);
+    assert.throws(
+      () => checkSignedRequest(after, b.request, b.admin, 61),
+      (e: unknown) => e instanceof ChainError && e.reason === 'stale-epoch',
+    );
+  }
+  // Members that crash after the decision sign it again on restart: the same certificate, and a
+  // chain that already has the record calls it a duplicate.
+  const cc = new ConfigChain(q.config.quorum, q.genesis);
+  const record = {
+    request: first.request,
+    admin: first.admin,
+    position: 50,
+    certificate: certify(c0, first.request, 50),
+  };
+  assert.equal(cc.append(record), 'appended');
+  const resigned = { ...record, certificate: certify(c0, first.request, 50) };
+  assert.deepEqual(resigned, record);
+  assert.equal(cc.append(resigned), 'duplicate');
 });

@@ -16,7 +16,8 @@
  *
  * Changes: add one member, remove one member (each naming the resulting threshold, so a quorum
  * grows (3,2) → (4,3) in one step instead of passing through (3,3), which tolerates no crash),
- * or change the threshold. One member at a time: a record that adds or removes two members, or
+ * change the threshold, or admit / dismiss one learner (a host that catches up without voting;
+ * adding it as a member later votes it in). One member at a time: a record that adds or removes two members, or
  * two records for one epoch, are refused. Every resulting configuration must pass the arithmetic
  * of config.ts (2k > n, k ≤ n).
  */
@@ -38,15 +39,20 @@ import {
   checkMemberVatId,
   type Genesis,
   genesisConfig,
+  MAX_MEMBERS,
   type QuorumConfig,
   QuorumConfigError,
 } from './config.ts';
 import { digestHex, signatureFromText, statementBytes } from './signatures.ts';
 
 export type ConfigChange =
+  /** A voting member (a learner being voted in, or a new host directly), with the new k. */
   | { readonly op: 'add'; readonly member: VatId; readonly threshold: number }
   | { readonly op: 'remove'; readonly member: VatId; readonly threshold: number }
-  | { readonly op: 'threshold'; readonly threshold: number };
+  | { readonly op: 'threshold'; readonly threshold: number }
+  /** Admit a host to catch up without voting; k and the members stay as they are. */
+  | { readonly op: 'add-learner'; readonly member: VatId }
+  | { readonly op: 'remove-learner'; readonly member: VatId };
 
 export interface ChangeRequest {
   readonly quorum: VatId;
@@ -76,6 +82,8 @@ export type ChainReason =
   | 'position-not-increasing'
   | 'already-a-member'
   | 'not-a-member'
+  | 'already-a-learner'
+  | 'not-a-learner'
   | 'threshold-unchanged'
   | 'bad-configuration'
   | 'certificate-wrong-epoch'
@@ -135,8 +143,13 @@ export function checkChange(v: unknown): ConfigChange {
     case 'threshold':
       exactKeys(o, 'change', ['op', 'threshold']);
       return { op: 'threshold', threshold: uint(o.threshold, 'change.threshold') };
+    case 'add-learner':
+    case 'remove-learner':
+      exactKeys(o, 'change', ['member', 'op']);
+      if (typeof o.member !== 'string') refuse('malformed', 'change.member: not a VatID');
+      return { op: o.op, member: o.member };
     default:
-      refuse('malformed', 'change.op: add, remove or threshold');
+      refuse('malformed', 'change.op: add, remove, threshold, add-learner or remove-learner');
   }
 }
 
@@ -176,31 +189,59 @@ export function applyChange(
 ): QuorumConfig {
   const checked = checkChange(change);
   let members = [...config.members];
-  switch (checked.op) {
-    case 'add': {
-      try {
-        checkMemberVatId(checked.member, 'change.member');
-      } catch (err) {
-        refuse('malformed', (err as Error).message);
-      }
-      if (members.includes(checked.member))
-        refuse('already-a-member', `${checked.member} is already a member`);
-      members = [...members, checked.member].sort();
-      break;
+  let learners = [...config.learners];
+  let threshold = config.threshold;
+  const solo = (member: VatId) => {
+    try {
+      checkMemberVatId(member, 'change.member');
+    } catch (err) {
+      refuse('malformed', (err as Error).message);
     }
+  };
+  switch (checked.op) {
+    case 'add':
+      solo(checked.member);
+      if (members.includes(checked.member)) {
+        refuse('already-a-member', `${checked.member} is already a member`);
+      }
+      members = [...members, checked.member].sort();
+      learners = learners.filter((l) => l !== checked.member); // a learner voted in
+      threshold = checked.threshold;
+      break;
     case 'remove':
-      if (!members.includes(checked.member))
+      if (!members.includes(checked.member)) {
         refuse('not-a-member', `${checked.member} is not a member`);
+      }
       members = members.filter((m) => m !== checked.member);
+      threshold = checked.threshold;
       break;
     case 'threshold':
       if (checked.threshold === config.threshold) {
         refuse('threshold-unchanged', `threshold is already ${checked.threshold}`);
       }
+      threshold = checked.threshold;
+      break;
+    case 'add-learner':
+      solo(checked.member);
+      if (members.includes(checked.member)) {
+        refuse('already-a-member', `${checked.member} is already a member`);
+      }
+      if (learners.includes(checked.member)) {
+        refuse('already-a-learner', `${checked.member} is already a learner`);
+      }
+      if (learners.length >= MAX_MEMBERS)
+        refuse('bad-configuration', `at most ${MAX_MEMBERS} learners`);
+      learners = [...learners, checked.member].sort();
+      break;
+    case 'remove-learner':
+      if (!learners.includes(checked.member)) {
+        refuse('not-a-learner', `${checked.member} is not a learner`);
+      }
+      learners = learners.filter((l) => l !== checked.member);
       break;
   }
   try {
-    checkArithmetic(members.length, checked.threshold);
+    checkArithmetic(members.length, threshold);
   } catch (err) {
     if (!(err instanceof QuorumConfigError)) throw err;
     refuse('bad-configuration', `refused: ${err.message}`);
@@ -209,7 +250,8 @@ export function applyChange(
     ...config,
     epoch: config.epoch + 1,
     members: Object.freeze(members),
-    threshold: checked.threshold,
+    learners: Object.freeze(learners),
+    threshold,
     since,
   });
 }

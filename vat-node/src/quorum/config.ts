@@ -122,6 +122,12 @@ export interface QuorumConfig {
   readonly threshold: number;
   readonly admin: string;
   readonly params: QuorumParams;
+  /**
+   * Sorted VatIDs of learners: hosts the administrator has admitted to receive the decided
+   * inputs and catch up (from a checkpoint plus the inputs after it) before they are voted in.
+   * They do not vote, sign or count; members serve state only to members and learners.
+   */
+  readonly learners: readonly VatId[];
   /** The first order position decided under this configuration (0 for genesis). */
   readonly since: number;
 }
@@ -332,7 +338,8 @@ export function quorumVatIdOf(genesis: Genesis): VatId {
   return QUORUM_VATID_PREFIX + base58(digest);
 }
 
-const QUORUM_VATID = /^quorum[1-9A-HJ-NP-Za-km-z]{43,44}$/;
+// 32 bytes take 32 (all zero) to 44 base58 digits; the decoded length is checked as well.
+const QUORUM_VATID = /^quorum[1-9A-HJ-NP-Za-km-z]{32,44}$/;
 
 /** True for a well-formed quorum VatID (prefix + base58 of a 32-byte hash). */
 export function isQuorumVatId(vatId: string): boolean {
@@ -360,6 +367,7 @@ export function genesisConfig(genesis: Genesis): QuorumConfig {
     threshold: genesis.threshold,
     admin: genesis.admin,
     params: { ...genesis.params },
+    learners: [],
     since: 0,
   });
 }
@@ -374,6 +382,10 @@ export function memberIndex(config: QuorumConfig, vatId: VatId): number {
 
 export function isMember(config: QuorumConfig, vatId: VatId): boolean {
   return memberIndex(config, vatId) >= 0;
+}
+
+export function isLearner(config: QuorumConfig, vatId: VatId): boolean {
+  return config.learners.includes(vatId);
 }
 
 export function toleranceOf(config: QuorumConfig): FaultTolerance {

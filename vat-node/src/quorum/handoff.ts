@@ -21,6 +21,12 @@
  * certificate given just before a membership change still works while its signers remain
  * members, and removed members never count.
  *
+ * Determinism: when the RECIPIENT is itself a quorum vat, its members must order identical
+ * bytes, but which k signatures a member's combiner gathered first may differ. So the wiring
+ * must put the certificate outside the ordered content (order the message with the unsigned
+ * body, keep the member signatures beside it, and assemble a certificate when a member presents
+ * the take), not seal it into the message before ordering.
+ *
  * Naming a quorum vat as the exporter (the target B must take from): B sends its `take` to every
  * member of that quorum, so it needs the quorum's configuration, verified from its VatID
  * (handoffTarget); a quorum VatID whose chain B cannot verify is refused, never guessed.

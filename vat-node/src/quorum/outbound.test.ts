@@ -70,6 +70,36 @@ test('delivers exactly once, when k members signed identical content', () => {
   assert.equal(c.pendingCount(q.config.quorum), 0, 'nothing kept after delivery');
 });
 
+test('after a restart from the committed mark: earlier seqs are duplicates, the next one delivers', () => {
+  const c = new OutboundCombiner({ receiver: R });
+  assert.deepEqual(c.setConfig(q.config, 5), []);
+  assert.equal(c.delivered(q.config.quorum), 5);
+  const old = run(1, 5);
+  for (const m of [A, B, C]) assert.equal(c.offer(signed(m, old), old).outcome, 'duplicate');
+  const both = run(4, 4); // 4..7: 4 and 5 already delivered before the restart
+  c.offer(signed(A, both), both);
+  c.offer(signed(B, both), both);
+  assert.deepEqual(seqs(c.offer(signed(C, both), both).delivered), [6, 7]);
+});
+
+test('a vote is the signed digest: once content is held, other copies are not needed', () => {
+  const c = combiner();
+  const msgs = run(1, 2);
+  c.offer(signed(A, msgs), msgs);
+  // B's and C's copies are garbled in transit, but their signed digests match what A sent.
+  const garbled = run(1, 2, 'garbled');
+  assert.equal(c.offer(signed(B, msgs), garbled).outcome, 'accepted');
+  const r = c.offer(signed(C, msgs), garbled);
+  assert.deepEqual(
+    r.delivered,
+    msgs,
+    'the content that matches the digests, never the garbled copy',
+  );
+  // Content no one has sent yet must match its digest.
+  const next = run(3, 1);
+  assert.equal(c.offer(signed(A, next), run(3, 1, 'garbled')).outcome, 'content-mismatch');
+});
+
 test('in seq order: a certified later seq waits for the earlier one', () => {
   const c = combiner();
   const one = run(1, 1);
@@ -196,7 +226,7 @@ test('non-members, outsiders posing as members, wrong receivers and bad input do
       msgs,
       'bad-signature',
     ],
-    ['another receiver', signed(A, msgs, outsider!.vatId), msgs, 'malformed'],
+    ['another receiver', signed(A, msgs, outsider!.vatId), msgs, 'wrong-receiver'],
     ['an unknown quorum', { ...signed(A, msgs), quorum: 'quorum1111' }, msgs, 'unknown-quorum'],
     [
       'content differs from the signed digest',

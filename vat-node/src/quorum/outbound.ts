@@ -43,6 +43,7 @@ import type { Sign } from '../vattp/signing.ts';
 import { memberIndex, type QuorumConfig } from './config.ts';
 import {
   contentDigest,
+  digestHex,
   SIGNATURE_BYTES,
   STATEMENT_HEADER_BYTES,
   statementBytes,
@@ -65,6 +66,7 @@ export interface SignedOutbound {
   readonly signature: Uint8Array;
 }
 
+/** sha256 (hex) of a message's canonical JSON: what members sign for it. */
 export function messageDigest(msg: VatMessage): string {
   return contentDigest(msg);
 }
@@ -218,6 +220,7 @@ export type OfferOutcome =
   | 'accepted'
   | 'duplicate'
   | 'unknown-quorum'
+  | 'wrong-receiver'
   | 'not-a-member'
   | 'equivocator'
   | 'malformed'
@@ -327,7 +330,7 @@ export class OutboundCombiner {
     const none = (outcome: OfferOutcome): OfferResult => ({ outcome, delivered: [], evidence: [] });
     const state = this.#senders.get(signed.quorum);
     if (state === undefined) return none('unknown-quorum');
-    if (signed.to !== this.#receiver) return none('malformed');
+    if (signed.to !== this.#receiver) return none('wrong-receiver');
     if (memberIndex(state.config, signed.signer) < 0) return none('not-a-member');
     if (state.equivocators.has(signed.signer)) return none('equivocator');
     const n = signed.digests.length;
@@ -353,11 +356,16 @@ export class OutboundCombiner {
       fresh.push(i);
     }
     if (fresh.length === 0) return none('duplicate');
+    // Content matters only where it would be kept (no candidate with that digest yet): a vote
+    // for known content is the signed digest alone, so the other k − 1 copies are not hashed.
+    const encoded = new Map<number, string>();
     for (const i of fresh) {
       const m = messages[i]!;
-      if (m.seq !== signed.first + i || messageDigest(m.msg) !== signed.digests[i]) {
-        return none('content-mismatch');
-      }
+      if (m?.seq !== signed.first + i) return none('content-mismatch');
+      if (state.pending.get(m.seq)?.candidates.has(signed.digests[i]!)) continue;
+      const json = canonicalJson(m.msg);
+      if (digestHex(json) !== signed.digests[i]) return none('content-mismatch');
+      encoded.set(i, json);
     }
     const statement = outboundStatement(signed.quorum, signed.to, signed.first, signed.digests);
     if (!verifyMemberSignature(signed.signer, statement, signed.signature))
@@ -387,7 +395,7 @@ export class OutboundCombiner {
       let candidate = s.candidates.get(digest);
       if (candidate === undefined) {
         const msg = messages[i]!.msg;
-        const bytes = Buffer.byteLength(canonicalJson(msg), 'utf8');
+        const bytes = Buffer.byteLength(encoded.get(i) ?? canonicalJson(msg), 'utf8');
         const used = state.introduced.get(signed.signer) ?? 0;
         // Over its budget: dropped (members retransmit until acked). The next seq to deliver is
         // always taken, so budgets full of later seqs can never stall delivery.

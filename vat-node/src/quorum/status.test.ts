@@ -13,7 +13,8 @@ import { makeTestMembers, makeTestQuorum } from './testing.ts';
 
 const q = await makeTestQuorum(3, 2);
 const other = await makeTestQuorum(3, 2);
-const [newcomer] = await makeTestMembers(1);
+const [newcomer, learner] = await makeTestMembers(2);
+const learnerId = learner!.vatId;
 q.signerOf.set(newcomer!.vatId, newcomer!.sign);
 
 function grow(chain: ConfigChain, change: ConfigChange, position: number): void {
@@ -50,6 +51,10 @@ test('status states the configuration and both fault-tolerance numbers, at genes
   assert.match(lines[1]!, /epoch 1 \(since order position 101, 1 change since genesis\)/);
   assert.match(lines[2]!, /tolerates 1 Byzantine and 1 crashed/);
   assert.equal(lines.length, 3 + 4);
+  grow(chain, { op: 'add-learner', member: learnerId }, 200);
+  const s2 = quorumStatus(chain);
+  assert.deepEqual(s2.learners, [learnerId]);
+  assert.equal(statusLines(s2).at(-1), `  learner ${learnerId}`);
 });
 
 test('a chain document round-trips and is re-verified from the VatID; tampering is refused', () => {

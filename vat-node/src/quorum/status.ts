@@ -17,6 +17,8 @@ export interface QuorumStatus {
   readonly name: string;
   readonly epoch: number;
   readonly members: readonly VatId[];
+  /** Hosts catching up without a vote (admitted by the chain). */
+  readonly learners: readonly VatId[];
   readonly threshold: number;
   /** First order position of the current epoch. */
   readonly since: number;
@@ -35,6 +37,7 @@ export function quorumStatus(chain: ConfigChain): QuorumStatus {
     name: c.name,
     epoch: c.epoch,
     members: c.members,
+    learners: c.learners,
     threshold: c.threshold,
     since: c.since,
     changes: chain.records.length,
@@ -88,5 +91,6 @@ export function statusLines(s: QuorumStatus): string[] {
     `epoch ${s.epoch} (since order position ${s.since}, ${s.changes} change${s.changes === 1 ? '' : 's'} since genesis)`,
     s.summary,
     ...s.members.map((m, i) => `  member ${i} ${m}`),
+    ...s.learners.map((l) => `  learner ${l}`),
   ];
 }

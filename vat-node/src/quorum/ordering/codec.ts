@@ -138,7 +138,17 @@ function segment(v: unknown, what: string): DecidedSegment {
     blocks: arr(o.blocks, `${what}.blocks`, LIMITS.blocksPerSegment).map((b, i) =>
       block(b, `${what}.blocks[${i}]`),
     ),
-    proof: { child: block(p.child, `${what}.proof.child`), qc: qc(p.qc, `${what}.proof.qc`) },
+    proof: {
+      child: block(p.child, `${what}.proof.child`),
+      qc: qc(p.qc, `${what}.proof.qc`),
+      ...(p.links === undefined
+        ? {}
+        : {
+            links: arr(p.links, `${what}.proof.links`, LIMITS.pendingBlocks).map((b, i) =>
+              block(b, `${what}.proof.links[${i}]`),
+            ),
+          }),
+    },
   };
 }
 

@@ -34,6 +34,11 @@ export class InputPool {
     return n;
   }
 
+  /** After a restart: the first undecided seq of each sender key. */
+  resume(next: ReadonlyMap<string, number>): void {
+    for (const [key, seq] of next) this.decidedNext.set(key, seq);
+  }
+
   /** The first seq of this sender key not yet decided. */
   nextSeq(key: string): number {
     return this.decidedNext.get(key) ?? 1;

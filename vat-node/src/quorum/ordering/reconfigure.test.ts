@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { requestChange } from '../chain.ts';
+import { equivocatingLeader } from './faults.ts';
 import { reconfigureFromChain, reconfigureInput } from './reconfigure.ts';
 import { checkInvariants, Sim, type SimMember } from './sim.ts';
 import { voteStatement } from './statements.ts';
@@ -111,6 +112,19 @@ test('(3,2) + learner: add it as a voter (4,3), then remove a founder (3,2), whi
   });
   sim.run(100);
   assert.match(probe.rejected.at(before)?.reason ?? '', /non-member of epoch 2/);
+  // A member's signed vote of an earlier epoch no longer counts either.
+  const old = voteStatement(sim.quorum.config.quorum, 0, round, blockId);
+  sim.send(b, a, {
+    type: 'vote',
+    epoch: 0,
+    round,
+    blockId,
+    signer: b,
+    sig: sim.member(b).sign(old),
+    proposalSig: new Uint8Array(64),
+  });
+  sim.run(100);
+  assert.match(probe.rejected.at(before + 1)?.reason ?? '', /vote of old epoch 0/);
 });
 
 test('a change the administrator did not sign is decided but changes nothing', async () => {
@@ -194,4 +208,90 @@ test('a learner whose heights are no longer kept is told to restore a checkpoint
     oldestKept: members[0]!.decided.length - 4,
   });
   assert.equal(learner.decided.length, 0, 'it decides nothing it cannot verify from its state');
+});
+
+test('randomized: membership changes under drops and partitions keep one order and one epoch schedule', async () => {
+  const seeds = Number(process.env.ORDERING_SEEDS ?? 40) / 2;
+  for (let seed = 500; seed < 500 + seeds; seed++) {
+    const sim = await Sim.create({
+      seed,
+      n: 4,
+      k: 3,
+      learners: 1,
+      crypto: 'fake',
+      keepActions: true,
+      dropRate: 0.15,
+      gstMs: 2500,
+      maxDelayMs: 25,
+      replica: { reconfigure: reconfigureFromChain, syncIntervalMs: 80 },
+    });
+    const r = sim.rand;
+    const ids = sim.ids;
+    const learner = ids[4]!;
+    const probe = sim.member(ids[0]!);
+    sim.schedule(r() * 800, () => {
+      const cut = 1 + Math.floor(r() * 3);
+      sim.partition([ids.slice(0, cut), ids.slice(cut)]);
+      sim.schedule(r() * 1000, () => sim.heal());
+    });
+    sim.start();
+    sim.stream(SENDERS, 150, 8);
+    // Add the learner (5,4) at a random time, then remove a random founder (4,3).
+    sim.schedule(200 + r() * 600, () => {
+      const add = requestChange(sim.quorum.admin.sign, probe.replica.configuration, {
+        op: 'add',
+        member: learner,
+        threshold: 4,
+      });
+      sim.submit(
+        'admin',
+        1,
+        reconfigureInput(add.request, add.admin, 'admin', 1).body,
+        'reconfigure',
+      );
+    });
+    const removed = ids[1 + Math.floor(r() * 3)]!;
+    // Half the runs have a Byzantine founder (equivocating leader) that stays a member.
+    const liar = r() < 0.5 ? ids.slice(1, 4).find((id) => id !== removed) : undefined;
+    if (liar !== undefined) {
+      sim.member(liar).byzantine = true;
+      sim.member(liar).behaviour = equivocatingLeader(sim.quorum.config.quorum);
+    }
+    const live = ids.filter((id) => id !== removed && id !== liar).map((id) => sim.member(id));
+    assert.ok(
+      sim.run(60_000, () => probe.replica.epoch === 1),
+      `seed ${seed}: epoch 1`,
+    );
+    const remove = requestChange(sim.quorum.admin.sign, probe.replica.configuration, {
+      op: 'remove',
+      member: removed,
+      threshold: 3,
+    });
+    sim.submit(
+      'admin',
+      2,
+      reconfigureInput(remove.request, remove.admin, 'admin', 2).body,
+      'reconfigure',
+    );
+    const done = sim.run(
+      120_000,
+      () => sim.allDecided(live) && live.every((m) => m.replica.epoch === 2),
+    );
+    const all = ids.filter((id) => id !== liar).map((id) => sim.member(id));
+    const v = checkInvariants(sim, all);
+    assert.ok(v.ok, `seed ${seed}: ${v.problems.join('; ')}`);
+    assert.ok(
+      done,
+      `seed ${seed}: not finished: ${live.map((m) => `${m.id.slice(-4)} e${m.replica.epoch} ${inputsOf(m).length}`).join(' ')}`,
+    );
+    const schedule = (m: SimMember) => epochActions(m).map((e) => `${e.config.epoch}@${e.since}`);
+    for (const m of all) {
+      const mine = schedule(m);
+      assert.deepEqual(
+        mine,
+        schedule(probe).slice(0, mine.length),
+        `seed ${seed}: epochs of ${m.id}`,
+      );
+    }
+  }
 });

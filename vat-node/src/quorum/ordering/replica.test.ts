@@ -285,9 +285,8 @@ test('malformed messages are refused with a reason and never throw', () => {
   for (const message of samples) {
     const out = r.handle({ type: 'message', from: leaderOf(1), message });
     assert.ok(
-      out.every(
-        (a) => a.type === 'rejected' || a.type === 'set-timer' || a.type === 'cancel-timer',
-      ),
+      // (A mutation that changes nothing leaves a valid proposal: held, not yet voted for.)
+      out.every((a) => ['rejected', 'set-timer', 'cancel-timer', 'persist-block'].includes(a.type)),
       JSON.stringify(out.map((a) => a.type)),
     );
   }
@@ -324,6 +323,19 @@ test('the leader batches what it has and proposes once per round', () => {
     [1],
     'proposed as soon as it had something',
   );
+});
+
+test('a configuration where two quorums need not intersect (2k ≤ n) or k > n is refused', () => {
+  for (const [members, threshold] of [
+    [ids, 2],
+    [ids, 5],
+    [ids.slice(0, 2), 1],
+  ] as const) {
+    assert.throws(
+      () => replica(ids[0]!, { genesis: { ...q.config, members, threshold } }),
+      /2k ≤ n|nothing could ever be decided/,
+    );
+  }
 });
 
 test('deterministic: the same events give the same actions', () => {
@@ -430,4 +442,84 @@ test('a vote claiming an unsigned proposal does not make the real proposal look 
   assert.equal(of(out, 'evidence').length, 0);
   assert.equal(of(out, 'rejected').length, 0);
   assert.equal(votesIn(out).length, 1);
+});
+
+test('sync: a repeated request gets a logarithmic trickle of replies; non-members are refused', async () => {
+  const r = replica(follower);
+  const peer = ids.find((x) => x !== follower)!;
+  const ask = () =>
+    r.handle({ type: 'message', from: peer, message: { type: 'sync', fromHeight: 1 } });
+  const answered = Array.from({ length: 64 }, () => of(ask(), 'send').length);
+  // Answered the 1st, 2nd, 4th, 8th, 16th, 32nd, 64th time only.
+  assert.deepEqual(
+    answered.flatMap((n, i) => (n > 0 ? [i + 1] : [])),
+    [1, 2, 4, 8, 16, 32, 64],
+  );
+  const [outsider] = (await makeTestQuorum(1, 1)).members;
+  const out = r.handle({
+    type: 'message',
+    from: outsider!.vatId,
+    message: { type: 'sync', fromHeight: 1 },
+  });
+  assert.match(of(out, 'rejected')[0]?.reason ?? '', /sync from a peer that is not a member/);
+});
+
+test('the highest voted round is persisted before the vote leaves, and honoured after a restart', () => {
+  const r = replica(follower);
+  const a = proposal(1, []);
+  const out = r.handle({ type: 'message', from: leaderOf(1), message: a.message });
+  const persisted = out.findIndex((x) => x.type === 'persist-safety');
+  const voted = out.findIndex((x) => x.type === 'broadcast' && x.message.type === 'vote');
+  assert.ok(persisted >= 0 && persisted < voted, 'persist first, then vote');
+  assert.deepEqual(out[persisted], {
+    type: 'persist-safety',
+    state: { epoch: 0, highestVotedRound: 1, highQC: ROOT_QC },
+  });
+  // The leader equivocates; the member restarted in between with its state: no second vote.
+  r.handle({ type: 'submit', input: input('alice', 1) });
+  const b = proposal(1, [input('alice', 1)]);
+  const restarted = replica(follower, {
+    safety: { epoch: 0, highestVotedRound: 1, highQC: ROOT_QC },
+  });
+  restarted.handle({ type: 'submit', input: input('alice', 1) });
+  assert.equal(
+    votesIn(restarted.handle({ type: 'message', from: leaderOf(1), message: b.message })).length,
+    0,
+  );
+  // Without it, it would have voted a second time in round 1 (what the state is for).
+  const amnesiac = replica(follower);
+  amnesiac.handle({ type: 'submit', input: input('alice', 1) });
+  assert.equal(
+    votesIn(amnesiac.handle({ type: 'message', from: leaderOf(1), message: b.message })).length,
+    1,
+  );
+});
+
+test('a resumed member keeps naming its highest certificate in view changes', () => {
+  const held: QC = {
+    epoch: 0,
+    round: 6,
+    blockId: 'cd'.repeat(32),
+    votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
+  };
+  const r = replica(follower, {
+    resume: {
+      configs: [q.config],
+      tip: { id: 'ab'.repeat(32), epoch: 0, round: 4, height: 3 },
+      next: new Map([['message\u0000alice', 4]]),
+    },
+    safety: { epoch: 0, highestVotedRound: 7, highQC: held },
+  });
+  assert.equal(r.decidedHeight, 3);
+  assert.equal(r.currentRound, 7);
+  // alice #1..3 are decided: ignored; #4 is kept.
+  r.handle({ type: 'submit', input: input('alice', 2) });
+  assert.equal(r.status().pendingInputs, 0);
+  r.handle({ type: 'submit', input: input('alice', 4) });
+  assert.equal(r.status().pendingInputs, 1);
+  const out = r.handle({ type: 'timer', timer: 'round', epoch: 0, round: 7 });
+  const timeout = of(out, 'broadcast').find((a) => a.message.type === 'timeout');
+  assert.ok(timeout !== undefined && timeout.message.type === 'timeout');
+  assert.equal(timeout.message.highQC.round, 6);
+  assert.equal(votesIn(out).length, 0);
 });

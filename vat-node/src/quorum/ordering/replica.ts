@@ -49,7 +49,11 @@
  *      backoff, reset by progress) and their TC moves everyone to the next leader. A member
  *      times out only while it has work (inputs it could order, undecided non-empty blocks), so
  *      an idle quorum sends nothing; f + 1 timeouts of the current round make a member join
- *      the view change (at least one honest member gave up).
+ *      the view change (at least one honest member gave up). A leader whose last turn ended
+ *      without its proposal reaching us gets a quarter of the view timeout, so a dead member
+ *      costs little each time its turn comes round (timeouts never touch safety). Members that
+ *      fall behind catch up by `sync` (decided segments with commit proofs, then the undecided
+ *      chain), asked for when a certificate names a block they lack and on every view timeout.
  *
  * Unseen inputs: senders send every input to every member, but a member may get the leader's
  * proposal before the input itself. It then waits (does not vote) until the missing inputs
@@ -58,15 +62,29 @@
  * whose auth fails is refused outright. Refusing rather than waiting would be unsafe for
  * liveness (a member one message behind could never vote); voting blindly would let a leader
  * invent inputs (safety). The proposal carries the full inputs, so nobody fetches content.
+ * Senders should sign their inputs: then a sender that gives different members different
+ * inputs under one seq only gets one of them ordered (members check the signature of the
+ * leader's pick); an unsigned one can keep the members that hold the other copy from voting,
+ * and so stall every proposal carrying it.
  *
  * Reconfiguration: a `reconfigure` input that the hook accepts ends its epoch. It must be the
  * last input of its block, the blocks after it in that epoch carry no inputs (they only decide
  * it), and once its block is decided at height H the next epoch starts with the new
  * configuration: its root is that block, its rounds start at 1, heights continue at H + 1, and
  * only the new members' signatures count. Undecided blocks of the old epoch are dropped (they
- * are empty). A member removed by the change becomes a learner; a learner added becomes a voter.
+ * are empty). (Tendermint applies a change decided at H from H + 2, because its H + 1 is
+ * already under way when H is decided; here the pipelined blocks after the change stay empty,
+ * so H + 1 can be the new epoch's first.) A member removed by the change becomes a learner; a learner added becomes a voter.
  * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
  * against the configuration of its epoch, so they follow the configuration chain from genesis.
+ *
+ * Restarts: before a vote or timeout leaves, the member's highest voted round is handed out
+ * to be persisted (`persist-safety`), and every undecided block before any vote for it
+ * (`persist-block`); a restarted member gets them back (`safety`, `resume` with its decided tip,
+ * configurations and per-sender marks), so it never votes twice in a round and a certified
+ * block survives the restarts of the members holding it. A resumed member serves decisions from
+ * its resume point on; a member that lost its data catches up from genesis by sync, or from a
+ * checkpoint (`state-transfer-needed`) when no peer keeps that far back.
  *
  * Refusals: a message no honest member would send (malformed, forged or mis-attributed
  * signature, non-member, wrong leader, invalid batch, old epoch, a second vote or proposal in a
@@ -79,9 +97,8 @@
  * member whose own hash differs stops (action `diverged`), a member that signed another hash is
  * reported (evidence `transcript`).
  */
-
 import type { VatId } from '../../protocol/identity.ts';
-import { isMember, type QuorumConfig, toleranceOf } from '../config.ts';
+import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
 import { Checkpoints } from './checkpoints.ts';
 import { checkInput, parseMessage } from './codec.ts';
 import { InputPool, seqKey } from './pool.ts';
@@ -107,6 +124,8 @@ import type {
   Reconfigure,
   ReplicaAction,
   ReplicaEvent,
+  ResumeState,
+  SafetyState,
   TC,
   TimeoutVote,
 } from './types.ts';
@@ -136,6 +155,10 @@ export interface ReplicaOptions {
   readonly keepDecidedBytes?: number;
   /** How often a learner pulls decisions. Default viewTimeoutMs. */
   readonly syncIntervalMs?: number;
+  /** The last `persist-safety` state, after a restart. */
+  readonly safety?: SafetyState;
+  /** Where to resume after a restart (else: from genesis). */
+  readonly resume?: ResumeState;
   /** Non-members allowed to pull decided blocks (future members catching up, observers). */
   readonly learners?: readonly VatId[];
   /** Who may pull decided blocks. Default: `learners` and members of any configuration seen. */
@@ -167,6 +190,9 @@ type TimeoutMessage = Extract<OrderingMessage, { type: 'timeout' }>;
 type ProposalMessage = Extract<OrderingMessage, { type: 'proposal' }>;
 
 const MAX_ROUNDS_AHEAD = 10_000;
+const MAX_REPORTED = 10_000;
+/** View timeouts in a row without progress before a member says it is stalled. */
+const STALL_TIMEOUTS = 3;
 const MAX_AWAITING = 64;
 const MAX_FUTURE = 4096;
 const VERIFIED_CACHE = 100_000;
@@ -221,6 +247,9 @@ export class Replica {
   private proposedRound = 0;
   private lastTC: TC | undefined;
   private consecutiveTimeouts = 0;
+  /** Leaders whose last turn ended by timeout without their proposal reaching us. */
+  private readonly suspects = new Set<VatId>();
+  private stalled = false;
   private myTimeout: TimeoutMessage | undefined;
   private votes = new Map<number, Map<BlockId, Map<VatId, Uint8Array>>>();
   private votedBy = new Map<number, Map<VatId, { blockId: BlockId; sig: Uint8Array }>>();
@@ -250,6 +279,8 @@ export class Replica {
     this.self = opts.self;
     this.crypto = opts.crypto;
     const g = opts.genesis;
+    // 2k ≤ n (two disjoint quorums) or k > n is refused here too, with config.ts's reason.
+    checkArithmetic(g.members.length, g.threshold);
     this.quorum = g.quorum;
     this.viewTimeoutMs = opts.viewTimeoutMs ?? g.params.viewTimeoutMs;
     this.maxViewTimeoutMs = opts.maxViewTimeoutMs ?? 16 * this.viewTimeoutMs;
@@ -276,6 +307,8 @@ export class Replica {
     this.highQC = { epoch: g.epoch, round: 0, blockId: root.id, votes: [] };
     this.epochRoot = root.id;
     this.pool = new InputPool(this.maxPendingPerSender);
+    if (opts.resume !== undefined) this.resume(opts.resume);
+    this.restoreSafety();
     this.checkpoints = new Checkpoints(
       this.quorum,
       this.self,
@@ -370,10 +403,17 @@ export class Replica {
     if (member && this.hasWork()) {
       const a = this.timerArmed;
       if (a === undefined || a.epoch !== this.epoch || a.round !== this.round) {
-        const delayMs = Math.min(
-          this.viewTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, 20),
-          this.maxViewTimeoutMs,
-        );
+        // A leader whose last turn ended without a proposal from it (crashed, cut off) gets a
+        // quarter of the timeout: a dead member costs little each time its turn comes round.
+        // Timeouts only ever cost liveness, so a wrong suspicion is cheap: its proposal clears it.
+        const suspect =
+          this.consecutiveTimeouts === 0 && this.suspects.has(this.leaderOf(this.round));
+        const delayMs = suspect
+          ? Math.max(1, Math.floor(this.viewTimeoutMs / 4))
+          : Math.min(
+              this.viewTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, 20),
+              this.maxViewTimeoutMs,
+            );
         this.timerArmed = { epoch: this.epoch, round: this.round };
         this.emit({ type: 'set-timer', timer: 'round', delayMs, ...this.timerArmed });
       }
@@ -430,8 +470,89 @@ export class Replica {
     return this.decidedTip.epoch === this.epoch ? this.decidedTip.round : 0;
   }
 
+  /**
+   * Starts from a decided tip instead of genesis (a restart): the blocks before it are not
+   * kept (peers serve them), and until a peer's certificate arrives this member proposes
+   * nothing (it holds no certified block to extend).
+   */
+  private resume(r: NonNullable<ReplicaOptions['resume']>): undefined {
+    const last = r.configs.at(-1);
+    if (last === undefined || last.epoch !== r.tip.epoch || r.configs[0]?.epoch !== 0) {
+      throw new RangeError('resume: configurations must run from genesis to the tip’s epoch');
+    }
+    for (const [i, c] of r.configs.entries()) {
+      if (c.epoch !== i || c.quorum !== this.quorum) throw new RangeError('resume: bad chain');
+      checkArithmetic(c.members.length, c.threshold);
+      this.configs.set(c.epoch, c);
+    }
+    this.config = last;
+    this.epochRoot = r.epochRoot ?? this.epochRoot;
+    const tip: BlockRecord = {
+      ...r.tip,
+      parent: '',
+      block: null,
+      digests: [],
+      reconfig: false,
+    };
+    this.blocks = new Map([[tip.id, tip]]);
+    this.decidedTip = tip;
+    this.highQC = { epoch: last.epoch, round: 0, blockId: this.epochRoot, votes: [] };
+    this.round = last.epoch === tip.epoch ? tip.round + 1 : 1;
+    this.oldestKept = tip.height + 1;
+    const kept = (r.decided ?? []).filter((d) => d.block.height <= tip.height);
+    if (kept.length > 0 && kept.at(-1)!.block.height === tip.height) {
+      for (const d of kept) {
+        this.history.set(d.block.height, { block: d.block, proof: d.proof });
+        this.historyBytes += blockBytes(d.block);
+      }
+      this.oldestKept = kept[0]!.block.height;
+    }
+    this.pool.resume(r.next);
+    // The undecided blocks it voted for, linked to the tip; their certificates raise highQC.
+    for (const b of [...(r.blocks ?? [])].sort((x, y) => x.height - y.height)) {
+      const parent = this.blocks.get(b.parent);
+      if (b.epoch !== last.epoch || parent === undefined || b.height !== parent.height + 1) {
+        continue;
+      }
+      const digests = b.inputs.map(inputDigest);
+      const rec = this.record(b, blockIdOf(this.quorum, b, digests), digests);
+      this.blocks.set(rec.id, rec);
+      if (b.justify.round > this.highQC.round) this.highQC = b.justify;
+    }
+  }
+
+  /** R1 across restarts: the new highest voted round is persisted before the vote leaves. */
+  private raiseVoted(round: number): undefined {
+    if (round <= this.highestVotedRound) return;
+    this.highestVotedRound = round;
+    this.emit({
+      type: 'persist-safety',
+      state: { epoch: this.epoch, highestVotedRound: round, highQC: this.highQC },
+    });
+  }
+
+  /** A restarted member catching up does not vote in epochs it had already left. */
+  private beforeRestoredEpoch(): boolean {
+    return this.opts.safety !== undefined && this.epoch < this.opts.safety.epoch;
+  }
+
+  private restoreSafety(): undefined {
+    const s = this.opts.safety;
+    if (s !== undefined && s.epoch === this.epoch) {
+      this.highestVotedRound = Math.max(this.highestVotedRound, s.highestVotedRound);
+      if (s.highQC.epoch === this.epoch && s.highQC.round > this.highQC.round) {
+        this.highQC = s.highQC; // its block comes by sync if no persisted block holds it
+      }
+      this.round = Math.max(this.round, this.highQC.round + 1);
+    }
+  }
+
   private report(key: string, evidence: Evidence): undefined {
     if (this.reported.has(key)) return;
+    // Keys name a round or height; old ones cannot come back (their state is gone), so a
+    // member lying every round costs a bounded memory.
+    if (this.reported.size >= MAX_REPORTED)
+      this.reported.delete(this.reported.values().next().value!);
     this.reported.add(key);
     this.emit({ type: 'evidence', evidence });
   }
@@ -567,6 +688,7 @@ export class Replica {
     if (!this.crypto.verify(from, proposalStatement(this.quorum, b.epoch, b.round, id), m.sig)) {
       return this.reject(from, 'bad proposal signature');
     }
+    this.suspects.delete(from);
     // What a vote said the leader proposed is only a claim until its signature checks out: a
     // Byzantine voter must not be able to make us refuse the real proposal.
     const seen = this.proposalsSeen.get(b.round);
@@ -591,10 +713,10 @@ export class Replica {
     this.onQC(b.justify, from);
     if (b.tc !== undefined) this.onTC(b.tc);
     const parent = this.blocks.get(b.parent);
+    // Late: at or below the decided height there is nothing left to vote on or to hold.
+    if (b.height <= this.decidedTip.height) return;
     if (parent === undefined) {
-      if (b.justify.round < this.decidedRound()) {
-        return this.reject(from, 'proposal extends an abandoned block');
-      }
+      if (b.justify.round < this.decidedRound()) return; // extends an abandoned block
       if (this.awaiting.size >= MAX_AWAITING) {
         this.awaiting.delete(this.awaiting.keys().next().value!);
       }
@@ -635,6 +757,8 @@ export class Replica {
 
   private insert(rec: BlockRecord): undefined {
     this.blocks.set(rec.id, rec);
+    // Before any vote for it: a certified block must outlive its holders' restarts.
+    if (rec.block !== null) this.emit({ type: 'persist-block', block: rec.block });
     const qc = this.qcs.get(rec.id);
     if (qc !== undefined) this.onCertified(rec, qc);
     const waiting = this.awaiting.get(rec.id);
@@ -718,7 +842,8 @@ export class Replica {
       b.tc.round === b.round - 1 &&
       b.tc.timeouts.every((t) => b.justify.round >= t.highQcRound);
     if (!extendsQC && !extendsTC) return; // R2
-    this.highestVotedRound = b.round;
+    if (this.beforeRestoredEpoch()) return;
+    this.raiseVoted(b.round);
     this.deferred = undefined;
     const sig = this.crypto.sign(voteStatement(this.quorum, this.epoch, b.round, rec.id));
     const vote: VoteMessage = {
@@ -852,6 +977,9 @@ export class Replica {
 
   private onTC(tc: TC): undefined {
     if (tc.round < this.round - 1) return;
+    if (tc.round >= this.round && this.proposalsSeen.get(tc.round)?.verified !== true) {
+      this.suspects.add(this.leaderOf(tc.round));
+    }
     if (this.lastTC === undefined || tc.round > this.lastTC.round) this.lastTC = tc;
     this.advance(tc.round + 1, false);
   }
@@ -916,11 +1044,23 @@ export class Replica {
     });
   }
   private readonly helped = new Map<VatId, number>();
+  private readonly served = new Map<VatId, { state: string; repeats: number }>();
 
   /** Give up on the current round (R1, R4): broadcast (again) a signed timeout. */
   private timeOut(): undefined {
     this.consecutiveTimeouts++;
-    this.highestVotedRound = Math.max(this.highestVotedRound, this.round);
+    if (this.consecutiveTimeouts === STALL_TIMEOUTS && !this.stalled) {
+      this.stalled = true;
+      const { members, threshold } = this.config;
+      this.emit({
+        type: 'stalled',
+        round: this.round,
+        height: this.decidedTip.height,
+        reason: `no progress for ${STALL_TIMEOUTS} view timeouts: fewer than ${threshold} of ${members.length} members reachable, or faulty leaders`,
+      });
+    }
+    if (this.beforeRestoredEpoch()) return;
+    this.raiseVoted(this.round);
     this.deferred = undefined;
     if (this.myTimeout === undefined || this.myTimeout.round !== this.round) {
       const highQcRound = this.highQC.round;
@@ -1072,8 +1212,13 @@ export class Replica {
       );
     }
     chain.reverse();
-    for (const rec of chain) {
-      this.decideOne(rec, proof);
+    // A reconfiguration ends the epoch: the blocks after it (empty) are certified but never
+    // decided; the proof keeps them as links from it to the certified child.
+    const end = chain.findIndex((rec) => rec.reconfig);
+    const links = end < 0 ? [] : chain.slice(end + 1).map((rec) => rec.block!);
+    const shown = links.length > 0 ? { ...proof, links } : proof;
+    for (const rec of end < 0 ? chain : chain.slice(0, end + 1)) {
+      this.decideOne(rec, shown);
       if (rec.reconfig) return this.nextEpoch(rec);
     }
     this.prune();
@@ -1084,11 +1229,18 @@ export class Replica {
     this.emit({
       type: 'decide',
       epoch: rec.epoch,
+      round: rec.round,
       height: rec.height,
       blockId: rec.id,
       inputs: block.inputs,
+      block,
+      proof,
     });
     for (const input of block.inputs) this.pool.decided(input);
+    if (this.stalled) {
+      this.stalled = false;
+      this.emit({ type: 'resumed', height: rec.height });
+    }
     this.decidedTip = rec;
     this.history.set(rec.height, { block, proof });
     this.historyBytes += blockBytes(block);
@@ -1116,6 +1268,11 @@ export class Replica {
     if (typeof next === 'string' || next.epoch !== this.epoch + 1) {
       return this.halt(`reconfiguration hook is not deterministic at height ${rec.height}`);
     }
+    try {
+      checkArithmetic(next.members.length, next.threshold);
+    } catch (err) {
+      return this.halt(`reconfiguration to an unsafe configuration: ${(err as Error).message}`);
+    }
     this.configs.set(next.epoch, next);
     this.config = next;
     this.epochRoot = rec.id;
@@ -1125,9 +1282,11 @@ export class Replica {
     this.highQCFrom = undefined;
     this.round = 1;
     this.highestVotedRound = 0;
+    this.restoreSafety();
     this.proposedRound = 0;
     this.lastTC = undefined;
     this.consecutiveTimeouts = 0;
+    this.suspects.clear();
     this.myTimeout = undefined;
     this.votes = new Map();
     this.votedBy = new Map();
@@ -1136,7 +1295,7 @@ export class Replica {
     this.deferred = undefined;
     this.awaiting = new Map();
     this.syncInFlight.clear();
-    this.emit({ type: 'epoch', config: next, since: rec.height + 1 });
+    this.emit({ type: 'epoch', config: next, since: rec.height + 1, root: rec.id });
     const future = this.future;
     this.future = [];
     for (const f of future) {
@@ -1166,6 +1325,14 @@ export class Replica {
 
   private onSync(from: VatId, fromHeight: number): undefined {
     if (!this.maySync(from)) return this.reject(from, 'sync from a peer that is not a member');
+    // A peer must not turn small requests into a stream of large replies: the same request
+    // while our state is unchanged is answered only the 1st, 2nd, 4th, 8th… time (a lost reply
+    // is still replaced when the peer asks again; a flood gets a logarithmic trickle).
+    const state = `${fromHeight}|${this.epoch}|${this.round}|${this.decidedTip.height}`;
+    const last = this.served.get(from);
+    const repeats = last?.state === state ? last.repeats + 1 : 1;
+    this.served.set(from, { state, repeats });
+    if ((repeats & (repeats - 1)) !== 0) return;
     const top = this.decidedTip.height;
     if (fromHeight <= top && fromHeight < this.oldestKept) {
       this.emit({
@@ -1188,7 +1355,9 @@ export class Replica {
     while (h <= top && count < SYNC_BLOCKS && bytes < SYNC_BYTES && segments.length < 256) {
       const first = this.history.get(h)!;
       const blocks = [first.block];
-      for (h++; h <= top && this.history.get(h)!.proof === first.proof; h++) {
+      // One commit step shares one proof (the same certified child), restored copies included.
+      const child = first.proof.qc.blockId;
+      for (h++; h <= top && this.history.get(h)!.proof.qc.blockId === child; h++) {
         blocks.push(this.history.get(h)!.block);
       }
       segments.push({ blocks, proof: first.proof });
@@ -1278,12 +1447,17 @@ export class Replica {
       prev = { ...this.record(b, ids[i]!, digests[i]!) };
     }
     const { child, qc } = seg.proof;
-    const last = blocks.at(-1)!;
-    if (
-      child.parent !== ids.at(-1) ||
-      child.round !== last.round + 1 ||
-      child.epoch !== this.epoch
-    ) {
+    // Certified blocks linking the last decided one to the child (after a reconfiguration).
+    let last = blocks.at(-1)!;
+    let lastId = ids.at(-1)!;
+    for (const link of seg.proof.links ?? []) {
+      if (link.parent !== lastId || link.height !== last.height + 1 || link.epoch !== this.epoch) {
+        return 'commit proof links do not link';
+      }
+      last = link;
+      lastId = blockIdOf(this.quorum, link, link.inputs.map(inputDigest));
+    }
+    if (child.parent !== lastId || child.round !== last.round + 1 || child.epoch !== this.epoch) {
       return 'commit proof does not follow the last block';
     }
     const childId = blockIdOf(this.quorum, child, child.inputs.map(inputDigest));

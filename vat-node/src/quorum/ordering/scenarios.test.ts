@@ -52,6 +52,7 @@ for (const [n, k] of CONFIGS) {
     for (const m of sim.members.values()) {
       assert.deepEqual(m.rejected, [], `${m.id} rejected something in a healthy run`);
       assert.equal(m.evidence.length, 0);
+      assert.deepEqual(m.liveness, [], 'never stalled');
     }
   });
 }
@@ -59,7 +60,7 @@ for (const [n, k] of CONFIGS) {
 for (const [n, k] of CONFIGS) {
   test(`(${n},${k}) the leader crashes mid-stream: nothing lost, order kept, progress after the timeout`, async () => {
     const seed = 11;
-    const sim = await Sim.create({ seed, n, k, crypto: 'fake' });
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake', keepActions: true });
     sim.start();
     sim.stream(SENDERS, 1000, 1);
     const probe = sim.honest()[0]!;
@@ -77,6 +78,12 @@ for (const [n, k] of CONFIGS) {
     assertSound(sim, seed);
     for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
     assert.ok(sim.now > crashedAt + 100, 'progress needed at least one view timeout');
+    // Once its turn ended without a proposal, the dead leader's later turns time out in a
+    // quarter of the view timeout (100 ms here).
+    for (const m of sim.honest()) {
+      const quarter = m.actions.filter((a) => a.type === 'set-timer' && a.delayMs === 25);
+      assert.ok(quarter.length > 0, 'a suspected leader gets a short timer');
+    }
   });
 }
 
@@ -228,6 +235,17 @@ for (const [n, k, groups] of [
       heights,
       'nothing decided while partitioned',
     );
+    // Each member said once that it is stalled (not once per retry)…
+    for (const m of sim.honest()) {
+      assert.deepEqual(
+        m.liveness.map((a) => a.type),
+        ['stalled'],
+        `${m.id}: ${JSON.stringify(m.liveness)}`,
+      );
+      const stalled = m.liveness[0]!;
+      assert.ok(stalled.type === 'stalled');
+      assert.match(stalled.reason, new RegExp(`fewer than ${k} of ${n} members reachable`));
+    }
     sim.heal();
     assert.ok(
       sim.run(120_000, () => sim.allDecided()),
@@ -235,6 +253,13 @@ for (const [n, k, groups] of [
     );
     assertSound(sim, seed);
     for (const m of sim.honest()) assert.equal(countInputs(m), 3000);
+    // …and once that it resumed.
+    for (const m of sim.honest()) {
+      assert.deepEqual(
+        m.liveness.map((a) => a.type),
+        ['stalled', 'resumed'],
+      );
+    }
   });
 }
 
@@ -283,6 +308,203 @@ test('randomized: agreement, validity, integrity always; liveness after GST (cra
           .honest()
           .map((m) => `${m.id.slice(-4)}:${countInputs(m)}@r${m.replica.currentRound}`)
           .join(' '),
+    );
+  }
+});
+
+test('(4,3) an input only one member received: decided if its sender signed it; else it waits, and other senders are not held up', async () => {
+  const seed = 31;
+  const authenticateInput = (i: { auth?: Uint8Array; from: string; seq: number }) =>
+    Buffer.from(i.auth ?? []).toString() === `signed by ${i.from} #${i.seq}`;
+  const sim = await Sim.create({
+    seed,
+    n: 4,
+    k: 3,
+    crypto: 'fake',
+    replica: { authenticateInput },
+  });
+  sim.start();
+  const only = sim.member(sim.ids[1]!);
+  const signed = {
+    kind: 'message' as const,
+    from: 'dave',
+    seq: 1,
+    body: Buffer.from('to one member, signed'),
+    auth: Buffer.from('signed by dave #1'),
+  };
+  const unsigned = {
+    kind: 'message' as const,
+    from: 'erin',
+    seq: 1,
+    body: Buffer.from('to one member'),
+  };
+  for (const input of [signed, unsigned]) {
+    sim.submitted.set(`message|${input.from}#1`, input);
+    sim.schedule(1, () => sim.deliver(only, { type: 'submit', input }));
+  }
+  sim.stream(SENDERS, 200, 5);
+  const decided = (m: SimMember, from: string) =>
+    m.decided.some((d) => d.inputs.some((i) => i.from === from));
+  assert.ok(
+    sim.run(60_000, () => sim.honest().every((m) => countInputs(m) >= 601 && decided(m, 'dave'))),
+    `seed ${seed}: the signed input and everyone else's are decided`,
+  );
+  sim.run(2000);
+  assert.ok(
+    sim.honest().every((m) => !decided(m, 'erin')),
+    'the unsigned one waits',
+  );
+  // The sender retransmits to every member: now it is decided, once.
+  sim.submit('erin', 1, unsigned.body);
+  assert.ok(sim.run(60_000, () => sim.honest().every((m) => decided(m, 'erin'))));
+  assertSound(sim, seed);
+});
+
+test('(4,3) a sender that signs two different inputs with one seq for different members cannot stall ordering', async () => {
+  const seed = 41;
+  const tag = (i: { from: string; seq: number; body: Uint8Array }) =>
+    `${i.from}#${i.seq}:${Buffer.from(i.body).toString()}`;
+  const authenticateInput = (i: {
+    auth?: Uint8Array;
+    from: string;
+    seq: number;
+    body: Uint8Array;
+  }) => Buffer.from(i.auth ?? []).toString() === `sig(${tag(i)})`;
+  const sim = await Sim.create({
+    seed,
+    n: 4,
+    k: 3,
+    crypto: 'fake',
+    replica: { authenticateInput },
+  });
+  sim.start();
+  const version = (text: string) => {
+    const body = Buffer.from(text);
+    const i = { kind: 'message' as const, from: 'mallory', seq: 1, body };
+    return { ...i, auth: Buffer.from(`sig(${tag(i)})`) };
+  };
+  const [x, y] = [version('pay alice'), version('pay bob')];
+  sim.submitted.set('message|mallory#1', x);
+  for (const [i, id] of sim.ids.entries()) {
+    sim.schedule(1, () => sim.deliver(sim.member(id), { type: 'submit', input: i < 2 ? x : y }));
+  }
+  sim.stream(SENDERS, 300, 3);
+  assert.ok(
+    sim.run(60_000, () => sim.honest().every((m) => countInputs(m) === 901)),
+    `seed ${seed}: everything decided, mallory's input once`,
+  );
+  const decided = sim
+    .honest()
+    .map((m) =>
+      m.decided.flatMap((d) => d.inputs.filter((i) => i.from === 'mallory').map((i) => tag(i))),
+    );
+  assert.equal(
+    new Set(decided.map((d) => JSON.stringify(d))).size,
+    1,
+    'the same version everywhere',
+  );
+  assert.equal(decided[0]!.length, 1);
+  const v = checkInvariants(sim);
+  assert.ok(
+    v.problems.every((p) => p.includes('mallory')),
+    v.problems.join('; '),
+  );
+});
+
+test('crash and restart 30 times while inputs flow: a restarted member resumes from its decisions, persisted blocks and safety state, never decides differently, catches up', async () => {
+  for (const [n, k, byz, seed] of [
+    [4, 3, 0, 61],
+    [7, 5, 1, 62],
+    [3, 2, 0, 63],
+  ] as const) {
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake', maxDelayMs: 20 });
+    const liar = byz > 0 ? sim.ids[0] : undefined;
+    if (liar !== undefined) {
+      sim.member(liar).byzantine = true;
+      sim.member(liar).behaviour = equivocatingLeader(sim.quorum.config.quorum);
+    }
+    const honestIds = sim.ids.filter((id) => id !== liar);
+    sim.start();
+    sim.stream(SENDERS, 1000, 6);
+    let down: string | undefined;
+    for (let i = 0; i < 30; i++) {
+      sim.run(150);
+      if (down !== undefined) sim.restart(down);
+      down = honestIds[Math.floor(sim.rand() * honestIds.length)]!;
+      sim.crash(down);
+    }
+    sim.run(100);
+    if (down !== undefined) sim.restart(down);
+    const honest = honestIds.map((id) => sim.member(id));
+    assert.ok(
+      sim.run(120_000, () => sim.allDecided(honest)),
+      `seed ${seed}: ${honest.map((m) => countInputs(m)).join(' ')}`,
+    );
+    assertSound(sim, seed);
+    for (const m of honest) {
+      assert.deepEqual(
+        m.redecided,
+        [],
+        `seed ${seed}: ${m.id} decided differently after a restart`,
+      );
+      assert.equal(countInputs(m), 3000);
+    }
+  }
+});
+
+test('randomized: restarts from durable state, Byzantine members, drops and partitions; one order, everything decided after GST', async () => {
+  const seeds = Number(process.env.ORDERING_SEEDS ?? 40) / 2;
+  for (let seed = 700; seed < 700 + seeds; seed++) {
+    const [n, k] = CONFIGS[seed % CONFIGS.length]!;
+    const gstMs = 3000;
+    const sim = await Sim.create({
+      seed,
+      n,
+      k,
+      crypto: 'fake',
+      dropRate: 0.15,
+      gstMs,
+      maxDelayMs: 25,
+    });
+    const r = sim.rand;
+    const f = Math.min(2 * k - n - 1, n - k);
+    const byz = Math.floor(r() * (f + 1));
+    const ids = [...sim.ids].sort(() => r() - 0.5);
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced];
+    for (const id of ids.slice(0, byz)) {
+      const m = sim.member(id);
+      m.byzantine = true;
+      m.behaviour = behaviours[Math.floor(r() * behaviours.length)]!(sim.quorum.config.quorum);
+    }
+    const honestIds = ids.slice(byz);
+    const budget = n - k - byz; // members that may be down at once
+    sim.schedule(r() * 1000, () => {
+      const cut = 1 + Math.floor(r() * (n - 1));
+      sim.partition([ids.slice(0, cut), ids.slice(cut)]);
+      sim.schedule(r() * 1000, () => sim.heal());
+    });
+    sim.start();
+    sim.stream(SENDERS, 200, 10);
+    const down: string[] = [];
+    for (let t = 0; t < gstMs; t += 200) {
+      sim.run(200);
+      if (down.length > 0 && r() < 0.7) sim.restart(down.shift()!);
+      if (budget > down.length) {
+        const id = honestIds[Math.floor(r() * honestIds.length)]!;
+        if (!down.includes(id)) {
+          sim.crash(id);
+          down.push(id);
+        }
+      }
+    }
+    for (const id of down) sim.restart(id);
+    const honest = honestIds.map((id) => sim.member(id));
+    const live = sim.run(120_000, () => sim.allDecided(honest));
+    assertSound(sim, seed);
+    for (const m of honest) assert.deepEqual(m.redecided, [], `seed ${seed}: ${m.id}`);
+    assert.ok(
+      live,
+      `seed ${seed} (n=${n}, k=${k}, byz=${byz}): ${honest.map((m) => countInputs(m)).join(' ')}`,
     );
   }
 });

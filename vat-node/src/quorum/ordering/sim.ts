@@ -8,21 +8,61 @@
  * `executed` back, so checkpoints compare real transcript hashes.
  */
 import { createHash, createHmac } from 'node:crypto';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
-import { verifySignature } from '../../vattp/signing.ts';
-import { makeTestQuorum, type TestQuorum } from '../testing.ts';
+import { makeSigner, verifySignature } from '../../vattp/signing.ts';
+import { genesisConfig, makeGenesis, type QuorumConfig } from '../config.ts';
+import type { TestKey, TestMember, TestQuorum } from '../testing.ts';
 import { decodeWire, encodeMessage } from './codec.ts';
+import { seqKey } from './pool.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
-import { inputDigest } from './statements.ts';
+import { genesisBlockId, inputDigest } from './statements.ts';
 import type {
+  Block,
+  CommitProof,
   Evidence,
   Input,
   OrderingCrypto,
   OrderingMessage,
   ReplicaAction,
   ReplicaEvent,
+  ResumeState,
+  SafetyState,
 } from './types.ts';
+
+/** Ed25519 keys from a seed and a label, so a seed names the very same run (VatIDs included). */
+async function seededKey(seed: number, label: string) {
+  const bytes = createHash('sha256').update(`quorumvat-sim:${seed}:${label}`).digest();
+  const key = await generateKeyPairFromSeed('Ed25519', bytes);
+  const publicKey = key.publicKey.raw;
+  return { key, publicKey, sign: makeSigner(bytes, publicKey) };
+}
+
+/** A test quorum (all `total` identities as members, threshold total) made from the seed. */
+async function seededQuorum(seed: number, total: number): Promise<TestQuorum> {
+  const members: TestMember[] = [];
+  for (let i = 0; i < total; i++) {
+    const { key, sign } = await seededKey(seed, `member-${i}`);
+    members.push({ vatId: peerIdFromPrivateKey(key).toString(), sign });
+  }
+  members.sort((a, b) => (a.vatId < b.vatId ? -1 : a.vatId > b.vatId ? 1 : 0));
+  const adminKey = await seededKey(seed, 'admin');
+  const admin: TestKey = {
+    publicKey: Buffer.from(adminKey.publicKey).toString('hex'),
+    sign: adminKey.sign,
+  };
+  const genesis = makeGenesis({
+    name: 'sim',
+    nonce: createHash('sha256').update(`nonce:${seed}`).digest('hex').slice(0, 32),
+    members: members.map((m) => m.vatId),
+    threshold: total,
+    admin: admin.publicKey,
+  });
+  const signerOf = new Map(members.map((m) => [m.vatId, m.sign]));
+  return { genesis, config: genesisConfig(genesis), members, admin, signerOf };
+}
 
 /** Seeded PRNG (mulberry32): uniform in [0, 1). */
 export function prng(seed: number): () => number {
@@ -38,6 +78,9 @@ export function prng(seed: number): () => number {
 
 export interface Decision {
   readonly epoch: number;
+  readonly round: number;
+  readonly block: Block;
+  readonly proof: CommitProof;
   readonly height: number;
   readonly blockId: string;
   readonly inputs: readonly Input[];
@@ -55,10 +98,22 @@ export interface SimMember {
   behaviour?: Behaviour;
   /** Replaces the executor's hash (a member that lies about, or diverges in, its transcript). */
   transcriptHash?: (height: number, honest: string) => string;
+  /** A fresh replica of this member (after a restart), given its persisted safety state. */
+  readonly make: (safety?: SafetyState, resume?: ResumeState) => Replica;
+  /** The last persist-safety state (what survives a restart). */
+  safety?: SafetyState;
+  /** Blocks it persisted before voting for them (undecided ones survive a restart). */
+  persistedBlocks: Block[];
+  /** Configurations it switched to, with their root blocks (kept durably, like `decided`). */
+  readonly epochs: { config: QuorumConfig; root: string }[];
+  /** Decisions re-made after a restart that differ from the ones made before it. */
+  readonly redecided: string[];
   readonly decided: Decision[];
   readonly evidence: Evidence[];
   readonly rejected: { from: VatId; reason: string }[];
   readonly actions: ReplicaAction[];
+  /** stalled / resumed actions, in order. */
+  readonly liveness: ReplicaAction[];
   transcript: string;
 }
 
@@ -158,7 +213,7 @@ export class Sim {
 
   static async create(opts: SimOptions): Promise<Sim> {
     const total = opts.n + (opts.learners ?? 0);
-    const quorum = opts.quorum ?? (await makeTestQuorum(total, total));
+    const quorum = opts.quorum ?? (await seededQuorum(opts.seed, total));
     return new Sim(opts, quorum);
   }
 
@@ -206,20 +261,24 @@ export class Sim {
             }
           },
         };
-    const replica = new Replica({
-      self: id,
-      genesis: this.quorum.config,
-      crypto,
-      viewTimeoutMs: 100,
-      maxBatch: 256,
-      checkpointInterval: 4,
-      maxPendingPerSender: 100_000,
-      learners: this.quorum.members.slice(this.opts.n).map((m) => m.vatId),
-      ...this.opts.replica,
-    });
+    const make = (safety?: SafetyState, resume?: ResumeState) =>
+      new Replica({
+        self: id,
+        genesis: this.quorum.config,
+        crypto,
+        viewTimeoutMs: 100,
+        maxBatch: 256,
+        checkpointInterval: 4,
+        maxPendingPerSender: 100_000,
+        learners: this.quorum.members.slice(this.opts.n).map((m) => m.vatId),
+        ...this.opts.replica,
+        ...(safety === undefined ? {} : { safety }),
+        ...(resume === undefined ? {} : { resume }),
+      });
     const member: SimMember = {
       id,
-      replica,
+      replica: make(),
+      make,
       sign: crypto.sign,
       crashed: false,
       byzantine: false,
@@ -227,6 +286,10 @@ export class Sim {
       evidence: [],
       rejected: [],
       actions: [],
+      liveness: [],
+      redecided: [],
+      epochs: [],
+      persistedBlocks: [],
       transcript: GENESIS_TRANSCRIPT,
     };
     this.members.set(id, member);
@@ -291,12 +354,25 @@ export class Sim {
         this.timers.delete(`${m.id}|${a.timer}`);
         return;
       case 'decide': {
-        m.decided.push({
-          epoch: a.epoch,
-          height: a.height,
-          blockId: a.blockId,
-          inputs: a.inputs,
-        });
+        const before = m.decided[a.height - 1];
+        if (before !== undefined) {
+          // Re-decided after a restart: must be what it decided before (its executor skips it).
+          if (before.blockId !== a.blockId) m.redecided.push(`height ${a.height}`);
+        } else {
+          m.decided.push({
+            epoch: a.epoch,
+            round: a.round,
+            block: a.block,
+            proof: a.proof,
+            height: a.height,
+            blockId: a.blockId,
+            inputs: a.inputs,
+          });
+        }
+        // Like a node's store: persisted blocks are dropped once their height is decided.
+        if (m.persistedBlocks.length > 0) {
+          m.persistedBlocks = m.persistedBlocks.filter((b) => b.height > a.height);
+        }
         const h = createHash('sha256').update(m.transcript);
         for (const input of a.inputs) h.update(inputDigest(input));
         const honest = h.digest('hex');
@@ -309,8 +385,23 @@ export class Sim {
       case 'evidence':
         m.evidence.push(a.evidence);
         return;
+      case 'persist-safety':
+        m.safety = a.state;
+        return;
+      case 'persist-block':
+        m.persistedBlocks.push(a.block);
+        return;
+      case 'epoch':
+        if (!m.epochs.some((e) => e.config.epoch === a.config.epoch)) {
+          m.epochs.push({ config: a.config, root: a.root });
+        }
+        return;
       case 'rejected':
         m.rejected.push({ from: a.from, reason: a.reason });
+        return;
+      case 'stalled':
+      case 'resumed':
+        m.liveness.push(a);
         return;
       default:
         return;
@@ -378,6 +469,54 @@ export class Sim {
 
   crash(id: VatId): void {
     this.member(id).crashed = true;
+  }
+
+  /**
+   * Brings a crashed member back as a new process. It keeps what a durable store would: its
+   * decisions (the executor's state), its configurations and its safety state; the replica
+   * resumes from its last decision (or, with `fromGenesis`, starts over and re-decides
+   * everything by sync, checked against what it decided before).
+   */
+  restart(id: VatId, fromGenesis = false): void {
+    const m = this.member(id);
+    m.crashed = false;
+    const last = m.decided.at(-1);
+    let resume: ResumeState | undefined;
+    if (!fromGenesis) {
+      // Nothing decided yet: it resumes at the genesis root (with its persisted blocks).
+      const tip =
+        last === undefined
+          ? { id: genesisBlockId(this.quorum.config.quorum), epoch: 0, round: 0, height: 0 }
+          : { id: last.blockId, epoch: last.epoch, round: last.round, height: last.height };
+      const next = new Map<string, number>();
+      for (const d of m.decided) for (const i of d.inputs) next.set(seqKey(i), i.seq + 1);
+      resume = {
+        configs: [this.quorum.config, ...m.epochs.map((e) => e.config)],
+        ...(m.epochs.length > 0 ? { epochRoot: m.epochs.at(-1)!.root } : {}),
+        tip,
+        next,
+        blocks: m.persistedBlocks.filter((b) => b.height > tip.height),
+        // Copies, as read back from a store: nothing may rely on object identity.
+        decided: m.decided
+          .slice(-500)
+          .map((d) => structuredClone({ block: d.block, proof: d.proof })),
+      };
+      m.persistedBlocks = [...(resume.blocks ?? [])];
+    } else {
+      m.transcript = GENESIS_TRANSCRIPT;
+      m.epochs.length = 0;
+      m.persistedBlocks = [];
+    }
+    m.replica = m.make(m.safety, resume);
+    for (const key of [...this.timers.keys()]) {
+      if (key.startsWith(`${id}|`)) this.timers.delete(key);
+    }
+    this.deliver(m, { type: 'start' });
+    // Senders retransmit what is not acknowledged yet when the member is reachable again.
+    for (const input of this.submitted.values()) {
+      const copy: Input = { ...input, body: new Uint8Array(input.body) };
+      this.schedule(1 + this.rand() * 10, () => this.deliver(m, { type: 'submit', input: copy }));
+    }
   }
 
   /** Cuts every link between the groups (members outside any group keep all links). */

@@ -79,10 +79,15 @@ export interface Block {
   readonly inputs: readonly Input[];
 }
 
-/** Proof that `child` (round = tip's round + 1, parent = tip) is certified: tip is decided. */
+/**
+ * Proof that a tip is decided: `child` (round = the round of its parent + 1) is certified, and
+ * its parent is the tip or, after a reconfiguration, reached from the tip through `links`
+ * (certified blocks after the reconfiguration, never decided themselves).
+ */
 export interface CommitProof {
   readonly child: Block;
   readonly qc: QC;
+  readonly links?: readonly Block[];
 }
 
 /** Decided blocks (consecutive heights, one epoch) whose last one `proof` shows decided. */
@@ -163,6 +168,41 @@ export type Evidence =
 
 export type TimerName = 'round' | 'sync';
 
+/**
+ * Where a restarted member resumes: what its durable store kept with the last executed height
+ * (from the `decide` and `epoch` actions, and the kernel's committed inbound marks).
+ */
+export interface ResumeState {
+  /** Every epoch's configuration up to the current one, genesis first. */
+  readonly configs: readonly QuorumConfig[];
+  /** The block the current epoch started from (`epoch` action's root; genesis: none given). */
+  readonly epochRoot?: BlockId;
+  /** The last decided and executed block. */
+  readonly tip: {
+    readonly id: BlockId;
+    readonly epoch: number;
+    readonly round: number;
+    readonly height: number;
+  };
+  /** The next undecided seq of each sender (keys as pool.ts seqKey). */
+  readonly next: ReadonlyMap<string, number>;
+  /** The undecided blocks it persisted (`persist-block`). */
+  readonly blocks?: readonly Block[];
+  /** Recent decided blocks with their proofs (from `decide`), ending at the tip: served to peers. */
+  readonly decided?: readonly { readonly block: Block; readonly proof: CommitProof }[];
+}
+
+/**
+ * What a member must remember across a restart to stay honest: the last round it voted in, and
+ * the highest certificate it held then (its timeouts must keep naming it: a view change relies
+ * on the voters of a decided block reporting its certificate).
+ */
+export interface SafetyState {
+  readonly epoch: number;
+  readonly highestVotedRound: number;
+  readonly highQC: QC;
+}
+
 export type ReplicaEvent =
   /** Begin: arm timers, propose if leading. */
   | { readonly type: 'start' }
@@ -197,12 +237,22 @@ export type ReplicaAction =
   | {
       readonly type: 'decide';
       readonly epoch: number;
+      readonly round: number;
       readonly height: number;
       readonly blockId: BlockId;
       readonly inputs: readonly Input[];
+      /** The block and the proof it is decided: keep recent ones to serve peers after a restart. */
+      readonly block: Block;
+      readonly proof: CommitProof;
     }
   /** A new configuration is in force from the next height on. */
-  | { readonly type: 'epoch'; readonly config: QuorumConfig; readonly since: number }
+  | {
+      readonly type: 'epoch';
+      readonly config: QuorumConfig;
+      readonly since: number;
+      /** The decided block the epoch starts from (keep it for ResumeState.epochRoot). */
+      readonly root: BlockId;
+    }
   | { readonly type: 'evidence'; readonly evidence: Evidence }
   | { readonly type: 'rejected'; readonly from: VatId; readonly reason: string }
   /** k members of the epoch agree on the transcript hash at `height`. */
@@ -225,6 +275,31 @@ export type ReplicaAction =
       readonly fromHeight: number;
       readonly oldestKept: number;
     }
+  /**
+   * No progress for several view timeouts in a row (fewer than k members reachable, or
+   * successive faulty leaders): said once, until `resumed`.
+   */
+  | {
+      readonly type: 'stalled';
+      readonly round: number;
+      readonly height: number;
+      readonly reason: string;
+    }
+  /** Deciding again after `stalled`. */
+  | { readonly type: 'resumed'; readonly height: number }
+  /**
+   * Write this durably BEFORE carrying out the actions after it (they include the vote or
+   * timeout it covers); give it back as `safety` after a restart, so the member never votes
+   * twice in a round it may already have voted in.
+   */
+  | { readonly type: 'persist-safety'; readonly state: SafetyState }
+  /**
+   * Write this (undecided) block durably BEFORE carrying out the actions after it (a vote for
+   * it), and forget it once its height is decided; give the others back in ResumeState.blocks
+   * after a restart. A certified block must survive its holders' restarts: the next leader has
+   * to extend the highest certificate, so a certified block nobody holds would stop the quorum.
+   */
+  | { readonly type: 'persist-block'; readonly block: Block }
   /** Something only more than f Byzantine members could cause: this member stopped. */
   | { readonly type: 'halted'; readonly reason: string };
 

@@ -20,8 +20,9 @@ export interface VatNodeOptions {
   /** The contract (ES module source). */
   readonly contractSource: string;
   readonly vatName?: string;
-  /** Listen addresses; [] for a client that only dials out (peers never dial it back). */
   readonly listen?: readonly string[];
+  /** A short-lived client (`quorumvat send`): peers do not dial it once it has left. */
+  readonly client?: boolean;
   /** What peers should dial (replaces the listen addresses in everything advertised). */
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
@@ -69,6 +70,7 @@ export class VatNode {
       identity,
       listen: options.listen,
       announce: options.announce,
+      client: options.client,
       bootstrap: options.bootstrap,
       giveUpMs: options.giveUpMs,
       events,

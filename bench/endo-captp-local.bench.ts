@@ -21,7 +21,7 @@ import {
 } from './lib.ts';
 
 const BENCH = 'endo-captp-local';
-// 20,000 in flight as in stack-facts; smaller under BENCH_QUICK (one burst takes seconds).
+// 20,000 in flight as in kernel-local.bench.ts; smaller under BENCH_QUICK (one burst takes seconds).
 const INFLIGHT = quick(20_000, 1000);
 const WINDOW = 1000;
 const WINDOW_ROUND = quick(10_000, 2000);

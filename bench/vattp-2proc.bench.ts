@@ -16,7 +16,8 @@
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { MemoryKernel } from '../test/vattp/fixtures/memory-kernel.ts';
-import type { VatMessage } from '../vat-node/src/kernel/messages.ts';
+import { logEvents } from '../vat-node/src/events/log.ts';
+import type { VatMessage } from '../vat-node/src/protocol/messages.ts';
 import { ephemeralIdentity } from '../vat-node/src/vattp/identity.ts';
 import { NetworkTransport } from '../vat-node/src/vattp/network-transport.ts';
 import {
@@ -57,7 +58,7 @@ async function vat(hints: Map<string, string[]> = new Map()) {
   const identity = await ephemeralIdentity();
   // Warnings only (to stderr): a bench's stdout carries nothing but its result line.
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const transport = await NetworkTransport.create({ identity, logger, hints });
+  const transport = await NetworkTransport.create({ identity, events: logEvents(logger), hints });
   return { identity, transport };
 }
 

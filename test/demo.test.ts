@@ -4,7 +4,7 @@ import { test } from 'node:test';
 
 test('npm start: the local demo tells its story and exits 0', () => {
   const cli = new URL('../vat-node/src/cli/main.ts', import.meta.url).pathname;
-  const r = spawnSync(process.execPath, [cli, 'demo'], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [cli, 'demo'], { encoding: 'utf8', timeout: 300_000 });
   assert.equal(r.status, 0, r.stderr);
   const out = r.stdout;
   for (const line of [

@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 tsc -p tsconfig.json --noEmit
 biome ci .
+# The Helm chart: schema-checked values, templates that render (helm v4 from the cluster's tools).
+tools/helm.sh lint --strict --quiet charts/quorumvat

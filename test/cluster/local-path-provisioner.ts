@@ -4,7 +4,7 @@
 // (the PV controller then binds both). Released volumes are deleted with their directory.
 //
 //   node local-path-provisioner.ts --kubeconfig FILE --dir DIR [--interval-ms 500]
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -84,7 +84,11 @@ async function provision(): Promise<void> {
     if (!className || !names.has(className)) continue;
     const pv = volumeFor(pvc, className);
     const path = pv.spec?.hostPath?.path ?? '';
-    mkdirSync(path, { recursive: true, mode: 0o777 });
+    mkdirSync(path, { recursive: true });
+    // World-writable as Rancher's local-path makes it (`mkdir -m 0777`): kubelet applies no
+    // fsGroup to hostPath volumes, and mkdir's mode is cut by the umask (0755 here), which left
+    // non-root pods (the quorumvat image runs as uid 1000) unable to write their data volume.
+    chmodSync(path, 0o777);
     try {
       await core.createPersistentVolume({ body: pv });
       log(`provisioned ${pv.metadata?.name} for ${pvc.metadata?.namespace}/${pvc.metadata?.name}`);

@@ -18,6 +18,10 @@ phase cluster:up "$CLUSTER_DIR/up.sh" || status=$?
 if [ "$status" = 0 ]; then
   phase smoke node --test --test-reporter=spec "$CLUSTER_DIR/smoke/smoke.ts" || status=$?
 fi
+# QUORUMVAT_E2E=1 (CI): the operator's cluster tests and e2e tests, on the same cluster.
+if [ "$status" = 0 ] && [ -n "${QUORUMVAT_E2E:-}" ]; then
+  phase e2e "$REPO_ROOT/test/e2e/run.sh" || status=$?
+fi
 phase cluster:down "$CLUSTER_DIR/down.sh" || status=$?
 summary
 exit "$status"

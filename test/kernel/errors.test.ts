@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostError, HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
+import { ProtocolError } from '../../vat-node/src/protocol/errors.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
-import { ProtocolError } from '../../vat-node/src/transport/types.ts';
 import { contract, introduce, startVats } from './harness.ts';
 
 test('errors propagate as rejections, locally and across vats', async (t) => {

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  LocalIdentities,
-  makeHandoffSlot,
-  type VatIdentity,
-} from '../../vat-node/src/kernel/handoff.ts';
+import { LocalIdentities, makeHandoffSlot } from '../../vat-node/src/kernel/handoff.ts';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import type { VatIdentity } from '../../vat-node/src/protocol/identity.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import { contract, introduce } from './harness.ts';
 

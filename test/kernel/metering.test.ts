@@ -12,7 +12,9 @@ async function oneVat(
   const [a] = await startVats(new LocalNetwork(), ['A'], contract('counter.js'), {
     gasLimit: 100_000,
     limits: { heapMb: 64, crankTimeoutMs: 3_000 },
-    onCrankFailure: (reason) => failures.push(reason),
+    events: (e) => {
+      if (e.type === 'crank-aborted') failures.push(e.reason);
+    },
   });
   t.after(() => a!.close());
   return a!;
@@ -50,27 +52,41 @@ test('deep recursion is stopped deterministically, even when the contract catche
   assert.deepEqual(await a.call('o+0', 'incr', [3]), { rejected: false, value: 3 });
 });
 
+/**
+ * A builtin bomb is stopped by whichever backstop it reaches first: the heap limit, the cap on
+ * resident memory, or the wall clock (on a loaded machine the clock can come first). The test
+ * asserts what must hold whichever fired: the delivery is aborted, the host survives, the vat
+ * serves the next delivery.
+ */
+const BACKSTOP = /vat exceeded its (memory|time) limit/;
+
 test('memory and time bombs in builtins kill only the vat worker; the host survives', async (t) => {
   const failures: string[] = [];
   const a = await oneVat(t, failures);
   const heapBefore = process.memoryUsage().heapUsed;
-  assertAborted(await a.call('o+0', 'heapBomb', []), /memory limit/);
-  assertAborted(await a.call('o+0', 'bigFill', []), /memory limit/);
-  // A quarter-GiB string: V8 sometimes fits it outside the heap limit, sometimes not; either
-  // way only the vat is affected.
+  assertAborted(await a.call('o+0', 'heapBomb', []), BACKSTOP);
+  assertAborted(await a.call('o+0', 'bigFill', []), BACKSTOP);
+  // A quarter-GiB flat string: the cap on resident memory stops it, unless it is quick enough
+  // to finish between two samples (then it returns -1 and is gone).
   const big = await a.call('o+0', 'bigString', []);
-  if (big.rejected) assertAborted(big, /memory limit/);
+  if (big.rejected) assertAborted(big, BACKSTOP);
   else assert.equal(big.value, -1);
   // Backtracking runs until the wall clock stops it, or until its stack eats the heap.
-  assertAborted(await a.call('o+0', 'slowRegex', []), /time limit|memory limit/);
-  // V8 refuses this one itself, with an ordinary (catchable, deterministic) error.
+  assertAborted(await a.call('o+0', 'slowRegex', []), BACKSTOP);
+  // V8 refuses this one itself, with an ordinary (catchable, deterministic) error, unless a
+  // backstop stops the join first.
   const r = await a.call('o+0', 'bigArray', []);
   assert.equal(r.rejected, true);
-  assert.match((r.value as HostError).message, /Invalid string length|memory limit/);
+  assert.match(
+    (r.value as HostError).message,
+    /Invalid string length|exceeded its (memory|time) limit/,
+  );
   assert.deepEqual(await a.call('o+0', 'incr', [2]), { rejected: false, value: 2 });
   assert.ok(
     process.memoryUsage().heapUsed - heapBefore < 64 * 2 ** 20,
     'host heap did not absorb the bombs',
   );
   assert.ok(a.stats.workerRestarts >= 3);
+  // heapBomb, bigFill and slowRegex at least (bigString may finish, bigArray may throw).
+  assert.ok(failures.length >= 3, failures.join('\n'));
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
-import type { VatMessage } from '../../vat-node/src/kernel/messages.ts';
+import type { VatMessage } from '../../vat-node/src/protocol/messages.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import { contract, introduce, startVats } from './harness.ts';
 

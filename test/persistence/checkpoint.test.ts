@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { KernelDB } from '../../vat-node/src/store/kernel-db.ts';
-import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import { contract } from '../kernel/harness.ts';
 
@@ -54,7 +54,9 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
       dataDir: dir,
       synchronous: 'OFF',
       checkpoint: { maxRows: MAX_ROWS },
-      onCheckpointWait: (reason) => waits.push(reason),
+      events: (e) => {
+        if (e.type === 'checkpoint-waiting') waits.push(e.reason);
+      },
     },
     net.transport(),
   );

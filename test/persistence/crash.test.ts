@@ -12,12 +12,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
-import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
+import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { noKillStates, type PingpongState } from './fixtures/pingpong-state.ts';
 
 const FIXTURE = new URL('./fixtures/crash-node.ts', import.meta.url).pathname;
 const TOTAL = Number(process.env.CRASH_TOTAL ?? 10_000);
 const KILLS = Number(process.env.CRASH_KILLS ?? 50);
+/**
+ * Sized by the work, with wide headroom: alone on a busy 2-core machine the whole test took
+ * 164 s (about 0.7 ms per message without kills, 3 s per kill and restart); with other tests
+ * beside it, it took longer than the runner's 300 s default. Ten times that, per message and
+ * per kill. Progress is checked by counts, never by time, so a slow machine only runs longer.
+ */
+const TIMEOUT_MS = 60_000 + 10 * (2 * TOTAL * 0.7 + KILLS * 3_000);
 
 type State = PingpongState;
 interface Event {
@@ -72,9 +79,15 @@ function runNode(
   });
 }
 
-test('SIGKILL at random points: every message exactly once, in order, same final state', async (t) => {
+test('SIGKILL at random points: every message exactly once, in order, same final state', {
+  timeout: TIMEOUT_MS,
+}, async (t) => {
   // The run with no kills.
+  const t0 = performance.now();
   const ref = await runNode(tempDir(t));
+  t.diagnostic(
+    `no kills: ${2 * TOTAL} messages in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   assert.equal(ref.code, 0, ref.stderr);
   const expected = ref.events.at(-1)!;
   assert.equal(expected.event, 'done');
@@ -128,7 +141,9 @@ test('SIGKILL at random points: every message exactly once, in order, same final
     assert.deepEqual(done.b, expected.b, 'same final state as the run with no kills');
     break;
   }
-  t.diagnostic(`${kills} kills over ${lives} lives`);
+  t.diagnostic(
+    `${kills} kills over ${lives} lives, ${((performance.now() - t0) / 1000).toFixed(1)} s in all (timeout ${TIMEOUT_MS / 1000} s)`,
+  );
   assert.ok(kills >= Math.min(KILLS, 20), `killed ${kills} times`);
   // What the kills left behind verifies: hash chain, replay since the checkpoint, state.
   for (const vat of ['a', 'b']) {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import { Kernel, type KernelOptions } from '../../vat-node/src/kernel/kernel.ts';
+import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { DB_FILE, KernelDB, StoreCorrupt } from '../../vat-node/src/store/kernel-db.ts';
-import { verifyVatDataDir } from '../../vat-node/src/store/verify-vat.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 
 const counter = readFileSync(new URL('../kernel/contracts/counter.js', import.meta.url), 'utf8');

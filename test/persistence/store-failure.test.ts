@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { Kernel, KernelUnavailable } from '../../vat-node/src/kernel/kernel.ts';
+import { ProtocolError } from '../../vat-node/src/protocol/errors.ts';
 import { DB_FILE } from '../../vat-node/src/store/kernel-db.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
-import { ProtocolError } from '../../vat-node/src/transport/types.ts';
 
 const counter = readFileSync(new URL('../kernel/contracts/counter.js', import.meta.url), 'utf8');
 
@@ -54,7 +54,9 @@ const start = (dataDir: string, failures: string[]) =>
       contractSource: counter,
       gasLimit: 1_000_000,
       dataDir,
-      onStoreFailure: (reason) => failures.push(reason),
+      events: (e) => {
+        if (e.type === 'store-failed') failures.push(e.reason);
+      },
     },
     new LocalNetwork().transport(),
   );

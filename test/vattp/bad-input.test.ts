@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
-import type { Sequenced } from '../../vat-node/src/kernel/messages.ts';
+import type { Sequenced } from '../../vat-node/src/protocol/messages.ts';
 import {
   canonicalJson,
   decodeHello,
@@ -62,9 +62,11 @@ test('bad input is logged with a reason, delivers nothing, gets the sender banne
     lp: ReturnType<typeof lpStream<Stream>>;
     stream: Stream;
   }> {
-    const stream = await client.dial(target, VATTP_PROTOCOL, AbortSignal.timeout(5_000));
+    const stream = await client.dial(target, VATTP_PROTOCOL, AbortSignal.timeout(30_000));
     const lp = lpStream(stream);
-    const session = decodeHello((await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray());
+    const session = decodeHello(
+      (await lp.read({ signal: AbortSignal.timeout(30_000) })).subarray(),
+    );
     return { session, lp, stream };
   }
   const frame = (session: string, over: Partial<Frame> = {}): Frame => ({

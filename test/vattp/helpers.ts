@@ -102,7 +102,8 @@ export function spawnVat(t: TestContext, args: string[], options: SpawnOptions =
     lines,
     exited,
     lastStatus: () => lines.findLast((l) => l.event === 'status'),
-    waitFor(what, pred, timeoutMs = 20_000) {
+    // The timeout only catches a wedge: wide, so that a loaded machine is not taken for one.
+    waitFor(what, pred, timeoutMs = 60_000) {
       const seen = lines.find(pred);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {

@@ -67,7 +67,8 @@ const stat = (status: Line | undefined, key: string): number =>
   ((status?.stats ?? {}) as Record<string, number>)[key] ?? 0;
 
 test('partition between two network namespaces: cut mid-stream, heal, exactly once, in order, backoff with jitter', {
-  timeout: 40_000,
+  // Sized for a loaded machine (the cut alone is 6 s); only a wedge comes near it.
+  timeout: 240_000,
 }, async (t) => {
   const started = Date.now();
   const leftovers = removeLeftoverNamespaces();
@@ -161,7 +162,7 @@ test('partition between two network namespaces: cut mid-stream, heal, exactly on
       { name: 'B', proc: procB, peer: a.vatId },
     ],
     N,
-    25_000,
+    90_000,
   );
   const drainedAt = Date.now();
 

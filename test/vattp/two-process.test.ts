@@ -68,8 +68,8 @@ test('5,000 messages each way survive a SIGKILL and restart: exactly once, in or
   const done = (self: Line, peer: string) =>
     self.event === 'status' && receivedFrom(self, peer).count >= N && outboxFor(self, peer) === 0;
   const [finalA, finalB] = await Promise.all([
-    procA.waitFor('A has everything from B and nothing unacked', (l) => done(l, b.vatId), 40_000),
-    procB.waitFor('B has everything from A and nothing unacked', (l) => done(l, a.vatId), 40_000),
+    procA.waitFor('A has everything from B and nothing unacked', (l) => done(l, b.vatId), 120_000),
+    procB.waitFor('B has everything from A and nothing unacked', (l) => done(l, a.vatId), 120_000),
   ]);
   const elapsed = Date.now() - started;
 

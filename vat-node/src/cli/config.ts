@@ -12,6 +12,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import { VATTP_DEFAULTS } from '../vattp/defaults.ts';
 
 /** A value that no option accepts: the message says what was expected (the flag is added). */
 export class ConfigError extends Error {
@@ -253,14 +255,14 @@ export const OPTIONS = {
     flags: '--gas <units>',
     env: 'QUORUMVAT_GAS',
     help: 'gas limit of one delivery (function entries + loop iterations)',
-    default: 10_000_000,
+    default: DEFAULT_GAS_LIMIT,
     parse: integer(1),
   },
   giveUp: {
     flags: '--give-up <duration>',
     env: 'QUORUMVAT_GIVE_UP',
     help: 'stop dialling a peer unreachable this long; what it is owed is kept and sent when it connects again',
-    default: 3_600_000,
+    default: VATTP_DEFAULTS.giveUpMs,
     defaultText: '1h',
     parse: duration('s'),
   },
@@ -271,6 +273,14 @@ export const OPTIONS = {
     default: undefined as HttpAddress | undefined,
     defaultText: 'off',
     parse: httpAddress,
+  },
+  stopGrace: {
+    flags: '--stop-grace <duration>',
+    env: 'QUORUMVAT_STOP_GRACE',
+    help: "on SIGTERM, wait this long at most for the cranks in progress before closing (below the platform's kill timeout: docker stop 10s, Kubernetes 30s)",
+    default: 8_000,
+    defaultText: '8s',
+    parse: duration('s'),
   },
   logLevel: {
     flags: '--log-level <level>',
@@ -330,6 +340,7 @@ export const COMMANDS = {
       'gas',
       'giveUp',
       'http',
+      'stopGrace',
       'logLevel',
     ],
     required: ['dataDir', 'contract'],

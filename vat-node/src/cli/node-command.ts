@@ -3,6 +3,7 @@
  * is written to DIR/root.sturdyref (SIGHUP revokes it and writes a new one).
  */
 import { readFileSync } from 'node:fs';
+import { NodeEndpoint } from '../node/http/endpoint.ts';
 import { VatNode } from '../node/vat-node.ts';
 import { type Config, EXIT } from './config.ts';
 import { createLogger } from './logging.ts';
@@ -10,8 +11,18 @@ import { describeStartFailure } from './start-failure.ts';
 
 export async function runNode(config: Config<'node'>): Promise<number> {
   const root = createLogger(config.logLevel, 'stdout');
+  let endpoint: NodeEndpoint | undefined;
   let vat: VatNode;
   try {
+    // Up before the vat: a probe sees "starting" (503), not a refused connection.
+    if (config.http) {
+      endpoint = await NodeEndpoint.start(config.http, root.child({ vat: null }));
+      root.info(
+        { vat: null, component: 'http', http: endpoint.address() },
+        'http endpoint listening',
+      );
+    }
+    const commits = endpoint?.commitSeconds;
     vat = await VatNode.start({
       dataDir: config.dataDir,
       contractSource: readFileSync(config.contract, 'utf8'),
@@ -22,14 +33,17 @@ export async function runNode(config: Config<'node'>): Promise<number> {
       gasLimit: config.gas,
       giveUpMs: config.giveUp,
       logger: root,
+      onCommit: commits && ((ms) => commits.observe(ms / 1000)),
     });
   } catch (err) {
+    await endpoint?.close();
     root.fatal(
       { vat: null, component: 'node', name: config.name },
       `vat node failed to start: ${describeStartFailure(err, config.dataDir)}`,
     );
     return EXIT.failure;
   }
+  endpoint?.attach(vat, config.dataDir);
   const log = root.child({ vat: vat.vatId, component: 'node' });
   const sturdyRefFile = VatNode.sturdyRefPath(config.dataDir);
   let rootRef = vat.rootSturdyRef(sturdyRefFile);
@@ -45,11 +59,17 @@ export async function runNode(config: Config<'node'>): Promise<number> {
     }
   });
   log.info({ name: config.name, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
-  await vat.close();
-  log.info('vat node stopped');
+  // A second signal changes nothing: the stop is bounded by --stop-grace already.
+  const again = () => log.info('already stopping');
+  process.on('SIGTERM', again).on('SIGINT', again);
+  const start = Date.now();
+  endpoint?.stopping();
+  const outcome = await vat.stop(config.stopGrace);
+  await endpoint?.close();
+  log.info({ signal, outcome, ms: Date.now() - start }, 'vat node stopped');
   return EXIT.ok;
 }

@@ -4,8 +4,9 @@
  * checked at all (a running node holds it, no store there, I/O error): "in use" is not
  * "tampered".
  */
+
+import { verifyVatDataDir } from '../node/verify-vat.ts';
 import { VerifyFailed } from '../store/verify.ts';
-import { verifyVatDataDir } from '../store/verify-vat.ts';
 import { type Config, EXIT } from './config.ts';
 import { createLogger } from './logging.ts';
 

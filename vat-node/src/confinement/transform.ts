@@ -1,6 +1,6 @@
 /**
  * Source-to-source transform applied to contract modules before they are handed to
- * `@endo/module-source` and run inside a SES Compartment.
+ * module-to-script.ts and run inside a SES Compartment.
  *
  * Eventual-send grammar (E language heritage). `!` is an infix operator that binds exactly
  * like `.` (member/call precedence, left-associative), so it is part of a LeftHandSideExpression:

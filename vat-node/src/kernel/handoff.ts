@@ -12,16 +12,8 @@
  * useless to anyone else, and presenting it twice yields the same entry (replay-safe).
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
-import { isWireRef } from './clist.ts';
-import type { WireRef } from './messages.ts';
-
-/** Who this vat is, and how to check another vat's signature (keys derive from VatIds). */
-export interface VatIdentity {
-  readonly vatId: VatId;
-  sign(data: Uint8Array): Uint8Array;
-  verify(signer: VatId, data: Uint8Array, signature: Uint8Array): boolean;
-}
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import { HANDOFF_PREFIX, isExportRef, isWireRef, type WireRef } from '../protocol/refs.ts';
 
 export interface HandoffCert {
   readonly exporter: VatId;
@@ -33,15 +25,10 @@ export interface HandoffCert {
   readonly signature: string;
 }
 
-const PREFIX = 'h:';
 const MAX_CERT = 2048;
 
 export class HandoffError extends Error {
   override name = 'HandoffError';
-}
-
-export function isHandoffSlot(slot: string): boolean {
-  return slot.startsWith(PREFIX);
 }
 
 function signedBytes(c: Omit<HandoffCert, 'signature'>): Uint8Array {
@@ -57,7 +44,7 @@ export function makeHandoffSlot(
   const body = { ...c, giver: identity.vatId };
   const signature = Buffer.from(identity.sign(signedBytes(body))).toString('base64url');
   const wire = [body.exporter, body.ref, body.giver, body.recipient, body.nonce, signature];
-  return PREFIX + Buffer.from(JSON.stringify(wire)).toString('base64url');
+  return HANDOFF_PREFIX + Buffer.from(JSON.stringify(wire)).toString('base64url');
 }
 
 /** Parse and check a certificate's form and signature (not yet whether `ref` is valid). */
@@ -65,7 +52,9 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
   if (slot.length > MAX_CERT) throw new HandoffError('handoff certificate too large');
   let parts: unknown;
   try {
-    parts = JSON.parse(Buffer.from(slot.slice(PREFIX.length), 'base64url').toString('utf8'));
+    parts = JSON.parse(
+      Buffer.from(slot.slice(HANDOFF_PREFIX.length), 'base64url').toString('utf8'),
+    );
   } catch {
     throw new HandoffError('malformed handoff certificate');
   }
@@ -76,7 +65,7 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
   if (!ids.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 128)) {
     throw new HandoffError('malformed vat id in handoff certificate');
   }
-  if (!isWireRef(ref) || !ref.startsWith('o+'))
+  if (!isWireRef(ref) || !isExportRef(ref))
     throw new HandoffError('bad ref in handoff certificate');
   if (!Number.isSafeInteger(nonce) || (nonce as number) < 1)
     throw new HandoffError('bad handoff nonce');

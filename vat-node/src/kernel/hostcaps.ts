@@ -5,7 +5,8 @@
  * data, undefined, bigint, errors and references, and is checked against @endo/marshal in
  * its tests.
  */
-import type { CapData } from './messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import { isPromiseRef } from '../protocol/refs.ts';
 
 /** A reference held by the host: a vref of the vat it talks to. */
 export class HostRef {
@@ -49,7 +50,7 @@ export function encodeHost(value: unknown): CapData {
         slots.push(v.vref);
         slotIndex.set(v.vref, i);
       }
-      const prefix = v.vref.startsWith('p') ? '&' : '$';
+      const prefix = isPromiseRef(v.vref) ? '&' : '$';
       return prefix === '&' ? `&${i}` : `$${i}.${v.iface}`;
     }
     if (v instanceof HostError || v instanceof Error) return { '#error': v.message, name: v.name };

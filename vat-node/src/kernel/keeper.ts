@@ -16,15 +16,21 @@
  *   meta.counters               kernel allocation counters
  *   meta.*                      contract, gas limit, vat name (written at create)
  *
+ * The kernel changes tables only through verbs (enqueue, takeRunBatch, requeueFront,
+ * completed, holdInbound, releaseHeld, answerTake, ...); the tables it reads are handed out
+ * read-only, so a change that forgets to mark its row cannot be written. Promise records are
+ * changed in place only after `promiseForUpdate`, which marks them.
+ *
  * Mutations mark rows dirty; `flush` turns the dirty set (plus the transcript entries of the
  * cranks it covers) into ONE commit of the backing: a KernelDB (durable) or a Map (no data
  * directory: the same code path, nothing on disk). The in-memory tables are always the
  * current state; the backing holds the last committed one.
  */
 import type { VRef } from '../liveslots/protocol.ts';
+import type { VatId } from '../protocol/identity.ts';
+import type { CapData, Sequenced, VatMessage } from '../protocol/messages.ts';
+import { isImportRef, isPromiseRef, type WireRef } from '../protocol/refs.ts';
 import type { KernelDB } from '../store/kernel-db.ts';
-import type { VatId } from '../transport/types.ts';
-import type { CapData, Sequenced, VatMessage, WireRef } from './messages.ts';
 
 export interface SendItem {
   readonly target: VRef;
@@ -177,7 +183,7 @@ export class KeptCList {
     const known = this.#vrefToWire.get(vref);
     if (known !== undefined) return known;
     const state = this.#keeper.peerState(this.peer);
-    const wire = vref.startsWith('p') ? `p+${state.nextP++}` : `o+${state.nextO++}`;
+    const wire = isPromiseRef(vref) ? `p+${state.nextP++}` : `o+${state.nextO++}`;
     this.#keeper.touchPeer(this.peer);
     this.add(wire, vref);
     return wire;
@@ -228,11 +234,12 @@ export class KernelKeeper {
   readonly clists = new Map<VatId, KeptCList>();
   readonly imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
   readonly promises = new Map<VRef, PromiseRecord>();
-  readonly takes = new Map<string, TakeRecord>();
-  readonly held = new Map<VatId, VatMessage[]>();
+  readonly #takes = new Map<string, TakeRecord>();
+  readonly #held = new Map<VatId, VatMessage[]>();
   readonly sturdyRefs = new Map<string, VRef>();
   readonly certs = new Map<string, string>();
-  readonly runQueue: QueuedItem[] = [];
+  /** Not yet taken for a crank (rows stay until `completed`: a crank may fail and requeue). */
+  readonly #runQueue: QueuedItem[] = [];
   readonly outbox = new Map<VatId, Sequenced[]>();
   readonly peers = new Map<VatId, PeerState>();
   readonly embargoes = new Map<number, VRef>();
@@ -285,11 +292,11 @@ export class KernelKeeper {
       writes.push([`prom.${v}`, rec === undefined ? null : encodePromise(rec)]);
     }
     for (const k of this.#dirtyTakes) {
-      const t = this.takes.get(k);
+      const t = this.#takes.get(k);
       writes.push([`take.${k}`, t === undefined ? null : JSON.stringify(t)]);
     }
     for (const p of this.#dirtyHeld) {
-      const h = this.held.get(p);
+      const h = this.#held.get(p);
       writes.push([`held.${p}`, h === undefined || h.length === 0 ? null : JSON.stringify(h)]);
     }
     for (const p of this.#dirtyPeers) {
@@ -387,17 +394,47 @@ export class KernelKeeper {
     this.#dirtyPromises.add(vref);
   }
 
+  // ------------------------------------------------------- handoff takes and holds
+
+  /** Handoff takes by certificate key (`giver:nonce`): read-only, change through the verbs. */
+  get takes(): ReadonlyMap<string, Readonly<TakeRecord>> {
+    return this.#takes;
+  }
+
   setTake(key: string, take: TakeRecord): void {
-    this.takes.set(key, take);
+    this.#takes.set(key, take);
     this.#dirtyTakes.add(key);
   }
 
-  touchTake(key: string): void {
+  /** The exporter answered a take: the object it gave (vref) or why it refused (error). */
+  answerTake(key: string, answer: { vref: VRef } | { error: string }): void {
+    const take = this.#takes.get(key);
+    if (take === undefined) throw Error(`no take ${key}`);
+    if ('vref' in answer) take.vref = answer.vref;
+    else take.error = answer.error;
     this.#dirtyTakes.add(key);
   }
 
-  touchHeld(peer: VatId): void {
+  /** Inbound messages from `peer` that wait for handoff takes, in order (read-only). */
+  get held(): ReadonlyMap<VatId, readonly VatMessage[]> {
+    return this.#held;
+  }
+
+  /** Hold an inbound message of `peer` behind the ones already held. */
+  holdInbound(peer: VatId, msg: VatMessage): void {
+    const held = this.#held.get(peer);
+    if (held) held.push(msg);
+    else this.#held.set(peer, [msg]);
     this.#dirtyHeld.add(peer);
+  }
+
+  /** Take the first message held for `peer` (it goes on to be processed). */
+  releaseHeld(peer: VatId): VatMessage | undefined {
+    const held = this.#held.get(peer);
+    const msg = held?.shift();
+    if (held?.length === 0) this.#held.delete(peer);
+    if (msg !== undefined) this.#dirtyHeld.add(peer);
+    return msg;
   }
 
   setSturdyRef(key: string, vref: VRef | null): boolean {
@@ -418,22 +455,56 @@ export class KernelKeeper {
     return this.certs.get(`${peer}\n${vref}`);
   }
 
+  // -------------------------------------------------------------------- run queue
+
+  /** What waits in the run queue, head first (read-only: change it through the verbs). */
+  get runQueue(): readonly QueuedItem[] {
+    return this.#runQueue;
+  }
+
   enqueue(item: RunItem): QueuedItem {
     const q = { n: this.next('nextRunq'), item };
-    this.runQueue.push(q);
+    this.#runQueue.push(q);
     this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
     return q;
   }
 
   /** Put another item in a queued entry's place (same row, same position in the queue). */
   replaceQueued(index: number, item: RunItem): void {
-    const q = { n: this.runQueue[index]!.n, item };
-    this.runQueue[index] = q;
+    const q = { n: this.#runQueue[index]!.n, item };
+    this.#runQueue[index] = q;
     this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
   }
 
-  /** A run-queue entry is done (its crank or echo commits with this deletion). */
-  dequeued(q: QueuedItem): void {
+  /** Take a queued entry out of the queue for good (its removal commits with the next flush). */
+  removeQueued(index: number): QueuedItem {
+    const [q] = this.#runQueue.splice(index, 1);
+    this.completed(q!);
+    return q!;
+  }
+
+  /**
+   * Take vat deliveries from the head for one trip to the worker: at most `max`, stopping at
+   * a non-vat item or before an item `startsBatch` says must run first in its batch. Their
+   * rows stay until `completed` (a crank that fails puts the rest back: `requeueFront`).
+   */
+  takeRunBatch(max: number, startsBatch: (item: RunItem) => boolean): QueuedItem[] {
+    const queue = this.#runQueue;
+    let n = 0;
+    while (n < max && n < queue.length && queue[n]!.item.kind === 'vat') {
+      if (n > 0 && startsBatch(queue[n]!.item)) break;
+      n++;
+    }
+    return queue.splice(0, n);
+  }
+
+  /** Entries taken but not run go back to the head of the queue, in their order. */
+  requeueFront(items: readonly QueuedItem[]): void {
+    this.#runQueue.unshift(...items);
+  }
+
+  /** A taken run-queue entry is done (its crank or echo commits with this deletion). */
+  completed(q: QueuedItem): void {
     this.#rows.set(`runq.${pad(q.n)}`, null);
   }
 
@@ -483,7 +554,7 @@ export class KernelKeeper {
           const peer = rest.slice(0, at);
           const wire = rest.slice(at + 1);
           this.clist(peer).restore(wire, value);
-          if (wire.startsWith('o-')) this.imports.set(value, { peer, wire });
+          if (isImportRef(wire)) this.imports.set(value, { peer, wire });
           break;
         }
         case 'peer': {
@@ -505,10 +576,10 @@ export class KernelKeeper {
           runq.push([rest, JSON.parse(value) as RunItem]);
           break;
         case 'held':
-          this.held.set(rest, JSON.parse(value) as VatMessage[]);
+          this.#held.set(rest, JSON.parse(value) as VatMessage[]);
           break;
         case 'take':
-          this.takes.set(rest, JSON.parse(value) as TakeRecord);
+          this.#takes.set(rest, JSON.parse(value) as TakeRecord);
           break;
         case 'cert': {
           const at = rest.indexOf('.');
@@ -528,7 +599,7 @@ export class KernelKeeper {
     }
     // Padded numbers: string order is numeric order.
     runq.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [n, item] of runq) this.runQueue.push({ n: Number(n), item });
+    for (const [n, item] of runq) this.#runQueue.push({ n: Number(n), item });
     out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (const [, peer, s] of out) {
       const box = this.outbox.get(peer);

@@ -33,7 +33,7 @@
  * When a peer resolves a promise to something elsewhere while messages this vat sent through
  * the peer are still on their way back, the kernel embargoes the promise: it holds the vat's
  * notification and further sends until an echo through the peer proves the earlier messages
- * arrived (Cap'n Proto's Disembargo, by counting: see `received` in messages.ts).
+ * arrived (Cap'n Proto's Disembargo, by counting: see `received` in protocol/messages.ts).
  *
  * Settled promises leave the tables once nothing names them (retirement.ts): peers drop their
  * indices, the vat gets a `retire` delivery, the record goes. A fresh worker (restart, failed
@@ -41,17 +41,27 @@
  * forwards messages to settled ones itself (#vatForgot).
  */
 import { hash } from 'node:crypto';
+import type { EventSink, VatEvent } from '../events/events.ts';
 import type { CrankOutcome, Delivery, Syscall, VatOptions, VRef } from '../liveslots/protocol.ts';
 import { ECHO_METHOD } from '../liveslots/protocol.ts';
+import { isProtocolError, ProtocolError } from '../protocol/errors.ts';
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import type { CapData, Resolution, Sequenced, VatMessage } from '../protocol/messages.ts';
+import {
+  isExportRef,
+  isHandoffSlot,
+  isImportRef,
+  isPromiseRef,
+  type WireRef,
+} from '../protocol/refs.ts';
+import { STORE_DEFAULTS } from '../store/defaults.ts';
 import {
   type CheckpointPolicy,
   KernelDB,
   type Synchronous,
   shouldCheckpoint,
 } from '../store/kernel-db.ts';
-import type { KernelPort, Transport, VatId } from '../transport/types.ts';
-import { ProtocolError } from '../transport/types.ts';
-import { isHandoffSlot, type VatIdentity } from './handoff.ts';
+import type { KernelPort, Transport } from '../transport/types.ts';
 import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import {
   type Backing,
@@ -64,8 +74,14 @@ import {
   type RunItem,
   type SendItem,
 } from './keeper.ts';
-import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from './messages.ts';
-import { isHeapObject, isSingleRef, newPromise, promisesIn } from './promises.ts';
+import {
+  isHeapObject,
+  isSingleRef,
+  messageTo,
+  newPromise,
+  promisesIn,
+  sendItem,
+} from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 import {
   checkRedeemProof,
@@ -77,7 +93,7 @@ import {
 } from './sturdyref.ts';
 import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
-import { DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
+import { checkVatLimits, DEFAULT_LIMITS, VatWorker, type WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
   readonly vatId: VatId;
@@ -87,8 +103,12 @@ export interface KernelOptions extends VatOptions {
    */
   readonly identity?: VatIdentity;
   readonly limits?: WorkerLimits;
-  /** Called once per failed crank with a one-line reason (the node logs it). */
-  readonly onCrankFailure?: (reason: string, delivery: Delivery) => void;
+  /**
+   * Where the kernel reports what an operator may need to know (events/events.ts): aborted
+   * cranks, refused peer messages, undeliverable messages, store failures, waiting
+   * checkpoints. The vat node turns them into log lines. Default: dropped.
+   */
+  readonly events?: EventSink;
   /**
    * The vat's data directory (created if new). The kernel commits every crank there and a
    * new Kernel.create on the same directory resumes the vat where the last commit left it.
@@ -111,16 +131,8 @@ export interface KernelOptions extends VatOptions {
   readonly checkpoint?: CheckpointPolicy & {
     readonly refreshWorker?: 'quiescent' | 'always' | 'never';
   };
-  /**
-   * Called once per wait, with a one-line reason, when a due checkpoint has waited for the vat
-   * to be quiescent for ten times the policy's rows (see `checkpoint`).
-   */
-  readonly onCheckpointWait?: (reason: string) => void;
-  /**
-   * Called once, with a one-line reason, when the store fails (disk full, read-only, I/O):
-   * the kernel then refuses new work; everything committed before stays committed.
-   */
-  readonly onStoreFailure?: (reason: string) => void;
+  /** Called after each commit that wrote something, with how long it took (metrics). */
+  readonly onCommit?: (ms: number) => void;
 }
 
 /** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */
@@ -176,8 +188,17 @@ export class Kernel implements KernelPort {
   #pumping = false;
   #idle: (() => void)[] = [];
   #closed = false;
-  /** Counters for tests and metrics. */
-  readonly stats = { cranks: 0, failedCranks: 0, workerRestarts: 0, checkpoints: 0 };
+  /** stopWork() was called: no crank starts any more. */
+  #stopping = false;
+  /** Counters for tests and metrics (deliveries: messages delivered to the vat). */
+  readonly stats = {
+    cranks: 0,
+    failedCranks: 0,
+    workerRestarts: 0,
+    checkpoints: 0,
+    deliveries: 0,
+    gasUsed: 0,
+  };
 
   private constructor(options: KernelOptions, transport: Transport, db: KernelDB | null) {
     this.vatId = options.vatId;
@@ -207,6 +228,7 @@ export class Kernel implements KernelPort {
    * directory is damaged, StoreUnavailable when it cannot be written.
    */
   static async create(options: KernelOptions, transport: Transport): Promise<Kernel> {
+    checkVatLimits(options); // before the store: a bad gas limit is never recorded
     const db =
       options.dataDir === undefined
         ? null
@@ -372,9 +394,33 @@ export class Kernel implements KernelPort {
     return { promises: promises.size, clistEntries, runQueue: runQueue.length };
   }
 
+  /** Messages sent to each peer and not acknowledged yet (metrics). */
+  unackedCounts(): Map<VatId, number> {
+    const counts = new Map<VatId, number>();
+    for (const [peer, box] of this.#keeper.outbox) if (box.length > 0) counts.set(peer, box.length);
+    return counts;
+  }
+
+  /** The store failed (the kernel refuses new work until restarted): why, else null. */
+  get storeFailure(): string | null {
+    return this.#broken?.message ?? null;
+  }
+
+  /**
+   * Start no new crank (a graceful stop): resolves once the batch of cranks in progress, if
+   * any, has finished and been committed. What is still queued stays queued, durably, and runs
+   * at the next start.
+   */
+  stopWork(): Promise<void> {
+    this.#stopping = true;
+    return this.idle();
+  }
+
   /** Resolves when the run queue is empty and no crank is running. */
   idle(): Promise<void> {
-    if (!this.#pumping && this.#keeper.runQueue.length === 0) return Promise.resolve();
+    if (!this.#pumping && (this.#stopping || this.#keeper.runQueue.length === 0)) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -402,10 +448,14 @@ export class Kernel implements KernelPort {
     if (this.#closed) return 'duplicate';
     const state = this.#keeper.peerState(peer);
     const last = state.inSeq;
-    if (!Number.isSafeInteger(seq) || seq <= 0) throw new ProtocolError(`bad seq ${seq}`);
+    if (!Number.isSafeInteger(seq) || seq <= 0)
+      throw new ProtocolError('out-of-order', `bad seq ${seq}`);
     if (seq <= last) return 'duplicate';
     if (seq !== last + 1)
-      throw new ProtocolError(`seq gap from ${peer}: got ${seq}, expected ${last + 1}`);
+      throw new ProtocolError(
+        'out-of-order',
+        `seq gap from ${peer}: got ${seq}, expected ${last + 1}`,
+      );
     // The message is consumed even if it is invalid: a retransmit of it is then a duplicate,
     // and one bad message from a peer cannot wedge the link forever.
     this.#keeper.setInbound(peer, seq);
@@ -426,7 +476,8 @@ export class Kernel implements KernelPort {
   acked(peer: VatId, seq: number): void {
     if (this.#broken || this.#closed) return;
     const sent = this.#committedOut.get(peer) ?? 0;
-    if (seq > sent) throw new ProtocolError(`ack ${seq} from ${peer} beyond last sent ${sent}`);
+    if (seq > sent)
+      throw new ProtocolError('out-of-order', `ack ${seq} from ${peer} beyond last sent ${sent}`);
     const box = this.#keeper.outbox.get(peer);
     if (!box || box.length === 0 || box[0]!.seq > seq) return;
     this.#keeper.dropAcked(peer, seq);
@@ -441,6 +492,15 @@ export class Kernel implements KernelPort {
     // Always a copy: the outbox grows under the caller (a transport may read it later).
     if (box[0]!.seq > afterSeq && box[box.length - 1]!.seq <= committed) return box.slice();
     return box.filter((s) => s.seq > afterSeq && s.seq <= committed);
+  }
+
+  owed(peer: VatId, afterSeq: number): boolean {
+    const committed = this.#committedOut.get(peer) ?? 0;
+    for (const s of this.#keeper.outbox.get(peer) ?? []) {
+      if (s.seq > committed) return false;
+      if (s.seq > afterSeq) return true;
+    }
+    return false;
   }
 
   // ------------------------------------------------------------------ commits
@@ -473,12 +533,14 @@ export class Kernel implements KernelPort {
     this.#retirement.beforeCommit();
     if (this.#keeper.dirty) {
       let peers: VatId[];
+      const start = performance.now();
       try {
         peers = this.#keeper.flush();
       } catch (e) {
         this.#storeFailed(e);
         return false;
       }
+      this.#options.onCommit?.(performance.now() - start);
       this.#noteCommitted(peers);
     }
     const after = this.#afterCommit;
@@ -539,11 +601,7 @@ export class Kernel implements KernelPort {
       }
       const from = (q.item as Extract<RunItem, { kind: 'vat' }>).from ?? FROM_HOST;
       const to = !res.rejected && isSingleRef(res.data) ? res.data.slots[0]! : null;
-      if (
-        to !== null &&
-        hops++ < 100 &&
-        (to.startsWith('o+') || this.#ownerOf(to) === this.vatId)
-      ) {
+      if (to !== null && hops++ < 100 && (isExportRef(to) || this.#ownerOf(to) === this.vatId)) {
         // Still for this vat: the same place in the queue, the new target.
         this.#countQueued(d, -1);
         const moved: Delivery = { ...d, target: to };
@@ -551,8 +609,7 @@ export class Kernel implements KernelPort {
         this.#countQueued(moved, 1);
         continue; // look again: the new target may be settled too
       }
-      queue.splice(i, 1);
-      this.#dequeued(q);
+      this.#dequeued(this.#keeper.removeQueued(i));
       this.#forward(d, from, res);
     }
   }
@@ -601,12 +658,16 @@ export class Kernel implements KernelPort {
   /** Once per wait, when it has gone on for long: say what keeps the vat from checkpointing. */
   #reportCheckpointWait(held: string): void {
     const rows = this.#db!.stats().transcriptRows;
-    const limit = (this.#options.checkpoint?.maxRows ?? 1000) * CHECKPOINT_WAIT_REPORT;
+    const limit =
+      (this.#options.checkpoint?.maxRows ?? STORE_DEFAULTS.checkpoint.maxRows) *
+      CHECKPOINT_WAIT_REPORT;
     if (rows < limit || this.#checkpointWaitReported) return;
     this.#checkpointWaitReported = true;
-    this.#options.onCheckpointWait?.(
-      `checkpoint waits for the vat to be quiescent (${rows} cranks since the last): ${held}; objects handed out must be durable (defineKind) for a running vat to checkpoint`,
-    );
+    this.#emit({
+      type: 'checkpoint-waiting',
+      reason: `checkpoint waits for the vat to be quiescent (${rows} cranks since the last): ${held}; objects handed out must be durable (defineKind) for a running vat to checkpoint`,
+      held,
+    });
   }
 
   #storeFailed(e: unknown): void {
@@ -618,7 +679,11 @@ export class Kernel implements KernelPort {
     this.#afterCommit = [];
     for (const w of this.#hostWaiters.values()) w.reject(this.#broken);
     this.#hostWaiters.clear();
-    this.#options.onStoreFailure?.(message);
+    this.#emit({ type: 'store-failed', reason: message });
+  }
+
+  #emit(event: VatEvent): void {
+    this.#options.events?.(event);
   }
 
   #usable(): void {
@@ -645,15 +710,8 @@ export class Kernel implements KernelPort {
     // A message that carries a third vat's object waits until that vat has added the object to
     // our c-list (the take), so the vat sees the very same presence as for any other reference
     // to it. Later messages from the same peer wait behind it, to keep their order.
-    const held = this.#keeper.held.get(peer);
-    if (held) {
-      held.push(msg);
-      this.#keeper.touchHeld(peer);
-      return;
-    }
-    if (this.#startTakes(peer, msg)) {
-      this.#keeper.held.set(peer, [msg]);
-      this.#keeper.touchHeld(peer);
+    if (this.#keeper.held.has(peer) || this.#startTakes(peer, msg)) {
+      this.#keeper.holdInbound(peer, msg);
       return;
     }
     this.#process(peer, msg);
@@ -673,10 +731,11 @@ export class Kernel implements KernelPort {
       const cert = this.#clists.readCert(slot);
       if (cert.exporter === this.vatId) continue; // our own object, named by its certificate
       if (cert.giver !== peer)
-        throw new ProtocolError(`handoff signed by ${cert.giver} sent by ${peer}`);
+        throw new ProtocolError('bad-handoff', `handoff signed by ${cert.giver} sent by ${peer}`);
       if (cert.recipient !== this.vatId)
-        throw new ProtocolError(`handoff for ${cert.recipient} sent here`);
-      if (cert.exporter === peer) throw new ProtocolError('handoff must name a third vat');
+        throw new ProtocolError('bad-handoff', `handoff for ${cert.recipient} sent here`);
+      if (cert.exporter === peer)
+        throw new ProtocolError('bad-handoff', 'handoff must name a third vat');
       const key = `${cert.giver}:${cert.nonce}`;
       let take = this.#keeper.takes.get(key);
       if (!take) {
@@ -694,23 +753,16 @@ export class Kernel implements KernelPort {
 
   /** A take was answered: let the held messages through, in order, as far as they can go. */
   #releaseHeld(): void {
-    for (const [peer, queue] of this.#keeper.held) {
+    for (const [peer, queue] of [...this.#keeper.held]) {
       while (queue.length > 0 && !this.#startTakes(peer, queue[0]!)) {
-        const msg = queue.shift()!;
-        this.#keeper.touchHeld(peer);
+        const msg = this.#keeper.releaseHeld(peer)!;
         try {
           this.#process(peer, msg);
         } catch (e) {
-          // The peer sent it, but the error is only found now: drop it, keep the link.
-          this.#options.onCrankFailure?.(`message from ${peer} refused: ${(e as Error).message}`, {
-            type: 'notify',
-            resolutions: [],
-          });
+          // The peer sent it, but the error is only found now: refuse it, keep the link.
+          if (!isProtocolError(e)) throw e;
+          this.#emit({ type: 'peer-message-refused', peer, code: e.code, reason: e.message });
         }
-      }
-      if (queue.length === 0) {
-        this.#keeper.held.delete(peer);
-        this.#keeper.touchHeld(peer);
       }
     }
   }
@@ -730,7 +782,8 @@ export class Kernel implements KernelPort {
         return;
       case 'echo': {
         const target = this.#clists.importFrom(peer, msg.target, 'target');
-        if (!target.startsWith('p')) throw new ProtocolError('echo must target a promise');
+        if (!isPromiseRef(target))
+          throw new ProtocolError('malformed', 'echo must target a promise');
         this.#enqueue({ kind: 'echo', peer, token: msg.token });
         return;
       }
@@ -753,10 +806,13 @@ export class Kernel implements KernelPort {
     const vref = this.#clists.importFrom(peer, r.promise, 'target');
     const rec = this.#keeper.promiseForUpdate(vref);
     if (!rec || rec.decider !== peer) {
-      throw new ProtocolError(`${peer} resolved ${r.promise}, which it does not decide`);
+      throw new ProtocolError(
+        'not-decider',
+        `${peer} resolved ${r.promise}, which it does not decide`,
+      );
     }
     if (!Number.isSafeInteger(r.received) || r.received < 0)
-      throw new ProtocolError('bad received count');
+      throw new ProtocolError('malformed', 'bad received count');
     this.#settleImport(peer, vref, rec, r);
     this.#retirement.settledBy(peer, vref);
   }
@@ -821,16 +877,17 @@ export class Kernel implements KernelPort {
 
   /** The exporter answered our take: the object is now in our c-list with it (or refused). */
   #settleTake(exporter: VatId, key: string, r: Resolution): void {
-    const take = this.#keeper.takes.get(key)!;
-    this.#keeper.touchTake(key);
     if (r.rejected) {
-      take.error = `handoff refused by ${exporter}`;
+      this.#keeper.answerTake(key, { error: `handoff refused by ${exporter}` });
     } else {
       const slot = r.value.slots[0];
-      if (r.value.slots.length !== 1 || typeof slot !== 'string' || !slot.startsWith('o+')) {
-        throw new ProtocolError(`take answered with something other than an object of ${exporter}`);
+      if (r.value.slots.length !== 1 || typeof slot !== 'string' || !isExportRef(slot)) {
+        throw new ProtocolError(
+          'malformed',
+          `take answered with something other than an object of ${exporter}`,
+        );
       }
-      take.vref = this.#clists.importFrom(exporter, slot, 'arg');
+      this.#keeper.answerTake(key, { vref: this.#clists.importFrom(exporter, slot, 'arg') });
     }
     this.#releaseHeld();
   }
@@ -857,7 +914,7 @@ export class Kernel implements KernelPort {
   /** A peer presents a certificate for one of our objects: add it to the peer's c-list. */
   #acceptTake(peer: VatId, cert: unknown, result: WireRef): void {
     if (typeof cert !== 'string' || !isHandoffSlot(cert))
-      throw new ProtocolError('take without a certificate');
+      throw new ProtocolError('malformed', 'take without a certificate');
     const vref = this.#clists.importFrom(peer, result, 'result');
     const rec = this.#promise(vref);
     let target: VRef;
@@ -871,7 +928,7 @@ export class Kernel implements KernelPort {
         data: encodeHost(new HostError('Error', (e as Error).message)),
       });
       this.#resolveToPeer(peer, vref, rec);
-      if (e instanceof ProtocolError && /does not hold/.test(e.message)) return;
+      if (isProtocolError(e, 'handoff-not-held')) return;
       throw e;
     }
     this.#retirement.setResolution(vref, rec, {
@@ -883,8 +940,8 @@ export class Kernel implements KernelPort {
 
   /** The vat that holds a vref's object, or decides its promise. */
   #ownerOf(vref: VRef): VatId | null {
-    if (vref.startsWith('o+')) return this.vatId;
-    if (vref.startsWith('o-')) return this.#keeper.imports.get(vref)?.peer ?? null;
+    if (isExportRef(vref)) return this.vatId;
+    if (isImportRef(vref)) return this.#keeper.imports.get(vref)?.peer ?? null;
     return this.#keeper.promises.get(vref)?.decider ?? this.vatId;
   }
 
@@ -892,14 +949,15 @@ export class Kernel implements KernelPort {
   #redirectsAwayFrom(peer: VatId, data: CapData): boolean {
     if (!isSingleRef(data)) return false;
     const slot = data.slots[0]!;
-    if (slot.startsWith('o-')) return this.#keeper.imports.get(slot)?.peer !== peer;
-    if (slot.startsWith('p')) return this.#keeper.promises.get(slot)?.decider !== peer;
+    if (isImportRef(slot)) return this.#keeper.imports.get(slot)?.peer !== peer;
+    if (isPromiseRef(slot)) return this.#keeper.promises.get(slot)?.decider !== peer;
     return true; // one of our own objects
   }
 
   #endEmbargo(peer: VatId, token: number): void {
     const vref = this.#keeper.embargoes.get(token);
-    if (vref === undefined) throw new ProtocolError(`unknown echo token ${token} from ${peer}`);
+    if (vref === undefined)
+      throw new ProtocolError('unknown-ref', `unknown echo token ${token} from ${peer}`);
     this.#keeper.embargoes.delete(token);
     const rec = this.#keeper.promiseForUpdate(vref)!;
     const held = rec.embargo?.held ?? [];
@@ -907,7 +965,7 @@ export class Kernel implements KernelPort {
     const resolution = rec.resolution!;
     // Held sends go first, to where the promise now points; then the vat learns the resolution.
     const to = resolution.data.slots[0]!;
-    for (const s of held) this.#route({ ...s, target: to }, FROM_VAT);
+    for (const s of held) this.#route({ ...sendItem(s), target: to }, FROM_VAT);
     this.#enqueue({
       kind: 'vat',
       delivery: { type: 'notify', resolutions: [[vref, resolution.rejected, resolution.data]] },
@@ -916,16 +974,20 @@ export class Kernel implements KernelPort {
 
   // -------------------------------------------------------------------- routing
 
-  /** Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host (FROM_HOST). */
-  #route(s: SendItem, from: VatId): void {
+  /**
+   * Send a message to `target` (a vref), from a peer, the vat (FROM_VAT) or the host
+   * (FROM_HOST). `via`: the promise the sender named, when the kernel forwards the message
+   * from there to where the promise settled.
+   */
+  #route(s: SendItem, from: VatId, via?: VRef): void {
     const { target } = s;
-    if (target.startsWith('o+')) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
+    if (isExportRef(target)) {
+      this.#enqueue({ kind: 'vat', delivery: messageTo(target, s), from }, via);
       return;
     }
-    if (target.startsWith('o-')) {
+    if (isImportRef(target)) {
       const owner = this.#keeper.imports.get(target);
-      if (!owner) throw new ProtocolError(`unknown import ${target}`);
+      if (!owner) throw new ProtocolError('unknown-ref', `unknown import ${target}`);
       this.#sendToPeer(owner.peer, s);
       return;
     }
@@ -948,9 +1010,9 @@ export class Kernel implements KernelPort {
       return;
     }
     if (rec.decider === null) {
-      this.#enqueue({ kind: 'vat', delivery: { type: 'message', ...s }, from });
+      this.#enqueue({ kind: 'vat', delivery: messageTo(target, s), from }, via);
     } else if (rec.decider === from) {
-      throw new ProtocolError(`${from} sent a message to a promise it decides`);
+      throw new ProtocolError('not-decider', `${from} sent a message to a promise it decides`);
     } else {
       rec.sent.set(rec.decider, (rec.sent.get(rec.decider) ?? 0) + 1);
       this.#sendToPeer(rec.decider, s);
@@ -958,9 +1020,14 @@ export class Kernel implements KernelPort {
   }
 
   /** A message to a settled promise: on to what it resolved to, or its result rejected. */
-  #forward(s: SendItem, from: VatId, res: NonNullable<PromiseRecord['resolution']>): void {
+  #forward(
+    s: SendItem,
+    from: VatId,
+    res: NonNullable<PromiseRecord['resolution']>,
+    via?: VRef,
+  ): void {
     if (!res.rejected && isSingleRef(res.data)) {
-      this.#route({ ...s, target: res.data.slots[0]! }, from);
+      this.#route({ ...sendItem(s), target: res.data.slots[0]! }, from, via ?? s.target);
     } else if (s.result !== null) {
       const error = res.rejected
         ? res.data
@@ -971,6 +1038,16 @@ export class Kernel implements KernelPort {
             ),
           );
       this.#decide(s.result, true, error, false);
+    } else {
+      // No result to reject: say so, never drop it in silence.
+      this.#emit({
+        type: 'message-undeliverable',
+        target: s.target,
+        method: s.method,
+        reason: res.rejected
+          ? 'sent (without a result) to a rejected promise'
+          : 'sent (without a result) to a promise settled to data',
+      });
     }
   }
 
@@ -1042,8 +1119,33 @@ export class Kernel implements KernelPort {
 
   // ---------------------------------------------------------------------- cranks
 
-  #enqueue(item: RunItem): void {
-    this.#keeper.enqueue(item);
+  /**
+   * Queue an item for the vat. `via`: see #route. A send the vat made to a promise it has not
+   * yet heard settled, which the kernel brings back into the vat, goes in before the vat hears
+   * the settlement: once the vat knows, its sends to that object are local and immediate, and
+   * would overtake this one (E-order). So it takes the place of the queued notify, which moves
+   * to the back (#crankBatch never runs such a notify behind other cranks of its batch).
+   */
+  #enqueue(item: RunItem, via?: VRef): void {
+    if (via === undefined || item.kind !== 'vat' || item.from !== FROM_VAT) {
+      this.#keeper.enqueue(item);
+    } else {
+      const queue = this.#keeper.runQueue;
+      let i = queue.length - 1;
+      for (; i >= 0; i--) {
+        const q = queue[i]!.item;
+        if (q.kind === 'vat' && q.delivery.type === 'notify') {
+          if (q.delivery.resolutions.some(([vref]) => vref === via)) break;
+        }
+      }
+      if (i < 0) {
+        this.#keeper.enqueue(item);
+      } else {
+        const notify = queue[i]!.item;
+        this.#keeper.replaceQueued(i, item);
+        this.#keeper.enqueue(notify);
+      }
+    }
     if (item.kind === 'vat') {
       this.#countQueued(item.delivery, 1);
       this.#notifySettled(item.delivery);
@@ -1051,8 +1153,8 @@ export class Kernel implements KernelPort {
     this.#startPump();
   }
 
+  /** A queued entry left the queue for good (the keeper already deleted its row). */
   #dequeued(q: QueuedItem): void {
-    this.#keeper.dequeued(q);
     if (q.item.kind === 'vat') this.#countQueued(q.item.delivery, -1);
   }
 
@@ -1082,7 +1184,7 @@ export class Kernel implements KernelPort {
     if (delivery.type === 'notify') for (const r of delivery.resolutions) todo.push(...r[2].slots);
     const resolutions: [VRef, boolean, CapData][] = [];
     for (let slot = todo.pop(); slot !== undefined; slot = todo.pop()) {
-      if (slot[0] !== 'p' || named.has(slot)) continue;
+      if (!isPromiseRef(slot) || named.has(slot)) continue;
       named.add(slot);
       const rec = this.#keeper.promises.get(slot);
       if (!rec?.resolution || rec.embargo) continue;
@@ -1096,7 +1198,7 @@ export class Kernel implements KernelPort {
   }
 
   #startPump(): void {
-    if (!this.#pumping) {
+    if (!this.#pumping && !this.#stopping) {
       this.#pumping = true;
       queueMicrotask(() => void this.#pump());
     }
@@ -1105,12 +1207,11 @@ export class Kernel implements KernelPort {
   async #pump(): Promise<void> {
     const queue = this.#keeper.runQueue;
     try {
-      while (queue.length > 0 && !this.#closed && !this.#broken) {
-        const head = queue[0]!;
-        if (head.item.kind === 'echo') {
-          queue.shift();
-          this.#dequeued(head);
-          this.#push(head.item.peer, { op: 'echoed', token: head.item.token });
+      while (queue.length > 0 && !this.#closed && !this.#broken && !this.#stopping) {
+        const head = queue[0]!.item;
+        if (head.kind === 'echo') {
+          this.#keeper.removeQueued(0);
+          this.#push(head.peer, { op: 'echoed', token: head.token });
         } else {
           await this.#crankBatch();
         }
@@ -1121,7 +1222,7 @@ export class Kernel implements KernelPort {
     } catch (e) {
       // The worker could not start (a contract that no longer loads) or the store failed.
       if (!this.#broken && !this.#closed) {
-        this.#options.onCrankFailure?.((e as Error).message, { type: 'startVat' });
+        this.#emit({ type: 'vat-start-failed', reason: (e as Error).message });
       }
     } finally {
       this.#pumping = false;
@@ -1138,13 +1239,12 @@ export class Kernel implements KernelPort {
    * transactions: the batch commits as one).
    */
   async #crankBatch(): Promise<void> {
-    const queue = this.#keeper.runQueue;
-    const batch: QueuedItem[] = [];
-    for (let head = queue[0]; batch.length < MAX_BATCH && head?.item.kind === 'vat'; ) {
-      batch.push(head);
-      queue.shift();
-      head = queue[0];
-    }
+    // A notify that settles a promise to something of this vat runs first in its batch, so
+    // that every send the vat made to the promise before it is queued ahead of it (#enqueue).
+    const batch = this.#keeper.takeRunBatch(
+      MAX_BATCH,
+      (item) => item.kind === 'vat' && this.#settlesHome(item.delivery),
+    );
     let done = 0;
     let failed = false;
     let worker: VatWorker | undefined;
@@ -1170,13 +1270,14 @@ export class Kernel implements KernelPort {
           failed = !outcome.ok;
           const q = batch[i]!;
           const item = q.item as Extract<RunItem, { kind: 'vat' }>;
+          this.#keeper.completed(q);
           this.#dequeued(q);
           this.#commit(item.delivery, item.from, outcome);
         },
       );
     } finally {
       // The deliveries after a failed crank never ran: they go back to the head of the queue.
-      queue.unshift(...batch.slice(done));
+      this.#keeper.requeueFront(batch.slice(done));
     }
     if (failed) {
       // Nothing of the failed crank was applied. Replace the worker: its heap may hold half
@@ -1187,9 +1288,20 @@ export class Kernel implements KernelPort {
     }
   }
 
+  /** Does this delivery tell the vat that a promise settled to one of its own objects or promises? */
+  #settlesHome(d: Delivery): boolean {
+    if (d.type !== 'notify') return false;
+    return d.resolutions.some(
+      ([, rejected, data]) =>
+        !rejected && isSingleRef(data) && this.#ownerOf(data.slots[0]!) === this.vatId,
+    );
+  }
+
   #commit(delivery: Delivery, from: VatId | undefined, outcome: CrankOutcome): void {
     this.stats.cranks++;
-    if (delivery.type === 'message' && isPeer(from) && delivery.target.startsWith('p')) {
+    this.stats.gasUsed += outcome.gas;
+    if (delivery.type === 'message') this.stats.deliveries++;
+    if (delivery.type === 'message' && isPeer(from) && isPromiseRef(delivery.target)) {
       // Count it before this crank's resolutions go out: a peer that sent it learns from the
       // count whether it was forwarded before the resolution (else it must embargo).
       const rec = this.#promise(delivery.target);
@@ -1204,10 +1316,24 @@ export class Kernel implements KernelPort {
       }
       this.#keeper.setVatStore(outcome.writes);
       for (const sc of outcome.syscalls) this.#syscall(sc);
+      for (const reason of outcome.undeliverable ?? []) {
+        const d = delivery.type === 'message' ? delivery : null;
+        this.#emit({
+          type: 'message-undeliverable',
+          target: d?.target ?? '',
+          method: d?.method ?? null,
+          reason,
+        });
+      }
       return;
     }
     this.stats.failedCranks++;
-    this.#options.onCrankFailure?.(outcome.error, delivery);
+    this.#emit({
+      type: 'crank-aborted',
+      delivery: delivery.type,
+      reason: outcome.error,
+      gas: outcome.gas,
+    });
     if (delivery.type === 'message' && delivery.result !== null) {
       const error = encodeHost(new HostError('Error', `delivery aborted: ${outcome.error}`));
       this.#decide(delivery.result, true, error, true);
@@ -1217,12 +1343,13 @@ export class Kernel implements KernelPort {
   #syscall(sc: Syscall): void {
     if (sc.type === 'send') {
       for (const vref of promisesIn({ ...sc, type: 'message' })) this.#vatKnows(vref);
-      this.#route(sc, FROM_VAT);
+      // The syscall's own fields stay behind: a held or queued send is a SendItem, nothing more.
+      this.#route(sendItem(sc), FROM_VAT);
       return;
     }
     for (const [vref, , data] of sc.resolutions) {
       this.#vatKnows(vref);
-      for (const slot of data.slots) if (slot[0] === 'p') this.#vatKnows(slot);
+      for (const slot of data.slots) if (isPromiseRef(slot)) this.#vatKnows(slot);
     }
     for (const [vref, rejected, data] of sc.resolutions) this.#decide(vref, rejected, data, true);
   }

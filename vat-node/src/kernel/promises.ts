@@ -1,8 +1,9 @@
 /** Small pure helpers over promise records and deliveries (kernel.ts and its parts). */
 import type { Delivery, VRef } from '../liveslots/protocol.ts';
-import type { VatId } from '../transport/types.ts';
-import type { PromiseRecord } from './keeper.ts';
-import type { CapData } from './messages.ts';
+import type { VatId } from '../protocol/identity.ts';
+import type { CapData } from '../protocol/messages.ts';
+import { isDurableRef, isExportRef, isPromiseRef, ROOT_VREF } from '../protocol/refs.ts';
+import type { PromiseRecord, SendItem } from './keeper.ts';
 
 export function newPromise(decider: VatId | null): PromiseRecord {
   return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };
@@ -17,11 +18,11 @@ export function isSingleRef(data: CapData): boolean {
 export function promisesIn(d: Delivery): Set<VRef> {
   const out = new Set<VRef>();
   const add = (slots: readonly string[]) => {
-    for (const s of slots) if (s[0] === 'p') out.add(s);
+    for (const s of slots) if (isPromiseRef(s)) out.add(s);
   };
   switch (d.type) {
     case 'message':
-      if (d.target[0] === 'p') out.add(d.target);
+      if (isPromiseRef(d.target)) out.add(d.target);
       if (d.result !== null) out.add(d.result);
       add(d.args.slots);
       break;
@@ -42,4 +43,17 @@ export function promisesIn(d: Delivery): Set<VRef> {
 
 /** An object that lives only in the worker's heap (not the root, not durable, not imported). */
 export const isHeapObject = (vref: VRef) =>
-  vref[0] === 'o' && vref[1] === '+' && vref[2] !== 'd' && vref !== 'o+0';
+  isExportRef(vref) && !isDurableRef(vref) && vref !== ROOT_VREF;
+
+/**
+ * The four fields of a send, and nothing else: a syscall or a held send carries other fields
+ * (a syscall's `type: 'send'`), which must never leak into a delivery or a stored record.
+ */
+export function sendItem(s: SendItem): SendItem {
+  return { target: s.target, method: s.method, args: s.args, result: s.result };
+}
+
+/** The delivery of a send to this vat, built field by field (never by spreading a send). */
+export function messageTo(target: VRef, s: SendItem): Delivery {
+  return { type: 'message', target, method: s.method, args: s.args, result: s.result };
+}

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VRef } from '../liveslots/protocol.ts';
-import { ProtocolError } from '../transport/types.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { CapData, VatMessage } from '../protocol/messages.ts';
 import { KernelKeeper, MemoryBacking, type PromiseRecord } from './keeper.ts';
-import type { CapData, VatMessage } from './messages.ts';
 import { newPromise } from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 

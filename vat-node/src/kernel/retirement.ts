@@ -11,11 +11,11 @@
  * messages keep their order), then forgets the record.
  */
 import type { VRef } from '../liveslots/protocol.ts';
-import type { VatId } from '../transport/types.ts';
-import { ProtocolError } from '../transport/types.ts';
-import { flip, isWireRef } from './clist.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { VatId } from '../protocol/identity.ts';
+import type { CapData, VatMessage } from '../protocol/messages.ts';
+import { flip, isPromiseRef, isWireRef, type WireRef } from '../protocol/refs.ts';
 import type { KernelKeeper, PromiseRecord } from './keeper.ts';
-import type { CapData, VatMessage, WireRef } from './messages.ts';
 
 /** Refs per drop message. */
 const MAX_DROPS = 1000;
@@ -89,11 +89,12 @@ export class PromiseRetirement {
   acceptDrop(peer: VatId, refs: readonly WireRef[]): void {
     const clist = this.#keeper.clist(peer);
     for (const wire of refs) {
-      if (!isWireRef(wire)) throw new ProtocolError(`bad ref ${String(wire)}`);
-      if (wire[0] !== 'p') continue;
+      if (!isWireRef(wire)) throw new ProtocolError('malformed', `bad ref ${String(wire)}`);
+      if (!isPromiseRef(wire)) continue;
       const ours = flip(wire);
       const vref = clist.vrefOf(ours);
-      if (vref === undefined) throw new ProtocolError(`${peer} dropped unknown promise ${wire}`);
+      if (vref === undefined)
+        throw new ProtocolError('unknown-ref', `${peer} dropped unknown promise ${wire}`);
       clist.delete(ours);
       this.#candidates.add(vref);
     }
@@ -137,7 +138,7 @@ export class PromiseRetirement {
   /** Settlements that name a promise keep its record (they may hand it on later). */
   #countRefs(data: CapData, delta: 1 | -1): void {
     for (const slot of data.slots) {
-      if (slot[0] !== 'p') continue;
+      if (!isPromiseRef(slot)) continue;
       const n = (this.#resolutionRefs.get(slot) ?? 0) + delta;
       if (n > 0) {
         this.#resolutionRefs.set(slot, n);

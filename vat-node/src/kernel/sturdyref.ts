@@ -11,7 +11,7 @@
  * then adds the object to the redeemer's c-list. Revoking deletes the public key.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
 
 const SCHEME = 'quorumvat:';
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');

@@ -5,18 +5,20 @@
  * a settled promise goes as a fresh, settled one (retirement.ts).
  */
 import type { VRef } from '../liveslots/protocol.ts';
-import type { VatId } from '../transport/types.ts';
-import { ProtocolError } from '../transport/types.ts';
-import { flip, isWireRef } from './clist.ts';
+import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import type { CapData } from '../protocol/messages.ts';
 import {
-  HandoffError,
+  flip,
+  isAllocatedBySelf,
   isHandoffSlot,
-  makeHandoffSlot,
-  readHandoffSlot,
-  type VatIdentity,
-} from './handoff.ts';
+  isObjectRef,
+  isPromiseRef,
+  isWireRef,
+  type WireRef,
+} from '../protocol/refs.ts';
+import { HandoffError, makeHandoffSlot, readHandoffSlot } from './handoff.ts';
 import type { KernelKeeper, PromiseRecord } from './keeper.ts';
-import type { CapData, WireRef } from './messages.ts';
 import { newPromise } from './promises.ts';
 
 export interface TranslationHooks {
@@ -52,23 +54,30 @@ export class CListTranslator {
   objectForCert(presenter: VatId, slot: string): VRef {
     const cert = this.readCert(slot);
     if (cert.exporter !== this.#vatId)
-      throw new ProtocolError(`handoff for ${cert.exporter} presented here`);
+      throw new ProtocolError('bad-handoff', `handoff for ${cert.exporter} presented here`);
     if (cert.recipient !== presenter) {
-      throw new ProtocolError(`handoff for ${cert.recipient} presented by ${presenter}`);
+      throw new ProtocolError(
+        'bad-handoff',
+        `handoff for ${cert.recipient} presented by ${presenter}`,
+      );
     }
     const vref = this.#keeper.clists.get(cert.giver)?.vrefOf(cert.ref);
     if (vref === undefined)
-      throw new ProtocolError(`handoff of ${cert.ref}, which ${cert.giver} does not hold`);
+      throw new ProtocolError(
+        'handoff-not-held',
+        `handoff of ${cert.ref}, which ${cert.giver} does not hold`,
+      );
     this.#keeper.clist(presenter).export(vref);
     return vref;
   }
 
   readCert(slot: string) {
-    if (!this.#identity) throw new ProtocolError('this vat does not accept handoffs');
+    if (!this.#identity)
+      throw new ProtocolError('unsupported', 'this vat does not accept handoffs');
     try {
       return readHandoffSlot(this.#identity, slot);
     } catch (e) {
-      if (e instanceof HandoffError) throw new ProtocolError(e.message);
+      if (e instanceof HandoffError) throw new ProtocolError('bad-handoff', e.message);
       throw e;
     }
   }
@@ -104,35 +113,40 @@ export class CListTranslator {
       // Ours (the peer names our object by a certificate it holds) or a third vat's.
       const cert = this.readCert(wire);
       if (cert.exporter === this.#vatId) return this.objectForCert(peer, wire);
-      if (role !== 'arg') fail(`${peer} sent a message to a third vat's object through us`);
+      if (role !== 'arg')
+        fail('bad-handoff', `${peer} sent a message to a third vat's object through us`);
       const take = this.#keeper.takes.get(`${cert.giver}:${cert.nonce}`);
       if (take?.vref) return take.vref;
-      fail(take?.error ?? `handoff from ${cert.giver} was not taken`);
+      fail('bad-handoff', take?.error ?? `handoff from ${cert.giver} was not taken`);
     }
-    if (!isWireRef(wire)) throw new ProtocolError(`malformed ref ${String(wire)} from ${peer}`);
+    if (!isWireRef(wire))
+      throw new ProtocolError('malformed', `malformed ref ${String(wire)} from ${peer}`);
     const ours = flip(wire);
     const clist = this.#keeper.clist(peer);
     const known = clist.vrefOf(ours);
-    if (ours[1] === '+') {
+    if (isAllocatedBySelf(ours)) {
       // An index we allocated: the peer may only name what we gave it.
-      if (known === undefined) throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
-      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      if (known === undefined)
+        throw new ProtocolError('unknown-ref', `unknown c-list index ${wire} from ${peer}`);
+      if (role === 'result')
+        throw new ProtocolError('not-fresh', `result promise ${wire} is not fresh`);
       return known;
     }
-    if (role === 'target' && ours[0] === 'o') {
-      throw new ProtocolError(`${peer} sent a message to its own object ${wire}`);
+    if (role === 'target' && isObjectRef(ours)) {
+      throw new ProtocolError('not-decider', `${peer} sent a message to its own object ${wire}`);
     }
     if (known !== undefined) {
-      if (role === 'result') throw new ProtocolError(`result promise ${wire} is not fresh`);
+      if (role === 'result')
+        throw new ProtocolError('not-fresh', `result promise ${wire} is not fresh`);
       return known;
     }
-    if (role === 'target') throw new ProtocolError(`unknown c-list index ${wire} from ${peer}`);
-    const vref =
-      ours[0] === 'o'
-        ? `o-${this.#keeper.next('nextImport')}`
-        : `p-${this.#keeper.next('nextPromise')}`;
+    if (role === 'target')
+      throw new ProtocolError('unknown-ref', `unknown c-list index ${wire} from ${peer}`);
+    const vref = isObjectRef(ours)
+      ? `o-${this.#keeper.next('nextImport')}`
+      : `p-${this.#keeper.next('nextPromise')}`;
     clist.add(ours, vref);
-    if (ours[0] === 'o') this.#keeper.addImport(vref, peer, ours);
+    if (isObjectRef(ours)) this.#keeper.addImport(vref, peer, ours);
     else this.#keeper.addPromise(vref, newPromise(role === 'result' ? null : peer));
     return vref;
   }
@@ -148,7 +162,7 @@ export class CListTranslator {
    */
   capDataTo(peer: VatId, data: CapData, settled: Map<VRef, VRef>): CapData {
     const slots = data.slots.map((vref) => {
-      const res = vref[0] === 'p' ? this.#keeper.promises.get(vref)?.resolution : null;
+      const res = isPromiseRef(vref) ? this.#keeper.promises.get(vref)?.resolution : null;
       if (!res) return this.exportTo(peer, vref);
       let fresh = settled.get(vref);
       if (fresh === undefined) {
@@ -164,6 +178,6 @@ export class CListTranslator {
   }
 }
 
-function fail(message: string): never {
-  throw new ProtocolError(message);
+function fail(code: ProtocolErrorCode, message: string): never {
+  throw new ProtocolError(code, message);
 }

@@ -17,7 +17,8 @@
  * the same tags); durable objects are then revived on demand, with the same identity (vref).
  */
 import { Far } from '@endo/pass-style';
-import type { CapData } from '../kernel/messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import { isDurableRef, isImportRef, isPromiseRef } from '../protocol/refs.ts';
 import type { VRef } from './protocol.ts';
 import type { VatStore } from './vatstore.ts';
 
@@ -40,7 +41,7 @@ interface StateRecord {
   dirty: boolean;
 }
 
-const isDurableSlot = (slot: string) => slot.startsWith('o+d') || slot.startsWith('o-');
+const isDurableSlot = (slot: string) => isDurableRef(slot) || isImportRef(slot);
 
 export class DurableObjects {
   readonly #store: VatStore;
@@ -67,7 +68,7 @@ export class DurableObjects {
     for (const slot of data.slots) {
       if (!isDurableSlot(slot)) {
         throw TypeError(
-          `${what}: only data, durable objects and imports can be stored (got ${slot.startsWith('p') ? 'a promise' : 'an ephemeral Far object'})`,
+          `${what}: only data, durable objects and imports can be stored (got ${isPromiseRef(slot) ? 'a promise' : 'an ephemeral Far object'})`,
         );
       }
     }

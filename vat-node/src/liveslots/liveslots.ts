@@ -6,12 +6,20 @@
  *
  * Ordering: sends leave in the order the contract made them. Resolutions are buffered and
  * emitted after the crank's sends, so a peer never learns that a promise resolved to its own
- * object before the messages this vat forwarded to that object (see kernel/embargo).
+ * object before the messages this vat forwarded to that object (the kernel's embargoes: README,
+ * "Promise pipelining and E-order").
  */
 import { HandledPromise } from '@endo/eventual-send';
 import { makeMarshal } from '@endo/marshal';
 import { Remotable } from '@endo/pass-style';
-import type { CapData } from '../kernel/messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import {
+  isDurableRef,
+  isExportRef,
+  isImportRef,
+  isPromiseRef,
+  ROOT_VREF,
+} from '../protocol/refs.ts';
 import { DurableObjects } from './durable.ts';
 import { type GasMeter, isStackOverflow } from './meter.ts';
 import {
@@ -44,6 +52,8 @@ export class Liveslots {
   readonly #durable: DurableObjects;
   #syscalls: Syscall[] = [];
   #resolutions: VatResolution[] = [];
+  /** Messages without a result that this crank could not deliver, with the reason. */
+  #undeliverable: string[] = [];
   readonly #marshal: {
     toCapData(value: unknown): CapData;
     fromCapData(data: CapData): unknown;
@@ -92,6 +102,7 @@ export class Liveslots {
   async crank(delivery: Delivery, buildRootObject: () => BuildRootObject): Promise<CrankOutcome> {
     this.#syscalls = [];
     this.#resolutions = [];
+    this.#undeliverable = [];
     this.#meter.reset(this.#gasLimit);
     try {
       this.#dispatch(delivery, buildRootObject);
@@ -109,14 +120,20 @@ export class Liveslots {
     if (this.#resolutions.length > 0) {
       this.#syscalls.push({ type: 'resolve', resolutions: this.#resolutions });
     }
-    return { ok: true, syscalls: this.#syscalls, writes: this.#store.takeWrites(), gas };
+    const done = {
+      ok: true as const,
+      syscalls: this.#syscalls,
+      writes: this.#store.takeWrites(),
+      gas,
+    };
+    return this.#undeliverable.length > 0 ? { ...done, undeliverable: this.#undeliverable } : done;
   }
 
   #dispatch(delivery: Delivery, buildRootObject: () => BuildRootObject): void {
     switch (delivery.type) {
       case 'startVat': {
         const root = buildRootObject()(this.vatPowers);
-        this.#register('o+0', root);
+        this.#register(ROOT_VREF, root);
         return;
       }
       case 'message':
@@ -140,37 +157,66 @@ export class Liveslots {
           if (val instanceof Promise) this.#valToSlot.delete(val);
         }
         return;
+      default:
+        // Never skip what we do not understand: the crank fails, loudly, with the reason.
+        throw TypeError(
+          `unknown delivery type ${JSON.stringify((delivery as { type: unknown }).type)}`,
+        );
     }
   }
 
   #deliver(target: VRef, method: string | null, args: CapData, result: VRef | null): void {
     let outcome: Promise<unknown>;
     try {
-      // The kernel sends to a promise only while the vat maps it (never after a retire).
-      if (target.startsWith('p') && !this.#slotToVal.has(target)) {
-        throw ReferenceError(`message to unknown promise ${target}`);
-      }
-      const t = this.#valForSlot(target, undefined);
-      const argv = this.unserialize(args);
-      if (!Array.isArray(argv)) throw TypeError('message arguments must be an array');
+      const { t, argv } = this.#receiver(target, args);
       // A path echo ends at the first object it reaches; through a promise it travels on.
       const echoEnds = method === ECHO_METHOD && !(t instanceof Promise);
-      outcome = echoEnds
-        ? Promise.resolve(undefined)
-        : method === null
-          ? HandledPromise.applyFunction(t, argv)
-          : HandledPromise.applyMethod(t, method, argv);
+      try {
+        outcome = echoEnds
+          ? Promise.resolve(undefined)
+          : method === null
+            ? HandledPromise.applyFunction(t, argv)
+            : HandledPromise.applyMethod(t, method, argv);
+      } catch (e) {
+        outcome = Promise.reject(e);
+      }
     } catch (e) {
+      // Not delivered. The result, if any, is rejected with the reason; without a result the
+      // kernel reports it (CrankOutcome.undeliverable): no message disappears without a word.
+      if (result === null) {
+        this.#undeliverable.push(`${String(method)} to ${target}: ${(e as Error).message}`);
+        return;
+      }
       outcome = Promise.reject(e);
     }
     if (result !== null) {
-      // Later messages pipelined to `result` are sent to `outcome`: HandledPromise queues
-      // them in order and forwards them wherever `outcome` resolves, even to another vat.
-      this.#register(result, outcome);
+      const sentHere = this.#pendingImports.get(result);
+      if (sentHere) {
+        // Our own send came home (a promise resolved to one of our objects, and the kernel
+        // brought the message back): the promise we handed the contract is ours to settle.
+        this.#pendingImports.delete(result);
+        sentHere.resolve(outcome);
+      } else {
+        // Later messages pipelined to `result` are sent to `outcome`: HandledPromise queues
+        // them in order and forwards them wherever `outcome` resolves, even to another vat.
+        this.#register(result, outcome);
+      }
       this.#follow(result, outcome);
     } else {
       outcome.catch((reason) => this.#checkStack(reason));
     }
+  }
+
+  /** What a message is delivered to, and its arguments; throws if it cannot be delivered. */
+  #receiver(target: VRef, args: CapData): { t: unknown; argv: unknown[] } {
+    // The kernel sends to a promise only while the vat maps it (never after a retire).
+    if (isPromiseRef(target) && !this.#slotToVal.has(target)) {
+      throw ReferenceError(`message to unknown promise ${target}`);
+    }
+    const t = this.#valForSlot(target, undefined);
+    const argv = this.unserialize(args);
+    if (!Array.isArray(argv)) throw TypeError('message arguments must be an array');
+    return { t, argv };
   }
 
   /** Stack depth differs between hosts: a delivery that overflowed cannot commit. */
@@ -224,12 +270,11 @@ export class Liveslots {
   #valForSlot(slot: VRef, iface: string | undefined): unknown {
     const known = this.#slotToVal.get(slot);
     if (known !== undefined) return known;
-    if (slot.startsWith('o+d')) return this.#durable.revive(slot);
-    if (slot.startsWith('o-'))
-      return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
+    if (isDurableRef(slot)) return this.#durable.revive(slot);
+    if (isImportRef(slot)) return this.#makePresence(slot, iface ?? `Alleged: presence ${slot}`);
     // A promise the vat retired and is handed again: the kernel notifies its settlement next.
-    if (slot.startsWith('p')) return this.#makeImportedPromise(slot);
-    if (slot.startsWith('o+')) {
+    if (isPromiseRef(slot)) return this.#makeImportedPromise(slot);
+    if (isExportRef(slot)) {
       throw ReferenceError(`object ${slot} is gone: it was not durable and the vat restarted`);
     }
     throw ReferenceError(`unknown vref ${slot}`);

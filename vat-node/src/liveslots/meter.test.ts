@@ -28,10 +28,25 @@ test('catch clauses rethrow stack overflows but let ordinary errors through', ()
   assert.equal(m.exhausted, null);
   assert.throws(() => m.facade.c(RangeError('Maximum call stack size exceeded')), /stack overflow/);
   assert.match(m.exhausted!.message, /stack overflow/);
+  assert.equal(m.used, 101, 'an overflow costs the whole limit, however deep it went');
+  m.reset(100);
+  m.facade.f();
+  m.poison('stack overflow (call depth limit)');
+  assert.equal(m.used, 101);
 });
 
 test('the facade is frozen: contract code cannot refill or replace it', () => {
   const m = new GasMeter();
   assert.ok(Object.isFrozen(m.facade));
   assert.equal((m.facade as unknown as Record<string, unknown>)['reset'], undefined);
+});
+
+test('a gas limit that is not a positive integer is refused (NaN would never run out)', () => {
+  const m = new GasMeter();
+  for (const bad of [Number.NaN, 0, -1, 1.5, Number.POSITIVE_INFINITY, 'lots', 2 ** 53]) {
+    assert.throws(() => m.reset(bad as number), /gas limit must be a positive integer/);
+  }
+  m.reset(1);
+  m.facade.f();
+  assert.throws(() => m.facade.f(), GasExhausted);
 });

@@ -55,6 +55,7 @@ export class GasMeter {
           // Stack depth differs between hosts: letting a contract observe it would break
           // determinism, so a stack overflow ends the delivery like gas exhaustion does.
           this.#exhausted = this.#overflow;
+          this.#used = this.#limit + 1;
           throw this.#exhausted;
         }
       },
@@ -63,6 +64,10 @@ export class GasMeter {
 
   /** Start metering one delivery. */
   reset(limit: number): void {
+    // NaN would never run out (`used > NaN` is false): refuse anything but a positive integer.
+    if (!Number.isSafeInteger(limit) || limit <= 0) {
+      throw RangeError(`gas limit must be a positive integer (got ${String(limit)})`);
+    }
     if (limit !== this.#limit) this.#outOfGas = new GasExhausted(`gas limit ${limit} exceeded`);
     this.#limit = limit;
     this.#used = 0;
@@ -78,9 +83,15 @@ export class GasMeter {
     return this.#exhausted;
   }
 
-  /** Mark the delivery as failed by the host (e.g. stack overflow seen on the way out). */
+  /**
+   * Mark the delivery as failed by the host (e.g. stack overflow seen on the way out). A failed
+   * delivery reports the whole limit used, as exhaustion does: how deep a stack went before it
+   * overflowed depends on V8's frame sizes (they change as code is optimized), so the count at
+   * that point would differ between hosts and between a crank and its replay.
+   */
   poison(reason: string): void {
     this.#exhausted ??= new GasExhausted(reason);
+    this.#used = this.#limit + 1;
   }
 }
 

@@ -6,9 +6,10 @@
  *   o-N        an object the vat imports (allocated by the kernel)
  *   p+N / p-N  promises allocated by the vat / by the kernel
  */
-import type { CapData } from '../kernel/messages.ts';
+import type { CapData } from '../protocol/messages.ts';
+import type { VRef } from '../protocol/refs.ts';
 
-export type VRef = string;
+export type { VRef };
 
 /**
  * The method of a path echo (kernel.ts, #acceptResolution): sent to a promise, it follows the
@@ -72,6 +73,11 @@ export type CrankOutcome =
       readonly syscalls: readonly Syscall[];
       readonly writes: readonly (readonly [string, string | null])[];
       readonly gas: number;
+      /**
+       * Messages without a result promise that could not be delivered (their target is gone),
+       * with the reason: the kernel reports each one. Absent when there were none.
+       */
+      readonly undeliverable?: readonly string[];
     }
   | { readonly ok: false; readonly error: string; readonly gas: number };
 

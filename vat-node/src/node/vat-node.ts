@@ -8,12 +8,12 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { VatIdentity as HandoffIdentity } from '../kernel/handoff.ts';
+import { logEvents } from '../events/log.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
-import { loadOrCreateIdentity, publicKeyOfVatId, type VatIdentity } from '../vattp/identity.ts';
+import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
 import { NetworkTransport } from '../vattp/network-transport.ts';
-import { verifySignature } from '../vattp/signing.ts';
 
 export interface VatNodeOptions {
   readonly dataDir: string;
@@ -33,24 +33,12 @@ export interface VatNodeOptions {
   readonly logger: Logger;
   /** Keep the vat's state in memory only (throw-away clients). Default: in dataDir. */
   readonly ephemeral?: boolean;
+  /** Called after each commit with how long it took (the HTTP endpoint's histogram). */
+  readonly onCommit?: (ms: number) => void;
 }
 
-/** The kernel signs handoff certificates with the vat's key and checks others' by VatID. */
-export function handoffIdentity(identity: VatIdentity): HandoffIdentity {
-  return {
-    vatId: identity.vatId,
-    sign: (data) => identity.sign(data),
-    verify: (signer, data, signature) => {
-      let key: Uint8Array;
-      try {
-        key = publicKeyOfVatId(signer);
-      } catch {
-        return false;
-      }
-      return verifySignature(key, data, signature);
-    },
-  };
-}
+/** How a graceful stop ended: everything done, or cut short by the grace period. */
+export type StopOutcome = 'clean' | 'grace-expired';
 
 function hintQuery(addrs: readonly string[]): string {
   return addrs.length ? `?${addrs.map((a) => `addr=${encodeURIComponent(a)}`).join('&')}` : '';
@@ -59,13 +47,13 @@ function hintQuery(addrs: readonly string[]): string {
 export class VatNode {
   readonly kernel: Kernel;
   readonly transport: NetworkTransport;
-  readonly identity: VatIdentity;
+  readonly identity: HostIdentity;
   readonly #addrs: () => string[];
 
   private constructor(
     kernel: Kernel,
     transport: NetworkTransport,
-    identity: VatIdentity,
+    identity: HostIdentity,
     addrs: () => string[],
   ) {
     this.kernel = kernel;
@@ -77,7 +65,7 @@ export class VatNode {
   static async start(options: VatNodeOptions): Promise<VatNode> {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentity(options.dataDir);
-    const log = options.logger.child({ vat: identity.vatId, component: 'kernel' });
+    const events = logEvents(options.logger.child({ vat: identity.vatId }));
     const transport = await NetworkTransport.create({
       identity,
       listen: options.listen,
@@ -85,7 +73,7 @@ export class VatNode {
       client: options.client,
       bootstrap: options.bootstrap,
       giveUpMs: options.giveUpMs,
-      logger: options.logger.child({ vat: identity.vatId }),
+      events,
     });
     let kernel: Kernel;
     try {
@@ -94,14 +82,12 @@ export class VatNode {
           vatId: identity.vatId,
           vatName: options.vatName ?? 'vat',
           contractSource: options.contractSource,
-          gasLimit: options.gasLimit ?? 10_000_000,
+          gasLimit: options.gasLimit ?? DEFAULT_GAS_LIMIT,
           limits: options.limits,
-          identity: handoffIdentity(identity),
+          identity,
           dataDir: options.ephemeral ? undefined : options.dataDir,
-          onCrankFailure: (reason, delivery) =>
-            log.warn({ delivery: delivery.type, reason }, 'delivery aborted'),
-          onStoreFailure: (reason) => log.error({ reason }, 'store failed: refusing new work'),
-          onCheckpointWait: (reason) => log.warn({ reason }, 'checkpoint waiting'),
+          events,
+          onCommit: options.onCommit,
         },
         transport,
       );
@@ -157,5 +143,37 @@ export class VatNode {
     await this.kernel.idle();
     await this.transport.flushAcks();
     await this.kernel.close();
+  }
+
+  /**
+   * A graceful stop (SIGTERM): no new crank starts; the batch of cranks in progress finishes
+   * and is committed; what it owes the peers connected now (answers, acks) is sent; then the store and the
+   * transport close. What is still queued stays in the store and runs at the next start.
+   * After `graceMs` the stop goes on without waiting any more: a crank cut short was not
+   * committed and runs again at the next start (nothing is lost either way).
+   */
+  async stop(graceMs: number): Promise<StopOutcome> {
+    const deadline = Date.now() + graceMs;
+    const within = async (work: Promise<void>): Promise<boolean> => {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      });
+      try {
+        return await Promise.race([work.then(() => true), expired]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    let clean = await within(this.kernel.stopWork());
+    // What the last commits owe (answers, acks) goes to the peers connected now; frames that
+    // arrived meanwhile are committed at the next turn and acknowledged too.
+    if (clean) {
+      clean = await within(
+        new Promise<void>((r) => setImmediate(r)).then(() => this.transport.flushConnected()),
+      );
+    }
+    await this.kernel.close();
+    return clean ? 'clean' : 'grace-expired';
   }
 }

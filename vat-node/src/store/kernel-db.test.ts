@@ -19,9 +19,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Transcript } from '../kernel/transcript.ts';
-import type { CrankOutcome, Delivery } from '../liveslots/protocol.ts';
-import { chainHash, entryJson, GENESIS_HASH } from './chain.ts';
+import { chainHash, GENESIS_HASH } from './chain.ts';
 import {
   DB_FILE,
   KernelDB,
@@ -144,28 +142,6 @@ test('round trip: kv writes, deletes, prefixes, transcript and head survive a re
       [2, '["e2"]'],
     ],
   );
-});
-
-test('the chain is the kernel Transcript chain, bit for bit', (t) => {
-  const db = KernelDB.open(tempDir(t));
-  t.after(() => db.close());
-  const transcript = new Transcript();
-  for (let i = 0; i < 20; i++) {
-    const delivery: Delivery = {
-      type: 'notify',
-      resolutions: [[`p+${i}`, false, { body: '#1', slots: [] }]],
-    };
-    const outcome: CrankOutcome = {
-      ok: true,
-      syscalls: [],
-      writes: [[`k${i}`, String(i)]],
-      gas: i,
-    };
-    transcript.append(delivery, outcome);
-    db.commit(outcome.writes, { entry: entryJson(delivery, outcome) });
-  }
-  assert.equal(db.head.hash, transcript.hash);
-  assert.equal(db.head.position, transcript.length);
 });
 
 test('atomicity: a commit that throws midway leaves exactly nothing', (t) => {

@@ -4,7 +4,9 @@
  * since the last checkpoint (a hash chain) and the checkpoint itself.
  *
  * - `kv`: all live kernel state. The kernel namespaces keys (`vs.` vat store, `clist.`,
- *   `prom.`, `out.<peer>.<seq>`, `in.<peer>`, `runq.`, `meta.`...). Restart = `entries()`.
+ *   `peer.`, `prom.`, `out.<peer>.<seq>`, `runq.`, `meta.`...: the list is in
+ *   kernel/keeper.ts). The store knows only `vs.`, the prefix it checkpoints. Restart =
+ *   `entries()`.
  * - `transcript`: one row per crank since the checkpoint: the crank's entry (the JSON string
  *   the chain hashes) and `hash = sha256(prevHash || sha256(entry))` (see `chain.ts`).
  * - `checkpoint` + `checkpoint_meta`: a copy of the `vs.` rows (the vat's whole durable state:
@@ -36,6 +38,7 @@ import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
 import { chainHash, GENESIS_HASH, isChainHash } from './chain.ts';
+import { STORE_DEFAULTS } from './defaults.ts';
 
 /** File name of the store inside the data directory. */
 export const DB_FILE = 'vat.sqlite';
@@ -160,9 +163,9 @@ export type ChainReport =
 
 /** When to checkpoint: after this many cranks, or this many transcript bytes (see below). */
 export interface CheckpointPolicy {
-  /** Default 1000. */
+  /** Default 1000 (STORE_DEFAULTS, defaults.ts). */
   readonly maxRows?: number;
-  /** Floor of the byte threshold. Default 1 MiB. */
+  /** Floor of the byte threshold. Default 1 MiB (STORE_DEFAULTS). */
   readonly minBytes?: number;
 }
 
@@ -172,12 +175,14 @@ export interface CheckpointPolicy {
  * A checkpoint copies the live vat store (cost ~ its size L) and frees the transcript, so
  * the byte rule copies at most one byte of state per transcript byte written (amortised
  * O(1) per crank) and bounds the file at about 2L + max(L, minBytes) + maxRows entries,
- * independent of history. The row rule bounds replay (verify) time. The kernel calls it
- * after each commit: `if (shouldCheckpoint(db.stats())) db.checkpoint()`.
+ * independent of history. The row rule bounds replay (verify) time. The kernel asks it after
+ * its commits; a checkpoint needs a fresh worker, so when it is due the kernel waits for the
+ * vat to be quiescent, then checkpoints as it starts the next worker (KernelOptions.checkpoint
+ * in kernel/kernel.ts).
  */
 export function shouldCheckpoint(stats: StoreStats, policy: CheckpointPolicy = {}): boolean {
-  const maxRows = policy.maxRows ?? 1000;
-  const minBytes = policy.minBytes ?? 1 << 20;
+  const maxRows = policy.maxRows ?? STORE_DEFAULTS.checkpoint.maxRows;
+  const minBytes = policy.minBytes ?? STORE_DEFAULTS.checkpoint.minBytes;
   if (stats.transcriptRows >= maxRows) return true;
   return stats.transcriptBytes >= Math.max(minBytes, stats.checkpoint.bytes);
 }
@@ -289,12 +294,12 @@ export class KernelDB {
     }
     let db: DatabaseSync;
     try {
-      db = openSqlite(path, readOnly, options.busyTimeoutMs ?? 2000);
+      db = openSqlite(path, readOnly, options.busyTimeoutMs ?? STORE_DEFAULTS.busyTimeoutMs);
     } catch (err) {
       throw classify(err, dataDir, `cannot open ${what}`);
     }
     try {
-      configure(db, readOnly, options.synchronous ?? 'FULL');
+      configure(db, readOnly, options.synchronous ?? STORE_DEFAULTS.synchronous);
       checkHeaderAndSchema(db, what);
       const check = options.check ?? 'quick';
       if (check !== 'none') integrityCheck(db, what, check === 'full');

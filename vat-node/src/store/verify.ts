@@ -11,6 +11,7 @@
  * Any failure throws VerifyFailed with a one-line reason (never a key or a value).
  */
 import { GENESIS_HASH } from './chain.ts';
+import { STORE_DEFAULTS } from './defaults.ts';
 import { type Head, KernelDB, StoreError, stateDigest, type TranscriptRow } from './kernel-db.ts';
 
 /**
@@ -72,7 +73,7 @@ export async function verifyDataDir(
     db = KernelDB.open(dataDir, {
       readOnly: true,
       check: 'full',
-      busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+      busyTimeoutMs: options.busyTimeoutMs ?? STORE_DEFAULTS.busyTimeoutMs,
     });
   } catch (err) {
     throw new VerifyFailed(reasonOf(err), oneLine(`${dataDir}: ${errMessage(err)}`), {

@@ -8,9 +8,8 @@
  * mark belong to the kernel (they commit in the same transaction as the crank that made them);
  * the transport frames, signs, batches, (re)connects and retransmits.
  */
-import type { Sequenced, VatMessage } from '../kernel/messages.ts';
-
-export type VatId = string;
+import type { VatId } from '../protocol/identity.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 
 /** What the kernel offers the transport. */
 export interface KernelPort {
@@ -27,6 +26,8 @@ export interface KernelPort {
   acked(peer: VatId, seq: number): void;
   /** Unacknowledged outbound messages for `peer` with seq > afterSeq, in order. */
   unacked(peer: VatId, afterSeq: number): readonly Sequenced[];
+  /** Whether `unacked(peer, afterSeq)` is non-empty, without copying anything. */
+  owed(peer: VatId, afterSeq: number): boolean;
 }
 
 /** What the transport offers the kernel. */
@@ -38,8 +39,4 @@ export interface Transport {
   /** Addresses where `peer` may be reached (from a sturdyref, configuration). */
   addHints?(peer: VatId, addrs: readonly string[]): void;
   close(): Promise<void>;
-}
-
-export class ProtocolError extends Error {
-  override name = 'ProtocolError';
 }

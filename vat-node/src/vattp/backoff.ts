@@ -3,6 +3,8 @@
  * Jitter"): the n-th retry waits a uniform random time in [0, min(cap, base * factor^n)).
  * Full jitter spreads the retries of many peers that lost the same host at the same moment.
  */
+import { DEFAULT_BACKOFF } from './defaults.ts';
+
 export interface BackoffPolicy {
   readonly baseMs: number;
   readonly capMs: number;
@@ -10,8 +12,6 @@ export interface BackoffPolicy {
   /** Uniform in [0, 1); injectable so tests are deterministic. */
   readonly random?: () => number;
 }
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 50, capMs: 5_000, factor: 2 };
 
 /** The ceiling of the n-th delay (n = 0 for the first retry). */
 export function backoffCeiling(attempt: number, policy: BackoffPolicy): number {

@@ -12,8 +12,9 @@
 import { lookup } from 'node:dns/promises';
 import type { Connection, PeerId } from '@libp2p/interface';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
-import type { Logger } from 'pino';
+import type { EventSink } from '../events/events.ts';
 import { Backoff, type BackoffPolicy } from './backoff.ts';
+import { VATTP_DEFAULTS } from './defaults.ts';
 
 /** The part of a libp2p node this needs. */
 export interface BootstrapNode {
@@ -23,8 +24,6 @@ export interface BootstrapNode {
   getMultiaddrs(): Multiaddr[];
   addEventListener(event: 'peer:disconnect', listener: (e: CustomEvent<PeerId>) => void): void;
 }
-
-export const BOOTSTRAP_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5_000, factor: 2 };
 
 /** A /dns4|/dns6|/dns multiaddr → the /ip4|/ip6 ones its name resolves to now. */
 export async function resolveAddr(addr: string): Promise<string[]> {
@@ -39,7 +38,7 @@ export async function resolveAddr(addr: string): Promise<string[]> {
 
 export class BootstrapKeeper {
   readonly #node: BootstrapNode;
-  readonly #log: Logger | undefined;
+  readonly #events: EventSink | undefined;
   readonly #policy: BackoffPolicy;
   readonly #dialTimeoutMs: number;
   readonly #stopped = new AbortController();
@@ -51,12 +50,12 @@ export class BootstrapKeeper {
   constructor(
     node: BootstrapNode,
     addrs: readonly string[],
-    options: { logger?: Logger; backoff?: BackoffPolicy; dialTimeoutMs?: number } = {},
+    options: { events?: EventSink; backoff?: BackoffPolicy; dialTimeoutMs?: number } = {},
   ) {
     this.#node = node;
-    this.#log = options.logger;
-    this.#policy = options.backoff ?? BOOTSTRAP_BACKOFF;
-    this.#dialTimeoutMs = options.dialTimeoutMs ?? 5_000;
+    this.#events = options.events;
+    this.#policy = options.backoff ?? VATTP_DEFAULTS.bootstrapBackoff;
+    this.#dialTimeoutMs = options.dialTimeoutMs ?? VATTP_DEFAULTS.dialTimeoutMs;
     const firsts = addrs.map((addr) => new Promise<void>((first) => void this.#keep(addr, first)));
     this.#firstRound = Promise.all(firsts).then(() => undefined);
     node.addEventListener('peer:disconnect', (e) => {
@@ -99,17 +98,18 @@ export class BootstrapKeeper {
         first();
         // Until a peer of this address disconnects (checked again now and then, in case the
         // event came between the check and the wait).
-        await this.#sleep(addr, 30_000);
+        await this.#sleep(addr, VATTP_DEFAULTS.bootstrapRecheckMs);
         continue;
       }
       const outcome = await this.#tryOnce(addr);
       if (this.#stopped.signal.aborted) break;
       if (outcome.ok) {
         if (downSince !== undefined) {
-          this.#log?.info(
-            { bootstrap: addr, downMs: Date.now() - downSince },
-            'bootstrap peer reachable again',
-          );
+          this.#events?.({
+            type: 'bootstrap-reachable',
+            bootstrap: addr,
+            downMs: Date.now() - downSince,
+          });
         }
         downSince = undefined;
         backoff.reset();
@@ -118,15 +118,12 @@ export class BootstrapKeeper {
       }
       if (downSince === undefined) {
         downSince = Date.now();
-        this.#log?.warn(
-          { bootstrap: addr, err: outcome.reason },
-          'bootstrap peer unreachable; retrying with backoff',
-        );
+        this.#events?.({ type: 'bootstrap-unreachable', bootstrap: addr, err: outcome.reason });
       } else {
-        this.#log?.debug({ bootstrap: addr, err: outcome.reason }, 'bootstrap retry failed');
+        this.#events?.({ type: 'bootstrap-retry-failed', bootstrap: addr, err: outcome.reason });
       }
       first();
-      await this.#sleep(addr, 100 + backoff.next());
+      await this.#sleep(addr, VATTP_DEFAULTS.bootstrapRetryFloorMs + backoff.next());
     }
     first();
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Sequenced, VatMessage } from '../kernel/messages.ts';
-import { ProtocolError } from '../transport/types.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 import {
   canonicalJson,
   decodeHello,

@@ -14,7 +14,8 @@
  * Canonical JSON: no whitespace; object keys sorted (UTF-16 code-unit order, all ASCII here);
  * strings exactly as JSON.stringify writes them (so `\u0041` or an unescaped lone surrogate is
  * non-canonical); numbers are safe non-negative integers in plain decimal (no `-0`, `1.0`,
- * `1e3`); no duplicate keys; every key of the message shapes below present, no other key.
+ * `1e3`); no duplicate keys; every key of the message shapes (protocol/messages.ts, checked by
+ * protocol/validate.ts) present, no other key.
  * The decoder parses, validates every field, re-encodes and rejects the frame unless the bytes
  * are identical: so exactly one byte string stands for a frame, and a signature means one thing.
  *
@@ -30,12 +31,14 @@
  * Messages in one frame carry consecutive sequence numbers. `ack` is the highest seq from the
  * receiver that the sender has committed. Limits: a wire message is at most 1 MiB.
  */
-import type { CapData, Resolution, Sequenced, VatMessage, WireRef } from '../kernel/messages.ts';
-import { ProtocolError, type VatId } from '../transport/types.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { VatId } from '../protocol/identity.ts';
+import { MAX_MESSAGE_BYTES, type Sequenced } from '../protocol/messages.ts';
+import { array, record, uint, vatMessage } from '../protocol/validate.ts';
 import { publicKeyOfVatId } from './identity.ts';
 import { SIGNATURE_BYTES, type Sign, verifySignature } from './signing.ts';
 
-export const MAX_WIRE_BYTES = 1024 * 1024;
+export const MAX_WIRE_BYTES = MAX_MESSAGE_BYTES;
 export const SESSION_BYTES = 16;
 const HEADER_BYTES = 6;
 const MAGIC = [0x51, 0x56, 0x54, 0x50];
@@ -43,7 +46,6 @@ const KIND_FRAME = 0x46;
 const KIND_HELLO = 0x48;
 const VERSION = 0x01;
 const MAX_VATID_CHARS = 128;
-const MAX_METHOD_CHARS = 1024;
 
 export interface Frame {
   readonly from: VatId;
@@ -196,7 +198,7 @@ export function encodeHello(nonce: Uint8Array): Uint8Array {
 /** The session string (hex nonce) a hello announces. */
 export function decodeHello(bytes: Uint8Array): string {
   if (bytes.length !== HEADER_BYTES + SESSION_BYTES || !hasHeader(bytes, KIND_HELLO)) {
-    throw new ProtocolError('malformed hello');
+    throw new ProtocolError('malformed', 'malformed hello');
   }
   return sessionOf(bytes.subarray(HEADER_BYTES));
 }
@@ -219,51 +221,11 @@ function hasHeader(bytes: Uint8Array, kind: number): boolean {
 // ---------------------------------------------------------------- decoder
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const REF = /^[op][+-][1-9][0-9]{0,15}$/;
-/** A three-party handoff certificate (kernel/handoff.ts): base64url after `h:`. */
-const HANDOFF = /^h:[A-Za-z0-9_-]{1,2048}$/;
 const VATID = /^[1-9A-HJ-NP-Za-km-z]+$/;
 const SESSION = /^[0-9a-f]{32}$/;
 
 function fail(reason: string): never {
-  throw new ProtocolError(reason);
-}
-
-type Json = Record<string, unknown>;
-
-function record(v: unknown, where: string, keys: readonly string[]): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${where}: not an object`);
-  const own = Object.keys(v);
-  if (own.length !== keys.length || !keys.every((k) => Object.hasOwn(v, k))) {
-    fail(`${where}: keys must be exactly ${keys.join(',')}`);
-  }
-  return v as Json;
-}
-
-function array(v: unknown, where: string): unknown[] {
-  if (!Array.isArray(v)) fail(`${where}: not an array`);
-  return v;
-}
-
-function str(v: unknown, where: string, maxChars = MAX_WIRE_BYTES): string {
-  if (typeof v !== 'string' || v.length > maxChars)
-    fail(`${where}: not a string (max ${maxChars})`);
-  return v;
-}
-
-function uint(v: unknown, where: string, min = 0): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    fail(`${where}: not an integer >= ${min}`);
-  }
-  return v;
-}
-
-function ref(v: unknown, where: string, kinds = 'op'): WireRef {
-  if (typeof v !== 'string' || !REF.test(v) || !kinds.includes(v[0] ?? '')) {
-    fail(`${where}: not a ${kinds === 'p' ? 'promise ' : ''}ref`);
-  }
-  if (!Number.isSafeInteger(Number(v.slice(2)))) fail(`${where}: ref index too large`);
-  return v;
+  throw new ProtocolError('malformed', reason);
 }
 
 function vatId(v: unknown, where: string): VatId {
@@ -271,101 +233,6 @@ function vatId(v: unknown, where: string): VatId {
     fail(`${where}: not a VatID`);
   }
   return v;
-}
-
-function handoff(v: unknown, where: string): string {
-  if (typeof v !== 'string' || !HANDOFF.test(v)) fail(`${where}: not a handoff certificate`);
-  return v;
-}
-
-/** A slot: a c-list ref, or a handoff certificate for a third vat's object. */
-function slot(v: unknown, where: string): string {
-  return typeof v === 'string' && v.startsWith('h:') ? handoff(v, where) : ref(v, where);
-}
-
-function capData(v: unknown, where: string): CapData {
-  const o = record(v, where, ['body', 'slots']);
-  const slots = array(o.slots, `${where}.slots`).map((s, i) => slot(s, `${where}.slots[${i}]`));
-  return { body: str(o.body, `${where}.body`), slots };
-}
-
-function resolution(v: unknown, where: string): Resolution {
-  const o = record(v, where, ['promise', 'received', 'rejected', 'value']);
-  if (typeof o.rejected !== 'boolean') fail(`${where}.rejected: not a boolean`);
-  return {
-    promise: ref(o.promise, `${where}.promise`, 'p'),
-    rejected: o.rejected,
-    value: capData(o.value, `${where}.value`),
-    received: uint(o.received, `${where}.received`),
-  };
-}
-
-function nonEmpty<T>(items: T[], where: string): T[] {
-  if (items.length === 0) fail(`${where}: empty`);
-  return items;
-}
-
-/** Validates one message against the VatMessage shapes and rebuilds it with only known keys. */
-export function vatMessage(v: unknown, where = 'msg'): VatMessage {
-  const op = typeof v === 'object' && v !== null ? (v as Json).op : undefined;
-  switch (op) {
-    case 'deliver': {
-      const o = record(v, where, ['args', 'method', 'op', 'result', 'target']);
-      return {
-        op,
-        target: slot(o.target, `${where}.target`),
-        method: o.method === null ? null : str(o.method, `${where}.method`, MAX_METHOD_CHARS),
-        args: capData(o.args, `${where}.args`),
-        result: o.result === null ? null : ref(o.result, `${where}.result`, 'p'),
-      };
-    }
-    case 'resolve': {
-      const o = record(v, where, ['op', 'resolutions']);
-      const items = array(o.resolutions, `${where}.resolutions`);
-      return {
-        op,
-        resolutions: nonEmpty(items, `${where}.resolutions`).map((r, i) =>
-          resolution(r, `${where}.resolutions[${i}]`),
-        ),
-      };
-    }
-    case 'echo': {
-      const o = record(v, where, ['op', 'target', 'token']);
-      return {
-        op,
-        target: ref(o.target, `${where}.target`),
-        token: uint(o.token, `${where}.token`),
-      };
-    }
-    case 'echoed': {
-      const o = record(v, where, ['op', 'token']);
-      return { op, token: uint(o.token, `${where}.token`) };
-    }
-    case 'take': {
-      const o = record(v, where, ['cert', 'op', 'result']);
-      return {
-        op,
-        cert: handoff(o.cert, `${where}.cert`),
-        result: ref(o.result, `${where}.result`, 'p'),
-      };
-    }
-    case 'redeem': {
-      const o = record(v, where, ['key', 'op', 'proof', 'result']);
-      if (typeof o.key !== 'string' || !/^[0-9a-f]{64}$/.test(o.key))
-        fail(`${where}.key: malformed`);
-      if (typeof o.proof !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(o.proof)) {
-        fail(`${where}.proof: malformed`);
-      }
-      return { op, key: o.key, proof: o.proof, result: ref(o.result, `${where}.result`, 'p') };
-    }
-    case 'drop': {
-      const o = record(v, where, ['op', 'refs']);
-      const refs = nonEmpty(array(o.refs, `${where}.refs`), `${where}.refs`);
-      return { op, refs: refs.map((r, i) => ref(r, `${where}.refs[${i}]`)) };
-    }
-    default:
-      fail(`${where}.op: unknown`);
-  }
 }
 
 function frame(v: unknown): Frame {

@@ -3,7 +3,7 @@
  * the libp2p object (and nobody may harden() it: that breaks its next stream).
  *
  * TCP + Noise + Yamux, identify and ping (the DHT needs both), Kad-DHT under its own prefix
- * so it never joins the public IPFS DHT. The pitfalls from ../shared/notes/stack-facts.md:
+ * so it never joins the public IPFS DHT. Pitfalls of libp2p's defaults, each handled below:
  * the default peerInfoMapper drops loopback/private addresses (lookups on a LAN then fail),
  * the DHT defaults to client mode, the first self-query waits 1 s, and inbound connections
  * are limited to 5 per second per IP.
@@ -18,17 +18,18 @@ import { ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import type { Logger } from 'pino';
-import type { VatId } from '../transport/types.ts';
+import type { EventSink } from '../events/events.ts';
+import type { VatId } from '../protocol/identity.ts';
 import { BootstrapKeeper } from './bootstrap.ts';
-import type { VatIdentity } from './identity.ts';
+import { VATTP_DEFAULTS } from './defaults.ts';
+import type { HostIdentity } from './identity.ts';
 
 export const DHT_PROTOCOL = '/quorumvat/kad/1.0.0';
 /** The identify agent of a short-lived client vat. */
 export const CLIENT_AGENT = 'quorumvat-client/';
 
 export interface VatHostOptions {
-  readonly identity: VatIdentity;
+  readonly identity: HostIdentity;
   /** Listen multiaddrs; default one random port on loopback. */
   readonly listen?: readonly string[];
   /**
@@ -41,7 +42,8 @@ export interface VatHostOptions {
   /** Bootstrap peers (bootstrap.ts): dialled at start and whenever lost, names re-resolved. */
   readonly bootstrap?: readonly string[];
   readonly dialTimeoutMs?: number;
-  readonly logger?: Logger;
+  /** Where the host reports what an operator should know (bootstrap peers lost and found). */
+  readonly events?: EventSink;
 }
 
 /** A stream handler: the remote side is always the authenticated VatID of the connection. */
@@ -74,9 +76,9 @@ export interface VatHost {
 type Node = Libp2p<{ dht: KadDHT; identify: unknown; ping: unknown }>;
 
 export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
-  const { identity, logger } = options;
+  const { identity, events } = options;
   let denied: (peer: VatId) => boolean = () => false;
-  const dialTimeout = options.dialTimeoutMs ?? 5_000;
+  const dialTimeout = options.dialTimeoutMs ?? VATTP_DEFAULTS.dialTimeoutMs;
   const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
   const node: Node = await createLibp2p({
     privateKey: identity.privateKey,
@@ -103,9 +105,7 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
   });
   await node.start();
 
-  const bootstrap = new BootstrapKeeper(node, options.bootstrap ?? [], {
-    logger: logger?.child({ component: 'discovery' }),
-  });
+  const bootstrap = new BootstrapKeeper(node, options.bootstrap ?? [], { events });
 
   const host: VatHost = {
     vatId: identity.vatId,

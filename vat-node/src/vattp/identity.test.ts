@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
-import { ProtocolError } from '../transport/types.ts';
+import { ProtocolError } from '../protocol/errors.ts';
 import { ephemeralIdentity, KEY_FILE, loadOrCreateIdentity, publicKeyOfVatId } from './identity.ts';
 import { verifySignature } from './signing.ts';
 

@@ -2,7 +2,7 @@
  * A vat's identity: one Ed25519 key, created on first start in the data directory and loaded
  * afterwards. The same key is the libp2p node key, so the VatID is the host's PeerId string
  * and knowing a VatID is enough to look its host up in the Kad-DHT. The key is never logged:
- * VatIdentity keeps it out of JSON and util.inspect output.
+ * HostIdentity keeps it out of JSON and util.inspect output.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
@@ -11,14 +11,18 @@ import { join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { Ed25519PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
-import { ProtocolError, type VatId } from '../transport/types.ts';
-import { makeSigner, type Sign } from './signing.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import { makeSigner, type Sign, verifySignature } from './signing.ts';
 
 /** File name of the key in the data directory: libp2p's protobuf private-key encoding. */
 export const KEY_FILE = 'vat-key.pb';
 
-export interface VatIdentity {
-  readonly vatId: VatId;
+/**
+ * The vat's identity (protocol/identity.ts: sign, and verify others by VatID) with the key
+ * material a libp2p host needs.
+ */
+export interface HostIdentity extends VatIdentity {
   /** Raw 32-byte Ed25519 public key. */
   readonly publicKey: Uint8Array;
   readonly sign: Sign;
@@ -26,24 +30,35 @@ export interface VatIdentity {
   readonly privateKey: Ed25519PrivateKey;
 }
 
-function identityOf(privateKey: Ed25519PrivateKey): VatIdentity {
+/** True only for a valid signature by `signer`; false for anything that is not a VatID. */
+export function verifyByVatId(signer: VatId, data: Uint8Array, signature: Uint8Array): boolean {
+  let key: Uint8Array;
+  try {
+    key = publicKeyOfVatId(signer);
+  } catch {
+    return false;
+  }
+  return verifySignature(key, data, signature);
+}
+
+function identityOf(privateKey: Ed25519PrivateKey): HostIdentity {
   const publicKey = privateKey.publicKey.raw;
   // libp2p's raw Ed25519 private key is seed (32) || public key (32).
   const sign = makeSigner(privateKey.raw.subarray(0, 32), publicKey);
   const vatId = peerIdFromPrivateKey(privateKey).toString();
-  const identity = { vatId, publicKey, sign, privateKey };
+  const identity = { vatId, publicKey, sign, verify: verifyByVatId, privateKey };
   // A stray log line or JSON dump of the identity must not carry the key.
   Object.defineProperty(identity, 'privateKey', { enumerable: false });
   Object.defineProperty(identity, 'toJSON', { enumerable: false, value: () => ({ vatId }) });
   Object.defineProperty(identity, Symbol.for('nodejs.util.inspect.custom'), {
     enumerable: false,
-    value: () => `VatIdentity(${vatId})`,
+    value: () => `HostIdentity(${vatId})`,
   });
   return Object.freeze(identity);
 }
 
 /** A fresh identity that lives only in memory (tests, throw-away clients). */
-export async function ephemeralIdentity(): Promise<VatIdentity> {
+export async function ephemeralIdentity(): Promise<HostIdentity> {
   return identityOf(await generateKeyPair('Ed25519'));
 }
 
@@ -85,7 +100,7 @@ function fsyncDir(dir: string): void {
  * Loads the vat key from `dataDir`, creating directory and key on first start. Refuses a key
  * file that group or others can read, as ssh does: such a key may already be compromised.
  */
-export async function loadOrCreateIdentity(dataDir: string): Promise<VatIdentity> {
+export async function loadOrCreateIdentity(dataDir: string): Promise<HostIdentity> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, KEY_FILE);
   let bytes: Uint8Array;
@@ -124,10 +139,10 @@ export function publicKeyOfVatId(vatId: VatId): Uint8Array {
   try {
     peerId = peerIdFromString(vatId);
   } catch {
-    throw new ProtocolError('not a VatID');
+    throw new ProtocolError('bad-vat-id', 'not a VatID');
   }
   if (peerId.type !== 'Ed25519' || peerId.toString() !== vatId) {
-    throw new ProtocolError('not the canonical VatID of an Ed25519 key');
+    throw new ProtocolError('bad-vat-id', 'not the canonical VatID of an Ed25519 key');
   }
   const raw = peerId.publicKey.raw;
   if (publicKeys.size >= 4096) publicKeys.clear();

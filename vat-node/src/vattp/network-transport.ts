@@ -27,10 +27,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Stream, StreamMessageEvent } from '@libp2p/interface';
 import { LengthPrefixedDecoder, type LengthPrefixedStream, lpStream } from '@libp2p/utils';
-import type { Logger } from 'pino';
-import type { KernelPort, Transport, VatId } from '../transport/types.ts';
-import { ProtocolError } from '../transport/types.ts';
-import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
+import type { EventSink } from '../events/events.ts';
+import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
+import type { VatId } from '../protocol/identity.ts';
+import type { KernelPort, Transport } from '../transport/types.ts';
+import { Backoff, type BackoffPolicy } from './backoff.ts';
 import {
   decodeHello,
   decodeWire,
@@ -41,16 +42,18 @@ import {
   sessionOf,
   verifyFrame,
 } from './codec.ts';
+import { DEFAULT_BACKOFF, DEFAULT_PENALTIES, VATTP_DEFAULTS } from './defaults.ts';
 import { createVatHost, type VatHost, type VatHostOptions } from './host.ts';
-import { publicKeyOfVatId, type VatIdentity } from './identity.ts';
-import { DEFAULT_PENALTIES, Penalties, type PenaltyPolicy } from './penalties.ts';
+import { type HostIdentity, publicKeyOfVatId } from './identity.ts';
+import { Penalties, type PenaltyPolicy } from './penalties.ts';
 
 export const VATTP_PROTOCOL = '/quorumvat/vattp/1.0.0';
 
 export interface NetworkTransportOptions {
-  readonly identity: VatIdentity;
+  readonly identity: HostIdentity;
   readonly host: VatHost;
-  readonly logger: Logger;
+  /** Where the transport reports what an operator should know (events/log.ts makes lines). */
+  readonly events: EventSink;
   /** Known addresses of peer vats (configuration, sturdyref hints). */
   readonly hints?: ReadonlyMap<VatId, readonly string[]>;
   readonly backoff?: BackoffPolicy;
@@ -66,7 +69,7 @@ export interface NetworkTransportOptions {
    */
   readonly stallTimeoutMs?: number;
   readonly penalties?: PenaltyPolicy;
-  /** Stop dialling a peer unreachable this long (default 1 hour). */
+  /** Stop dialling a peer unreachable this long (default: VATTP_DEFAULTS.giveUpMs). */
   readonly giveUpMs?: number;
   /** Stop the host in close() (true when the transport created it). */
   readonly ownsHost?: boolean;
@@ -127,15 +130,13 @@ export interface VattpStats {
   connectFailures: number;
 }
 
-/** A stream that lived this long proves the peer works: the next loss starts backoff afresh. */
-const STABLE_STREAM_MS = 1_000;
-const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
-const MAX_MESSAGES_PER_PUMP = 4096;
+const { stableStreamMs: STABLE_STREAM_MS, maxMessagesPerPump: MAX_MESSAGES_PER_PUMP } =
+  VATTP_DEFAULTS;
 
 export class NetworkTransport implements Transport {
-  readonly #identity: VatIdentity;
+  readonly #identity: HostIdentity;
   readonly #host: VatHost;
-  readonly #log: Logger;
+  readonly #events: EventSink;
   readonly #hints = new Map<VatId, readonly string[]>();
   readonly #backoffPolicy: BackoffPolicy;
   readonly #ackDelayMs: number;
@@ -166,9 +167,9 @@ export class NetworkTransport implements Transport {
   /** Creates the libp2p host for `identity` and a transport that owns it. */
   static async create(
     options: Omit<NetworkTransportOptions, 'host' | 'ownsHost'> &
-      Omit<VatHostOptions, 'logger' | 'identity'>,
+      Omit<VatHostOptions, 'events' | 'identity'>,
   ): Promise<NetworkTransport> {
-    const host = await createVatHost({ ...options, logger: options.logger });
+    const host = await createVatHost({ ...options, events: options.events });
     const transport = new NetworkTransport({ ...options, host, ownsHost: true });
     await transport.start();
     return transport;
@@ -177,17 +178,17 @@ export class NetworkTransport implements Transport {
   constructor(options: NetworkTransportOptions) {
     this.#identity = options.identity;
     this.#host = options.host;
-    this.#log = options.logger.child({ component: 'vattp' });
+    this.#events = options.events;
     for (const [peer, addrs] of options.hints ?? []) this.#hints.set(peer, addrs);
     this.#backoffPolicy = options.backoff ?? DEFAULT_BACKOFF;
-    this.#ackDelayMs = options.ackDelayMs ?? 5;
+    this.#ackDelayMs = options.ackDelayMs ?? VATTP_DEFAULTS.ackDelayMs;
     this.#maxFrameBytes = Math.min(
-      options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      options.maxFrameBytes ?? VATTP_DEFAULTS.maxFrameBytes,
       MAX_WIRE_BYTES,
     );
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    this.#stallTimeoutMs = options.stallTimeoutMs ?? 5_000;
-    this.#giveUpMs = options.giveUpMs ?? 3_600_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? VATTP_DEFAULTS.connectTimeoutMs;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? VATTP_DEFAULTS.stallTimeoutMs;
+    this.#giveUpMs = options.giveUpMs ?? VATTP_DEFAULTS.giveUpMs;
     this.#penalties = new Penalties(options.penalties ?? DEFAULT_PENALTIES);
     this.#ownsHost = options.ownsHost ?? false;
     this.#host.setDenied((peer) => this.#penalties.isBanned(peer));
@@ -216,6 +217,13 @@ export class NetworkTransport implements Transport {
   /** Listen addresses (with /p2p/<vatId>) for others to use as hints. */
   multiaddrs(): string[] {
     return this.#host.multiaddrs();
+  }
+
+  /** Peers this vat has exchanged frames with that are connected now (metrics). */
+  connectedPeers(): number {
+    let n = 0;
+    for (const peer of this.#links.keys()) if (this.#host.isConnected(peer)) n++;
+    return n;
   }
 
   addHints(peer: VatId, addrs: readonly string[]): void {
@@ -266,6 +274,23 @@ export class NetworkTransport implements Transport {
     }
   }
 
+  /**
+   * Send what is owed (committed messages and acks) to the peers connected now, and wait until
+   * it is written (a graceful stop: answers leave before the node closes). Peers that are not
+   * connected get it after the restart, as always.
+   */
+  async flushConnected(): Promise<void> {
+    for (const link of this.#links.values()) {
+      if (!this.#host.isConnected(link.peer)) continue;
+      link.ackDue = true;
+      // A pump already running (woken by the last commit) may be half-way: let it finish.
+      while (link.pumping && !this.#closing.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await this.#pump(link);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort(new Error('transport closed'));
@@ -287,7 +312,7 @@ export class NetworkTransport implements Transport {
       try {
         publicKeyOfVatId(peer);
       } catch {
-        this.#log.error({ peer }, 'wake() for something that is not a VatID: ignored');
+        this.#events({ type: 'wake-ignored', peer });
         return undefined;
       }
       link = new Link(peer, this.#backoffPolicy);
@@ -320,7 +345,7 @@ export class NetworkTransport implements Transport {
         await this.#pumpOnce(link);
       } while (link.dirty && !this.#closing.signal.aborted);
     } catch (err) {
-      this.#log.error({ peer: link.peer, err: String(err) }, 'vattp send failed');
+      this.#events({ type: 'send-failed', peer: link.peer, err: String(err) });
     } finally {
       link.pumping = false;
     }
@@ -331,9 +356,9 @@ export class NetworkTransport implements Transport {
     if (kernel === undefined || this.#closing.signal.aborted) return;
     if (link.connecting || link.retryTimer !== undefined) return; // a retry is already due
     link.lastSent = Math.max(link.lastSent, link.ackedByPeer);
-    const pending = kernel.unacked(link.peer, link.lastSent);
+    const owes = kernel.owed(link.peer, link.lastSent);
     const ack = kernel.committedInbound(link.peer);
-    if (pending.length === 0 && ack <= link.ackSent) {
+    if (!owes && ack <= link.ackSent) {
       this.#clearAck(link);
       return;
     }
@@ -341,7 +366,7 @@ export class NetworkTransport implements Transport {
     if (out === undefined) {
       // Only an ack is owed and the peer is not connected: no dial. A peer holding unacked
       // messages reconnects and resends them itself, and its duplicates re-owe the ack.
-      if (pending.length === 0 && !this.#host.isConnected(link.peer)) return;
+      if (!owes && !this.#host.isConnected(link.peer)) return;
       if (link.parked && !this.#host.isConnected(link.peer)) return;
       if (this.#penalties.isBanned(link.peer)) {
         this.#retryLater(link, this.#penalties.banRemainingMs(link.peer));
@@ -350,7 +375,7 @@ export class NetworkTransport implements Transport {
       if (await this.#connect(link)) link.dirty = true;
       return;
     }
-    if (pending.length === 0 && !link.ackDue) {
+    if (!owes && !link.ackDue) {
       // Only an ack is owed: wait a moment for a message to carry it.
       link.ackTimer ??= setTimeout(() => {
         link.ackTimer = undefined;
@@ -361,7 +386,8 @@ export class NetworkTransport implements Transport {
     }
     this.#clearAck(link);
     // Armed before writing: a write into a silently dead connection may never return.
-    if (pending.length > 0) this.#watchForStall(link, out);
+    if (owes) this.#watchForStall(link, out);
+    const pending = owes ? kernel.unacked(link.peer, link.lastSent) : [];
     // A long outbox (after an outage) goes out in slices: bounded memory per pump.
     const slice =
       pending.length > MAX_MESSAGES_PER_PUMP ? pending.slice(0, MAX_MESSAGES_PER_PUMP) : pending;
@@ -378,10 +404,12 @@ export class NetworkTransport implements Transport {
       link.dirty = false;
       if (link.stuckAt !== oversized.seq) {
         link.stuckAt = oversized.seq;
-        this.#log.error(
-          { peer: link.peer, seq: oversized.seq, maxFrameBytes: this.#maxFrameBytes },
-          'cannot frame outbound messages: message larger than a frame',
-        );
+        this.#events({
+          type: 'delivery-undeliverable',
+          peer: link.peer,
+          seq: oversized.seq,
+          maxFrameBytes: this.#maxFrameBytes,
+        });
       }
     }
     for (const frame of frames) {
@@ -413,13 +441,12 @@ export class NetworkTransport implements Transport {
     const sentAt = Date.now();
     link.stallTimer = setTimeout(() => {
       link.stallTimer = undefined;
-      const owed = this.#kernel?.unacked(link.peer, link.ackedByPeer).length ?? 0;
-      if (link.out !== out || owed === 0) return;
+      if (link.out !== out || !this.#kernel?.owed(link.peer, link.ackedByPeer)) return;
       if (Date.now() - Math.max(link.heardAt, sentAt) < this.#stallTimeoutMs) {
         this.#watchForStall(link, out); // the peer is talking: look again later
         return;
       }
-      this.#log.debug({ peer: link.peer, stallMs: this.#stallTimeoutMs }, 'link stalled');
+      this.#events({ type: 'link-stalled', peer: link.peer, stallMs: this.#stallTimeoutMs });
       this.#lost(link, out);
       void this.#host.hangUp(link.peer).catch(() => {});
     }, this.#stallTimeoutMs);
@@ -455,10 +482,11 @@ export class NetworkTransport implements Transport {
       link.lastSent = link.ackedByPeer; // retransmit everything the peer has not acked
       link.failingSince = undefined;
       if (link.unreachableSince !== undefined) {
-        this.#log.info(
-          { peer: link.peer, downMs: Date.now() - link.unreachableSince },
-          'peer reachable again',
-        );
+        this.#events({
+          type: 'peer-reachable',
+          peer: link.peer,
+          downMs: Date.now() - link.unreachableSince,
+        });
         link.unreachableSince = undefined;
       }
       return true;
@@ -467,39 +495,38 @@ export class NetworkTransport implements Transport {
       if (this.#closing.signal.aborted) return false;
       this.stats.connectFailures++;
       const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      if ((this.#kernel?.unacked(link.peer, link.ackedByPeer).length ?? 0) === 0) {
+      if (!this.#kernel?.owed(link.peer, link.ackedByPeer)) {
         // Only an ack was owed (e.g. a short-lived client that sent its last message and
         // left): nothing to retry. A peer that still needs it resends, and its duplicate
         // re-owes the ack.
-        this.#log.debug({ peer: link.peer, err: reason }, 'ack not delivered: peer gone');
+        this.#events({ type: 'ack-undelivered', peer: link.peer, err: reason });
         return false;
       }
       if (await this.#host.isClient(link.peer)) {
         // A client that left: it cannot be dialled, and it resends what it still needs
         // when it connects again.
         link.parked = true;
-        this.#log.debug({ peer: link.peer }, 'client gone: owed messages wait for it');
+        this.#events({ type: 'client-gone', peer: link.peer });
         return false;
       }
       link.failingSince ??= Date.now();
       if (Date.now() - link.failingSince >= this.#giveUpMs) {
         const downMs = Date.now() - (link.unreachableSince ?? link.failingSince);
         link.parked = true;
-        this.#log.warn(
-          { peer: link.peer, downMs, owed: this.#kernel?.unacked(link.peer, 0).length ?? 0 },
-          'peer given up: no longer dialled; owed messages are kept until it connects',
-        );
+        this.#events({
+          type: 'peer-given-up',
+          peer: link.peer,
+          downMs,
+          owed: this.#kernel?.unacked(link.peer, 0).length ?? 0,
+        });
         return false;
       }
       const delayMs = link.backoff.next();
       if (link.unreachableSince === undefined) {
         link.unreachableSince = Date.now();
-        this.#log.warn(
-          { peer: link.peer, err: reason },
-          'peer unreachable; retrying with backoff while messages are pending',
-        );
+        this.#events({ type: 'peer-unreachable', peer: link.peer, err: reason });
       } else {
-        this.#log.debug({ peer: link.peer, err: reason, delayMs }, 'connect retry failed');
+        this.#events({ type: 'connect-retry-failed', peer: link.peer, err: reason, delayMs });
       }
       this.#retryLater(link, delayMs);
       return false;
@@ -570,11 +597,12 @@ export class NetworkTransport implements Transport {
       } catch (err) {
         rejected = true;
         if (err instanceof ProtocolError) {
-          this.#reject(stream, remote, err.message);
+          this.#reject(stream, remote, err.code, err.message);
         } else if (isFramingError(err)) {
           this.#reject(
             stream,
             remote,
+            'malformed',
             `malformed length prefix or oversized frame (${(err as Error).name})`,
           );
         } else if ((err as Error)?.name === 'KernelUnavailable') {
@@ -583,12 +611,12 @@ export class NetworkTransport implements Transport {
           // its messages.
           if (!this.#refusing) {
             this.#refusing = true;
-            this.#log.debug({ err: String(err) }, 'refusing inbound messages: vat unavailable');
+            this.#events({ type: 'inbound-refused', peer: remote, err: String(err) });
           }
           stream.abort(err as Error);
         } else {
           // Our bug (or the kernel's), not the peer's fault: no strike. The peer resends.
-          this.#log.error({ peer: remote, err: String(err) }, 'vattp inbound failure');
+          this.#events({ type: 'inbound-failed', peer: remote, err: String(err) });
           stream.abort(err instanceof Error ? err : new Error(String(err)));
         }
       }
@@ -602,21 +630,21 @@ export class NetworkTransport implements Transport {
   /** Checks one wire message completely before the kernel sees any of it. */
   #acceptFrame(bytes: Uint8Array, remote: VatId, session: string): void {
     const kernel = this.#kernel;
-    if (kernel === undefined) throw new ProtocolError('vat not ready');
+    if (kernel === undefined) throw new ProtocolError('not-ready', 'vat not ready');
     const signed = decodeWire(bytes);
     const { frame } = signed;
     if (frame.to !== this.#identity.vatId) {
-      throw new ProtocolError('frame addressed to another vat');
+      throw new ProtocolError('misdirected', 'frame addressed to another vat');
     }
     if (frame.from !== remote) {
-      throw new ProtocolError('frame sender is not the connection peer');
+      throw new ProtocolError('misdirected', 'frame sender is not the connection peer');
     }
     if (frame.session !== session) {
-      throw new ProtocolError('frame signed for another session (replayed)');
+      throw new ProtocolError('misdirected', 'frame signed for another session (replayed)');
     }
-    if (!verifyFrame(signed)) throw new ProtocolError('bad signature');
+    if (!verifyFrame(signed)) throw new ProtocolError('bad-signature', 'bad signature');
     const link = this.#link(remote);
-    if (link === undefined) throw new ProtocolError('not a VatID');
+    if (link === undefined) throw new ProtocolError('bad-vat-id', 'not a VatID');
     // Ack first: a bad ack rejects the frame before any message of it is delivered.
     kernel.acked(remote, frame.ack);
     link.heardAt = Date.now();
@@ -639,15 +667,16 @@ export class NetworkTransport implements Transport {
     if (link.retryTimer !== undefined && link.out === undefined) this.#retryNow(link);
   }
 
-  #reject(stream: Stream, remote: VatId, reason: string): void {
+  #reject(stream: Stream, remote: VatId, code: ProtocolErrorCode, reason: string): void {
     this.stats.rejectedInputs++;
-    this.#log.warn({ peer: remote, reason }, 'rejected input from peer');
-    stream.abort(new ProtocolError(reason));
+    this.#events({ type: 'peer-input-rejected', peer: remote, code, reason });
+    stream.abort(new ProtocolError(code, reason));
     if (this.#penalties.strike(remote)) {
-      this.#log.warn(
-        { peer: remote, banMs: this.#penalties.banRemainingMs(remote) },
-        'peer banned after repeated bad input',
-      );
+      this.#events({
+        type: 'peer-banned',
+        peer: remote,
+        banMs: this.#penalties.banRemainingMs(remote),
+      });
       void this.#host.hangUp(remote).catch(() => undefined);
     }
   }

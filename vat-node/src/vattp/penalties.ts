@@ -2,7 +2,8 @@
  * Strikes and bans for peers that send bad input. One bad frame may be a bug or a glitch; a
  * peer that keeps sending them is banned for a while so it cannot keep us busy verifying.
  */
-import type { VatId } from '../transport/types.ts';
+import type { VatId } from '../protocol/identity.ts';
+import { DEFAULT_PENALTIES } from './defaults.ts';
 
 export interface PenaltyPolicy {
   /** Strikes that earn a ban. */
@@ -10,8 +11,6 @@ export interface PenaltyPolicy {
   readonly banMs: number;
   readonly now?: () => number;
 }
-
-export const DEFAULT_PENALTIES: PenaltyPolicy = { maxStrikes: 3, banMs: 60_000 };
 
 /** Bound on the peers we remember, so a flood of fresh identities cannot grow the map forever. */
 const MAX_TRACKED = 10_000;

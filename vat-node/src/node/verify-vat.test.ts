@@ -17,9 +17,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { type TestContext, test } from 'node:test';
 import { HostRef } from '../kernel/hostcaps.ts';
 import { Kernel } from '../kernel/kernel.ts';
+import { DB_FILE, rowSum } from '../store/kernel-db.ts';
+import { VerifyFailed } from '../store/verify.ts';
 import { LocalNetwork } from '../transport/local-link.ts';
-import { DB_FILE, rowSum } from './kernel-db.ts';
-import { VerifyFailed } from './verify.ts';
 import { verifyVatDataDir } from './verify-vat.ts';
 
 const counter = readFileSync(

@@ -1,14 +1,20 @@
 /**
- * Vat-to-vat messages: what one vat's kernel hands the transport for one peer vat.
+ * Vat-to-vat messages: what one vat's kernel hands the transport for one peer vat, and what a
+ * transport hands the receiving kernel (after `vatMessage` in validate.ts checked it).
  *
- * References are c-list indices written from the SENDER's point of view:
+ * References are c-list indices written from the SENDER's point of view (refs.ts):
  *   o+N  an object the sender exports (the sender allocated N)
  *   o-N  an object the receiver exported to the sender (the receiver allocated N)
  *   p+N / p-N  the same for promises.
  * The receiver flips the sign when it reads a message. Indices are never reused, and no
  * object is ever named by a secret.
  */
-export type WireRef = string;
+import type { WireRef } from './refs.ts';
+
+export type { WireRef };
+
+/** No string in a message is longer than this; a VatTP wire message is at most this long too. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 /**
  * A marshalled value: an @endo/marshal smallcaps body whose slots are wire refs, or handoff

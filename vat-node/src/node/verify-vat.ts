@@ -7,8 +7,9 @@
 import { hash } from 'node:crypto';
 import { replayFrom } from '../kernel/replay.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
-import { KernelDB, StoreError } from './kernel-db.ts';
-import { type ReplayFn, VerifyFailed, type VerifyReport, verifyDataDir } from './verify.ts';
+import { STORE_DEFAULTS } from '../store/defaults.ts';
+import { KernelDB, StoreError } from '../store/kernel-db.ts';
+import { type ReplayFn, VerifyFailed, type VerifyReport, verifyDataDir } from '../store/verify.ts';
 
 export interface VatVerifyReport extends VerifyReport {
   readonly vatName: string;
@@ -37,7 +38,7 @@ export async function verifyVatDataDir(
   return { ...report, vatName: meta.vatName, vatId: meta.vatId };
 }
 
-function readMeta(dataDir: string, busyTimeoutMs = 2000) {
+function readMeta(dataDir: string, busyTimeoutMs: number = STORE_DEFAULTS.busyTimeoutMs) {
   let db: KernelDB;
   try {
     db = KernelDB.open(dataDir, { readOnly: true, check: 'none', busyTimeoutMs });

@@ -1,0 +1,75 @@
+// npm run bench:cluster: the operator on the real test cluster (brought up if needed; not part
+// of npm run bench). Installs the chart, then applies N Vats at once and measures until every
+// one is Ready (pod running, VatID known, sturdyref published), for N = 1 and 20:
+//   {"bench":"operator","vats":N,"ready_s":…}
+// The QuorumVat scale bench (3 → 5) needs the quorum runtime in the image; until then it
+// prints {"bench":"operator-scale","error":"..."} rather than a number that was not measured.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  apply,
+  clusterReachable,
+  eventually,
+  helm,
+  kubectl,
+  repoRoot,
+} from '../../test/operator/kube.ts';
+
+const emit = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const sizes = (process.env['BENCH_VATS'] ?? '1,20').split(',').map(Number);
+
+if (!clusterReachable()) {
+  execFileSync(join(repoRoot, 'tools/with-node.sh'), [join(repoRoot, 'test/cluster/up.sh')], {
+    stdio: 'inherit',
+  });
+}
+execFileSync(join(repoRoot, 'test/container/build-image.sh'), ['--into-cluster'], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+helm(
+  'upgrade',
+  '--install',
+  'quorumvat',
+  join(repoRoot, 'charts/quorumvat'),
+  '-n',
+  'quorumvat-system',
+  '--create-namespace',
+  '--wait',
+  '--timeout',
+  '180s',
+);
+
+const contract =
+  'import { Far } from "@endo/far";\nexport function buildRootObject() { return Far("root", { ping: () => "pong" }); }\n';
+for (const n of sizes) {
+  const ns = `bench-op-${n}-${Date.now().toString(36)}`;
+  kubectl('create', 'namespace', ns);
+  try {
+    const start = Date.now();
+    const items = Array.from({ length: n }, (_, i) => ({
+      apiVersion: 'quorumvat.dev/v1alpha1',
+      kind: 'Vat',
+      metadata: { name: `v${i}` },
+      spec: { contract: { source: contract }, storage: { size: '64Mi', retention: 'Delete' } },
+    }));
+    apply(ns, { apiVersion: 'v1', kind: 'List', items });
+    await eventually(`${n} Vats Ready`, 900_000, () => {
+      const list = JSON.parse(kubectl('-n', ns, 'get', 'vats', '-o', 'json')).items as {
+        status?: { conditions?: { type: string; status: string }[] };
+      }[];
+      const ready = list.filter((v) =>
+        v.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      return ready.length === n ? true : undefined;
+    });
+    emit({ bench: 'operator', vats: n, ready_s: Number(((Date.now() - start) / 1000).toFixed(1)) });
+  } finally {
+    kubectl('delete', 'namespace', ns, '--wait=true', '--timeout=300s');
+  }
+}
+emit({
+  bench: 'operator-scale',
+  from: 3,
+  to: 5,
+  error: 'not measured: the vat node image has no quorum runtime yet',
+});

@@ -1,0 +1,286 @@
+// End to end on the real test cluster, as a user does it (npm run test:e2e): helm install the
+// chart → operator Ready, CRDs established; kubectl apply -f examples/vat.yaml → the pod runs,
+// the Vat is Ready with its VatID and its sturdyref Secret; a Job in the cluster redeems the
+// sturdyref and calls the vat; kubectl delete pod → it comes back from its volume with the same
+// VatID and state; kubectl logs -l quorumvat.dev/vat=NAME shows the node's JSON lines; a broken
+// or missing contract is reported in a condition with a clear message; deleting the Vat keeps
+// its volume (retention Keep) and helm uninstall keeps the CRDs.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  apply,
+  clusterReachable,
+  crdsInstalled,
+  deleteCrds,
+  eventually,
+  helm,
+  kubectl,
+  repoRoot,
+} from '../operator/kube.ts';
+
+const release = 'quorumvat';
+const system = 'quorumvat-system';
+const ns = `e2e-vat-${Date.now().toString(36)}`;
+const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
+const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+const getJson = (...args: string[]): any => JSON.parse(kubectl(...args, '-o', 'json'));
+const vat = (name: string) => getJson('-n', ns, 'get', 'vat', name);
+const condition = (obj: { status?: { conditions?: { type: string }[] } }, type: string) =>
+  // biome-ignore lint/suspicious/noExplicitAny: condition fields
+  obj.status?.conditions?.find((c) => c.type === type) as any;
+
+// The steps build on each other: after the first failure the rest are skipped, not timed out.
+let broken = false;
+function step(name: string, fn: () => void | Promise<void>): void {
+  test(name, { timeout: 300_000 }, async (t) => {
+    if (broken) {
+      t.skip('an earlier step failed');
+      return;
+    }
+    const started = Date.now();
+    try {
+      await fn();
+    } catch (err) {
+      broken = true;
+      throw err;
+    }
+    t.diagnostic(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+}
+
+// helm uninstall keeps the CRDs (on purpose); this test removes them if it brought them.
+let crdsBefore = false;
+
+before(() => {
+  assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
+  const images = kubectl('get', 'nodes', '-o', 'jsonpath={.items[*].status.images[*].names}');
+  assert.ok(
+    images.includes(image),
+    `image ${image} is not in the cluster's containerd: test/container/build-image.sh --into-cluster`,
+  );
+  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  crdsBefore = crdsInstalled();
+});
+
+after(() => {
+  if (process.env['E2E_KEEP']) return;
+  kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
+  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  if (!crdsBefore) deleteCrds();
+});
+
+step('helm install: the operator becomes Ready and the CRDs are established', () => {
+  helm(
+    'install',
+    release,
+    join(repoRoot, 'charts/quorumvat'),
+    '-n',
+    system,
+    '--create-namespace',
+    '--set',
+    `image.repository=${repository}`,
+    '--set',
+    `image.tag=${tag}`,
+    // Extra chart values, comma-separated (e.g. vatImage.volumePermissionsInit=true on a
+    // cluster whose volumes ignore fsGroup).
+    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .flatMap((x) => ['--set', x]),
+    '--wait',
+    '--timeout',
+    '180s',
+  );
+  for (const crd of ['vats.quorumvat.dev', 'quorumvats.quorumvat.dev']) {
+    const c = getJson('get', 'crd', crd);
+    assert.equal(condition(c, 'Established')?.status, 'True', crd);
+  }
+  const dep = getJson('-n', system, 'get', 'deployment', release);
+  assert.equal(dep.status.readyReplicas, 1);
+  assert.match(kubectl('-n', system, 'logs', `deployment/${release}`), /"msg":"leading"/);
+});
+
+step(
+  'kubectl apply -f examples/vat.yaml: the pod runs, the Vat is Ready with its VatID and Secret',
+  async () => {
+    kubectl('create', 'namespace', ns);
+    kubectl('-n', ns, 'apply', '-f', join(repoRoot, 'examples/vat.yaml'));
+    const v = await eventually('Vat counter Ready', 240_000, () => {
+      const x = vat('counter');
+      return condition(x, 'Ready')?.status === 'True' ? x : undefined;
+    });
+    assert.match(v.status.vatId, /^12D3KooW/);
+    assert.ok(v.status.addresses.length > 0);
+    assert.deepEqual(v.status.sturdyrefSecret, { name: 'counter-sturdyref', key: 'sturdyref' });
+    assert.equal(v.status.observedGeneration, v.metadata.generation);
+    assert.match(v.status.contractHash, /^[0-9a-f]{64}$/);
+    const secret = getJson('-n', ns, 'get', 'secret', 'counter-sturdyref');
+    assert.ok(Buffer.from(secret.data.sturdyref, 'base64').toString().length > 20);
+    assert.ok(
+      !JSON.stringify(v.status).includes(Buffer.from(secret.data.sturdyref, 'base64').toString()),
+      'no secret in status',
+    );
+    const pvc = getJson('-n', ns, 'get', 'pvc', 'data-counter-0');
+    assert.equal(pvc.status.phase, 'Bound');
+    // kubectl get vat shows READY and VATID.
+    assert.match(
+      kubectl('-n', ns, 'get', 'vat', 'counter'),
+      new RegExp(`counter\\s+True\\s+${v.status.vatId}`),
+    );
+  },
+);
+
+/** Runs `quorumvat send` in a Job with the vat's sturdyref from its Secret; returns its output. */
+async function sendFromJob(name: string, method: string, ...args: string[]): Promise<string> {
+  apply(ns, {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name },
+    spec: {
+      backoffLimit: 0,
+      ttlSecondsAfterFinished: 600,
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+          containers: [
+            {
+              name: 'client',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              env: [
+                {
+                  name: 'STURDYREF',
+                  valueFrom: { secretKeyRef: { name: 'counter-sturdyref', key: 'sturdyref' } },
+                },
+              ],
+              args: ['send', '$(STURDYREF)', method, ...args],
+            },
+          ],
+        },
+      },
+    },
+  });
+  await eventually(`Job ${name} to finish`, 180_000, () => {
+    const j = getJson('-n', ns, 'get', 'job', name);
+    if (j.status.failed)
+      throw new Error(`Job ${name} failed: ${kubectl('-n', ns, 'logs', `job/${name}`)}`);
+    return j.status.succeeded ? true : undefined;
+  });
+  // The result is the last line (one JSON value); log lines come before it.
+  const lines = kubectl('-n', ns, 'logs', `job/${name}`).trim().split('\n');
+  return lines.at(-1)!;
+}
+
+step('a client Job in the cluster redeems the sturdyref and calls the vat', async () => {
+  assert.equal(await sendFromJob('send-1', 'incr', '5'), '5');
+  assert.equal(await sendFromJob('send-2', 'incr', '2'), '7');
+});
+
+step('kubectl delete pod: the vat comes back from its volume, same VatID, same state', async () => {
+  const before = vat('counter');
+  const uid = getJson('-n', ns, 'get', 'pod', 'counter-0').metadata.uid;
+  kubectl('-n', ns, 'delete', 'pod', 'counter-0', '--wait=true');
+  await eventually('a new pod counter-0, and the Vat Ready again', 240_000, () => {
+    const pod = getJson('-n', ns, 'get', 'pod', 'counter-0');
+    const v = vat('counter');
+    return pod.metadata.uid !== uid && condition(v, 'Ready')?.status === 'True' && pod.status.podIP
+      ? v
+      : undefined;
+  });
+  assert.equal(vat('counter').status.vatId, before.status.vatId, 'the key stayed on the volume');
+  assert.equal(await sendFromJob('send-3', 'read'), '7', 'the count survived on the volume');
+});
+
+step('kubectl logs -l quorumvat.dev/vat=counter --prefix shows the node as JSON lines', () => {
+  const out = kubectl('-n', ns, 'logs', '-l', 'quorumvat.dev/vat=counter', '--prefix', '--tail=50');
+  const lines = out.split('\n').filter(Boolean);
+  assert.ok(lines.length > 0);
+  for (const line of lines) {
+    const m = /^\[pod\/counter-0\/vat\] (\{.*\})$/.exec(line);
+    assert.ok(m, `not a prefixed JSON line: ${line}`);
+    const rec = JSON.parse(m[1]!);
+    assert.ok(rec.level !== undefined && rec.msg !== undefined, line);
+  }
+});
+
+step(
+  'a contract that does not load is reported in the Vat conditions, with the node’s words',
+  async () => {
+    apply(ns, {
+      apiVersion: 'quorumvat.dev/v1alpha1',
+      kind: 'Vat',
+      metadata: { name: 'broken' },
+      spec: {
+        contract: { source: 'export function buildRootObject( {' },
+        storage: { size: '64Mi' },
+      },
+    });
+    const v = await eventually('Vat broken Degraded', 240_000, () => {
+      const x = vat('broken');
+      return condition(x, 'Degraded')?.status === 'True' ? x : undefined;
+    });
+    const degraded = condition(v, 'Degraded');
+    assert.equal(degraded.reason, 'NodeFailing');
+    assert.match(degraded.message, /vat node exited with code \d+: .+/);
+    assert.equal(condition(v, 'Ready').status, 'False');
+    const events = kubectl(
+      '-n',
+      ns,
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=broken,reason=NodeFailing',
+    );
+    assert.match(events, /NodeFailing/);
+  },
+);
+
+step('a ConfigMap contract that is missing is reported as ContractNotFound', async () => {
+  apply(ns, {
+    apiVersion: 'quorumvat.dev/v1alpha1',
+    kind: 'Vat',
+    metadata: { name: 'orphan' },
+    spec: { contract: { configMapRef: { name: 'no-such-map' } } },
+  });
+  const v = await eventually('Vat orphan Degraded', 60_000, () => {
+    const x = vat('orphan');
+    return condition(x, 'Degraded')?.status === 'True' ? x : undefined;
+  });
+  assert.equal(condition(v, 'Ready').reason, 'ContractNotFound');
+  assert.match(
+    condition(v, 'Ready').message,
+    /ConfigMap no-such-map \(the contract\) does not exist in namespace/,
+  );
+});
+
+step(
+  'deleting the Vat removes its pod, Service and Secret but keeps the volume (retention Keep)',
+  async () => {
+    kubectl('-n', ns, 'delete', 'vat', 'counter', '--wait=true');
+    await eventually('the StatefulSet, Service and Secret gone', 120_000, () => {
+      const left = kubectl(
+        '-n',
+        ns,
+        'get',
+        'statefulset,service,secret',
+        '-l',
+        'quorumvat.dev/vat=counter',
+        '-o',
+        'name',
+      );
+      return left.trim() === '' ? true : undefined;
+    });
+    const pvc = getJson('-n', ns, 'get', 'pvc', 'data-counter-0');
+    assert.equal(pvc.status.phase, 'Bound', 'the data volume stays');
+  },
+);
+
+step('helm uninstall removes the operator and keeps the CRDs', () => {
+  helm('uninstall', release, '-n', system, '--wait');
+  assert.equal(kubectl('-n', system, 'get', 'deployment', '-o', 'name').trim(), '');
+  kubectl('get', 'crd', 'vats.quorumvat.dev', 'quorumvats.quorumvat.dev');
+});

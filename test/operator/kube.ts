@@ -1,0 +1,137 @@
+// Helpers for tests on the real test cluster (npm run test:e2e): kubectl and helm v1.35 / v4
+// from the cluster's tool cache, unique namespaces, polling. Not a test file itself.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const repoRoot = join(import.meta.dirname, '../..');
+const toolsDir =
+  process.env['QUORUMVAT_KUBE_TOOLS'] ?? '/var/cache/quorumvat/kubectl-layer/current';
+export const kubeconfig =
+  process.env['KUBECONFIG'] ?? '/var/lib/quorumvat-cluster/admin.kubeconfig';
+
+export class CommandError extends Error {
+  readonly stderr: string;
+  constructor(message: string, stderr: string) {
+    super(message);
+    this.stderr = stderr;
+  }
+}
+
+export function run(
+  tool: 'kubectl' | 'helm',
+  args: string[],
+  input?: string,
+  timeoutMs = 180_000,
+): string {
+  try {
+    return execFileSync(join(toolsDir, tool), ['--kubeconfig', kubeconfig, ...args], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    const stderr = e.stderr || e.stdout || e.message;
+    throw new CommandError(`${tool} ${args.join(' ')} failed: ${stderr}`, stderr);
+  }
+}
+
+export const kubectl = (...args: string[]): string => run('kubectl', args);
+export const helm = (...args: string[]): string => run('helm', args);
+
+/** kubectl apply -f - of a manifest (object or YAML text); returns stdout or throws. */
+export function apply(ns: string, manifest: object | string, ...extra: string[]): string {
+  const text = typeof manifest === 'string' ? manifest : JSON.stringify(manifest);
+  return run('kubectl', ['-n', ns, 'apply', '-f', '-', ...extra], text);
+}
+
+/** The stderr of a command that must fail. */
+export function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CommandError) return err.stderr;
+    throw err;
+  }
+  throw new Error('expected the API server to refuse this, but it was accepted');
+}
+
+export function clusterReachable(): boolean {
+  if (!existsSync(kubeconfig)) return false;
+  try {
+    kubectl('get', '--raw', '/readyz');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function uniqueNamespace(prefix: string): string {
+  const ns = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+  kubectl('create', 'namespace', ns);
+  return ns;
+}
+
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+  );
+}
+
+const crdNames = ['vats.quorumvat.dev', 'quorumvats.quorumvat.dev'];
+
+/**
+ * Makes sure the CRDs are installed: from crds/ when absent (and then the returned cleanup
+ * removes them again, so a later helm install owns them); CRDs already there (a chart install,
+ * kept on uninstall) are left as they are, never co-owned by another field manager (helm's
+ * server-side apply would then conflict).
+ */
+export function ensureCrds(): () => void {
+  const existing = kubectl('get', 'crd', '-o', 'name');
+  const created = crdNames.every((n) => !existing.includes(`/${n}`));
+  if (created) {
+    kubectl(
+      'apply',
+      '--server-side',
+      '--field-manager=quorumvat-crd-test',
+      '-f',
+      join(repoRoot, 'crds'),
+    );
+  }
+  kubectl(
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    ...crdNames.map((n) => `crd/${n}`),
+  );
+  return () => {
+    if (created) kubectl('delete', 'crd', ...crdNames, '--wait=true', '--timeout=120s');
+  };
+}
+
+/** Whether the CRDs are installed now. */
+export const crdsInstalled = (): boolean => {
+  const existing = kubectl('get', 'crd', '-o', 'name');
+  return crdNames.every((n) => existing.includes(`/${n}`));
+};
+
+export const deleteCrds = (): void => {
+  kubectl('delete', 'crd', ...crdNames, '--ignore-not-found', '--wait=true', '--timeout=120s');
+};

@@ -1,0 +1,113 @@
+/**
+ * What a vat node reports about itself: one typed event per thing an operator may need to
+ * know, emitted by the part that saw it (kernel, vattp, store, node) into an EventSink. The
+ * emitters never format log lines; the vat node turns events into pino lines (log.ts), tests
+ * collect them, metrics may count them. Quiet when healthy: nothing here fires per message.
+ */
+import type { ProtocolErrorCode } from '../protocol/errors.ts';
+import type { VatId } from '../protocol/identity.ts';
+
+export type VatEvent =
+  // ---- kernel
+  /** A crank failed and left no trace (gas, a throw, a dead worker); its result is rejected. */
+  | {
+      readonly type: 'crank-aborted';
+      /** The delivery's type ('message', 'notify', 'startVat', ...). */
+      readonly delivery: string;
+      readonly reason: string;
+      readonly gas?: number;
+    }
+  /** The vat's contract could not be loaded into a fresh worker: the vat runs no cranks. */
+  | { readonly type: 'vat-start-failed'; readonly reason: string }
+  /**
+   * A message could not be delivered and has no result promise to reject with the reason (a
+   * sendOnly to a promise settled to data or rejected, or to an object that is gone).
+   */
+  | {
+      readonly type: 'message-undeliverable';
+      readonly target: string;
+      readonly method: string | null;
+      readonly reason: string;
+    }
+  /** The kernel refused a message a peer sent once it came to handle it (the link stays up). */
+  | {
+      readonly type: 'peer-message-refused';
+      readonly peer: VatId;
+      readonly code: ProtocolErrorCode;
+      readonly reason: string;
+    }
+  /** The vat could not checkpoint for a long time; `held` says what keeps it busy. */
+  | { readonly type: 'checkpoint-waiting'; readonly reason: string; readonly held?: string }
+  // ---- store
+  /** A commit failed (disk full, read-only, damaged file): the kernel refuses new work. */
+  | { readonly type: 'store-failed'; readonly reason: string }
+  // ---- vattp
+  /** A peer's frame broke the protocol: its stream is closed and it gets a strike. */
+  | {
+      readonly type: 'peer-input-rejected';
+      readonly peer: VatId;
+      readonly code: ProtocolErrorCode;
+      readonly reason: string;
+    }
+  /** Too many strikes: the peer is refused for `banMs`. */
+  | { readonly type: 'peer-banned'; readonly peer: VatId; readonly banMs: number }
+  /** Messages are owed to a peer that cannot be dialled: retried with backoff (once per outage). */
+  | { readonly type: 'peer-unreachable'; readonly peer: VatId; readonly err: string }
+  /** The outage is over. */
+  | { readonly type: 'peer-reachable'; readonly peer: VatId; readonly downMs: number }
+  /** Unreachable for giveUpMs: no longer dialled; `owed` messages wait until it connects. */
+  | {
+      readonly type: 'peer-given-up';
+      readonly peer: VatId;
+      readonly downMs: number;
+      readonly owed: number;
+    }
+  /** A client (it listens nowhere) left while owed messages: they wait for it (debug). */
+  | { readonly type: 'client-gone'; readonly peer: VatId }
+  /** One more failed dial during an outage (debug). */
+  | {
+      readonly type: 'connect-retry-failed';
+      readonly peer: VatId;
+      readonly err: string;
+      readonly delayMs: number;
+    }
+  /** Only an ack was owed and the peer is gone: not retried (debug). */
+  | { readonly type: 'ack-undelivered'; readonly peer: VatId; readonly err: string }
+  /** Messages out, peer silent for stallMs: the link is dropped and redialled (debug). */
+  | { readonly type: 'link-stalled'; readonly peer: VatId; readonly stallMs: number }
+  /** An outbound message larger than a frame: the link stalls before it (a kernel bug). */
+  | {
+      readonly type: 'delivery-undeliverable';
+      readonly peer: VatId;
+      readonly seq: number;
+      readonly maxFrameBytes: number;
+    }
+  /** Sending to a peer failed for a reason of ours, not the network's. */
+  | { readonly type: 'send-failed'; readonly peer: VatId; readonly err: string }
+  /** Handling a peer's frame failed for a reason of ours (no strike; the peer resends). */
+  | { readonly type: 'inbound-failed'; readonly peer: VatId; readonly err: string }
+  /** Inbound frames refused because the vat takes no new work (its store failed); once (debug). */
+  | { readonly type: 'inbound-refused'; readonly peer: VatId; readonly err: string }
+  /** The kernel woke the transport for something that is not a VatID. */
+  | { readonly type: 'wake-ignored'; readonly peer: string }
+  // ---- discovery (vattp/bootstrap.ts)
+  /** A configured bootstrap address cannot be reached: retried with backoff (once per outage). */
+  | { readonly type: 'bootstrap-unreachable'; readonly bootstrap: string; readonly err: string }
+  /** It is back. */
+  | { readonly type: 'bootstrap-reachable'; readonly bootstrap: string; readonly downMs: number }
+  /** One more failed try during an outage (debug). */
+  | { readonly type: 'bootstrap-retry-failed'; readonly bootstrap: string; readonly err: string };
+
+export type VatEventType = VatEvent['type'];
+
+/** Where events go. Must not throw; must be cheap (it runs on the kernel's and transport's paths). */
+export type EventSink = (event: VatEvent) => void;
+
+/** A sink that drops everything (tests and tools that do not care). */
+export const ignoreEvents: EventSink = () => {};
+
+/** A sink that keeps events in an array (tests). */
+export function collectEvents(): { sink: EventSink; events: VatEvent[] } {
+  const events: VatEvent[] = [];
+  return { sink: (e) => events.push(e), events };
+}

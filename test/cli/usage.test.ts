@@ -50,6 +50,10 @@ const cases: Case[] = [
   ...['0', '-1s', '5y', 'abc', '1.5.2s', '30d'].map(
     (v): Case => ({ args: [...node, '--give-up', v], says: /--give-up: expected a duration/ }),
   ),
+  ...['abc', '0', '-1'].map(
+    (v): Case => ({ args: [...node, '--stop-grace', v], says: /--stop-grace: / }),
+  ),
+  { args: node, env: { QUORUMVAT_STOP_GRACE: 'soon' }, says: /QUORUMVAT_STOP_GRACE: / },
   { args: node, env: { QUORUMVAT_GIVE_UP: '0ms' }, says: /QUORUMVAT_GIVE_UP: expected a duration/ },
   // node: addresses
   ...[

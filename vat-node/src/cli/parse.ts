@@ -37,8 +37,6 @@ export type Invocation =
       readonly args: string[];
     };
 
-export type ConfigOf<C extends CommandName> = Config<C>;
-
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
@@ -92,15 +90,13 @@ function build(write: (s: string) => void, captured: { run?: Invocation }): Comm
       cmd.addOption(option);
     }
     if (spec.details) cmd.addHelpText('after', `\n${spec.details}`);
-    cmd.action((...all: unknown[]) => {
-      const positionals = cmd.args;
+    cmd.action(() => {
       captured.run = {
         kind: 'run',
         command: name,
         config: resolve(name, spec, cmd),
-        args: positionals,
+        args: cmd.args,
       };
-      void all;
     });
   }
   return program;

@@ -237,8 +237,11 @@ describe('the container image', { timeout: 900_000 }, () => {
         (m.get('quorumvat_vattp_messages_received_total') ?? 0) >
         (m0.get('quorumvat_vattp_messages_received_total') ?? 0);
       if (received) {
+        // The client's first messages arrived (the redemption, then the call): give the spin
+        // crank half a second to start; it runs for about two.
+        await new Promise((r) => setTimeout(r, 500));
         assert.equal(
-          m.get('quorumvat_deliveries_total'),
+          (await metrics(b.ip)).get('quorumvat_deliveries_total'),
           m0.get('quorumvat_deliveries_total'),
           'spin not done yet',
         );

@@ -8,7 +8,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, clusterReachable, eventually, helm, kubectl, repoRoot } from '../operator/kube.ts';
+import {
+  apply,
+  clusterReachable,
+  crdsInstalled,
+  deleteCrds,
+  eventually,
+  helm,
+  kubectl,
+  repoRoot,
+} from '../operator/kube.ts';
 
 const release = 'quorumvat';
 const system = 'quorumvat-system';
@@ -42,6 +51,9 @@ function step(name: string, fn: () => void | Promise<void>): void {
   });
 }
 
+// helm uninstall keeps the CRDs (on purpose); this test removes them if it brought them.
+let crdsBefore = false;
+
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
   const images = kubectl('get', 'nodes', '-o', 'jsonpath={.items[*].status.images[*].names}');
@@ -50,12 +62,14 @@ before(() => {
     `image ${image} is not in the cluster's containerd: test/container/build-image.sh --into-cluster`,
   );
   helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  crdsBefore = crdsInstalled();
 });
 
 after(() => {
   if (process.env['E2E_KEEP']) return;
   kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
   helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  if (!crdsBefore) deleteCrds();
 });
 
 step('helm install: the operator becomes Ready and the CRDs are established', () => {

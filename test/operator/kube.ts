@@ -98,20 +98,23 @@ export async function eventually<T>(
 const crdNames = ['vats.quorumvat.dev', 'quorumvats.quorumvat.dev'];
 
 /**
- * Makes sure the CRDs from crds/ are installed; returns a cleanup that removes them again if
- * this call created them (so a later helm install owns them), and leaves them otherwise.
+ * Makes sure the CRDs are installed: from crds/ when absent (and then the returned cleanup
+ * removes them again, so a later helm install owns them); CRDs already there (a chart install,
+ * kept on uninstall) are left as they are, never co-owned by another field manager (helm's
+ * server-side apply would then conflict).
  */
 export function ensureCrds(): () => void {
   const existing = kubectl('get', 'crd', '-o', 'name');
   const created = crdNames.every((n) => !existing.includes(`/${n}`));
-  kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '--field-manager=quorumvat-crd-test',
-    '-f',
-    join(repoRoot, 'crds'),
-  );
+  if (created) {
+    kubectl(
+      'apply',
+      '--server-side',
+      '--field-manager=quorumvat-crd-test',
+      '-f',
+      join(repoRoot, 'crds'),
+    );
+  }
   kubectl(
     'wait',
     '--for=condition=Established',
@@ -122,3 +125,13 @@ export function ensureCrds(): () => void {
     if (created) kubectl('delete', 'crd', ...crdNames, '--wait=true', '--timeout=120s');
   };
 }
+
+/** Whether the CRDs are installed now. */
+export const crdsInstalled = (): boolean => {
+  const existing = kubectl('get', 'crd', '-o', 'name');
+  return crdNames.every((n) => existing.includes(`/${n}`));
+};
+
+export const deleteCrds = (): void => {
+  kubectl('delete', 'crd', ...crdNames, '--ignore-not-found', '--wait=true', '--timeout=120s');
+};

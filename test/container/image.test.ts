@@ -17,7 +17,6 @@ import {
   here,
   httpGet,
   ipOf,
-  Network,
   Run,
   readInContainer,
   type StartedNetwork,
@@ -94,14 +93,12 @@ describe('the container image', { timeout: 900_000 }, () => {
     const built = await buildImage();
     tag = built.tag;
     console.log(`# image ${tag} built in ${Math.round(built.buildMs)} ms`);
-    net = await new Network().start();
+    net = await run.network();
     netName = net.getName();
-    // testcontainers' networks carry its own labels; ours finds it at cleanup too.
-    await docker('network', 'inspect', netName);
+    assert.ok(netName.startsWith(run.id), netName);
   });
 
   after(async () => {
-    await net?.stop().catch(() => {});
     await run.cleanup();
     assert.deepEqual(await run.leftovers(), [], 'every container, network and volume removed');
   });

@@ -99,282 +99,58 @@
  */
 import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
-import { Checkpoints } from './checkpoints.ts';
 import { checkInput, parseMessage } from './codec.ts';
-import { InputPool, seqKey } from './pool.ts';
+import { seqKey } from './pool.ts';
+import {
+  type BlockRecord,
+  type Branch,
+  blockBytes,
+  getOrAdd,
+  MAX_ROUNDS_AHEAD,
+  type ProposalMessage,
+  type ReplicaOptions,
+  ReplicaState,
+  type TimeoutMessage,
+  type VoteMessage,
+} from './state.ts';
 import {
   blockIdOf,
-  genesisBlockId,
   inputDigest,
   proposalStatement,
   timeoutStatement,
   voteStatement,
 } from './statements.ts';
 import type {
-  AuthenticateInput,
   Block,
   BlockId,
   CommitProof,
   DecidedSegment,
-  Evidence,
   Input,
-  OrderingCrypto,
   OrderingMessage,
   QC,
-  Reconfigure,
   ReplicaAction,
   ReplicaEvent,
-  ResumeState,
-  SafetyState,
   TC,
   TimeoutVote,
 } from './types.ts';
 
-export interface ReplicaOptions {
-  /** This member's VatID (the key behind `crypto.sign`). */
-  readonly self: VatId;
-  /** The epoch-0 configuration (../config.ts genesisConfig). */
-  readonly genesis: QuorumConfig;
-  readonly crypto: OrderingCrypto;
-  /** Checks an input's sender signature (Input.auth); without it unseen inputs are waited for. */
-  readonly authenticateInput?: AuthenticateInput;
-  /** Interprets `reconfigure` inputs; without it they are decided but change nothing. */
-  readonly reconfigure?: Reconfigure;
-  /** Overrides genesis params (tests, benches). */
-  readonly viewTimeoutMs?: number;
-  readonly maxBatch?: number;
-  readonly checkpointInterval?: number;
-  readonly maxPendingPerSender?: number;
-  /** Cap of the doubling view timeout. Default 16 × viewTimeoutMs. */
-  readonly maxViewTimeoutMs?: number;
-  /** Bytes of input bodies per block. Default 4 MiB. */
-  readonly maxBatchBytes?: number;
-  /** Decided blocks kept to serve `sync`: at most this many… Default 10,000. */
-  readonly keepDecided?: number;
-  /** …and at most this many bytes of their inputs. Default 64 MiB. */
-  readonly keepDecidedBytes?: number;
-  /** How often a learner pulls decisions. Default viewTimeoutMs. */
-  readonly syncIntervalMs?: number;
-  /** The last `persist-safety` state, after a restart. */
-  readonly safety?: SafetyState;
-  /** Where to resume after a restart (else: from genesis). */
-  readonly resume?: ResumeState;
-  /** Non-members allowed to pull decided blocks (future members catching up, observers). */
-  readonly learners?: readonly VatId[];
-  /** Who may pull decided blocks. Default: `learners` and members of any configuration seen. */
-  readonly maySync?: (peer: VatId) => boolean;
-}
+export type { ReplicaOptions } from './state.ts';
 
-interface BlockRecord {
-  readonly id: BlockId;
-  readonly epoch: number;
-  readonly round: number;
-  readonly height: number;
-  readonly parent: BlockId;
-  /** null for the genesis root. */
-  readonly block: Block | null;
-  readonly digests: readonly string[];
-  /** Ends its epoch: the last input is a reconfiguration the hook accepts. */
-  readonly reconfig: boolean;
-}
-
-interface Branch {
-  /** Next expected seq per sender key along the branch's undecided blocks. */
-  readonly next: Map<string, number>;
-  readonly reconfig: boolean;
-  readonly hasInputs: boolean;
-}
-
-type VoteMessage = Extract<OrderingMessage, { type: 'vote' }>;
-type TimeoutMessage = Extract<OrderingMessage, { type: 'timeout' }>;
-type ProposalMessage = Extract<OrderingMessage, { type: 'proposal' }>;
-
-const MAX_ROUNDS_AHEAD = 10_000;
-const MAX_REPORTED = 10_000;
 /** View timeouts in a row without progress before a member says it is stalled. */
 const STALL_TIMEOUTS = 3;
+
 const MAX_AWAITING = 64;
+
 const MAX_FUTURE = 4096;
+
 const VERIFIED_CACHE = 100_000;
+
 const SYNC_BLOCKS = 1024;
+
 /** A sync reply stops adding decided segments past this many bytes of inputs. */
 const SYNC_BYTES = 8 << 20;
 
-const blockBytes = (b: Block) => b.inputs.reduce((n, i) => n + i.body.length, 0);
 const PENDING_BLOCKS = 64;
-
-/** The map's value at key, created by make() (an empty Map by default) if absent. */
-function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V = () => new Map() as V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
-}
-
-/** The state every part of a Replica reads and changes (one member, one quorum). */
-export class ReplicaState {
-  readonly self: VatId;
-  readonly opts: ReplicaOptions;
-  readonly crypto: OrderingCrypto;
-  readonly quorum: VatId;
-  readonly viewTimeoutMs: number;
-  readonly maxViewTimeoutMs: number;
-  readonly maxBatch: number;
-  readonly maxBatchBytes: number;
-  readonly checkpointInterval: number;
-  readonly maxPendingPerSender: number;
-  readonly keepDecided: number;
-  readonly keepDecidedBytes: number;
-  historyBytes = 0;
-  out: ReplicaAction[] = [];
-  readonly configs = new Map<number, QuorumConfig>();
-  config: QuorumConfig;
-
-  // chain (current epoch)
-  blocks = new Map<BlockId, BlockRecord>();
-  qcs = new Map<BlockId, QC>();
-  highQC: QC;
-  highQCFrom: VatId | undefined;
-  decidedTip: BlockRecord;
-  readonly history = new Map<number, { block: Block; proof: CommitProof }>();
-  oldestKept = 1;
-
-  // voting and pacing
-  round = 1;
-  highestVotedRound = 0;
-  proposedRound = 0;
-  lastTC: TC | undefined;
-  consecutiveTimeouts = 0;
-  /** Leaders whose last turn ended by timeout without their proposal reaching us. */
-  readonly suspects = new Set<VatId>();
-  stalled = false;
-  myTimeout: TimeoutMessage | undefined;
-  votes = new Map<number, Map<BlockId, Map<VatId, Uint8Array>>>();
-  votedBy = new Map<number, Map<VatId, { blockId: BlockId; sig: Uint8Array }>>();
-  proposalsSeen = new Map<number, { blockId: BlockId; sig: Uint8Array; verified: boolean }>();
-  timeouts = new Map<number, Map<VatId, TimeoutVote>>();
-  deferred: { rec: BlockRecord; sig: Uint8Array; missing: Map<string, string> } | undefined;
-  awaiting = new Map<BlockId, { from: VatId; message: ProposalMessage }>();
-  future: { from: VatId; message: OrderingMessage; epoch: number }[] = [];
-  timerArmed: { epoch: number; round: number } | undefined;
-  syncTimerArmed = false;
-  syncTarget = 0;
-  readonly syncInFlight = new Set<VatId>();
-  stateTransferReported = false;
-  readonly pool: InputPool;
-  readonly checkpoints: Checkpoints;
-  readonly reported = new Set<string>();
-  readonly verified = new Set<string>();
-  haltReason: string | undefined;
-  epochRoot: BlockId = '';
-  readonly helped = new Map<VatId, number>();
-  readonly served = new Map<VatId, { state: string; repeats: number }>();
-  constructor(opts: ReplicaOptions) {
-    this.opts = opts;
-    this.self = opts.self;
-    this.crypto = opts.crypto;
-    const g = opts.genesis;
-    // 2k ≤ n (two disjoint quorums) or k > n is refused here too, with config.ts's reason.
-    checkArithmetic(g.members.length, g.threshold);
-    this.quorum = g.quorum;
-    this.viewTimeoutMs = opts.viewTimeoutMs ?? g.params.viewTimeoutMs;
-    this.maxViewTimeoutMs = opts.maxViewTimeoutMs ?? 16 * this.viewTimeoutMs;
-    this.maxBatch = opts.maxBatch ?? g.params.maxBatch;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 4 << 20;
-    this.checkpointInterval = opts.checkpointInterval ?? g.params.checkpointInterval;
-    this.maxPendingPerSender = opts.maxPendingPerSender ?? g.params.maxPendingPerSender;
-    this.keepDecided = opts.keepDecided ?? 10_000;
-    this.keepDecidedBytes = opts.keepDecidedBytes ?? 64 << 20;
-    this.config = g;
-    this.configs.set(g.epoch, g);
-    const root: BlockRecord = {
-      id: genesisBlockId(this.quorum),
-      epoch: g.epoch,
-      round: 0,
-      height: 0,
-      parent: genesisBlockId(this.quorum),
-      block: null,
-      digests: [],
-      reconfig: false,
-    };
-    this.blocks.set(root.id, root);
-    this.decidedTip = root;
-    this.highQC = { epoch: g.epoch, round: 0, blockId: root.id, votes: [] };
-    this.epochRoot = root.id;
-    this.pool = new InputPool(this.maxPendingPerSender);
-    if (opts.resume !== undefined) resume(this, opts.resume);
-    restoreSafety(this);
-    this.checkpoints = new Checkpoints(
-      this.quorum,
-      this.self,
-      this.checkpointInterval,
-      this.crypto,
-      {
-        emit: (a) => this.emit(a),
-        reject: (from, reason) => this.reject(from, reason),
-        report: (key, evidence) => this.report(key, evidence),
-        diverge: (height, local, agreed) => diverge(this, height, local, agreed),
-        configOf: (epoch) => this.configs.get(epoch),
-        decidedHeight: () => this.decidedTip.height,
-      },
-    );
-  }
-
-  // ------------------------------------------------------------------ public view
-
-  get epoch(): number {
-    return this.config.epoch;
-  }
-  get configuration(): QuorumConfig {
-    return this.config;
-  }
-  get decidedHeight(): number {
-    return this.decidedTip.height;
-  }
-  get currentRound(): number {
-    return this.round;
-  }
-  get isMember(): boolean {
-    return isMember(this.config, this.self);
-  }
-  get halted(): string | undefined {
-    return this.haltReason;
-  }
-  leaderOf(round: number): VatId {
-    const m = this.config.members;
-    return m[(round + this.config.epoch) % m.length]!;
-  }
-  emit(action: ReplicaAction): undefined {
-    this.out.push(action);
-  }
-  reject(from: VatId, reason: string): undefined {
-    this.emit({ type: 'rejected', from, reason });
-  }
-  broadcast(message: OrderingMessage): undefined {
-    this.emit({ type: 'broadcast', message });
-  }
-  halt(reason: string): undefined {
-    if (this.haltReason !== undefined) return;
-    this.haltReason = reason;
-    this.emit({ type: 'halted', reason });
-    this.emit({ type: 'cancel-timer', timer: 'round' });
-    this.emit({ type: 'cancel-timer', timer: 'sync' });
-  }
-  decidedRound(): number {
-    return this.decidedTip.epoch === this.epoch ? this.decidedTip.round : 0;
-  }
-  report(key: string, evidence: Evidence): undefined {
-    if (this.reported.has(key)) return;
-    // Keys name a round or height; old ones cannot come back (their state is gone), so a
-    // member lying every round costs a bounded memory.
-    if (this.reported.size >= MAX_REPORTED)
-      this.reported.delete(this.reported.values().next().value!);
-    this.reported.add(key);
-    this.emit({ type: 'evidence', evidence });
-  }
-}
 
 export class Replica {
   readonly self: VatId;
@@ -508,7 +284,7 @@ function hasWork(s: ReplicaState): boolean {
  * kept (peers serve them), and until a peer's certificate arrives this member proposes
  * nothing (it holds no certified block to extend).
  */
-function resume(s: ReplicaState, r: NonNullable<ReplicaOptions['resume']>): undefined {
+export function resume(s: ReplicaState, r: NonNullable<ReplicaOptions['resume']>): undefined {
   const last = r.configs.at(-1);
   if (last === undefined || last.epoch !== r.tip.epoch || r.configs[0]?.epoch !== 0) {
     throw new RangeError('resume: configurations must run from genesis to the tip’s epoch');
@@ -569,7 +345,7 @@ function beforeRestoredEpoch(s: ReplicaState): boolean {
   return s.opts.safety !== undefined && s.epoch < s.opts.safety.epoch;
 }
 
-function restoreSafety(s: ReplicaState): undefined {
+export function restoreSafety(s: ReplicaState): undefined {
   const saved = s.opts.safety;
   if (saved !== undefined && saved.epoch === s.epoch) {
     s.highestVotedRound = Math.max(s.highestVotedRound, saved.highestVotedRound);
@@ -579,8 +355,6 @@ function restoreSafety(s: ReplicaState): undefined {
     s.round = Math.max(s.round, s.highQC.round + 1);
   }
 }
-
-// ------------------------------------------------------------------ signatures
 
 /** Verifies one member signature, remembering successes (certificates repeat votes). */
 function verifySig(
@@ -676,8 +450,6 @@ function rootId(s: ReplicaState): BlockId {
   // The epoch's root is the decided block the epoch started from.
   return s.epochRoot;
 }
-
-// ------------------------------------------------------------------ messages
 
 function onMessage(s: ReplicaState, from: VatId, raw: unknown): undefined {
   const parsed = parseMessage(raw);
@@ -1032,8 +804,6 @@ function advance(s: ReplicaState, round: number, progress: boolean): undefined {
   }
 }
 
-// ------------------------------------------------------------------ timeouts (view change)
-
 function onTimer(
   s: ReplicaState,
   timer: 'round' | 'sync',
@@ -1158,8 +928,6 @@ function countTimeout(s: ReplicaState, round: number, t: TimeoutVote): undefined
   }
 }
 
-// ------------------------------------------------------------------ proposing
-
 function maybePropose(s: ReplicaState): undefined {
   if (!s.isMember || s.haltReason !== undefined) return;
   if (s.leaderOf(s.round) !== s.self || s.proposedRound >= s.round) return;
@@ -1202,8 +970,6 @@ function maybePropose(s: ReplicaState): undefined {
   maybeVote(s, rec, sig);
 }
 
-// ------------------------------------------------------------------ inputs
-
 function onSubmit(s: ReplicaState, raw: Input): undefined {
   if (s.haltReason !== undefined) return;
   const input = checkInput(raw);
@@ -1226,8 +992,6 @@ function onSubmit(s: ReplicaState, raw: Input): undefined {
     }
   }
 }
-
-// ------------------------------------------------------------------ deciding
 
 /** Decides `tip` and its undecided ancestors, in height order (R3, S4). */
 function decide(s: ReplicaState, tip: BlockRecord, proof: CommitProof): undefined {
@@ -1335,8 +1099,6 @@ function nextEpoch(s: ReplicaState, rec: BlockRecord): undefined {
   }
 }
 
-// ------------------------------------------------------------------ catching up
-
 function requestSync(s: ReplicaState, peer: VatId): undefined {
   if (peer === s.self || s.syncInFlight.has(peer)) return;
   s.syncInFlight.add(peer);
@@ -1347,7 +1109,7 @@ function requestSync(s: ReplicaState, peer: VatId): undefined {
   });
 }
 
-function maySync(s: ReplicaState, peer: VatId): boolean {
+export function maySync(s: ReplicaState, peer: VatId): boolean {
   if (s.opts.maySync !== undefined) return s.opts.maySync(peer);
   if (s.opts.learners?.includes(peer)) return true;
   for (const c of s.configs.values()) if (isMember(c, peer)) return true;
@@ -1508,14 +1270,12 @@ function applySegment(s: ReplicaState, seg: DecidedSegment): string | undefined 
   return undefined;
 }
 
-// ------------------------------------------------------------------ checkpoints
-
 function onExecuted(s: ReplicaState, height: number, hash: string): undefined {
   if (s.haltReason !== undefined) return;
   s.checkpoints.executed(height, hash, s.history.get(height)?.block.epoch ?? s.epoch);
 }
 
-function diverge(s: ReplicaState, height: number, local: string, agreed: string): undefined {
+export function diverge(s: ReplicaState, height: number, local: string, agreed: string): undefined {
   s.emit({ type: 'diverged', height, local, agreed });
   s.halt(`transcript diverged at height ${height}`);
 }

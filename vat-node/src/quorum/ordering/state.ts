@@ -8,7 +8,8 @@ import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig } from '../config.ts';
 import { Checkpoints } from './checkpoints.ts';
 import { InputPool } from './pool.ts';
-import { diverge, restoreSafety, resume } from './replica.ts';
+import { diverge } from './replica.ts';
+import { restoreSafety, resume } from './restart.ts';
 import { genesisBlockId } from './statements.ts';
 import type {
   AuthenticateInput,

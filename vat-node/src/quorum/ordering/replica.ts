@@ -99,6 +99,7 @@
  */
 import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig, toleranceOf } from '../config.ts';
+import { checkQC, checkTC, verifySig, verifyVoteSig } from './certificates.ts';
 import { checkInput, parseMessage } from './codec.ts';
 import { seqKey } from './pool.ts';
 import { beforeRestoredEpoch, raiseVoted, restoreSafety } from './restart.ts';
@@ -143,8 +144,6 @@ const STALL_TIMEOUTS = 3;
 const MAX_AWAITING = 64;
 
 const MAX_FUTURE = 4096;
-
-const VERIFIED_CACHE = 100_000;
 
 const SYNC_BLOCKS = 1024;
 
@@ -278,101 +277,6 @@ function hasWork(s: ReplicaState): boolean {
   if (tip === undefined) return s.highQC.round > s.decidedRound();
   const branch = branchOf(s, tip);
   return typeof branch !== 'string' && branch.hasInputs;
-}
-
-/** Verifies one member signature, remembering successes (certificates repeat votes). */
-function verifySig(
-  s: ReplicaState,
-  signer: VatId,
-  bytes: Uint8Array,
-  sig: Uint8Array,
-  key: string,
-): boolean {
-  const cacheKey = `${key}|${signer}|${Buffer.from(sig).toString('base64')}`;
-  if (s.verified.has(cacheKey)) return true;
-  if (!s.crypto.verify(signer, bytes, sig)) return false;
-  if (s.verified.size >= VERIFIED_CACHE) s.verified.clear();
-  s.verified.add(cacheKey);
-  return true;
-}
-
-function verifyVoteSig(
-  s: ReplicaState,
-  signer: VatId,
-  epoch: number,
-  round: number,
-  blockId: BlockId,
-  sig: Uint8Array,
-): boolean {
-  return verifySig(
-    s,
-    signer,
-    voteStatement(s.quorum, epoch, round, blockId),
-    sig,
-    `v|${epoch}|${round}|${blockId}`,
-  );
-}
-
-/** A QC of the current epoch: k distinct members' valid votes (or the epoch's root QC). */
-function checkQC(s: ReplicaState, qc: QC): string | undefined {
-  if (qc.epoch !== s.epoch) return `certificate of epoch ${qc.epoch}, not ${s.epoch}`;
-  if (qc.round === 0) {
-    const root = rootId(s);
-    return qc.blockId === root && qc.votes.length === 0 ? undefined : 'bad root certificate';
-  }
-  return checkSigners(
-    s,
-    qc.votes.map((v) => v.signer),
-    (i) => {
-      const v = qc.votes[i]!;
-      return verifyVoteSig(s, v.signer, qc.epoch, qc.round, qc.blockId, v.sig);
-    },
-    s.config,
-  );
-}
-
-function checkTC(s: ReplicaState, tc: TC): string | undefined {
-  if (tc.epoch !== s.epoch) return `timeout certificate of epoch ${tc.epoch}`;
-  return checkSigners(
-    s,
-    tc.timeouts.map((t) => t.signer),
-    (i) => {
-      const t = tc.timeouts[i]!;
-      return verifySig(
-        s,
-        t.signer,
-        timeoutStatement(s.quorum, tc.epoch, tc.round, t.highQcRound),
-        t.sig,
-        `t|${tc.epoch}|${tc.round}|${t.highQcRound}`,
-      );
-    },
-    s.config,
-  );
-}
-
-function checkSigners(
-  _s: ReplicaState,
-  signers: readonly VatId[],
-  valid: (i: number) => boolean,
-  config: QuorumConfig,
-): string | undefined {
-  if (signers.length < config.threshold) {
-    return `${signers.length} signatures, threshold ${config.threshold}`;
-  }
-  const seen = new Set<VatId>();
-  for (const [i, signer] of signers.entries()) {
-    if (seen.has(signer)) return `signer ${signer} counted twice`;
-    seen.add(signer);
-    if (!isMember(config, signer))
-      return `signer ${signer} is not a member of epoch ${config.epoch}`;
-    if (!valid(i)) return `bad signature of ${signer}`;
-  }
-  return undefined;
-}
-
-function rootId(s: ReplicaState): BlockId {
-  // The epoch's root is the decided block the epoch started from.
-  return s.epochRoot;
 }
 
 function onMessage(s: ReplicaState, from: VatId, raw: unknown): undefined {

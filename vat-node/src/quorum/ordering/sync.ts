@@ -9,10 +9,11 @@ import type { VatId } from '../../protocol/identity.ts';
 import { isMember } from '../config.ts';
 import { checkQC } from './certificates.ts';
 import { decideOne, nextEpoch, prune } from './deciding.ts';
-import { insert, onQC, record } from './replica.ts';
+import { insert, record } from './replica.ts';
 import { blockBytes, type ReplicaState } from './state.ts';
 import { blockIdOf, inputDigest } from './statements.ts';
 import type { Block, BlockId, DecidedSegment, OrderingMessage } from './types.ts';
+import { onQC } from './voting.ts';
 
 const SYNC_BLOCKS = 1024;
 

@@ -11,12 +11,13 @@
 import type { VatId } from '../../protocol/identity.ts';
 import { isMember, toleranceOf } from '../config.ts';
 import { checkQC, checkTC, verifySig } from './certificates.ts';
-import { branchOf, maybePropose, onQC, onTC } from './replica.ts';
+import { branchOf, maybePropose } from './replica.ts';
 import { beforeRestoredEpoch, raiseVoted } from './restart.ts';
 import { getOrAdd, MAX_ROUNDS_AHEAD, type ReplicaState, type TimeoutMessage } from './state.ts';
 import { timeoutStatement } from './statements.ts';
 import { helpLaggard, requestSync } from './sync.ts';
 import type { TimeoutVote } from './types.ts';
+import { onQC, onTC } from './voting.ts';
 
 /** View timeouts in a row without progress before a member says it is stalled. */
 const STALL_TIMEOUTS = 3;

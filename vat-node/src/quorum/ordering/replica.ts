@@ -99,19 +99,18 @@
  */
 import type { VatId } from '../../protocol/identity.ts';
 import { isMember, type QuorumConfig, toleranceOf } from '../config.ts';
+import { branchOf, checkBatch, reconfigures, record } from './batch.ts';
 import { checkQC, checkTC } from './certificates.ts';
 import { checkInput, parseMessage } from './codec.ts';
-import { seqKey } from './pool.ts';
 import {
   type BlockRecord,
-  type Branch,
   type ProposalMessage,
   type ReplicaOptions,
   ReplicaState,
 } from './state.ts';
 import { blockIdOf, inputDigest, proposalStatement } from './statements.ts';
 import { onSync, onSyncReply, requestSync } from './sync.ts';
-import type { Block, BlockId, Input, ReplicaAction, ReplicaEvent } from './types.ts';
+import type { Block, Input, ReplicaAction, ReplicaEvent } from './types.ts';
 import { afterEvent, onTimeout, onTimer } from './view-change.ts';
 import {
   maybeVote,
@@ -302,30 +301,6 @@ function onProposal(s: ReplicaState, from: VatId, m: ProposalMessage): undefined
   maybeVote(s, rec, m.sig);
 }
 
-export function record(
-  s: ReplicaState,
-  b: Block,
-  id: BlockId,
-  digests: readonly string[],
-): BlockRecord {
-  const last = b.inputs.at(-1);
-  return {
-    id,
-    epoch: b.epoch,
-    round: b.round,
-    height: b.height,
-    parent: b.parent,
-    block: b,
-    digests,
-    reconfig: last !== undefined && reconfigures(s, last, b.height),
-  };
-}
-
-function reconfigures(s: ReplicaState, input: Input, height: number): boolean {
-  if (input.kind !== 'reconfigure' || s.opts.reconfigure === undefined) return false;
-  return typeof s.opts.reconfigure(s.config, input, height) !== 'string';
-}
-
 export function insert(s: ReplicaState, rec: BlockRecord): undefined {
   s.blocks.set(rec.id, rec);
   // Before any vote for it: a certified block must outlive its holders' restarts.
@@ -337,71 +312,6 @@ export function insert(s: ReplicaState, rec: BlockRecord): undefined {
     s.awaiting.delete(rec.id);
     onProposal(s, waiting.from, waiting.message);
   }
-}
-
-/**
- * The batch rules (S3 and reconfiguration): a reason if the block is invalid, else the
- * inputs this member still waits for (key → digest).
- */
-function checkBatch(
-  s: ReplicaState,
-  b: Block,
-  digests: readonly string[],
-  parent: BlockRecord,
-): string | Map<string, string> {
-  const branch = branchOf(s, parent);
-  if (typeof branch === 'string') return branch;
-  if (branch.reconfig && b.inputs.length > 0) return 'inputs after a reconfiguration';
-  if (b.inputs.length > s.maxBatch) return `more than ${s.maxBatch} inputs`;
-  let bytes = 0;
-  const missing = new Map<string, string>();
-  for (const [i, input] of b.inputs.entries()) {
-    bytes += input.body.length;
-    if (i < b.inputs.length - 1 && reconfigures(s, input, b.height)) {
-      return 'a reconfiguration must end its batch';
-    }
-    const key = seqKey(input);
-    const expected = branch.next.get(key) ?? s.pool.nextSeq(key);
-    if (input.seq !== expected) {
-      return `${input.kind} ${input.from} #${input.seq} out of order (expected #${expected})`;
-    }
-    branch.next.set(key, expected + 1);
-    const pooled = s.pool.entry(key, input.seq);
-    if (pooled !== undefined && pooled.digest === digests[i]) continue;
-    // An accepted change request carries the administrator's signature: it vouches for itself.
-    if (input.kind === 'reconfigure' && reconfigures(s, input, b.height)) continue;
-    if (input.auth !== undefined && s.opts.authenticateInput !== undefined) {
-      if (!s.opts.authenticateInput(input)) {
-        return `${input.kind} ${input.from} #${input.seq}: its sender did not sign it`;
-      }
-      continue;
-    }
-    missing.set(`${key}\u0000${input.seq}`, digests[i]!);
-  }
-  if (bytes > s.maxBatchBytes) return `more than ${s.maxBatchBytes} bytes of inputs`;
-  return missing;
-}
-
-/** What the undecided ancestors of (and including) `tip` already order. */
-export function branchOf(s: ReplicaState, tip: BlockRecord): Branch | string {
-  const next = new Map<string, number>();
-  let reconfig = false;
-  let hasInputs = false;
-  const decided = s.decidedTip.height;
-  let r: BlockRecord | undefined = tip;
-  while (r.height > decided) {
-    const inputs = r.block?.inputs ?? [];
-    if (inputs.length > 0) hasInputs = true;
-    if (r.reconfig) reconfig = true;
-    for (const input of inputs) {
-      const key = seqKey(input);
-      if ((next.get(key) ?? 0) <= input.seq) next.set(key, input.seq + 1);
-    }
-    r = s.blocks.get(r.parent);
-    if (r === undefined) return 'an ancestor is unknown';
-  }
-  if (r.id !== s.decidedTip.id) return 'does not extend the decided chain';
-  return { next, reconfig, hasInputs };
 }
 
 export function maybePropose(s: ReplicaState): undefined {

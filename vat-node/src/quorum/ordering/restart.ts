@@ -8,7 +8,7 @@
  * sync, or from a checkpoint (`state-transfer-needed`) when no peer keeps that far back.
  */
 import { checkArithmetic } from '../config.ts';
-import { record } from './replica.ts';
+import { record } from './batch.ts';
 import { type BlockRecord, blockBytes, type ReplicaOptions, type ReplicaState } from './state.ts';
 import { blockIdOf, inputDigest } from './statements.ts';
 

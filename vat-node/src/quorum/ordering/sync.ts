@@ -7,9 +7,10 @@
  */
 import type { VatId } from '../../protocol/identity.ts';
 import { isMember } from '../config.ts';
+import { record } from './batch.ts';
 import { checkQC } from './certificates.ts';
 import { decideOne, nextEpoch, prune } from './deciding.ts';
-import { insert, record } from './replica.ts';
+import { insert } from './replica.ts';
 import { blockBytes, type ReplicaState } from './state.ts';
 import { blockIdOf, inputDigest } from './statements.ts';
 import type { Block, BlockId, DecidedSegment, OrderingMessage } from './types.ts';

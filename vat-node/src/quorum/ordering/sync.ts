@@ -10,7 +10,7 @@ import { isMember } from '../config.ts';
 import { record } from './batch.ts';
 import { checkQC } from './certificates.ts';
 import { decideOne, nextEpoch, prune } from './deciding.ts';
-import { insert } from './replica.ts';
+import { insert } from './proposals.ts';
 import { blockBytes, type ReplicaState } from './state.ts';
 import { blockIdOf, inputDigest } from './statements.ts';
 import type { Block, BlockId, DecidedSegment, OrderingMessage } from './types.ts';

@@ -12,7 +12,7 @@ import type { VatId } from '../../protocol/identity.ts';
 import { isMember, toleranceOf } from '../config.ts';
 import { branchOf } from './batch.ts';
 import { checkQC, checkTC, verifySig } from './certificates.ts';
-import { maybePropose } from './replica.ts';
+import { maybePropose } from './proposals.ts';
 import { beforeRestoredEpoch, raiseVoted } from './restart.ts';
 import { getOrAdd, MAX_ROUNDS_AHEAD, type ReplicaState, type TimeoutMessage } from './state.ts';
 import { timeoutStatement } from './statements.ts';

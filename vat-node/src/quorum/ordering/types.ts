@@ -25,7 +25,7 @@ export interface OrderingCrypto {
  * number (1, 2, 3, … per sender, the KernelPort's numbering); `reconfigure`: a membership change
  * request (its body is interpreted by the `reconfigure` hook), sequenced per requester.
  * `auth` is the sender's own signature over the input, when the sender gives one: it lets a
- * member vote for an input it has not received itself (see replica.ts, "Unseen inputs").
+ * member vote for an input it has not received itself (see batch.ts, "Unseen inputs").
  */
 export interface Input {
   readonly kind: 'message' | 'reconfigure';

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
+import { assembleCertificate } from '../certificate.ts';
 import { makeTestQuorum } from '../testing.ts';
+import { rootQC } from './certificates.ts';
 import { decodeWire, encodeMessage, parseMessage } from './codec.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
 import { prng } from './sim.ts';
@@ -44,7 +46,7 @@ function replica(self: VatId, extra: Partial<ReplicaOptions> = {}): Replica {
 
 /** Round r's leader is members[(r + epoch) mod n]. */
 const leaderOf = (round: number) => ids[round % ids.length]!;
-const ROOT_QC: QC = { epoch: 0, round: 0, blockId: genesisBlockId(quorum), votes: [] };
+const ROOT_QC: QC = rootQC(q.config, genesisBlockId(quorum));
 
 function input(from: string, seq: number, extra: Partial<Input> = {}): Input {
   return { kind: 'message', from, seq, body: Buffer.from(`${from}:${seq}`), ...extra };
@@ -168,10 +170,12 @@ test('refuses proposals from non-leaders, with bad signatures, relayed, or forge
       leaderOf(2),
       proposal(2, [], {
         justify: {
-          epoch: 0,
+          ...assembleCertificate(
+            q.config,
+            ids.slice(0, 3).map((s) => [s, new Uint8Array(64)]),
+          ),
           round: 1,
           blockId: 'cd'.repeat(32),
-          votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
         },
       }).message,
       /proposal justify: bad signature/,
@@ -359,10 +363,12 @@ test('deterministic: the same events give the same actions', () => {
 test('after a view change a member votes only for a block extending the highest QC in the TC (R2)', () => {
   const b1 = proposal(1, []);
   const qc1: QC = {
-    epoch: 0,
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, vote(s, 1, b1.id, b1.sig).sig]),
+    ),
     round: 1,
     blockId: b1.id,
-    votes: ids.slice(0, 3).map((s) => vote(s, 1, b1.id, b1.sig)),
   };
   const tc2: TC = {
     epoch: 0,
@@ -497,10 +503,12 @@ test('the highest voted round is persisted before the vote leaves, and honoured 
 
 test('a resumed member keeps naming its highest certificate in view changes', () => {
   const held: QC = {
-    epoch: 0,
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, new Uint8Array(64)]),
+    ),
     round: 6,
     blockId: 'cd'.repeat(32),
-    votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
   };
   const r = replica(follower, {
     resume: {

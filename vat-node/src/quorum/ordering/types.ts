@@ -9,6 +9,7 @@
  */
 
 import type { VatId } from '../../protocol/identity.ts';
+import type { Certificate } from '../certificate.ts';
 import type { QuorumConfig } from '../config.ts';
 
 export type BlockId = string;
@@ -41,13 +42,16 @@ export interface Signature {
   readonly sig: Uint8Array;
 }
 
-/** Quorum certificate: k members of `epoch` voted for `blockId` in `round`. */
-export interface QC {
-  readonly epoch: number;
+/**
+ * Quorum certificate: k members of `epoch` voted for `blockId` in `round`. The votes are a
+ * certificate of ../certificate.ts (signer bitmap over the epoch's sorted members, signatures
+ * in member order): one representation for every k-of-n certificate of a quorum. No signer
+ * (an all-zero bitmap, no signatures) only for the root certificate of an epoch (round 0, the
+ * epoch's root block).
+ */
+export interface QC extends Certificate {
   readonly round: number;
   readonly blockId: BlockId;
-  /** Empty only for the root certificate of an epoch (round 0, the epoch's root block). */
-  readonly votes: readonly Signature[];
 }
 
 /** One member's signed timeout of `round`, naming the round of its highest QC. */
@@ -57,7 +61,11 @@ export interface TimeoutVote {
   readonly sig: Uint8Array;
 }
 
-/** Timeout certificate: k members gave up on `round`. */
+/**
+ * Timeout certificate: k members gave up on `round`. Not a ../certificate.ts certificate: each
+ * member signs its own statement (the round of its highest QC differs between them), so a TC
+ * keeps each signer's highQcRound next to its signature.
+ */
 export interface TC {
   readonly epoch: number;
   readonly round: number;

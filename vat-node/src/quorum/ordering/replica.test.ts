@@ -531,3 +531,35 @@ test('a resumed member keeps naming its highest certificate in view changes', ()
   assert.equal(timeout.message.highQC.round, 6);
   assert.equal(votesIn(out).length, 0);
 });
+
+test('a QC is a certificate of vote statements only: signatures of another kind, round or quorum make no QC', async () => {
+  const other = await makeTestQuorum(4, 3);
+  const b1 = proposal(1, []);
+  const qcOf = (statement: (s: VatId) => Uint8Array): QC => ({
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, signer(s)(statement(s))]),
+    ),
+    round: 1,
+    blockId: b1.id,
+  });
+  const good = qcOf(() => voteStatement(quorum, 0, 1, b1.id));
+  const forged: [string, QC][] = [
+    ['proposal statements', qcOf(() => proposalStatement(quorum, 0, 1, b1.id))],
+    ['timeout statements', qcOf(() => timeoutStatement(quorum, 0, 1, 0))],
+    ['checkpoint statements', qcOf(() => checkpointStatement(quorum, 0, 1, b1.id))],
+    ['votes of another round', qcOf(() => voteStatement(quorum, 0, 2, b1.id))],
+    ['votes of another epoch', qcOf(() => voteStatement(quorum, 1, 1, b1.id))],
+    ['votes in another quorum', qcOf(() => voteStatement(other.config.quorum, 0, 1, b1.id))],
+  ];
+  const to = ids.find((x) => x !== leaderOf(2))!;
+  for (const [what, justify] of [['votes', good] as [string, QC], ...forged]) {
+    const r = replica(to);
+    r.handle({ type: 'message', from: leaderOf(1), message: b1.message });
+    const p2 = proposal(2, [], { justify, height: 2 });
+    const out = r.handle({ type: 'message', from: leaderOf(2), message: p2.message });
+    const refused = of(out, 'rejected').map((a) => a.reason);
+    if (justify === good) assert.deepEqual(refused, [], what);
+    else assert.match(refused[0] ?? '(none)', /proposal justify: bad signature/, what);
+  }
+});

@@ -72,7 +72,7 @@ after(() => {
   if (!crdsBefore) deleteCrds();
 });
 
-step('helm install: the operator becomes Ready and the CRDs are established', () => {
+step('helm install: the operator becomes Ready and the CRDs are established', async () => {
   helm(
     'install',
     release,
@@ -100,7 +100,13 @@ step('helm install: the operator becomes Ready and the CRDs are established', ()
   }
   const dep = getJson('-n', system, 'get', 'deployment', release);
   assert.equal(dep.status.readyReplicas, 1);
-  assert.match(kubectl('-n', system, 'logs', `deployment/${release}`), /"msg":"leading"/);
+  // Ready means up (a standby replica is healthy too); it leads once the lease is free (a
+  // previous release's leader that vanished without releasing it holds it up to 15 s).
+  await eventually('the operator to lead', 60_000, () =>
+    /"msg":"leading"/.test(kubectl('-n', system, 'logs', `deployment/${release}`))
+      ? true
+      : undefined,
+  );
 });
 
 step(

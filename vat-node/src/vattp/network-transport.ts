@@ -103,6 +103,8 @@ class Link {
   unreachableSince: number | undefined;
   /** Not dialled until the peer connects to us or new hints come (see the header). */
   parked = false;
+  /** Start of the failed dials counted against giveUpMs (restarts when unparked). */
+  failingSince: number | undefined;
   /** First seq of a batch that could not be framed (logged once). */
   stuckAt: number | undefined;
   scheduled = false;
@@ -237,6 +239,7 @@ export class NetworkTransport implements Transport {
 
   #unpark(link: Link): void {
     link.parked = false;
+    link.failingSince = undefined;
     link.backoff.reset();
     this.#retryNow(link);
   }
@@ -477,6 +480,7 @@ export class NetworkTransport implements Transport {
       link.out = out;
       this.stats.connects++;
       link.lastSent = link.ackedByPeer; // retransmit everything the peer has not acked
+      link.failingSince = undefined;
       if (link.unreachableSince !== undefined) {
         this.#events({
           type: 'peer-reachable',
@@ -505,8 +509,9 @@ export class NetworkTransport implements Transport {
         this.#events({ type: 'client-gone', peer: link.peer });
         return false;
       }
-      const downMs = link.unreachableSince === undefined ? 0 : Date.now() - link.unreachableSince;
-      if (downMs >= this.#giveUpMs) {
+      link.failingSince ??= Date.now();
+      if (Date.now() - link.failingSince >= this.#giveUpMs) {
+        const downMs = Date.now() - (link.unreachableSince ?? link.failingSince);
         link.parked = true;
         this.#events({
           type: 'peer-given-up',

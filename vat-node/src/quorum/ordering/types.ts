@@ -36,12 +36,6 @@ export interface Input {
   readonly auth?: Uint8Array;
 }
 
-/** A member's signature inside a certificate. */
-export interface Signature {
-  readonly signer: VatId;
-  readonly sig: Uint8Array;
-}
-
 /**
  * Quorum certificate: k members of `epoch` voted for `blockId` in `round`. The votes are a
  * certificate of ../certificate.ts (signer bitmap over the epoch's sorted members, signatures
@@ -171,7 +165,8 @@ export type Evidence =
       readonly epoch: number;
       readonly height: number;
       readonly claimed: { readonly hash: string; readonly sig: Uint8Array };
-      readonly agreed: { readonly hash: string; readonly signatures: readonly Signature[] };
+      /** The checkpoint certificate (../certificate.ts) on the agreed hash. */
+      readonly agreed: { readonly hash: string; readonly certificate: Certificate };
     };
 
 export type TimerName = 'round' | 'sync';
@@ -268,7 +263,8 @@ export type ReplicaAction =
       readonly type: 'stable-checkpoint';
       readonly height: number;
       readonly hash: string;
-      readonly signatures: readonly Signature[];
+      /** k members' checkpoint signatures on the hash (../certificate.ts). */
+      readonly certificate: Certificate;
     }
   /** This member's transcript differs from the agreed one: it stopped executing. */
   | {

@@ -5,10 +5,11 @@ import { test } from 'node:test';
 import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
-import { assembleCertificate } from '../certificate.ts';
+import { assembleCertificate, verifyCertificate } from '../certificate.ts';
 import { makeTestQuorum } from '../testing.ts';
 import { rootQC } from './certificates.ts';
 import { decodeWire, encodeMessage, parseMessage } from './codec.ts';
+import { checkEvidence } from './evidence.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
 import { prng } from './sim.ts';
 import {
@@ -562,4 +563,51 @@ test('a QC is a certificate of vote statements only: signatures of another kind,
     if (justify === good) assert.deepEqual(refused, [], what);
     else assert.match(refused[0] ?? '(none)', /proposal justify: bad signature/, what);
   }
+});
+
+test('a transcript lie is evidence carrying the k-of-n checkpoint certificate; anyone can check it', () => {
+  const r = replica(follower, { checkpointInterval: 4 });
+  const others = ids.filter((x) => x !== follower);
+  const cp = (from: VatId, hash: string) => ({
+    type: 'checkpoint' as const,
+    epoch: 0,
+    height: 4,
+    hash,
+    signer: from,
+    sig: signer(from)(checkpointStatement(quorum, 0, 4, hash)),
+  });
+  const actions: ReplicaAction[] = [];
+  actions.push(
+    ...r.handle({ type: 'message', from: others[0]!, message: cp(others[0]!, 'a'.repeat(64)) }),
+  );
+  actions.push(
+    ...r.handle({ type: 'message', from: others[1]!, message: cp(others[1]!, 'a'.repeat(64)) }),
+  );
+  actions.push(
+    ...r.handle({ type: 'message', from: others[2]!, message: cp(others[2]!, 'b'.repeat(64)) }),
+  );
+  actions.push(...r.handle({ type: 'executed', height: 4, hash: 'a'.repeat(64) }));
+  const stable = of(actions, 'stable-checkpoint')[0];
+  assert.ok(stable !== undefined, 'three of four agree on a');
+  assert.deepEqual(
+    verifyCertificate(q.config, checkpointStatement(quorum, 0, 4, stable.hash), stable.certificate),
+    { ok: true, signers: [follower, others[0]!, others[1]!].sort() },
+  );
+  const transcript = of(actions, 'evidence')
+    .map((a) => a.evidence)
+    .find((e) => e.kind === 'transcript');
+  assert.ok(transcript !== undefined && transcript.kind === 'transcript');
+  assert.equal(transcript.signer, others[2]);
+  assert.equal(checkEvidence(q.config, transcript, verify), undefined);
+  // The same evidence with a certificate that does not hold k valid signatures is refused.
+  const sigs = Buffer.from(transcript.agreed.certificate.signatures, 'base64url');
+  sigs[0]! ^= 1;
+  const broken = {
+    ...transcript,
+    agreed: {
+      ...transcript.agreed,
+      certificate: { ...transcript.agreed.certificate, signatures: sigs.toString('base64url') },
+    },
+  };
+  assert.match(checkEvidence(q.config, broken, verify) ?? '', /only 2 valid signatures/);
 });

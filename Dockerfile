@@ -10,6 +10,8 @@ ARG NODE_IMAGE=node:24-slim
 
 # ---- production dependencies (npm ci --omit=dev), for both workspaces
 FROM ${NODE_IMAGE} AS deps
+# Lets build-image.sh prune this stage's images once a newer build replaced them.
+LABEL quorumvat.stage=deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY vat-node/package.json vat-node/package.json

@@ -55,14 +55,23 @@ fi
 version="$(node -p 'require(process.argv[1]).version' "$root/package.json")"
 revision="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 start=$(date +%s.%N)
-# The classic builder (BuildKit needs the buildx plugin, which this machine lacks).
-if ! DOCKER_BUILDKIT=0 docker build --quiet "${cache[@]}" --build-arg "NODE_IMAGE=$base" \
-  --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-  -t "$tag" "$root" >/tmp/quorumvat-image-build.log 2>&1; then
+# The classic builder (BuildKit needs the buildx plugin, which this machine lacks). The deps stage
+# is built and tagged first: a tagged stage keeps its cache, and what an earlier build left
+# untagged (the stages carry our labels) can be pruned without losing it.
+build() {
+  DOCKER_BUILDKIT=0 docker build --quiet --force-rm "${cache[@]}" --build-arg "NODE_IMAGE=$base" \
+    --build-arg "VERSION=$version" --build-arg "REVISION=$revision" "$@" "$root" \
+    >>/tmp/quorumvat-image-build.log 2>&1
+}
+: >/tmp/quorumvat-image-build.log
+if ! build --target deps -t "${tag%%:*}-deps:${tag##*:}" || ! build -t "$tag"; then
   tail -20 /tmp/quorumvat-image-build.log >&2
   echo "build-image.sh: docker build failed (log: /tmp/quorumvat-image-build.log)" >&2
   exit 1
 fi
+for label in quorumvat.stage=deps org.opencontainers.image.title=quorumvat; do
+  docker image prune -f --filter "label=$label" >/dev/null 2>&1 || true
+done
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "build-image.sh: built $tag on $base in ${secs}s" >&2
 

@@ -17,7 +17,6 @@ import {
   here,
   httpGet,
   ipOf,
-  Network,
   Run,
   readInContainer,
   type StartedNetwork,
@@ -94,14 +93,12 @@ describe('the container image', { timeout: 900_000 }, () => {
     const built = await buildImage();
     tag = built.tag;
     console.log(`# image ${tag} built in ${Math.round(built.buildMs)} ms`);
-    net = await new Network().start();
+    net = await run.network();
     netName = net.getName();
-    // testcontainers' networks carry its own labels; ours finds it at cleanup too.
-    await docker('network', 'inspect', netName);
+    assert.ok(netName.startsWith(run.id), netName);
   });
 
   after(async () => {
-    await net?.stop().catch(() => {});
     await run.cleanup();
     assert.deepEqual(await run.leftovers(), [], 'every container, network and volume removed');
   });
@@ -208,7 +205,7 @@ describe('the container image', { timeout: 900_000 }, () => {
 
   test('docker stop: SIGTERM finishes the crank in progress, exits 0; the node resumes on its volume', async () => {
     const b = nodes.b;
-    // Calibrate a crank of about two seconds (a metered loop; gas is raised for the test): the
+    // Calibrate a crank of about 2.5 s (a metered loop; gas is raised for the test): the
     // difference between a long and an empty spin is the loop (the client's start cancels out).
     const timed = async (n: number) => {
       const t0 = performance.now();
@@ -216,15 +213,13 @@ describe('the container image', { timeout: 900_000 }, () => {
       return performance.now() - t0;
     };
     // 100M iterations: long enough (about half a second here) that the clients' start-up noise
-    // is small beside it; the crank limit (5 s) stays far off at 2 s.
+    // is small beside it; the crank limit (5 s) stays far off.
     const empty = await timed(0);
     const long = await timed(100_000_000);
     const perIteration = Math.max((long - empty) / 100_000_000, 1e-9);
-    const iterations = Math.round(
-      Math.min(Math.max(2_000 / perIteration, 100_000_000), 600_000_000),
-    );
+    const iterations = Math.round(Math.max(2_500 / perIteration, 100_000_000));
     console.log(
-      `# spin: ${Math.round(long - empty)} ms for 100M iterations; ${iterations} for ~2 s`,
+      `# spin: ${Math.round(long - empty)} ms for 100M iterations; ${iterations} for ~2.5 s`,
     );
     const m0 = await metrics(b.ip);
 
@@ -237,8 +232,11 @@ describe('the container image', { timeout: 900_000 }, () => {
         (m.get('quorumvat_vattp_messages_received_total') ?? 0) >
         (m0.get('quorumvat_vattp_messages_received_total') ?? 0);
       if (received) {
+        // The client's first messages arrived (the redemption, then the call): give the spin
+        // crank half a second to start; it runs for about 2.5 s.
+        await new Promise((r) => setTimeout(r, 500));
         assert.equal(
-          m.get('quorumvat_deliveries_total'),
+          (await metrics(b.ip)).get('quorumvat_deliveries_total'),
           m0.get('quorumvat_deliveries_total'),
           'spin not done yet',
         );
@@ -261,8 +259,8 @@ describe('the container image', { timeout: 900_000 }, () => {
     assert.equal(stopped.length, 1, logs);
     const line = JSON.parse(stopped[0]!) as { outcome: string; ms: number };
     assert.equal(line.outcome, 'clean');
-    // It waited for the crank (about 2 s, caught early in it), not cut it short.
-    assert.ok(line.ms >= 500, `stop took ${line.ms} ms: was the crank in progress?`);
+    // It waited for the crank (about 2.5 s, caught early in it): closing at once takes tens of ms.
+    assert.ok(line.ms >= 300, `stop took ${line.ms} ms: was the crank in progress?`);
     console.log(
       `# docker stop with a crank in progress: ${Math.round(stopMs)} ms (node: ${line.ms} ms)`,
     );

@@ -78,12 +78,18 @@ export class Run {
     for (const p of paths) on ? this.#immutable.add(p) : this.#immutable.delete(p);
   }
 
+  /** A user-defined network named after the run (testcontainers creates it). */
+  network(): Promise<StartedNetwork> {
+    return new Network({ nextUuid: () => this.name('net') }).start();
+  }
+
+  /** Containers first (a network with containers attached cannot go), then networks, volumes. */
   async cleanup(): Promise<void> {
     if (this.#immutable.size) await run('chattr', ['-i', ...this.#immutable]).catch(() => {});
     const filter = `label=quorumvat.test=${this.id}`;
     const containers = (await docker('ps', '-aq', '--filter', filter)).split('\n').filter(Boolean);
     if (containers.length) await dockerStatus('rm', '-f', '-v', ...containers);
-    const networks = (await docker('network', 'ls', '-q', '--filter', filter))
+    const networks = (await docker('network', 'ls', '-q', '--filter', `name=${this.id}-`))
       .split('\n')
       .filter(Boolean);
     if (networks.length) await dockerStatus('network', 'rm', ...networks);
@@ -99,7 +105,7 @@ export class Run {
     const filter = `label=quorumvat.test=${this.id}`;
     return [
       ...(await docker('ps', '-aq', '--filter', filter)).split('\n'),
-      ...(await docker('network', 'ls', '-q', '--filter', filter)).split('\n'),
+      ...(await docker('network', 'ls', '-q', '--filter', `name=${this.id}-`)).split('\n'),
       ...(await docker('volume', 'ls', '-q', '--filter', filter)).split('\n'),
     ].filter(Boolean);
   }

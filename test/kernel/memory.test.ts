@@ -41,7 +41,9 @@ for (const shape of SHAPES) {
     const [v] = await startVats(new LocalNetwork(), ['V'], contract('bombs.js'), {
       gasLimit: GAS,
       limits: LIMITS,
-      onCrankFailure: (reason) => failures.push(reason),
+      events: (e) => {
+        if (e.type === 'crank-aborted') failures.push(e.reason);
+      },
     });
     t.after(() => v!.close());
     assert.deepEqual((await v!.call('o+0', 'shapes', [])).value, SHAPES);

@@ -12,7 +12,9 @@ async function oneVat(
   const [a] = await startVats(new LocalNetwork(), ['A'], contract('counter.js'), {
     gasLimit: 100_000,
     limits: { heapMb: 64, crankTimeoutMs: 3_000 },
-    onCrankFailure: (reason) => failures.push(reason),
+    events: (e) => {
+      if (e.type === 'crank-aborted') failures.push(e.reason);
+    },
   });
   t.after(() => a!.close());
   return a!;

@@ -54,7 +54,9 @@ test('a busy vat checkpoints when quiescent; a pending promise or an exported he
       dataDir: dir,
       synchronous: 'OFF',
       checkpoint: { maxRows: MAX_ROWS },
-      onCheckpointWait: (reason) => waits.push(reason),
+      events: (e) => {
+        if (e.type === 'checkpoint-waiting') waits.push(e.reason);
+      },
     },
     net.transport(),
   );

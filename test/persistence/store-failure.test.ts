@@ -54,7 +54,9 @@ const start = (dataDir: string, failures: string[]) =>
       contractSource: counter,
       gasLimit: 1_000_000,
       dataDir,
-      onStoreFailure: (reason) => failures.push(reason),
+      events: (e) => {
+        if (e.type === 'store-failed') failures.push(e.reason);
+      },
     },
     new LocalNetwork().transport(),
   );

@@ -78,10 +78,15 @@ test('a silent partition is detected by the stall timeout, and healed without lo
   await net.cut('silent');
   const unreachable = (l: Line) =>
     typeof l.msg === 'string' && l.msg.startsWith('peer unreachable');
-  // Detected while the link is still cut: stall timeout, then a failed redial.
+  // Detected while the link is still cut: stall timeout, then a failed redial. Only lines
+  // after the cut count: on a loaded machine A may have dialled before B listened, and logged
+  // an unreachable line at start-up (then waitFor matched it at once and the test healed the
+  // link before the stall was ever detected).
+  const sinceCut = (proc: typeof procA, from: number) => (l: Line) =>
+    unreachable(l) && proc.lines.indexOf(l) >= from;
   await Promise.all([
-    procA.waitFor('A reports B unreachable', unreachable, DETECT_MS),
-    procB.waitFor('B reports A unreachable', unreachable, DETECT_MS),
+    procA.waitFor('A reports B unreachable', sinceCut(procA, mark.a), DETECT_MS),
+    procB.waitFor('B reports A unreachable', sinceCut(procB, mark.b), DETECT_MS),
   ]);
   await new Promise((r) => setTimeout(r, 1_000));
   await net.heal();

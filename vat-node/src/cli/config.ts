@@ -351,7 +351,7 @@ export const COMMANDS = {
     summary: 'redeem STURDYREF and send it METHOD(ARG...); prints the result as one JSON line',
     args: ['<sturdyref>', '<method>', '[arg...]'],
     options: ['bootstrap', 'timeout', 'logLevel'],
-    defaults: { logLevel: 'warn' },
+    defaults: { logLevel: 'error' },
     details: [
       'Each ARG is JSON (\'"gold"\', 10, \'{"a":1}\'), or @quorumvat://... : a sturdyref that is',
       'redeemed first and passed as a reference. The result is printed as JSON: null for',

@@ -10,8 +10,8 @@
  *   exit 1 for a rejection.
  * - Everything (redeeming, the call) must finish within --timeout, else exit 5 with one line
  *   saying whether the vat was reachable at all.
- * - The client listens nowhere, so the node never dials it back: what the node still owes it
- *   (an ack, a late result) waits until it connects again (README: "Clients that leave").
+ * - The client says it is one (identify), so a node does not dial it once it has left: what
+ *   the node still owes it (an ack, a late result) waits until it connects again.
  * - Its temporary directory (the client's key) is removed on every exit path.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -101,7 +101,7 @@ export async function runSend(config: Config<'send'>, positionals: string[]): Pr
     client = await VatNode.start({
       dataDir,
       ephemeral: true,
-      listen: [],
+      client: true,
       contractSource: readFileSync(CLIENT_CONTRACT, 'utf8'),
       vatName: 'client',
       bootstrap: config.bootstrap,

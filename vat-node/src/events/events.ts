@@ -17,6 +17,18 @@ export type VatEvent =
       readonly reason: string;
       readonly gas?: number;
     }
+  /** The vat's contract could not be loaded into a fresh worker: the vat runs no cranks. */
+  | { readonly type: 'vat-start-failed'; readonly reason: string }
+  /**
+   * A message could not be delivered and has no result promise to reject with the reason (a
+   * sendOnly to a promise settled to data or rejected, or to an object that is gone).
+   */
+  | {
+      readonly type: 'message-undeliverable';
+      readonly target: string;
+      readonly method: string | null;
+      readonly reason: string;
+    }
   /** The kernel refused a message a peer sent once it came to handle it (the link stays up). */
   | {
       readonly type: 'peer-message-refused';
@@ -98,17 +110,4 @@ export const ignoreEvents: EventSink = () => {};
 export function collectEvents(): { sink: EventSink; events: VatEvent[] } {
   const events: VatEvent[] = [];
   return { sink: (e) => events.push(e), events };
-}
-
-/**
- * The kernel's callbacks (KernelOptions.onCrankFailure, onStoreFailure, onCheckpointWait) as
- * events, for as long as the kernel reports through callbacks rather than a sink of its own.
- */
-export function kernelCallbacks(sink: EventSink) {
-  return {
-    onCrankFailure: (reason: string, delivery: { readonly type: string }) =>
-      sink({ type: 'crank-aborted', delivery: delivery.type, reason }),
-    onStoreFailure: (reason: string) => sink({ type: 'store-failed', reason }),
-    onCheckpointWait: (reason: string) => sink({ type: 'checkpoint-waiting', reason }),
-  };
 }

@@ -17,6 +17,12 @@ interface LineSpec {
 /** How each event is logged. A Record over every type: a new event cannot be forgotten here. */
 export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
   'crank-aborted': { component: 'kernel', level: 'warn', msg: 'delivery aborted' },
+  'vat-start-failed': { component: 'kernel', level: 'error', msg: 'vat failed to start' },
+  'message-undeliverable': {
+    component: 'kernel',
+    level: 'warn',
+    msg: 'message undeliverable (no result to reject)',
+  },
   'peer-message-refused': { component: 'kernel', level: 'warn', msg: 'peer message refused' },
   'checkpoint-waiting': { component: 'kernel', level: 'warn', msg: 'checkpoint waiting' },
   'store-failed': { component: 'store', level: 'error', msg: 'store failed: refusing new work' },

@@ -33,24 +33,22 @@ function populate(k: KernelKeeper): void {
   });
   k.embargoes.set(4, 'p-3');
   k.setTake('g:1', { promise: 'p-3', vref: null, error: null });
-  k.held.set('peer.with.dots', [{ op: 'echoed', token: 9 }]);
-  k.touchHeld('peer.with.dots');
+  k.holdInbound('peer.with.dots', { op: 'echoed', token: 9 });
   k.setSturdyRef('key1', 'o+0');
   k.setSturdyRef('key2', 'o+0');
   k.setSturdyRef('key2', null);
   k.setCert('Q', 'o-1', 'h:cert');
   k.enqueue({ kind: 'echo', peer: 'Q', token: 1 });
-  const q2 = k.enqueue({ kind: 'vat', delivery: { type: 'notify', resolutions: [] } });
+  k.enqueue({ kind: 'vat', delivery: { type: 'notify', resolutions: [] } });
   k.enqueue({ kind: 'echo', peer: 'Q', token: 3 });
-  k.dequeued(q2);
-  k.runQueue.splice(1, 1);
+  k.removeQueued(1);
   for (let i = 0; i < 12; i++) k.pushOutbound('Q', { op: 'echoed', token: i });
   k.dropAcked('Q', 3);
   k.setInbound('Q', 5);
   k.setMeta('vatName', 'V');
 }
 
-function sorted<K, V>(m: Map<K, V>): [K, V][] {
+function sorted<K, V>(m: ReadonlyMap<K, V>): [K, V][] {
   return [...m].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
 }
 
@@ -119,4 +117,63 @@ test('a failed commit throws and commits nothing', () => {
   const k = new KernelKeeper(failing);
   k.setVatStore([['a', '1']]);
   assert.throws(() => k.flush(), /disk full/);
+});
+
+test('run-queue verbs write through: a taken batch stays persisted until each entry completes', () => {
+  const backing = new MemoryBacking();
+  const k = new KernelKeeper(backing);
+  const notify = (n: number) =>
+    ({
+      kind: 'vat',
+      delivery: { type: 'notify', resolutions: [[`p-${n}`, false, { body: '#0', slots: [] }]] },
+    }) as const;
+  for (let n = 1; n <= 5; n++) k.enqueue(notify(n));
+  k.enqueue({ kind: 'echo', peer: 'Q', token: 1 });
+  // At most 3, and never past an item that must start its own batch (here p-3's).
+  const startsBatch = (item: { kind: string; delivery?: unknown }) =>
+    JSON.stringify(item).includes('p-3');
+  const batch = k.takeRunBatch(3, startsBatch);
+  assert.deepEqual(
+    batch.map((q) => q.n),
+    [1, 2],
+  );
+  k.completed(batch[0]!);
+  k.flush();
+  // A restart now finds the taken-but-unfinished entry at the head, then the rest.
+  const reloaded = new KernelKeeper(backing);
+  assert.equal(reloaded.runQueue.length, 5);
+  assert.deepEqual(reloaded.runQueue[0]!.item, notify(2));
+  // The crank of entry 2 failed: it goes back to the head, in order.
+  k.requeueFront(batch.slice(1));
+  assert.deepEqual(
+    k.runQueue.map((q) => q.n),
+    [2, 3, 4, 5, 6],
+  );
+  assert.deepEqual(
+    k.takeRunBatch(10, startsBatch).map((q) => q.n),
+    [2],
+  );
+  assert.deepEqual(
+    k.takeRunBatch(10, startsBatch).map((q) => q.n),
+    [3, 4, 5],
+    'p-3 starts its batch; the echo ends it',
+  );
+});
+
+test('holds write through: a held message is persisted, released in order, and the hold goes', () => {
+  const backing = new MemoryBacking();
+  const k = new KernelKeeper(backing);
+  k.holdInbound('P', { op: 'echoed', token: 1 });
+  k.holdInbound('P', { op: 'echoed', token: 2 });
+  k.flush();
+  assert.deepEqual(new KernelKeeper(backing).held.get('P'), [
+    { op: 'echoed', token: 1 },
+    { op: 'echoed', token: 2 },
+  ]);
+  assert.deepEqual(k.releaseHeld('P'), { op: 'echoed', token: 1 });
+  assert.deepEqual(k.releaseHeld('P'), { op: 'echoed', token: 2 });
+  assert.equal(k.releaseHeld('P'), undefined);
+  assert.equal(k.held.has('P'), false);
+  k.flush();
+  assert.equal(new KernelKeeper(backing).held.size, 0);
 });

@@ -16,6 +16,11 @@
  *   meta.counters               kernel allocation counters
  *   meta.*                      contract, gas limit, vat name (written at create)
  *
+ * The kernel changes tables only through verbs (enqueue, takeRunBatch, requeueFront,
+ * completed, holdInbound, releaseHeld, answerTake, ...); the tables it reads are handed out
+ * read-only, so a change that forgets to mark its row cannot be written. Promise records are
+ * changed in place only after `promiseForUpdate`, which marks them.
+ *
  * Mutations mark rows dirty; `flush` turns the dirty set (plus the transcript entries of the
  * cranks it covers) into ONE commit of the backing: a KernelDB (durable) or a Map (no data
  * directory: the same code path, nothing on disk). The in-memory tables are always the
@@ -23,205 +28,35 @@
  */
 import type { VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../protocol/identity.ts';
-import type { CapData, Sequenced, VatMessage } from '../protocol/messages.ts';
-import { isImportRef, isPromiseRef, type WireRef } from '../protocol/refs.ts';
-import type { KernelDB } from '../store/kernel-db.ts';
+import type { Sequenced, VatMessage } from '../protocol/messages.ts';
+import type { WireRef } from '../protocol/refs.ts';
+import type { Backing, PendingEntry } from './backing.ts';
+import { loadRows } from './keeper-load.ts';
+import { KeptCList } from './kept-clist.ts';
+import {
+  type Counters,
+  encodePromise,
+  type PeerState,
+  type PromiseRecord,
+  type QueuedItem,
+  type RunItem,
+  type TakeRecord,
+} from './records.ts';
 
-export interface SendItem {
-  readonly target: VRef;
-  readonly method: string | null;
-  readonly args: CapData;
-  readonly result: VRef | null;
-}
-
-export interface PromiseRecord {
-  /** Who decides it: null = this vat, else the peer vat. */
-  decider: VatId | null;
-  resolution: { rejected: boolean; data: CapData } | null;
-  /** Messages this vat sent to it through each peer (for embargoes). */
-  readonly sent: Map<VatId, number>;
-  /** Messages each peer sent us targeted at it (reported when we resolve it). */
-  readonly received: Map<VatId, number>;
-  embargo: { token: number; held: SendItem[] } | null;
-  /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
-  take?: string;
-  /** For an echo we sent along a promise's path: the embargo token its settlement ends. */
-  echoFor?: number;
-  /** The peer that settled it (a promise we imported): sends to it follow the resolution. */
-  resolvedBy?: VatId;
-  /**
-   * The vat's heap may map this vref: it was handed to the vat or named by it, and the vat has
-   * not retired it since (a `retire` delivery). While true, messages to it go into the vat.
-   */
-  known?: boolean;
-  /** Run-queue items that name it: the record must outlive them. */
-  queued?: number;
-}
-
-export type RunItem =
-  | {
-      readonly kind: 'vat';
-      readonly delivery: import('../liveslots/protocol.ts').Delivery;
-      readonly from?: VatId;
-    }
-  | { readonly kind: 'echo'; readonly peer: VatId; readonly token: number };
-
-/** A run-queue entry with its row number (its place in the persisted queue). */
-export interface QueuedItem {
-  readonly n: number;
-  readonly item: RunItem;
-}
-
-export interface TakeRecord {
-  readonly promise: VRef;
-  vref: VRef | null;
-  error: string | null;
-}
-
-export interface Counters {
-  nextImport: number;
-  nextPromise: number;
-  nextToken: number;
-  nextHandoff: number;
-  nextRunq: number;
-}
-
-/** A transcript row waiting for its commit. */
-export interface PendingEntry {
-  readonly entry: string;
-  readonly hash: string;
-}
-
-/** Where committed rows go. */
-export interface Backing {
-  /** Every committed row (any order). */
-  load(): Iterable<readonly [string, string]>;
-  /** Writes (null = delete) and transcript rows, all in one transaction, or throws. */
-  commit(
-    writes: readonly (readonly [string, string | null])[],
-    entries: readonly PendingEntry[],
-  ): void;
-}
-
-/** No data directory: committed rows live in a Map (the same keeper code, nothing on disk). */
-export class MemoryBacking implements Backing {
-  readonly rows = new Map<string, string>();
-  load(): Iterable<readonly [string, string]> {
-    return this.rows;
-  }
-  commit(writes: readonly (readonly [string, string | null])[]): void {
-    for (const [k, v] of writes) {
-      if (v === null) this.rows.delete(k);
-      else this.rows.set(k, v);
-    }
-  }
-}
-
-/** A data directory: one KernelDB transaction per flush (group commit over its cranks). */
-export class DbBacking implements Backing {
-  readonly db: KernelDB;
-  constructor(db: KernelDB) {
-    this.db = db;
-  }
-  load(): Iterable<readonly [string, string]> {
-    return this.db.entries();
-  }
-  commit(
-    writes: readonly (readonly [string, string | null])[],
-    entries: readonly PendingEntry[],
-  ): void {
-    if (entries.length === 0) {
-      if (writes.length > 0) this.db.commit(writes);
-      return;
-    }
-    this.db.commitMany(
-      entries.map((e, i) => ({
-        writes: i === 0 ? writes : [],
-        transcript: { entry: e.entry, hash: e.hash },
-      })),
-    );
-  }
-}
+export { type Backing, DbBacking, MemoryBacking, type PendingEntry } from './backing.ts';
+export { KeptCList } from './kept-clist.ts';
+export type {
+  Counters,
+  PeerState,
+  PromiseRecord,
+  QueuedItem,
+  RunItem,
+  SendItem,
+  TakeRecord,
+} from './records.ts';
 
 const PAD = 16;
 const pad = (n: number) => String(n).padStart(PAD, '0');
-
-/**
- * One peer's c-list, persisted through the keeper. Indices are never reused; promise entries
- * are deleted once both sides are done with the promise (kernel.ts, retirement).
- */
-export class KeptCList {
-  readonly peer: VatId;
-  readonly #keeper: KernelKeeper;
-  readonly #wireToVref = new Map<WireRef, VRef>();
-  readonly #vrefToWire = new Map<VRef, WireRef>();
-
-  constructor(keeper: KernelKeeper, peer: VatId) {
-    this.#keeper = keeper;
-    this.peer = peer;
-  }
-
-  vrefOf(wire: WireRef): VRef | undefined {
-    return this.#wireToVref.get(wire);
-  }
-
-  wireOf(vref: VRef): WireRef | undefined {
-    return this.#vrefToWire.get(vref);
-  }
-
-  has(vref: VRef): boolean {
-    return this.#vrefToWire.has(vref);
-  }
-
-  /** The wire ref for a vref, allocating one of ours (`o+K`/`p+K`) the first time. */
-  export(vref: VRef): WireRef {
-    const known = this.#vrefToWire.get(vref);
-    if (known !== undefined) return known;
-    const state = this.#keeper.peerState(this.peer);
-    const wire = isPromiseRef(vref) ? `p+${state.nextP++}` : `o+${state.nextO++}`;
-    this.#keeper.touchPeer(this.peer);
-    this.add(wire, vref);
-    return wire;
-  }
-
-  add(wire: WireRef, vref: VRef): void {
-    this.#set(wire, vref);
-    this.#keeper.write(`clist.${this.peer}.${wire}`, vref);
-  }
-
-  /** Forget an entry (a retired promise). */
-  delete(wire: WireRef): void {
-    const vref = this.#wireToVref.get(wire);
-    if (vref === undefined) return;
-    this.#wireToVref.delete(wire);
-    this.#vrefToWire.delete(vref);
-    this.#keeper.write(`clist.${this.peer}.${wire}`, null);
-  }
-
-  /** Loading only: no write. */
-  restore(wire: WireRef, vref: VRef): void {
-    this.#set(wire, vref);
-  }
-
-  #set(wire: WireRef, vref: VRef): void {
-    this.#wireToVref.set(wire, vref);
-    this.#vrefToWire.set(vref, wire);
-  }
-
-  get size(): number {
-    return this.#wireToVref.size;
-  }
-}
-
-export interface PeerState {
-  /** Next outbound seq. */
-  nextSeq: number;
-  /** Highest inbound seq accepted. */
-  inSeq: number;
-  /** Next c-list indices we allocate. */
-  nextO: number;
-  nextP: number;
-}
 
 export class KernelKeeper {
   readonly #backing: Backing;
@@ -229,11 +64,12 @@ export class KernelKeeper {
   readonly clists = new Map<VatId, KeptCList>();
   readonly imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
   readonly promises = new Map<VRef, PromiseRecord>();
-  readonly takes = new Map<string, TakeRecord>();
-  readonly held = new Map<VatId, VatMessage[]>();
+  readonly #takes = new Map<string, TakeRecord>();
+  readonly #held = new Map<VatId, VatMessage[]>();
   readonly sturdyRefs = new Map<string, VRef>();
   readonly certs = new Map<string, string>();
-  readonly runQueue: QueuedItem[] = [];
+  /** Not yet taken for a crank (rows stay until `completed`: a crank may fail and requeue). */
+  readonly #runQueue: QueuedItem[] = [];
   readonly outbox = new Map<VatId, Sequenced[]>();
   readonly peers = new Map<VatId, PeerState>();
   readonly embargoes = new Map<number, VRef>();
@@ -286,11 +122,11 @@ export class KernelKeeper {
       writes.push([`prom.${v}`, rec === undefined ? null : encodePromise(rec)]);
     }
     for (const k of this.#dirtyTakes) {
-      const t = this.takes.get(k);
+      const t = this.#takes.get(k);
       writes.push([`take.${k}`, t === undefined ? null : JSON.stringify(t)]);
     }
     for (const p of this.#dirtyHeld) {
-      const h = this.held.get(p);
+      const h = this.#held.get(p);
       writes.push([`held.${p}`, h === undefined || h.length === 0 ? null : JSON.stringify(h)]);
     }
     for (const p of this.#dirtyPeers) {
@@ -388,17 +224,47 @@ export class KernelKeeper {
     this.#dirtyPromises.add(vref);
   }
 
+  // ------------------------------------------------------- handoff takes and holds
+
+  /** Handoff takes by certificate key (`giver:nonce`): read-only, change through the verbs. */
+  get takes(): ReadonlyMap<string, Readonly<TakeRecord>> {
+    return this.#takes;
+  }
+
   setTake(key: string, take: TakeRecord): void {
-    this.takes.set(key, take);
+    this.#takes.set(key, take);
     this.#dirtyTakes.add(key);
   }
 
-  touchTake(key: string): void {
+  /** The exporter answered a take: the object it gave (vref) or why it refused (error). */
+  answerTake(key: string, answer: { vref: VRef } | { error: string }): void {
+    const take = this.#takes.get(key);
+    if (take === undefined) throw Error(`no take ${key}`);
+    if ('vref' in answer) take.vref = answer.vref;
+    else take.error = answer.error;
     this.#dirtyTakes.add(key);
   }
 
-  touchHeld(peer: VatId): void {
+  /** Inbound messages from `peer` that wait for handoff takes, in order (read-only). */
+  get held(): ReadonlyMap<VatId, readonly VatMessage[]> {
+    return this.#held;
+  }
+
+  /** Hold an inbound message of `peer` behind the ones already held. */
+  holdInbound(peer: VatId, msg: VatMessage): void {
+    const held = this.#held.get(peer);
+    if (held) held.push(msg);
+    else this.#held.set(peer, [msg]);
     this.#dirtyHeld.add(peer);
+  }
+
+  /** Take the first message held for `peer` (it goes on to be processed). */
+  releaseHeld(peer: VatId): VatMessage | undefined {
+    const held = this.#held.get(peer);
+    const msg = held?.shift();
+    if (held?.length === 0) this.#held.delete(peer);
+    if (msg !== undefined) this.#dirtyHeld.add(peer);
+    return msg;
   }
 
   setSturdyRef(key: string, vref: VRef | null): boolean {
@@ -419,22 +285,56 @@ export class KernelKeeper {
     return this.certs.get(`${peer}\n${vref}`);
   }
 
+  // -------------------------------------------------------------------- run queue
+
+  /** What waits in the run queue, head first (read-only: change it through the verbs). */
+  get runQueue(): readonly QueuedItem[] {
+    return this.#runQueue;
+  }
+
   enqueue(item: RunItem): QueuedItem {
     const q = { n: this.next('nextRunq'), item };
-    this.runQueue.push(q);
+    this.#runQueue.push(q);
     this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
     return q;
   }
 
   /** Put another item in a queued entry's place (same row, same position in the queue). */
   replaceQueued(index: number, item: RunItem): void {
-    const q = { n: this.runQueue[index]!.n, item };
-    this.runQueue[index] = q;
+    const q = { n: this.#runQueue[index]!.n, item };
+    this.#runQueue[index] = q;
     this.#rows.set(`runq.${pad(q.n)}`, JSON.stringify(item));
   }
 
-  /** A run-queue entry is done (its crank or echo commits with this deletion). */
-  dequeued(q: QueuedItem): void {
+  /** Take a queued entry out of the queue for good (its removal commits with the next flush). */
+  removeQueued(index: number): QueuedItem {
+    const [q] = this.#runQueue.splice(index, 1);
+    this.completed(q!);
+    return q!;
+  }
+
+  /**
+   * Take vat deliveries from the head for one trip to the worker: at most `max`, stopping at
+   * a non-vat item or before an item `startsBatch` says must run first in its batch. Their
+   * rows stay until `completed` (a crank that fails puts the rest back: `requeueFront`).
+   */
+  takeRunBatch(max: number, startsBatch: (item: RunItem) => boolean): QueuedItem[] {
+    const queue = this.#runQueue;
+    let n = 0;
+    while (n < max && n < queue.length && queue[n]!.item.kind === 'vat') {
+      if (n > 0 && startsBatch(queue[n]!.item)) break;
+      n++;
+    }
+    return queue.splice(0, n);
+  }
+
+  /** Entries taken but not run go back to the head of the queue, in their order. */
+  requeueFront(items: readonly QueuedItem[]): void {
+    this.#runQueue.unshift(...items);
+  }
+
+  /** A taken run-queue entry is done (its crank or echo commits with this deletion). */
+  completed(q: QueuedItem): void {
     this.#rows.set(`runq.${pad(q.n)}`, null);
   }
 
@@ -469,129 +369,21 @@ export class KernelKeeper {
   // ----------------------------------------------------------------------- load
 
   #load(): void {
-    const runq: [string, RunItem][] = [];
-    const out: [string, VatId, Sequenced][] = [];
-    for (const [key, value] of this.#backing.load()) {
-      const dot = key.indexOf('.');
-      const table = key.slice(0, dot);
-      const rest = key.slice(dot + 1);
-      switch (table) {
-        case 'vs':
-          this.vatStore.set(rest, value);
-          break;
-        case 'clist': {
-          const at = rest.lastIndexOf('.');
-          const peer = rest.slice(0, at);
-          const wire = rest.slice(at + 1);
-          this.clist(peer).restore(wire, value);
-          if (isImportRef(wire)) this.imports.set(value, { peer, wire });
-          break;
-        }
-        case 'peer': {
-          const [nextSeq, inSeq, nextO, nextP] = JSON.parse(value) as number[];
-          this.peers.set(rest, { nextSeq: nextSeq!, inSeq: inSeq!, nextO: nextO!, nextP: nextP! });
-          break;
-        }
-        case 'prom':
-          this.promises.set(rest, decodePromise(value));
-          break;
-        case 'out': {
-          const at = rest.lastIndexOf('.');
-          const peer = rest.slice(0, at);
-          const seq = Number(rest.slice(at + 1));
-          out.push([rest.slice(at + 1), peer, { seq, msg: JSON.parse(value) as VatMessage }]);
-          break;
-        }
-        case 'runq':
-          runq.push([rest, JSON.parse(value) as RunItem]);
-          break;
-        case 'held':
-          this.held.set(rest, JSON.parse(value) as VatMessage[]);
-          break;
-        case 'take':
-          this.takes.set(rest, JSON.parse(value) as TakeRecord);
-          break;
-        case 'cert': {
-          const at = rest.indexOf('.');
-          this.certs.set(`${rest.slice(at + 1)}\n${rest.slice(0, at)}`, value);
-          break;
-        }
-        case 'sturdy':
-          this.sturdyRefs.set(rest, value);
-          break;
-        case 'meta':
-          if (rest === 'counters') Object.assign(this.counters, JSON.parse(value) as Counters);
-          else this.meta.set(rest, value);
-          break;
-        default:
-          throw Error(`unknown kernel table ${JSON.stringify(table)}`);
-      }
-    }
-    // Padded numbers: string order is numeric order.
-    runq.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [n, item] of runq) this.runQueue.push({ n: Number(n), item });
-    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [, peer, s] of out) {
-      const box = this.outbox.get(peer);
-      if (box) box.push(s);
-      else this.outbox.set(peer, [s]);
-    }
-    for (const [vref, rec] of this.promises) {
-      if (rec.embargo) this.embargoes.set(rec.embargo.token, vref);
-    }
+    loadRows(this.#backing.load(), {
+      vatStore: this.vatStore,
+      imports: this.imports,
+      peers: this.peers,
+      promises: this.promises,
+      held: this.#held,
+      takes: this.#takes,
+      certs: this.certs,
+      sturdyRefs: this.sturdyRefs,
+      meta: this.meta,
+      counters: this.counters,
+      runQueue: this.#runQueue,
+      outbox: this.outbox,
+      embargoes: this.embargoes,
+      clist: (peer) => this.clist(peer),
+    });
   }
-}
-
-function encodePromise(rec: PromiseRecord): string {
-  return JSON.stringify([
-    rec.decider,
-    rec.resolution,
-    [...rec.sent],
-    [...rec.received],
-    rec.embargo,
-    rec.take ?? null,
-    rec.echoFor ?? null,
-    rec.resolvedBy ?? null,
-    rec.known ? 1 : 0,
-    rec.queued ?? 0,
-  ]);
-}
-
-function decodePromise(json: string): PromiseRecord {
-  const [
-    decider,
-    resolution,
-    sent,
-    received,
-    embargo,
-    take,
-    echoFor = null,
-    resolvedBy = null,
-    known = 0,
-    queued = 0,
-  ] = JSON.parse(json) as [
-    VatId | null,
-    PromiseRecord['resolution'],
-    [VatId, number][],
-    [VatId, number][],
-    PromiseRecord['embargo'],
-    string | null,
-    number | null,
-    VatId | null,
-    number,
-    number,
-  ];
-  const rec: PromiseRecord = {
-    decider,
-    resolution,
-    sent: new Map(sent),
-    received: new Map(received),
-    embargo,
-  };
-  if (take !== null) rec.take = take;
-  if (echoFor !== null) rec.echoFor = echoFor;
-  if (resolvedBy !== null) rec.resolvedBy = resolvedBy;
-  if (known) rec.known = true;
-  if (queued > 0) rec.queued = queued;
-  return rec;
 }

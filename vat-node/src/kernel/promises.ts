@@ -1,4 +1,4 @@
-/** Small pure helpers over promise records and deliveries (kernel.ts and its parts). */
+/** Small pure helpers over promise records and deliveries (the kernel's parts). */
 import type { Delivery, VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { CapData } from '../protocol/messages.ts';

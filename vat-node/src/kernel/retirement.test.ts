@@ -66,7 +66,7 @@ test('a settled promise the vat still maps is retired in the vat first, then for
   r.beforeCommit();
   assert.deepEqual(retired, [['p+7']]);
   assert.ok(keeper.promises.has('p+7'), 'kept until the retire delivery commits');
-  delete rec.known; // the retire crank committed (kernel.ts #vatRetired)
+  delete rec.known; // the retire crank committed (cranks.ts vatRetired)
   r.consider('p+7');
   r.beforeCommit();
   assert.equal(keeper.promises.has('p+7'), false);

@@ -4,7 +4,7 @@
  *
  * A vat that learns a settlement from the promise's decider forgets the promise's c-list entry
  * and tells the decider (op drop), which forgets its own: neither names that index again (a
- * settled promise passed on later travels as a fresh, settled one: kernel.ts #capDataToPeer).
+ * settled promise passed on later travels as a fresh, settled one: translation.ts capDataTo).
  * When nothing names a settled promise any more (no c-list entry, queued delivery, other
  * settlement, embargo or host waiter), the kernel retires it in the vat (a retire delivery,
  * queued behind every delivery that could still reach the vat's mapping, so pipelined

@@ -158,7 +158,7 @@ export class CListTranslator {
   /**
    * Our capdata → the peer's. A settled promise travels as a fresh promise, settled right
    * after (`settled`: old vref → fresh vref): its own index may be retired on either side
-   * already (kernel.ts #acceptResolution), and a fresh one is never ambiguous.
+   * already (retirement.ts settledBy), and a fresh one is never ambiguous.
    */
   capDataTo(peer: VatId, data: CapData, settled: Map<VRef, VRef>): CapData {
     const slots = data.slots.map((vref) => {

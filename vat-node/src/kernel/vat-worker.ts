@@ -102,9 +102,27 @@ function residentKb(pid: number | undefined): number | undefined {
   }
 }
 
+/** What the kernel needs of a vat worker (VatWorker; tests may give an in-process fake). */
+export interface VatWorkerHandle {
+  /** The worker can run no more cranks (it died, ran away, or was terminated). */
+  readonly dead: boolean;
+  /** Load the contract with the vat's committed store (once per worker, or again to refresh). */
+  init(options: VatOptions, store: readonly (readonly [string, string])[]): Promise<void>;
+  crank(delivery: Delivery): Promise<CrankOutcome>;
+  /** Consecutive cranks; stops after the first failed one (see VatWorker.cranks). */
+  cranks(
+    deliveries: readonly Delivery[],
+    onOutcome: (index: number, outcome: CrankOutcome) => void,
+  ): Promise<void>;
+  terminate(): Promise<void>;
+}
+
+/** Makes a worker without a contract yet (KernelOptions.worker; default VatWorker.spawn). */
+export type WorkerFactory = (limits: WorkerLimits) => VatWorkerHandle;
+
 const workerPath = new URL('../liveslots/worker.ts', import.meta.url).pathname;
 
-export class VatWorker {
+export class VatWorker implements VatWorkerHandle {
   readonly #worker: ChildProcess;
   readonly #limits: Required<WorkerLimits>;
   #pending: ((m: WorkerToKernel) => void) | null = null;

@@ -8,7 +8,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { kernelCallbacks } from '../events/events.ts';
 import { logEvents } from '../events/log.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
@@ -21,8 +20,9 @@ export interface VatNodeOptions {
   /** The contract (ES module source). */
   readonly contractSource: string;
   readonly vatName?: string;
-  /** Listen addresses; [] for a client that only dials out (peers never dial it back). */
   readonly listen?: readonly string[];
+  /** A short-lived client (`quorumvat send`): peers do not dial it once it has left. */
+  readonly client?: boolean;
   /** What peers should dial (replaces the listen addresses in everything advertised). */
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
@@ -70,6 +70,7 @@ export class VatNode {
       identity,
       listen: options.listen,
       announce: options.announce,
+      client: options.client,
       bootstrap: options.bootstrap,
       giveUpMs: options.giveUpMs,
       events,
@@ -85,7 +86,7 @@ export class VatNode {
           limits: options.limits,
           identity,
           dataDir: options.ephemeral ? undefined : options.dataDir,
-          ...kernelCallbacks(events),
+          events,
           onCommit: options.onCommit,
         },
         transport,
@@ -146,7 +147,7 @@ export class VatNode {
 
   /**
    * A graceful stop (SIGTERM): no new crank starts; the batch of cranks in progress finishes
-   * and is committed; acks owed for what was committed are sent; then the store and the
+   * and is committed; what it owes the peers connected now (answers, acks) is sent; then the store and the
    * transport close. What is still queued stays in the store and runs at the next start.
    * After `graceMs` the stop goes on without waiting any more: a crank cut short was not
    * committed and runs again at the next start (nothing is lost either way).
@@ -165,11 +166,13 @@ export class VatNode {
       }
     };
     let clean = await within(this.kernel.stopWork());
-    // Frames that arrived meanwhile are committed at the next turn; their acks go out too.
-    if (clean)
+    // What the last commits owe (answers, acks) goes to the peers connected now; frames that
+    // arrived meanwhile are committed at the next turn and acknowledged too.
+    if (clean) {
       clean = await within(
-        new Promise<void>((r) => setImmediate(r)).then(() => this.transport.flushAcks()),
+        new Promise<void>((r) => setImmediate(r)).then(() => this.transport.flushConnected()),
       );
+    }
     await this.kernel.close();
     return clean ? 'clean' : 'grace-expired';
   }

@@ -148,6 +148,28 @@ test('isQuorumVatId refuses near misses', () => {
   for (const b of bad) if (b !== id) assert.equal(isQuorumVatId(b), false, b);
 });
 
+test('isQuorumVatId stays as strict when it has seen an id before (its cache of well-formed ids)', () => {
+  const id = quorumVatIdOf(q.genesis);
+  const bad = [
+    `${id}1`,
+    `quorum${'z'.repeat(44)}`,
+    `quorum${'1'.repeat(31)}`,
+    `${id.slice(0, -1)}0`,
+  ];
+  for (let pass = 0; pass < 3; pass++) {
+    assert.ok(isQuorumVatId(id), `pass ${pass}`);
+    for (const b of bad) assert.equal(isQuorumVatId(b), false, `${b} (pass ${pass})`);
+    assert.equal(isQuorumVatId(1 as unknown as string), false, 'not a string');
+  }
+  // Many distinct well-formed ids (past the cache's bound): each still passes, the bad still fail.
+  const many = Array.from({ length: 1500 }, (_, i) =>
+    quorumVatIdOf({ ...q.genesis, name: `quorum-${i}` }),
+  );
+  for (const m of many) assert.ok(isQuorumVatId(m), m);
+  for (const m of many.slice(0, 10)) assert.ok(isQuorumVatId(m), `again ${m}`);
+  for (const b of bad) assert.equal(isQuorumVatId(b), false, `after overflow ${b}`);
+});
+
 test('genesis: sorted members, frozen, and the epoch-0 configuration', () => {
   const members = q.genesis.members;
   assert.deepEqual([...members], [...members].sort());

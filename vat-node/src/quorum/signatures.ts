@@ -33,8 +33,9 @@ import type { VatId } from '../protocol/identity.ts';
 import { isQuorumVatId } from './config.ts';
 
 /**
- * Statement kinds and their kind byte. The ordering core (ordering/) uses proposal, vote,
- * view-change and new-view; the rest are this folder's.
+ * Statement kinds and their kind byte: the one table for the whole quorum folder. The ordering
+ * core (ordering/statements.ts) uses proposal, vote, timeout and checkpoint; the rest are this
+ * folder's. A kind byte, once used, is never given to another kind.
  */
 export const STATEMENT_KINDS = {
   /** Outbound messages of the quorum vat to one receiver (outbound.ts). */
@@ -51,10 +52,12 @@ export const STATEMENT_KINDS = {
   'config-change': 0x52, // 'R'
   /** A sturdyref key registration, signed by the sturdyref key itself (sturdyref.ts). */
   'sturdy-registration': 0x53, // 'S'
+  /** A leader's proposal of one block in one round (ordering/). */
   proposal: 0x50, // 'P'
+  /** A member's vote for one block in one round; k of them make a QC (ordering/). */
   vote: 0x56, // 'V'
-  'view-change': 0x57, // 'W'
-  'new-view': 0x4e, // 'N'
+  /** A member giving up on a round (the view change); k of them make a TC (ordering/). */
+  timeout: 0x57, // 'W'
 } as const;
 
 export type StatementKind = keyof typeof STATEMENT_KINDS;

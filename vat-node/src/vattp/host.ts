@@ -25,14 +25,18 @@ import { VATTP_DEFAULTS } from './defaults.ts';
 import type { HostIdentity } from './identity.ts';
 
 export const DHT_PROTOCOL = '/quorumvat/kad/1.0.0';
+/** The identify agent of a short-lived client vat. */
+export const CLIENT_AGENT = 'quorumvat-client/';
 
 export interface VatHostOptions {
   readonly identity: HostIdentity;
-  /**
-   * Listen multiaddrs; default one random port on loopback. [] for a client: it only dials
-   * out, runs the DHT in client mode, and peers never dial it back.
-   */
+  /** Listen multiaddrs; default one random port on loopback. */
   readonly listen?: readonly string[];
+  /**
+   * A short-lived client (`quorumvat send`): it says so in identify (CLIENT_AGENT), and its
+   * peers do not dial it once it has left.
+   */
+  readonly client?: boolean;
   /** What peers should dial: replaces the listen addresses in everything we advertise. */
   readonly announce?: readonly string[];
   /** Bootstrap peers (bootstrap.ts): dialled at start and whenever lost, names re-resolved. */
@@ -58,8 +62,8 @@ export interface VatHost {
   /** Address hints (e.g. from a sturdyref or configuration). */
   addAddresses(peer: VatId, addrs: readonly string[]): Promise<void>;
   isConnected(peer: VatId): boolean;
-  /** The peer told us (identify) that it listens nowhere: it cannot be dialled. */
-  listensNowhere(peer: VatId): Promise<boolean>;
+  /** The peer told us (identify) that it is a short-lived client, or that it listens nowhere. */
+  isClient(peer: VatId): Promise<boolean>;
   hangUp(peer: VatId): Promise<void>;
   /** Refuse connections with peers for which `denied` is true (inbound and outbound). */
   setDenied(denied: (peer: VatId) => boolean): void;
@@ -78,6 +82,7 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
   const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
   const node: Node = await createLibp2p({
     privateKey: identity.privateKey,
+    ...(options.client ? { nodeInfo: { userAgent: CLIENT_AGENT } } : {}),
     addresses: { listen, announce: [...(options.announce ?? [])] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -92,7 +97,7 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: listen.length === 0,
+        clientMode: false,
         peerInfoMapper: passthroughMapper,
         initialQuerySelfInterval: 50,
       }),
@@ -146,9 +151,12 @@ export async function createVatHost(options: VatHostOptions): Promise<VatHost> {
       });
     },
     isConnected: (peer) => node.getConnections(peerIdFromString(peer)).length > 0,
-    async listensNowhere(peer) {
+    async isClient(peer) {
       const known = await node.peerStore.get(peerIdFromString(peer)).catch(() => undefined);
-      return known !== undefined && known.protocols.length > 0 && known.addresses.length === 0;
+      if (known === undefined) return false;
+      const agent = new TextDecoder().decode(known.metadata.get('AgentVersion'));
+      if (agent.startsWith(CLIENT_AGENT)) return true;
+      return known.protocols.length > 0 && known.addresses.length === 0;
     },
     hangUp: (peer) => node.hangUp(peerIdFromString(peer)),
     setDenied(fn) {

@@ -16,8 +16,8 @@
  *   every unacked message and the receiver's kernel drops the duplicates;
  * - failed dials are retried with backoff and full jitter, only while something is owed,
  *   with one log line when the peer becomes unreachable and one when it is back;
- * - a peer is no longer dialled (parked) when it listens nowhere (a client such as
- *   `quorumvat send`: we can only answer while it is connected) or after giveUpMs of failed
+ * - a peer is no longer dialled (parked) when it is a short-lived client that left
+ *   (`quorumvat send` says so in identify) or after giveUpMs of failed
  *   dials (one log line). What it is owed stays in the kernel's durable outbox and goes out
  *   when the peer connects to us again or we learn new addresses for it.
  * Inbound frames are checked (canonical decoding, `to` is us, `from` is the authenticated
@@ -103,6 +103,8 @@ class Link {
   unreachableSince: number | undefined;
   /** Not dialled until the peer connects to us or new hints come (see the header). */
   parked = false;
+  /** Start of the failed dials counted against giveUpMs (restarts when unparked). */
+  failingSince: number | undefined;
   /** First seq of a batch that could not be framed (logged once). */
   stuckAt: number | undefined;
   scheduled = false;
@@ -237,6 +239,7 @@ export class NetworkTransport implements Transport {
 
   #unpark(link: Link): void {
     link.parked = false;
+    link.failingSince = undefined;
     link.backoff.reset();
     this.#retryNow(link);
   }
@@ -267,6 +270,23 @@ export class NetworkTransport implements Transport {
     for (const link of this.#links.values()) {
       if (link.out === undefined) continue;
       link.ackDue = true;
+      await this.#pump(link);
+    }
+  }
+
+  /**
+   * Send what is owed (committed messages and acks) to the peers connected now, and wait until
+   * it is written (a graceful stop: answers leave before the node closes). Peers that are not
+   * connected get it after the restart, as always.
+   */
+  async flushConnected(): Promise<void> {
+    for (const link of this.#links.values()) {
+      if (!this.#host.isConnected(link.peer)) continue;
+      link.ackDue = true;
+      // A pump already running (woken by the last commit) may be half-way: let it finish.
+      while (link.pumping && !this.#closing.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       await this.#pump(link);
     }
   }
@@ -460,6 +480,7 @@ export class NetworkTransport implements Transport {
       link.out = out;
       this.stats.connects++;
       link.lastSent = link.ackedByPeer; // retransmit everything the peer has not acked
+      link.failingSince = undefined;
       if (link.unreachableSince !== undefined) {
         this.#events({
           type: 'peer-reachable',
@@ -481,15 +502,16 @@ export class NetworkTransport implements Transport {
         this.#events({ type: 'ack-undelivered', peer: link.peer, err: reason });
         return false;
       }
-      if (await this.#host.listensNowhere(link.peer)) {
+      if (await this.#host.isClient(link.peer)) {
         // A client that left: it cannot be dialled, and it resends what it still needs
         // when it connects again.
         link.parked = true;
         this.#events({ type: 'client-gone', peer: link.peer });
         return false;
       }
-      const downMs = link.unreachableSince === undefined ? 0 : Date.now() - link.unreachableSince;
-      if (downMs >= this.#giveUpMs) {
+      link.failingSince ??= Date.now();
+      if (Date.now() - link.failingSince >= this.#giveUpMs) {
+        const downMs = Date.now() - (link.unreachableSince ?? link.failingSince);
         link.parked = true;
         this.#events({
           type: 'peer-given-up',

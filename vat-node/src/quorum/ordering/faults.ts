@@ -80,6 +80,30 @@ export function twoFaced(quorum: VatId): Behaviour {
   return (sim, m, a) => e(sim, m, a).flatMap((x) => s(sim, m, x));
 }
 
+/**
+ * As leader, proposes (signed) blocks that break the sequence rules: an input repeated, or one
+ * that was never sent (a forged message from a sender). Honest members refuse them.
+ */
+export function invalidBatches(quorum: VatId): Behaviour {
+  let n = 0;
+  return (_sim, m, a) => {
+    if (a.type !== 'broadcast' || a.message.type !== 'proposal') return [a];
+    const p = a.message.block;
+    const forged = {
+      kind: 'message' as const,
+      from: 'nobody',
+      seq: 1,
+      body: Buffer.from('forged'),
+    };
+    const inputs =
+      n++ % 2 === 0 && p.inputs.length > 0 ? [...p.inputs, p.inputs[0]!] : [...p.inputs, forged];
+    const block: Block = { ...p, inputs };
+    const id = blockIdOf(quorum, block, inputs.map(inputDigest));
+    const sig = m.sign(proposalStatement(quorum, block.epoch, block.round, id));
+    return [{ type: 'broadcast', message: { type: 'proposal', block, sig } }];
+  };
+}
+
 /** Drops everything: a member that crashed without anyone knowing. */
 export const silent: Behaviour = () => [];
 

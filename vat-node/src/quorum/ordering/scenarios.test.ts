@@ -6,7 +6,14 @@ import { test } from 'node:test';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
 import { checkEvidence } from './evidence.ts';
-import { equivocatingLeader, silent, staleTimeouts, startForger, twoFaced } from './faults.ts';
+import {
+  equivocatingLeader,
+  invalidBatches,
+  silent,
+  staleTimeouts,
+  startForger,
+  twoFaced,
+} from './faults.ts';
 import { checkInvariants, Sim, type SimMember } from './sim.ts';
 
 const CONFIGS = [
@@ -282,7 +289,7 @@ test('randomized: agreement, validity, integrity always; liveness after GST (cra
     const byz = Math.floor(r() * (f + 1));
     const crashes = Math.floor(r() * (n - k - byz + 1));
     const ids = [...sim.ids].sort(() => r() - 0.5);
-    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced, () => silent];
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced, invalidBatches, () => silent];
     for (const id of ids.slice(0, byz)) {
       const m = sim.member(id);
       m.byzantine = true;
@@ -470,7 +477,7 @@ test('randomized: restarts from durable state, Byzantine members, drops and part
     const f = Math.min(2 * k - n - 1, n - k);
     const byz = Math.floor(r() * (f + 1));
     const ids = [...sim.ids].sort(() => r() - 0.5);
-    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced];
+    const behaviours = [equivocatingLeader, staleTimeouts, twoFaced, invalidBatches];
     for (const id of ids.slice(0, byz)) {
       const m = sim.member(id);
       m.byzantine = true;
@@ -507,4 +514,30 @@ test('randomized: restarts from durable state, Byzantine members, drops and part
       `seed ${seed} (n=${n}, k=${k}, byz=${byz}): ${honest.map((m) => countInputs(m)).join(' ')}`,
     );
   }
+});
+
+test('(4,3) a leader proposing repeated inputs (refused) or inputs nobody sent (never voted for) orders nothing of its own; the others order everything', async () => {
+  const seed = 51;
+  const sim = await Sim.create({ seed, n: 4, k: 3, crypto: 'fake' });
+  const bad = sim.member(sim.ids[2]!);
+  bad.byzantine = true;
+  bad.behaviour = invalidBatches(sim.quorum.config.quorum);
+  sim.start();
+  sim.stream(SENDERS, 500, 2);
+  assert.ok(
+    sim.run(60_000, () => sim.allDecided()),
+    `seed ${seed}`,
+  );
+  assertSound(sim, seed);
+  const reasons = sim
+    .honest()
+    .flatMap((m) => m.rejected.map((r) => `${r.from === bad.id}:${r.reason}`));
+  assert.ok(
+    reasons.some((r) => /^true:proposal refused: .*out of order/.test(r)),
+    reasons[0],
+  );
+  assert.ok(
+    reasons.every((r) => r.startsWith('true:')),
+    'only the bad leader is refused',
+  );
 });

@@ -40,14 +40,14 @@ export function voteStatement(
   return bytes;
 }
 
-/** "I give up on `round`; my highest QC is of round `highQcRound`" (a view-change statement). */
+/** "I give up on `round`; my highest QC is of round `highQcRound`" (the view change). */
 export function timeoutStatement(
   quorum: VatId,
   epoch: number,
   round: number,
   highQcRound: number,
 ): Uint8Array {
-  return statementBytes('view-change', { quorum, epoch, round, highQcRound });
+  return statementBytes('timeout', { quorum, epoch, round, highQcRound });
 }
 
 export function checkpointStatement(

@@ -1,0 +1,74 @@
+/**
+ * What the kernel's parts share (in the style of SwingSet's kernel handlers, which take the
+ * collaborators they need): the tables (keeper), the c-list translation, promise retirement,
+ * the heap tracker, the store, and the parts themselves, wired once by the facade (kernel.ts).
+ */
+import type { VatId } from '../protocol/identity.ts';
+import type { KernelDB } from '../store/kernel-db.ts';
+import type { Transport } from '../transport/types.ts';
+import type { Cranks } from './cranks.ts';
+import type { Embargoes } from './embargoes.ts';
+import type { Handoffs } from './handoffs.ts';
+import { HeapTracker } from './heap.ts';
+import type { HostApi } from './host.ts';
+import type { Inbound } from './inbound.ts';
+import type { KernelKeeper } from './keeper.ts';
+import type { WorkerLifecycle } from './lifecycle.ts';
+import type { KernelOptions, KernelUnavailable } from './options.ts';
+import type { CommitPort } from './port.ts';
+import type { PromiseRetirement } from './retirement.ts';
+import type { Router } from './routing.ts';
+import type { Transcript } from './transcript.ts';
+import type { CListTranslator } from './translation.ts';
+
+export class KernelContext {
+  readonly vatId: VatId;
+  readonly options: KernelOptions;
+  readonly transport: Transport;
+  readonly db: KernelDB | null;
+  /** Every kernel table, and the commit of its changes. */
+  readonly keeper: KernelKeeper;
+  readonly transcript: Transcript;
+  /** What keeps the worker's heap from being discarded. */
+  readonly heap = new HeapTracker();
+  /** Counters for tests and metrics (deliveries: messages delivered to the vat). */
+  readonly stats = {
+    cranks: 0,
+    failedCranks: 0,
+    workerRestarts: 0,
+    checkpoints: 0,
+    deliveries: 0,
+    gasUsed: 0,
+  };
+  /** The store failed: no new work. */
+  broken: KernelUnavailable | null = null;
+  closed = false;
+
+  // Wired by the facade right after construction.
+  retirement!: PromiseRetirement;
+  /** C-list translation between our vrefs and each peer's wire refs. */
+  clists!: CListTranslator;
+  port!: CommitPort;
+  host!: HostApi;
+  lifecycle!: WorkerLifecycle;
+  inbound!: Inbound;
+  handoffs!: Handoffs;
+  embargoes!: Embargoes;
+  router!: Router;
+  cranks!: Cranks;
+
+  constructor(
+    options: KernelOptions,
+    transport: Transport,
+    db: KernelDB | null,
+    keeper: KernelKeeper,
+    transcript: Transcript,
+  ) {
+    this.vatId = options.vatId;
+    this.options = options;
+    this.transport = transport;
+    this.db = db;
+    this.keeper = keeper;
+    this.transcript = transcript;
+  }
+}

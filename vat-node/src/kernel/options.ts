@@ -1,0 +1,77 @@
+/** The kernel's options, its error for unavailable work, and constants its parts share. */
+import type { EventSink } from '../events/events.ts';
+import type { VatOptions } from '../liveslots/protocol.ts';
+import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import type { CheckpointPolicy, Synchronous } from '../store/kernel-db.ts';
+import type { WorkerFactory, WorkerLimits } from './vat-worker.ts';
+
+export interface KernelOptions extends VatOptions {
+  readonly vatId: VatId;
+  /**
+   * Signs three-party handoff certificates and checks other vats' (kernel/handoff.ts).
+   * Without it, references to a third vat's objects are proxied through this vat.
+   */
+  readonly identity?: VatIdentity;
+  readonly limits?: WorkerLimits;
+  /**
+   * Makes the vat's workers. Default: a child process each (VatWorker.spawn, with `limits`);
+   * unit tests of kernel logic give an in-process fake (fake-worker.ts).
+   */
+  readonly worker?: WorkerFactory;
+  /**
+   * Where the kernel reports what an operator may need to know (events/events.ts): aborted
+   * cranks, refused peer messages, undeliverable messages, store failures, waiting
+   * checkpoints. The vat node turns them into log lines. Default: dropped.
+   */
+  readonly events?: EventSink;
+  /**
+   * The vat's data directory (created if new). The kernel commits every crank there and a
+   * new Kernel.create on the same directory resumes the vat where the last commit left it.
+   * Without it, the state lives in memory only.
+   */
+  readonly dataDir?: string;
+  /** fsync policy of the store (store/kernel-db.ts). Default 'FULL'. */
+  readonly synchronous?: Synchronous;
+  /**
+   * When to checkpoint (store/kernel-db.ts `shouldCheckpoint`). Checkpoints are taken when a
+   * fresh worker starts; when the policy asks for one while the worker runs, `refreshWorker`
+   * says when to replace it (a checkpoint needs a fresh worker):
+   *   'quiescent' (default)  at the first moment nothing outside the vat store can be lost: no
+   *                          pending promise held by the vat, no heap object exported, no
+   *                          embargo. Heap-only variables of the contract start over, as at a
+   *                          restart (they are not durable: README, durable state).
+   *   'always'               at once, rejecting what was pending in the heap (as a crash would).
+   *   'never'                only at restarts and failed cranks (the transcript grows meanwhile).
+   */
+  readonly checkpoint?: CheckpointPolicy & {
+    readonly refreshWorker?: 'quiescent' | 'always' | 'never';
+  };
+  /** Called after each commit that wrote something, with how long it took (metrics). */
+  readonly onCommit?: (ms: number) => void;
+}
+
+/** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */
+export class KernelUnavailable extends Error {
+  override name = 'KernelUnavailable';
+}
+
+export interface HostResult {
+  readonly rejected: boolean;
+  readonly value: unknown;
+}
+
+export interface HostWaiter {
+  resolve(r: HostResult): void;
+  reject(e: Error): void;
+}
+
+/** Deliveries sent to the worker in one trip (each still its own crank). */
+export const MAX_BATCH = 64;
+/** A checkpoint that waits this many times the policy's rows is reported (once). */
+export const CHECKPOINT_WAIT_REPORT = 10;
+
+/** Pseudo-senders for routing: never valid VatIds (those are libp2p PeerIds). */
+export const FROM_VAT = '<vat>';
+export const FROM_HOST = '<host>';
+export const isPeer = (from: VatId | undefined): from is VatId =>
+  from !== undefined && from !== FROM_VAT && from !== FROM_HOST;

@@ -42,9 +42,10 @@ function npmDir(): string {
   return dirname(dirname(cli)); // …/npm/bin/npm-cli.js → …/npm
 }
 
+/** What the image is made of: names and sizes, not times (every worktree has its own copy). */
 function imageKey(inputs: string[]): string {
   const h = createHash('sha256');
-  for (const p of inputs) h.update(`${p} ${statSync(p).size} ${statSync(p).mtimeMs}\n`);
+  for (const p of inputs) h.update(`${p} ${statSync(p).size}\n`);
   h.update(readFileSync(new URL(import.meta.url)));
   return h.digest('hex').slice(0, 16);
 }
@@ -65,7 +66,10 @@ export function buildBaseImage(tag = baseImageTag): string {
   const node = realpathSync(process.execPath);
   const libs = sharedLibraries(node);
   const npm = npmDir();
-  const key = imageKey([node, ...libs, join(npm, 'package.json')]);
+  const npmVersion = (
+    JSON.parse(readFileSync(join(npm, 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  const key = imageKey([node, ...libs]) + npmVersion;
   if (existingKey(tag) === key) return tag;
 
   const work = mkdtempSync(join(tmpdir(), 'qv-base-'));

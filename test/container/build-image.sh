@@ -69,7 +69,7 @@ if ! build --target deps -t "${tag%%:*}-deps:${tag##*:}" || ! build -t "$tag"; t
   echo "build-image.sh: docker build failed (log: /tmp/quorumvat-image-build.log)" >&2
   exit 1
 fi
-for label in quorumvat.stage=deps org.opencontainers.image.title=quorumvat; do
+for label in quorumvat.base.key quorumvat.stage=deps org.opencontainers.image.title=quorumvat; do
   docker image prune -f --filter "label=$label" >/dev/null 2>&1 || true
 done
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')

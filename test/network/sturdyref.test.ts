@@ -9,7 +9,10 @@ test('quorumvat send redeems a sturdyref over libp2p; SIGHUP revokes it', async 
   const uri = b.sturdyRef();
   assert.ok(uri.startsWith(`quorumvat://${b.vatId}/s/`));
   assert.deepEqual(await send(uri, 'incr', [5]), { code: 0, value: 5 });
-  assert.deepEqual(await send(uri, 'fail', ['boom']), { code: 1, value: { error: 'boom' } });
+  assert.deepEqual(await send(uri, 'fail', ['boom']), {
+    code: 1,
+    value: { error: 'boom', name: 'Error' },
+  });
 
   b.child.kill('SIGHUP');
   // The rotation is quick; the bound (60 s) only catches one that never happens.

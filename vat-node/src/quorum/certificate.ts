@@ -194,30 +194,53 @@ function check(
       `certificate of epoch ${shaped.epoch}, configuration epoch ${config.epoch}`,
     );
   }
-  const n = config.members.length;
-  const indices = indicesOf(n, shaped.signers);
-  if (indices === undefined)
-    return no('malformed', `signer bitmap is not canonical for ${n} members`);
-  const sigs = Buffer.from(shaped.signatures, 'base64url');
-  if (
-    sigs.length !== indices.length * SIGNATURE_BYTES ||
-    sigs.toString('base64url') !== shaped.signatures
-  ) {
-    return no('malformed', `${indices.length} signers but ${sigs.length} signature bytes`);
-  }
-  if (indices.length < threshold) {
-    return no('too-few-signers', `${indices.length} member signatures, threshold ${threshold}`);
+  const entries = certificateEntries(config, shaped);
+  if (typeof entries === 'string') return no('malformed', entries);
+  if (entries.length < threshold) {
+    return no('too-few-signers', `${entries.length} member signatures, threshold ${threshold}`);
   }
   const signers: VatId[] = [];
-  for (const [j, i] of indices.entries()) {
-    const member = config.members[i]!;
-    const sig = sigs.subarray(j * SIGNATURE_BYTES, (j + 1) * SIGNATURE_BYTES);
-    if (!verifyMemberSignature(member, statement, sig)) {
-      return no('bad-signature', `the signature of member ${i} (${member}) does not verify`);
+  for (const { index, signer, signature } of entries) {
+    if (!verifyMemberSignature(signer, statement, signature)) {
+      return no('bad-signature', `the signature of member ${index} (${signer}) does not verify`);
     }
-    signers.push(member);
+    signers.push(signer);
   }
   return { ok: true, signers };
+}
+
+/** One signer of a certificate, as its bitmap and signatures name it (not yet verified). */
+export interface CertificateEntry {
+  readonly index: number;
+  readonly signer: VatId;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The signers and their signatures, in member order, read off a certificate's bitmap and
+ * signatures for `config`'s member list (the certificate's own epoch); a reason if the bitmap
+ * is not canonical for the member count or the signature bytes do not match it. Verifies
+ * nothing: for callers that verify with their own signature check (the ordering core).
+ */
+export function certificateEntries(
+  config: QuorumConfig,
+  cert: Pick<Certificate, 'signers' | 'signatures'>,
+): readonly CertificateEntry[] | string {
+  const n = config.members.length;
+  const indices = indicesOf(n, cert.signers);
+  if (indices === undefined) return `signer bitmap is not canonical for ${n} members`;
+  const sigs = Buffer.from(cert.signatures, 'base64url');
+  if (
+    sigs.length !== indices.length * SIGNATURE_BYTES ||
+    sigs.toString('base64url') !== cert.signatures
+  ) {
+    return `${indices.length} signers but ${sigs.length} signature bytes`;
+  }
+  return indices.map((index, j) => ({
+    index,
+    signer: config.members[index]!,
+    signature: new Uint8Array(sigs.subarray(j * SIGNATURE_BYTES, (j + 1) * SIGNATURE_BYTES)),
+  }));
 }
 
 /** verifyCertificate that throws CertificateError; returns the signers. */

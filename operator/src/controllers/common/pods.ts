@@ -10,6 +10,13 @@ export const podReady = (pod: V1Pod | undefined): boolean =>
  * last error line's msg (and err.message) is what the user needs.
  */
 export function nodeFailure(pod: V1Pod | undefined): string | undefined {
+  for (const init of pod?.status?.initContainerStatuses ?? []) {
+    const t = init.state?.terminated ?? init.lastState?.terminated;
+    if (!init.ready && t && t.exitCode !== 0) {
+      const why = lastErrorLine(t.message ?? '');
+      return `init container ${init.name} exited with code ${t.exitCode}${why ? `: ${why}` : ''}`;
+    }
+  }
   const status = pod?.status?.containerStatuses?.find((c) => c.name === 'vat');
   if (!status) return undefined;
   const waiting = status.state?.waiting;
@@ -30,6 +37,9 @@ export function nodeFailure(pod: V1Pod | undefined): string | undefined {
 
 export function lastErrorLine(text: string): string | undefined {
   const lines = text.split('\n').filter((l) => l.trim());
+  // A plain Node crash (before any logger): its "SomeError: ..." line, not the version footer.
+  const thrown = lines.filter((l) => /^\w*Error\b/.test(l.trim())).at(-1);
+  if (thrown && !lines.some((l) => l.startsWith('{'))) return thrown.trim().slice(0, 500);
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
     try {

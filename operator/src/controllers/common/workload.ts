@@ -313,7 +313,8 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
                     command: [
                       'node',
                       '-e',
-                      `fs.chownSync('${DATA}', 1000, 1000); fs.chmodSync('${DATA}', 0o700)`,
+                      // chmod while root still owns it (no CAP_FOWNER), then hand it over.
+                      `fs.chmodSync('${DATA}', 0o700); fs.chownSync('${DATA}', 1000, 1000)`,
                     ],
                     securityContext: {
                       runAsUser: 0,
@@ -323,6 +324,7 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
                       capabilities: { drop: ['ALL'], add: ['CHOWN'] },
                     },
                     volumeMounts: [{ name: 'data', mountPath: DATA }],
+                    terminationMessagePolicy: 'FallbackToLogsOnError',
                     resources: { limits: { memory: '64Mi' } },
                   },
                 ],

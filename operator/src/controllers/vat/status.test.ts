@@ -111,6 +111,12 @@ test('lastErrorLine: pino JSON, string levels, plain text from before the logger
   assert.equal(lastErrorLine('{"level":"error","msg":"bad"}'), 'bad');
   assert.equal(lastErrorLine('{"level":30,"msg":"fine"}'), undefined);
   assert.equal(lastErrorLine('node: bad option: --x'), 'node: bad option: --x');
+  assert.equal(
+    lastErrorLine(
+      "node:fs:2110\n  binding.chmod(path, mode);\nError: EPERM: operation not permitted, chmod '/data'\n    at x\n\nNode.js v24.21.0\n",
+    ),
+    "Error: EPERM: operation not permitted, chmod '/data'",
+  );
 });
 
 test('lastTransitionTime moves only when a condition changes status; Events only on news', () => {
@@ -128,4 +134,32 @@ test('lastTransitionTime moves only when a condition changes status; Events only
     now: t1,
   });
   assert.equal(readyEvent(ready, failing)?.type, 'Warning');
+});
+
+test('a failing init container is reported by name', () => {
+  const pod: V1Pod = {
+    metadata: { name: 'bank-0' },
+    status: {
+      phase: 'Pending',
+      initContainerStatuses: [
+        {
+          name: 'data-permissions',
+          ready: false,
+          image: 'i',
+          imageID: '',
+          restartCount: 2,
+          lastState: {
+            terminated: {
+              exitCode: 1,
+              message: "Error: EPERM: operation not permitted, chmod '/data'",
+            },
+          },
+        },
+      ],
+    },
+  };
+  assert.equal(
+    nodeFailure(pod),
+    "init container data-permissions exited with code 1: Error: EPERM: operation not permitted, chmod '/data'",
+  );
 });

@@ -4,6 +4,7 @@
  * signature checks are remembered (certificates repeat the votes a member already checked).
  */
 import type { VatId } from '../../protocol/identity.ts';
+import { assembleCertificate, certificateEntries } from '../certificate.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
 import type { ReplicaState } from './state.ts';
 import { timeoutStatement, voteStatement } from './statements.ts';
@@ -49,16 +50,32 @@ export function checkQC(s: ReplicaState, qc: QC): string | undefined {
   if (qc.epoch !== s.epoch) return `certificate of epoch ${qc.epoch}, not ${s.epoch}`;
   if (qc.round === 0) {
     const root = rootId(s);
-    return qc.blockId === root && qc.votes.length === 0 ? undefined : 'bad root certificate';
+    const none = certificateEntries(s.config, qc);
+    return qc.blockId === root && typeof none !== 'string' && none.length === 0
+      ? undefined
+      : 'bad root certificate';
   }
+  const votes = certificateEntries(s.config, qc);
+  if (typeof votes === 'string') return votes;
   return checkSigners(
-    qc.votes.map((v) => v.signer),
+    votes.map((v) => v.signer),
     (i) => {
-      const v = qc.votes[i]!;
-      return verifyVoteSig(s, v.signer, qc.epoch, qc.round, qc.blockId, v.sig);
+      const v = votes[i]!;
+      return verifyVoteSig(s, v.signer, qc.epoch, qc.round, qc.blockId, v.signature);
     },
     s.config,
   );
+}
+
+/** The root certificate of an epoch: its root block, round 0, no signer. */
+export function rootQC(config: QuorumConfig, blockId: BlockId): QC {
+  return { ...assembleCertificate(config, []), round: 0, blockId };
+}
+
+/** The members whose votes a QC of the current epoch carries (none if it is malformed). */
+export function votersOf(s: ReplicaState, qc: QC): readonly VatId[] {
+  const votes = certificateEntries(s.config, qc);
+  return typeof votes === 'string' ? [] : votes.map((v) => v.signer);
 }
 
 export function checkTC(s: ReplicaState, tc: TC): string | undefined {

@@ -7,15 +7,10 @@
  */
 
 import type { VatId } from '../../protocol/identity.ts';
+import { assembleCertificate, type Certificate } from '../certificate.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
 import { checkpointStatement } from './statements.ts';
-import type {
-  Evidence,
-  OrderingCrypto,
-  OrderingMessage,
-  ReplicaAction,
-  Signature,
-} from './types.ts';
+import type { Evidence, OrderingCrypto, OrderingMessage, ReplicaAction } from './types.ts';
 
 export type CheckpointMessage = Extract<OrderingMessage, { type: 'checkpoint' }>;
 
@@ -32,7 +27,7 @@ export interface CheckpointSink {
 interface AtHeight {
   readonly epoch: number;
   readonly by: Map<VatId, { hash: string; sig: Uint8Array }>;
-  stable?: { hash: string; signatures: Signature[] };
+  stable?: { hash: string; certificate: Certificate };
 }
 
 export class Checkpoints {
@@ -128,16 +123,13 @@ export class Checkpoints {
     if (at.stable === undefined) {
       const agreeing = [...at.by].filter(([, x]) => x.hash === m.hash);
       if (agreeing.length < config.threshold) return;
-      at.stable = {
-        hash: m.hash,
-        signatures: agreeing.map(([signer, x]) => ({ signer, sig: x.sig })),
-      };
-      this.sink.emit({
-        type: 'stable-checkpoint',
-        height: m.height,
-        hash: m.hash,
-        signatures: at.stable.signatures,
-      });
+      // Only verified signatures of members are in `by` (received() checks them first).
+      const certificate = assembleCertificate(
+        config,
+        agreeing.map(([signer, x]) => [signer, x.sig]),
+      );
+      at.stable = { hash: m.hash, certificate };
+      this.sink.emit({ type: 'stable-checkpoint', height: m.height, hash: m.hash, certificate });
       this.lastStable = Math.max(this.lastStable, m.height);
       // Keep the previous stable height too: late lies about it are still reported.
       for (const h of this.heights.keys()) if (h < m.height - this.interval) this.heights.delete(h);

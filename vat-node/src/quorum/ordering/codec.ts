@@ -6,13 +6,13 @@
  *
  * Encoding: JSON in which every byte string is `{"$b": base64}`.
  */
+import { type Certificate, checkCertificateShape } from '../certificate.ts';
 import type {
   Block,
   DecidedSegment,
   Input,
   OrderingMessage,
   QC,
-  Signature,
   TC,
   TimeoutVote,
 } from './types.ts';
@@ -69,20 +69,18 @@ function arr(v: unknown, what: string, max: number): unknown[] {
   return v;
 }
 
-function signatures(v: unknown, what: string): Signature[] {
-  return arr(v, what, LIMITS.signatures).map((s, i) => {
-    const o = obj(s, `${what}[${i}]`);
-    return { signer: str(o.signer, `${what}[${i}].signer`), sig: bytes(o.sig, `${what}.sig`, 64) };
-  });
-}
-
 function qc(v: unknown, what: string): QC {
   const o = obj(v, what);
+  let cert: Certificate;
+  try {
+    cert = checkCertificateShape({ epoch: o.epoch, signers: o.signers, signatures: o.signatures });
+  } catch (err) {
+    fail(`${what}: ${(err as Error).message}`);
+  }
   return {
-    epoch: nat(o.epoch, `${what}.epoch`),
+    ...cert,
     round: nat(o.round, `${what}.round`),
     blockId: hex64(o.blockId, `${what}.blockId`),
-    votes: signatures(o.votes, `${what}.votes`),
   };
 }
 

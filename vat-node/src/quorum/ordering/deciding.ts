@@ -15,6 +15,7 @@
  * learner added becomes a voter.
  */
 import { checkArithmetic } from '../config.ts';
+import { rootQC } from './certificates.ts';
 import { onMessage } from './replica.ts';
 import { restoreSafety } from './restart.ts';
 import { type BlockRecord, blockBytes, type ReplicaState } from './state.ts';
@@ -100,7 +101,7 @@ export function nextEpoch(s: ReplicaState, rec: BlockRecord): undefined {
   s.epochRoot = rec.id;
   s.blocks = new Map([[rec.id, rec]]);
   s.qcs = new Map();
-  s.highQC = { epoch: next.epoch, round: 0, blockId: rec.id, votes: [] };
+  s.highQC = rootQC(next, rec.id);
   s.highQCFrom = undefined;
   s.round = 1;
   s.highestVotedRound = 0;

@@ -6,6 +6,7 @@
  */
 
 import type { VatId } from '../../protocol/identity.ts';
+import { certificateEntries } from '../certificate.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
 import { checkpointStatement, proposalStatement, voteStatement } from './statements.ts';
 import type { Evidence } from './types.ts';
@@ -52,13 +53,12 @@ export function checkEvidence(
       if (claimed.hash === agreed.hash) return 'the claimed hash is the agreed one';
       const statement = (hash: string) => checkpointStatement(q, evidence.epoch, height, hash);
       if (!verify(s, statement(claimed.hash), claimed.sig)) return 'the claim does not verify';
-      const signers = new Set<VatId>();
-      for (const { signer, sig } of agreed.signatures) {
-        if (!isMember(config, signer) || signers.has(signer)) continue;
-        if (verify(signer, statement(agreed.hash), sig)) signers.add(signer);
-      }
-      if (signers.size < config.threshold) {
-        return `only ${signers.size} valid signatures on the agreed hash, threshold ${config.threshold}`;
+      if (agreed.certificate.epoch !== config.epoch) return 'the certificate is of another epoch';
+      const entries = certificateEntries(config, agreed.certificate);
+      if (typeof entries === 'string') return `the certificate is malformed: ${entries}`;
+      const valid = entries.filter((e) => verify(e.signer, statement(agreed.hash), e.signature));
+      if (valid.length < config.threshold) {
+        return `only ${valid.length} valid signatures on the agreed hash, threshold ${config.threshold}`;
       }
       return undefined;
     }

@@ -4,6 +4,8 @@
  */
 
 import type { VatId } from '../../protocol/identity.ts';
+import { assembleCertificate } from '../certificate.ts';
+import { rootQC } from './certificates.ts';
 import type { Behaviour, Sim, SimMember } from './sim.ts';
 import {
   blockIdOf,
@@ -13,7 +15,7 @@ import {
   timeoutStatement,
   voteStatement,
 } from './statements.ts';
-import type { Block, OrderingMessage } from './types.ts';
+import type { Block, OrderingMessage, QC } from './types.ts';
 
 /**
  * As leader, sends a different (valid, signed) block to half of the other members: the same
@@ -65,7 +67,7 @@ export function staleTimeouts(quorum: VatId): Behaviour {
         type: 'broadcast',
         message: {
           ...t,
-          highQC: { epoch: 0, round: 0, blockId: genesisBlockId(quorum), votes: [] },
+          highQC: rootQC(m.replica.configuration, genesisBlockId(quorum)),
           sig: m.sign(timeoutStatement(quorum, t.epoch, t.round, 0)),
         },
       },
@@ -126,12 +128,11 @@ export function startForger(sim: Sim, m: SimMember, everyMs: number, untilMs: nu
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(sim.rand() * 256));
   const hex = () => Buffer.from(bytes(32)).toString('hex');
   const quorum = m.replica.configuration.quorum;
-  const forgedQC = (round: number) => ({
-    epoch: m.replica.epoch,
-    round,
-    blockId: hex(),
-    votes: members().map((signer) => ({ signer, sig: bytes(64) })),
-  });
+  const forgedQC = (round: number): QC => {
+    const blockId = hex();
+    const votes = members().map((signer) => [signer, bytes(64)] as const);
+    return { ...assembleCertificate(m.replica.configuration, votes), round, blockId };
+  };
   const makers: (() => unknown)[] = [
     () => null,
     () => 42,

@@ -1,7 +1,7 @@
 /**
  * Inputs a member received and has not seen decided, and the decided high-water mark of every
  * sender. Inputs are kept per sender by seq; a batch takes each sender's next seqs in order, so
- * a decided sequence never has a gap or a repeat (replica.ts, S3).
+ * a decided sequence never has a gap or a repeat (batch.ts, S3).
  */
 import { inputDigest } from './statements.ts';
 import type { Input } from './types.ts';

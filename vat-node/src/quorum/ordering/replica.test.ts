@@ -5,8 +5,11 @@ import { test } from 'node:test';
 import type { VatId } from '../../protocol/identity.ts';
 import { publicKeyOfVatId } from '../../vattp/identity.ts';
 import { verifySignature } from '../../vattp/signing.ts';
+import { assembleCertificate, verifyCertificate } from '../certificate.ts';
 import { makeTestQuorum } from '../testing.ts';
+import { rootQC } from './certificates.ts';
 import { decodeWire, encodeMessage, parseMessage } from './codec.ts';
+import { checkEvidence } from './evidence.ts';
 import { Replica, type ReplicaOptions } from './replica.ts';
 import { prng } from './sim.ts';
 import {
@@ -44,7 +47,7 @@ function replica(self: VatId, extra: Partial<ReplicaOptions> = {}): Replica {
 
 /** Round r's leader is members[(r + epoch) mod n]. */
 const leaderOf = (round: number) => ids[round % ids.length]!;
-const ROOT_QC: QC = { epoch: 0, round: 0, blockId: genesisBlockId(quorum), votes: [] };
+const ROOT_QC: QC = rootQC(q.config, genesisBlockId(quorum));
 
 function input(from: string, seq: number, extra: Partial<Input> = {}): Input {
   return { kind: 'message', from, seq, body: Buffer.from(`${from}:${seq}`), ...extra };
@@ -168,10 +171,12 @@ test('refuses proposals from non-leaders, with bad signatures, relayed, or forge
       leaderOf(2),
       proposal(2, [], {
         justify: {
-          epoch: 0,
+          ...assembleCertificate(
+            q.config,
+            ids.slice(0, 3).map((s) => [s, new Uint8Array(64)]),
+          ),
           round: 1,
           blockId: 'cd'.repeat(32),
-          votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
         },
       }).message,
       /proposal justify: bad signature/,
@@ -359,10 +364,12 @@ test('deterministic: the same events give the same actions', () => {
 test('after a view change a member votes only for a block extending the highest QC in the TC (R2)', () => {
   const b1 = proposal(1, []);
   const qc1: QC = {
-    epoch: 0,
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, vote(s, 1, b1.id, b1.sig).sig]),
+    ),
     round: 1,
     blockId: b1.id,
-    votes: ids.slice(0, 3).map((s) => vote(s, 1, b1.id, b1.sig)),
   };
   const tc2: TC = {
     epoch: 0,
@@ -497,10 +504,12 @@ test('the highest voted round is persisted before the vote leaves, and honoured 
 
 test('a resumed member keeps naming its highest certificate in view changes', () => {
   const held: QC = {
-    epoch: 0,
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, new Uint8Array(64)]),
+    ),
     round: 6,
     blockId: 'cd'.repeat(32),
-    votes: ids.slice(0, 3).map((s) => ({ signer: s, sig: new Uint8Array(64) })),
   };
   const r = replica(follower, {
     resume: {
@@ -522,4 +531,83 @@ test('a resumed member keeps naming its highest certificate in view changes', ()
   assert.ok(timeout !== undefined && timeout.message.type === 'timeout');
   assert.equal(timeout.message.highQC.round, 6);
   assert.equal(votesIn(out).length, 0);
+});
+
+test('a QC is a certificate of vote statements only: signatures of another kind, round or quorum make no QC', async () => {
+  const other = await makeTestQuorum(4, 3);
+  const b1 = proposal(1, []);
+  const qcOf = (statement: (s: VatId) => Uint8Array): QC => ({
+    ...assembleCertificate(
+      q.config,
+      ids.slice(0, 3).map((s) => [s, signer(s)(statement(s))]),
+    ),
+    round: 1,
+    blockId: b1.id,
+  });
+  const good = qcOf(() => voteStatement(quorum, 0, 1, b1.id));
+  const forged: [string, QC][] = [
+    ['proposal statements', qcOf(() => proposalStatement(quorum, 0, 1, b1.id))],
+    ['timeout statements', qcOf(() => timeoutStatement(quorum, 0, 1, 0))],
+    ['checkpoint statements', qcOf(() => checkpointStatement(quorum, 0, 1, b1.id))],
+    ['votes of another round', qcOf(() => voteStatement(quorum, 0, 2, b1.id))],
+    ['votes of another epoch', qcOf(() => voteStatement(quorum, 1, 1, b1.id))],
+    ['votes in another quorum', qcOf(() => voteStatement(other.config.quorum, 0, 1, b1.id))],
+  ];
+  const to = ids.find((x) => x !== leaderOf(2))!;
+  for (const [what, justify] of [['votes', good] as [string, QC], ...forged]) {
+    const r = replica(to);
+    r.handle({ type: 'message', from: leaderOf(1), message: b1.message });
+    const p2 = proposal(2, [], { justify, height: 2 });
+    const out = r.handle({ type: 'message', from: leaderOf(2), message: p2.message });
+    const refused = of(out, 'rejected').map((a) => a.reason);
+    if (justify === good) assert.deepEqual(refused, [], what);
+    else assert.match(refused[0] ?? '(none)', /proposal justify: bad signature/, what);
+  }
+});
+
+test('a transcript lie is evidence carrying the k-of-n checkpoint certificate; anyone can check it', () => {
+  const r = replica(follower, { checkpointInterval: 4 });
+  const others = ids.filter((x) => x !== follower);
+  const cp = (from: VatId, hash: string) => ({
+    type: 'checkpoint' as const,
+    epoch: 0,
+    height: 4,
+    hash,
+    signer: from,
+    sig: signer(from)(checkpointStatement(quorum, 0, 4, hash)),
+  });
+  const actions: ReplicaAction[] = [];
+  actions.push(
+    ...r.handle({ type: 'message', from: others[0]!, message: cp(others[0]!, 'a'.repeat(64)) }),
+  );
+  actions.push(
+    ...r.handle({ type: 'message', from: others[1]!, message: cp(others[1]!, 'a'.repeat(64)) }),
+  );
+  actions.push(
+    ...r.handle({ type: 'message', from: others[2]!, message: cp(others[2]!, 'b'.repeat(64)) }),
+  );
+  actions.push(...r.handle({ type: 'executed', height: 4, hash: 'a'.repeat(64) }));
+  const stable = of(actions, 'stable-checkpoint')[0];
+  assert.ok(stable !== undefined, 'three of four agree on a');
+  assert.deepEqual(
+    verifyCertificate(q.config, checkpointStatement(quorum, 0, 4, stable.hash), stable.certificate),
+    { ok: true, signers: [follower, others[0]!, others[1]!].sort() },
+  );
+  const transcript = of(actions, 'evidence')
+    .map((a) => a.evidence)
+    .find((e) => e.kind === 'transcript');
+  assert.ok(transcript !== undefined && transcript.kind === 'transcript');
+  assert.equal(transcript.signer, others[2]);
+  assert.equal(checkEvidence(q.config, transcript, verify), undefined);
+  // The same evidence with a certificate that does not hold k valid signatures is refused.
+  const sigs = Buffer.from(transcript.agreed.certificate.signatures, 'base64url');
+  sigs[0]! ^= 1;
+  const broken = {
+    ...transcript,
+    agreed: {
+      ...transcript.agreed,
+      certificate: { ...transcript.agreed.certificate, signatures: sigs.toString('base64url') },
+    },
+  };
+  assert.match(checkEvidence(q.config, broken, verify) ?? '', /only 2 valid signatures/);
 });

@@ -55,36 +55,12 @@
  *      fall behind catch up by `sync` (decided segments with commit proofs, then the undecided
  *      chain), asked for when a certificate names a block they lack and on every view timeout.
  *
- * Unseen inputs: senders send every input to every member, but a member may get the leader's
- * proposal before the input itself. It then waits (does not vote) until the missing inputs
- * arrive, and its round timer stays armed; an input that carries `auth` (the sender's own
- * signature) is checked with `authenticateInput` and needs no wait. A proposal with an input
- * whose auth fails is refused outright. Refusing rather than waiting would be unsafe for
- * liveness (a member one message behind could never vote); voting blindly would let a leader
- * invent inputs (safety). The proposal carries the full inputs, so nobody fetches content.
- * Senders should sign their inputs: then a sender that gives different members different
- * inputs under one seq only gets one of them ordered (members check the signature of the
- * leader's pick); an unsigned one can keep the members that hold the other copy from voting,
- * and so stall every proposal carrying it.
- *
- * Reconfiguration: a `reconfigure` input that the hook accepts ends its epoch. It must be the
- * last input of its block, the blocks after it in that epoch carry no inputs (they only decide
- * it), and once its block is decided at height H the next epoch starts with the new
- * configuration: its root is that block, its rounds start at 1, heights continue at H + 1, and
- * only the new members' signatures count. Undecided blocks of the old epoch are dropped (they
- * are empty). (Tendermint applies a change decided at H from H + 2, because its H + 1 is
- * already under way when H is decided; here the pipelined blocks after the change stay empty,
- * so H + 1 can be the new epoch's first.) A member removed by the change becomes a learner; a learner added becomes a voter.
- * Learners (non-members) pull decided blocks (`sync`) and check each segment's commit proof
- * against the configuration of its epoch, so they follow the configuration chain from genesis.
- *
- * Restarts: before a vote or timeout leaves, the member's highest voted round is handed out
- * to be persisted (`persist-safety`), and every undecided block before any vote for it
- * (`persist-block`); a restarted member gets them back (`safety`, `resume` with its decided tip,
- * configurations and per-sender marks), so it never votes twice in a round and a certified
- * block survives the restarts of the members holding it. A resumed member serves decisions from
- * its resume point on; a member that lost its data catches up from genesis by sync, or from a
- * checkpoint (`state-transfer-needed`) when no peer keeps that far back.
+ * Where each part lives (functions of the shared ReplicaState, state.ts), with the rules they
+ * keep next to their code: proposals.ts (receiving and making proposals), batch.ts (S2 unseen
+ * inputs, S3 sequence order, reconfiguration placement), voting.ts (R1, R2, QCs, equivocation),
+ * view-change.ts (R4, L1: round timer, timeouts, TCs), deciding.ts (R3, S4, the next epoch on
+ * reconfiguration), certificates.ts (checking QCs and TCs), sync.ts (catching up, learners),
+ * restart.ts (persisted safety marks, resume), checkpoints.ts (transcript agreement).
  *
  * Refusals: a message no honest member would send (malformed, forged or mis-attributed
  * signature, non-member, wrong leader, invalid batch, old epoch, a second vote or proposal in a

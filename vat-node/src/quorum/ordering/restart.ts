@@ -9,6 +9,7 @@
  */
 import { checkArithmetic } from '../config.ts';
 import { record } from './batch.ts';
+import { rootQC } from './certificates.ts';
 import { type BlockRecord, blockBytes, type ReplicaOptions, type ReplicaState } from './state.ts';
 import { blockIdOf, inputDigest } from './statements.ts';
 
@@ -38,7 +39,7 @@ export function resume(s: ReplicaState, r: NonNullable<ReplicaOptions['resume']>
   };
   s.blocks = new Map([[tip.id, tip]]);
   s.decidedTip = tip;
-  s.highQC = { epoch: last.epoch, round: 0, blockId: s.epochRoot, votes: [] };
+  s.highQC = rootQC(last, s.epochRoot);
   s.round = last.epoch === tip.epoch ? tip.round + 1 : 1;
   s.oldestKept = tip.height + 1;
   const kept = (r.decided ?? []).filter((d) => d.block.height <= tip.height);

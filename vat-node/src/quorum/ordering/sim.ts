@@ -121,7 +121,7 @@ export interface SimOptions {
   readonly seed: number;
   readonly n: number;
   readonly k: number;
-  /** Real Ed25519 (node:crypto) or a fast keyed-hash stand-in for big randomized runs. */
+  /** Real Ed25519 (node:crypto) or a fast keyed-hash stand-in (HMAC-SHA-512: 64 bytes, like an Ed25519 signature, so certificates hold it) for big randomized runs. */
   readonly crypto?: 'ed25519' | 'fake';
   /** Message delay range in ms. Default 1..10. */
   readonly minDelayMs?: number;
@@ -244,11 +244,11 @@ export class Sim {
     const secret = this.secrets.get(id);
     const crypto: OrderingCrypto = fake
       ? {
-          sign: (b) => new Uint8Array(createHmac('sha256', secret!).update(b).digest()),
+          sign: (b) => new Uint8Array(createHmac('sha512', secret!).update(b).digest()),
           verify: (signer, b, sig) => {
             const s = this.secrets.get(signer);
             if (s === undefined) return false;
-            return Buffer.from(createHmac('sha256', s).update(b).digest()).equals(sig);
+            return Buffer.from(createHmac('sha512', s).update(b).digest()).equals(sig);
           },
         }
       : {

@@ -6,6 +6,7 @@
  */
 import type { VatId } from '../../protocol/identity.ts';
 import { checkArithmetic, isMember, type QuorumConfig } from '../config.ts';
+import { rootQC } from './certificates.ts';
 import { Checkpoints } from './checkpoints.ts';
 import { InputPool } from './pool.ts';
 import { diverge } from './replica.ts';
@@ -193,7 +194,7 @@ export class ReplicaState {
     };
     this.blocks.set(root.id, root);
     this.decidedTip = root;
-    this.highQC = { epoch: g.epoch, round: 0, blockId: root.id, votes: [] };
+    this.highQC = rootQC(g, root.id);
     this.epochRoot = root.id;
     this.pool = new InputPool(this.maxPendingPerSender);
     if (opts.resume !== undefined) resume(this, opts.resume);

@@ -9,6 +9,7 @@
  */
 
 import type { VatId } from '../../protocol/identity.ts';
+import type { Certificate } from '../certificate.ts';
 import type { QuorumConfig } from '../config.ts';
 
 export type BlockId = string;
@@ -25,7 +26,7 @@ export interface OrderingCrypto {
  * number (1, 2, 3, … per sender, the KernelPort's numbering); `reconfigure`: a membership change
  * request (its body is interpreted by the `reconfigure` hook), sequenced per requester.
  * `auth` is the sender's own signature over the input, when the sender gives one: it lets a
- * member vote for an input it has not received itself (see replica.ts, "Unseen inputs").
+ * member vote for an input it has not received itself (see batch.ts, "Unseen inputs").
  */
 export interface Input {
   readonly kind: 'message' | 'reconfigure';
@@ -35,19 +36,16 @@ export interface Input {
   readonly auth?: Uint8Array;
 }
 
-/** A member's signature inside a certificate. */
-export interface Signature {
-  readonly signer: VatId;
-  readonly sig: Uint8Array;
-}
-
-/** Quorum certificate: k members of `epoch` voted for `blockId` in `round`. */
-export interface QC {
-  readonly epoch: number;
+/**
+ * Quorum certificate: k members of `epoch` voted for `blockId` in `round`. The votes are a
+ * certificate of ../certificate.ts (signer bitmap over the epoch's sorted members, signatures
+ * in member order): one representation for every k-of-n certificate of a quorum. No signer
+ * (an all-zero bitmap, no signatures) only for the root certificate of an epoch (round 0, the
+ * epoch's root block).
+ */
+export interface QC extends Certificate {
   readonly round: number;
   readonly blockId: BlockId;
-  /** Empty only for the root certificate of an epoch (round 0, the epoch's root block). */
-  readonly votes: readonly Signature[];
 }
 
 /** One member's signed timeout of `round`, naming the round of its highest QC. */
@@ -57,7 +55,11 @@ export interface TimeoutVote {
   readonly sig: Uint8Array;
 }
 
-/** Timeout certificate: k members gave up on `round`. */
+/**
+ * Timeout certificate: k members gave up on `round`. Not a ../certificate.ts certificate: each
+ * member signs its own statement (the round of its highest QC differs between them), so a TC
+ * keeps each signer's highQcRound next to its signature.
+ */
 export interface TC {
   readonly epoch: number;
   readonly round: number;
@@ -163,7 +165,8 @@ export type Evidence =
       readonly epoch: number;
       readonly height: number;
       readonly claimed: { readonly hash: string; readonly sig: Uint8Array };
-      readonly agreed: { readonly hash: string; readonly signatures: readonly Signature[] };
+      /** The checkpoint certificate (../certificate.ts) on the agreed hash. */
+      readonly agreed: { readonly hash: string; readonly certificate: Certificate };
     };
 
 export type TimerName = 'round' | 'sync';
@@ -260,7 +263,8 @@ export type ReplicaAction =
       readonly type: 'stable-checkpoint';
       readonly height: number;
       readonly hash: string;
-      readonly signatures: readonly Signature[];
+      /** k members' checkpoint signatures on the hash (../certificate.ts). */
+      readonly certificate: Certificate;
     }
   /** This member's transcript differs from the agreed one: it stopped executing. */
   | {

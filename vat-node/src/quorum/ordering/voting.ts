@@ -8,8 +8,9 @@
  * twice (equivocation evidence).
  */
 import type { VatId } from '../../protocol/identity.ts';
+import { assembleCertificate } from '../certificate.ts';
 import { isMember } from '../config.ts';
-import { verifyVoteSig } from './certificates.ts';
+import { verifyVoteSig, votersOf } from './certificates.ts';
 import { decide } from './deciding.ts';
 import { beforeRestoredEpoch, raiseVoted } from './restart.ts';
 import {
@@ -132,12 +133,7 @@ function countVote(s: ReplicaState, m: VoteMessage): undefined {
   const sigs = getOrAdd(perBlock, m.blockId);
   sigs.set(m.signer, m.sig);
   if (sigs.size === s.config.threshold) {
-    const qc: QC = {
-      epoch: s.epoch,
-      round: m.round,
-      blockId: m.blockId,
-      votes: [...sigs].map(([signer, sig]) => ({ signer, sig })),
-    };
+    const qc: QC = { ...assembleCertificate(s.config, sigs), round: m.round, blockId: m.blockId };
     onQC(s, qc, m.signer === s.self ? undefined : m.signer);
   }
 }
@@ -146,7 +142,7 @@ function countVote(s: ReplicaState, m: VoteMessage): undefined {
 export function onQC(s: ReplicaState, qc: QC, from: VatId | undefined): undefined {
   if (qc.round > s.highQC.round) {
     s.highQC = qc;
-    s.highQCFrom = from ?? qc.votes.find((v) => v.signer !== s.self)?.signer;
+    s.highQCFrom = from ?? votersOf(s, qc).find((v) => v !== s.self);
   }
   if (qc.round <= s.decidedRound()) return;
   if (!s.qcs.has(qc.blockId)) s.qcs.set(qc.blockId, qc);

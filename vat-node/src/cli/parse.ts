@@ -10,7 +10,6 @@ import {
   COMMANDS,
   type CommandName,
   type CommandSpec,
-  type Config,
   ConfigError,
   flagOf,
   type OptionKey,

@@ -54,6 +54,24 @@ const cases: Case[] = [
     (v): Case => ({ args: [...node, '--stop-grace', v], says: /--stop-grace: / }),
   ),
   { args: node, env: { QUORUMVAT_STOP_GRACE: 'soon' }, says: /QUORUMVAT_STOP_GRACE: / },
+  // node: memory of the vat worker
+  ...['abc', '0', '15', '1.5', '-64', '65537'].map(
+    (v): Case => ({ args: [...node, '--heap-mb', v], says: /--heap-mb: expected a whole number/ }),
+  ),
+  ...['abc', '0', '31', '200000'].map(
+    (v): Case => ({ args: [...node, '--rss-mb', v], says: /--rss-mb: expected a whole number/ }),
+  ),
+  { args: node, env: { QUORUMVAT_HEAP_MB: 'lots' }, says: /QUORUMVAT_HEAP_MB: expected a whole/ },
+  { args: node, env: { QUORUMVAT_RSS_MB: '-1' }, says: /QUORUMVAT_RSS_MB: expected a whole/ },
+  {
+    args: [...node, '--heap-mb', '512', '--rss-mb', '512'],
+    says: /--rss-mb \(512\) must exceed --heap-mb \(512\)/,
+  },
+  {
+    args: node,
+    env: { QUORUMVAT_HEAP_MB: '1024', QUORUMVAT_RSS_MB: '600' },
+    says: /--rss-mb \(600\) must exceed --heap-mb \(1024\)/,
+  },
   { args: node, env: { QUORUMVAT_GIVE_UP: '0ms' }, says: /QUORUMVAT_GIVE_UP: expected a duration/ },
   // node: addresses
   ...[

@@ -12,6 +12,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import { DEFAULT_LIMITS } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
 import { VATTP_DEFAULTS } from '../vattp/defaults.ts';
 
@@ -258,6 +259,21 @@ export const OPTIONS = {
     default: DEFAULT_GAS_LIMIT,
     parse: integer(1),
   },
+  heapMb: {
+    flags: '--heap-mb <MiB>',
+    env: 'QUORUMVAT_HEAP_MB',
+    help: "the vat worker's JavaScript heap (V8 old generation)",
+    default: DEFAULT_LIMITS.heapMb,
+    parse: integer(16, 65_536),
+  },
+  rssMb: {
+    flags: '--rss-mb <MiB>',
+    env: 'QUORUMVAT_RSS_MB',
+    help: "the vat worker's resident memory (heap, strings, ArrayBuffers); a crank above it is aborted. Must exceed --heap-mb",
+    default: undefined as number | undefined,
+    defaultText: `twice --heap-mb, at least ${DEFAULT_LIMITS.rssMb}`,
+    parse: integer(32, 131_072),
+  },
   giveUp: {
     flags: '--give-up <duration>',
     env: 'QUORUMVAT_GIVE_UP',
@@ -338,6 +354,8 @@ export const COMMANDS = {
       'announce',
       'bootstrap',
       'gas',
+      'heapMb',
+      'rssMb',
       'giveUp',
       'http',
       'stopGrace',

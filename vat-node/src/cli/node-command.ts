@@ -7,9 +7,24 @@ import { NodeEndpoint } from '../node/http/endpoint.ts';
 import { VatNode } from '../node/vat-node.ts';
 import { type Config, EXIT } from './config.ts';
 import { createLogger } from './logging.ts';
+import { UsageError } from './parse.ts';
 import { describeStartFailure } from './start-failure.ts';
 
+/** The worker's memory limits: the resident cap defaults to twice the heap (at least 512). */
+export function workerMemory(config: Config<'node'>): { heapMb: number; rssMb: number } {
+  const heapMb = config.heapMb;
+  const rssMb = config.rssMb ?? Math.max(512, 2 * heapMb);
+  if (rssMb <= heapMb) {
+    throw new UsageError(
+      `--rss-mb (${rssMb}) must exceed --heap-mb (${heapMb}): the heap is part of the resident memory`,
+      'node',
+    );
+  }
+  return { heapMb, rssMb };
+}
+
 export async function runNode(config: Config<'node'>): Promise<number> {
+  const memory = workerMemory(config);
   const root = createLogger(config.logLevel, 'stdout');
   let endpoint: NodeEndpoint | undefined;
   let vat: VatNode;
@@ -31,6 +46,7 @@ export async function runNode(config: Config<'node'>): Promise<number> {
       announce: config.announce,
       bootstrap: config.bootstrap,
       gasLimit: config.gas,
+      limits: memory,
       giveUpMs: config.giveUp,
       logger: root,
       onCommit: commits && ((ms) => commits.observe(ms / 1000)),

@@ -139,7 +139,8 @@ const vatSpecProperties: Record<string, Schema> = {
   ),
   memoryLimitMiB: int(
     "Heap limit (V8 old generation) of the vat's worker process in MiB; a delivery that " +
-      'exceeds it is aborted. Size the pod above it: the node process itself takes ~150 MiB.',
+      "exceeds it is aborted. The worker's resident memory is capped at twice this (at least " +
+      '512 MiB): size the pod above that cap plus ~150 MiB for the node process itself.',
     {
       default: DEFAULTS.memoryLimitMiB,
       'x-kubernetes-validations': [

@@ -313,8 +313,9 @@ export function statefulSet(input: StatefulSetInput): V1StatefulSet {
                     command: [
                       'node',
                       '-e',
-                      // chmod while root still owns it (no CAP_FOWNER), then hand it over.
-                      `fs.chmodSync('${DATA}', 0o700); fs.chownSync('${DATA}', 1000, 1000)`,
+                      // Only a volume not yet handed over: chmod while root still owns it (no
+                      // CAP_FOWNER), then chown. At a restart it is the node's already.
+                      `if (fs.statSync('${DATA}').uid !== 1000) { fs.chmodSync('${DATA}', 0o700); fs.chownSync('${DATA}', 1000, 1000); }`,
                     ],
                     securityContext: {
                       runAsUser: 0,

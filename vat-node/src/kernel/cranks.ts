@@ -66,12 +66,11 @@ export class Cranks {
   /** Keep the records of the promises a queued delivery names (they must outlive it). */
   countQueued(delivery: Delivery, delta: 1 | -1): void {
     for (const vref of promisesIn(delivery)) {
-      const rec = this.#ctx.router.promise(vref);
-      rec.queued = (rec.queued ?? 0) + delta;
-      if (rec.queued <= 0) {
-        delete rec.queued;
-        this.#ctx.retirement.consider(vref);
-      }
+      const rec = this.#ctx.router.updatePromise(vref, (p) => {
+        p.queued = (p.queued ?? 0) + delta;
+        if (p.queued <= 0) delete p.queued;
+      });
+      if (rec.queued === undefined) this.#ctx.retirement.consider(vref);
     }
   }
 
@@ -214,8 +213,9 @@ export class Cranks {
     if (delivery.type === 'message' && isPeer(from) && isPromiseRef(delivery.target)) {
       // Count it before this crank's resolutions go out: a peer that sent it learns from the
       // count whether it was forwarded before the resolution (else it must embargo).
-      const rec = this.#ctx.router.promise(delivery.target);
-      rec.received.set(from, (rec.received.get(from) ?? 0) + 1);
+      this.#ctx.router.updatePromise(delivery.target, (p) =>
+        p.received.set(from, (p.received.get(from) ?? 0) + 1),
+      );
     }
     this.#ctx.keeper.addEntry(this.#ctx.transcript.append(delivery, outcome));
     if (outcome.ok) {
@@ -267,15 +267,17 @@ export class Cranks {
 
   /** The vat's heap maps `vref` now (it was handed to the vat, or the vat named it). */
   vatKnows(vref: VRef): void {
-    const rec = this.#ctx.router.promise(vref);
-    rec.known = true;
+    const rec = this.#ctx.router.updatePromise(vref, (p) => {
+      p.known = true;
+    });
     this.#ctx.heap.knows(vref, rec.resolution !== null);
   }
 
   vatRetired(vref: VRef): void {
-    const rec = this.#ctx.keeper.promiseForUpdate(vref);
+    const rec = this.#ctx.keeper.updatePromise(vref, (p) => {
+      delete p.known;
+    });
     if (!rec) return;
-    delete rec.known;
     this.#ctx.heap.released(vref);
     this.#ctx.retirement.consider(vref);
   }

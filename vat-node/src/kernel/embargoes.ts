@@ -27,7 +27,7 @@ export class Embargoes {
   learnSettlement(peer: VatId, vref: VRef, rec: PromiseRecord, r: Resolution): void {
     if (rec.take !== undefined) {
       this.#ctx.handoffs.takeAnswered(peer, rec.take, r);
-      this.#ctx.retirement.setResolution(vref, rec, {
+      this.#ctx.retirement.setResolution(vref, {
         rejected: r.rejected,
         data: encodeHost(null),
       });
@@ -40,9 +40,11 @@ export class Embargoes {
       return;
     }
     const data = this.#ctx.clists.capDataFrom(peer, r.value);
-    rec.decider = null;
-    rec.resolvedBy = peer;
-    this.#ctx.retirement.setResolution(vref, rec, { rejected: r.rejected, data });
+    this.#ctx.keeper.updatePromise(vref, (p) => {
+      p.decider = null;
+      p.resolvedBy = peer;
+    });
+    this.#ctx.retirement.setResolution(vref, { rejected: r.rejected, data });
     // Tell the other peers that know this promise through us.
     for (const [other, clist] of this.#ctx.keeper.clists) {
       if (other !== peer && clist.has(vref)) this.#ctx.router.resolveToPeer(other, vref, rec);
@@ -58,7 +60,9 @@ export class Embargoes {
     });
     if (embargo !== 'none') {
       const token = this.#ctx.keeper.next('nextToken');
-      rec.embargo = { token, held: [] };
+      this.#ctx.keeper.updatePromise(vref, (p) => {
+        p.embargo = { token, held: [] };
+      });
       this.#ctx.keeper.embargoes.set(token, vref);
       if (embargo === 'echo') {
         this.#ctx.port.push(peer, {
@@ -92,9 +96,11 @@ export class Embargoes {
     if (vref === undefined)
       throw new ProtocolError('unknown-ref', `unknown echo token ${token} from ${peer}`);
     this.#ctx.keeper.embargoes.delete(token);
-    const rec = this.#ctx.keeper.promiseForUpdate(vref)!;
+    const rec = this.#ctx.keeper.promises.get(vref)!;
     const held = rec.embargo?.held ?? [];
-    rec.embargo = null;
+    this.#ctx.keeper.updatePromise(vref, (p) => {
+      p.embargo = null;
+    });
     const resolution = rec.resolution!;
     // Held sends go first, to where the promise now points; then the vat learns the resolution.
     const to = resolution.data.slots[0]!;

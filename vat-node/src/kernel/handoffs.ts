@@ -107,7 +107,7 @@ export class Handoffs {
     } catch (e) {
       // A well-signed certificate for something the giver does not hold: the giver lied, not
       // the presenter. Refuse the take (the presenter drops what depended on it).
-      this.#ctx.retirement.setResolution(vref, rec, {
+      this.#ctx.retirement.setResolution(vref, {
         rejected: true,
         data: encodeHost(new HostError('Error', (e as Error).message)),
       });
@@ -115,7 +115,7 @@ export class Handoffs {
       if (isProtocolError(e, 'handoff-not-held')) return;
       throw e;
     }
-    this.#ctx.retirement.setResolution(vref, rec, {
+    this.#ctx.retirement.setResolution(vref, {
       rejected: false,
       data: { body: '#"$0.Alleged: handoff"', slots: [target] },
     });

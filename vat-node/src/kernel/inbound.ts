@@ -61,7 +61,7 @@ export class Inbound {
 
   acceptResolution(peer: VatId, r: Resolution): void {
     const vref = this.#ctx.clists.importFrom(peer, r.promise, 'target');
-    const rec = this.#ctx.keeper.promiseForUpdate(vref);
+    const rec = this.#ctx.keeper.promises.get(vref);
     if (!rec || rec.decider !== peer) {
       throw new ProtocolError(
         'not-decider',
@@ -82,7 +82,6 @@ export class Inbound {
       : undefined;
     this.#ctx.retirement.setResolution(
       vref,
-      rec,
       target === undefined
         ? {
             rejected: true,

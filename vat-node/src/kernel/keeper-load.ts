@@ -8,7 +8,7 @@ import {
   type Counters,
   decodePromise,
   type PeerState,
-  type PromiseRecord,
+  type PromiseDraft,
   type QueuedItem,
   type RunItem,
   type TakeRecord,
@@ -19,7 +19,7 @@ export interface LoadTarget {
   readonly vatStore: Map<string, string>;
   readonly imports: Map<VRef, { peer: VatId; wire: WireRef }>;
   readonly peers: Map<VatId, PeerState>;
-  readonly promises: Map<VRef, PromiseRecord>;
+  readonly promises: Map<VRef, PromiseDraft>;
   readonly held: Map<VatId, VatMessage[]>;
   readonly takes: Map<string, TakeRecord>;
   readonly certs: Map<string, string>;

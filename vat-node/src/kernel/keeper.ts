@@ -18,8 +18,8 @@
  *
  * The kernel changes tables only through verbs (enqueue, takeRunBatch, requeueFront,
  * completed, holdInbound, releaseHeld, answerTake, ...); the tables it reads are handed out
- * read-only, so a change that forgets to mark its row cannot be written. Promise records are
- * changed in place only after `promiseForUpdate`, which marks them.
+ * read-only, so a change that forgets to mark its row cannot be written. Promise records too:
+ * `updatePromise` applies a change to one and marks its row (like SwingSet's kernelKeeper).
  *
  * Mutations mark rows dirty; `flush` turns the dirty set (plus the transcript entries of the
  * cranks it covers) into ONE commit of the backing: a KernelDB (durable) or a Map (no data
@@ -37,6 +37,7 @@ import {
   type Counters,
   encodePromise,
   type PeerState,
+  type PromiseDraft,
   type PromiseRecord,
   type QueuedItem,
   type RunItem,
@@ -48,6 +49,7 @@ export { KeptCList } from './kept-clist.ts';
 export type {
   Counters,
   PeerState,
+  PromiseDraft,
   PromiseRecord,
   QueuedItem,
   RunItem,
@@ -63,7 +65,7 @@ export class KernelKeeper {
   readonly vatStore = new Map<string, string>();
   readonly clists = new Map<VatId, KeptCList>();
   readonly imports = new Map<VRef, { peer: VatId; wire: WireRef }>();
-  readonly promises = new Map<VRef, PromiseRecord>();
+  readonly #promises = new Map<VRef, PromiseDraft>();
   readonly #takes = new Map<string, TakeRecord>();
   readonly #held = new Map<VatId, VatMessage[]>();
   readonly sturdyRefs = new Map<string, VRef>();
@@ -118,7 +120,7 @@ export class KernelKeeper {
     if (!this.dirty) return [];
     const writes: [string, string | null][] = [...this.#rows];
     for (const v of this.#dirtyPromises) {
-      const rec = this.promises.get(v);
+      const rec = this.#promises.get(v);
       writes.push([`prom.${v}`, rec === undefined ? null : encodePromise(rec)]);
     }
     for (const k of this.#dirtyTakes) {
@@ -202,25 +204,32 @@ export class KernelKeeper {
     this.imports.set(vref, { peer, wire });
   }
 
-  /** Stores a new promise record. */
-  addPromise(vref: VRef, rec: PromiseRecord): void {
-    this.promises.set(vref, rec);
+  /** Promise records by vref: read-only, change them through the verbs below. */
+  get promises(): ReadonlyMap<VRef, PromiseRecord> {
+    return this.#promises;
+  }
+
+  /** Stores a new promise record (the keeper owns it from now on). */
+  addPromise(vref: VRef, rec: PromiseDraft): void {
+    this.#promises.set(vref, rec);
     this.#dirtyPromises.add(vref);
   }
 
-  /** The record, marked dirty: the caller is about to change it. */
-  promiseForUpdate(vref: VRef): PromiseRecord | undefined {
-    const rec = this.promises.get(vref);
-    if (rec !== undefined) this.#dirtyPromises.add(vref);
+  /**
+   * Applies `change` to the record of `vref` and marks its row for the next commit: the only
+   * way a promise record changes. Returns the record, or undefined (and `change` does not run)
+   * when there is none.
+   */
+  updatePromise(vref: VRef, change: (rec: PromiseDraft) => void): PromiseRecord | undefined {
+    const rec = this.#promises.get(vref);
+    if (rec === undefined) return undefined;
+    change(rec);
+    this.#dirtyPromises.add(vref);
     return rec;
   }
 
   deletePromise(vref: VRef): void {
-    this.promises.delete(vref);
-    this.#dirtyPromises.add(vref);
-  }
-
-  touchPromise(vref: VRef): void {
+    this.#promises.delete(vref);
     this.#dirtyPromises.add(vref);
   }
 
@@ -373,7 +382,7 @@ export class KernelKeeper {
       vatStore: this.vatStore,
       imports: this.imports,
       peers: this.peers,
-      promises: this.promises,
+      promises: this.#promises,
       held: this.#held,
       takes: this.#takes,
       certs: this.certs,

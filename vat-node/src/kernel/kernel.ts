@@ -99,7 +99,7 @@ export class Kernel implements KernelPort {
     });
     ctx.clists = new CListTranslator(keeper, options.vatId, options.identity, {
       handedOut: (vref) => ctx.lifecycle.handedOut(vref),
-      setResolution: (vref, rec, res) => ctx.retirement.setResolution(vref, rec, res),
+      setResolution: (vref, res) => ctx.retirement.setResolution(vref, res),
     });
   }
 

@@ -3,9 +3,9 @@ import type { Delivery, VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { CapData } from '../protocol/messages.ts';
 import { isDurableRef, isExportRef, isPromiseRef, ROOT_VREF } from '../protocol/refs.ts';
-import type { PromiseRecord, SendItem } from './keeper.ts';
+import type { PromiseDraft, SendItem } from './keeper.ts';
 
-export function newPromise(decider: VatId | null): PromiseRecord {
+export function newPromise(decider: VatId | null): PromiseDraft {
   return { decider, resolution: null, sent: new Map(), received: new Map(), embargo: null };
 }
 

@@ -10,27 +10,45 @@ export interface SendItem {
   readonly result: VRef | null;
 }
 
+/**
+ * A promise record as the kernel's parts read it. Only KernelKeeper.updatePromise changes one
+ * (it marks the row for the next commit): a change nobody marked could never be written.
+ */
 export interface PromiseRecord {
   /** Who decides it: null = this vat, else the peer vat. */
-  decider: VatId | null;
-  resolution: { rejected: boolean; data: CapData } | null;
+  readonly decider: VatId | null;
+  readonly resolution: { readonly rejected: boolean; readonly data: CapData } | null;
   /** Messages this vat sent to it through each peer (for embargoes). */
-  readonly sent: Map<VatId, number>;
+  readonly sent: ReadonlyMap<VatId, number>;
   /** Messages each peer sent us targeted at it (reported when we resolve it). */
-  readonly received: Map<VatId, number>;
-  embargo: { token: number; held: SendItem[] } | null;
+  readonly received: ReadonlyMap<VatId, number>;
+  readonly embargo: { readonly token: number; readonly held: readonly SendItem[] } | null;
   /** For a take we sent: the certificate key (`giver:nonce`) it settles. */
-  take?: string;
+  readonly take?: string;
   /** For an echo we sent along a promise's path: the embargo token its settlement ends. */
-  echoFor?: number;
+  readonly echoFor?: number;
   /** The peer that settled it (a promise we imported): sends to it follow the resolution. */
-  resolvedBy?: VatId;
+  readonly resolvedBy?: VatId;
   /**
    * The vat's heap may map this vref: it was handed to the vat or named by it, and the vat has
    * not retired it since (a `retire` delivery). While true, messages to it go into the vat.
    */
-  known?: boolean;
+  readonly known?: boolean;
   /** Run-queue items that name it: the record must outlive them. */
+  readonly queued?: number;
+}
+
+/** The writable form: a new record, or what an updatePromise change function is given. */
+export interface PromiseDraft {
+  decider: VatId | null;
+  resolution: PromiseRecord['resolution'];
+  readonly sent: Map<VatId, number>;
+  readonly received: Map<VatId, number>;
+  embargo: { readonly token: number; readonly held: SendItem[] } | null;
+  take?: string;
+  echoFor?: number;
+  resolvedBy?: VatId;
+  known?: boolean;
   queued?: number;
 }
 
@@ -87,7 +105,7 @@ export function encodePromise(rec: PromiseRecord): string {
   ]);
 }
 
-export function decodePromise(json: string): PromiseRecord {
+export function decodePromise(json: string): PromiseDraft {
   const [
     decider,
     resolution,
@@ -104,14 +122,14 @@ export function decodePromise(json: string): PromiseRecord {
     PromiseRecord['resolution'],
     [VatId, number][],
     [VatId, number][],
-    PromiseRecord['embargo'],
+    PromiseDraft['embargo'],
     string | null,
     number | null,
     VatId | null,
     number,
     number,
   ];
-  const rec: PromiseRecord = {
+  const rec: PromiseDraft = {
     decider,
     resolution,
     sent: new Map(sent),

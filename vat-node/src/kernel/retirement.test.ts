@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { VRef } from '../liveslots/protocol.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { CapData, VatMessage } from '../protocol/messages.ts';
-import { KernelKeeper, MemoryBacking, type PromiseRecord } from './keeper.ts';
+import { KernelKeeper, MemoryBacking, type PromiseDraft } from './keeper.ts';
 import { newPromise } from './promises.ts';
 import { PromiseRetirement } from './retirement.ts';
 
@@ -21,7 +21,7 @@ function setup() {
     hostWaits: (vref) => waiting.has(vref),
     settled: (vref) => settled.push(vref),
   });
-  const add = (vref: VRef, rec: Partial<PromiseRecord> = {}) => {
+  const add = (vref: VRef, rec: Partial<PromiseDraft> = {}) => {
     const p = { ...newPromise(null), ...rec };
     keeper.addPromise(vref, p);
     return p;
@@ -35,8 +35,8 @@ test('learning a settlement from the decider drops the index on both sides, in o
   c.add('p-4', 'p-1');
   c.add('p-5', 'p-2');
   for (const vref of ['p-1', 'p-2']) {
-    const rec = add(vref, { decider: 'D' });
-    r.setResolution(vref, rec, { rejected: false, data: data() });
+    add(vref, { decider: 'D' });
+    r.setResolution(vref, { rejected: false, data: data() });
     r.settledBy('D', vref);
   }
   assert.equal(c.size, 0);
@@ -50,8 +50,8 @@ test("a peer's drop forgets its entry; an unknown promise is a ProtocolError; ob
   const c = keeper.clist('P');
   const wire = c.export('p+1'); // we allocated it: the peer writes it as p-1
   c.add('o-3', 'o-1');
-  const rec = add('p+1');
-  r.setResolution('p+1', rec, { rejected: false, data: data() });
+  add('p+1');
+  r.setResolution('p+1', { rejected: false, data: data() });
   r.acceptDrop('P', [`p-${wire.slice(2)}`, 'o+3']);
   assert.equal(c.wireOf('p+1'), undefined);
   assert.equal(c.vrefOf('o-3'), 'o-1', 'no distributed GC of objects yet');
@@ -61,12 +61,14 @@ test("a peer's drop forgets its entry; an unknown promise is a ProtocolError; ob
 
 test('a settled promise the vat still maps is retired in the vat first, then forgotten', () => {
   const { keeper, r, retired, add } = setup();
-  const rec = add('p+7', { known: true });
-  r.setResolution('p+7', rec, { rejected: false, data: data() });
+  add('p+7', { known: true });
+  r.setResolution('p+7', { rejected: false, data: data() });
   r.beforeCommit();
   assert.deepEqual(retired, [['p+7']]);
   assert.ok(keeper.promises.has('p+7'), 'kept until the retire delivery commits');
-  delete rec.known; // the retire crank committed (cranks.ts vatRetired)
+  keeper.updatePromise('p+7', (p) => {
+    delete p.known; // the retire crank committed (cranks.ts vatRetired)
+  });
   r.consider('p+7');
   r.beforeCommit();
   assert.equal(keeper.promises.has('p+7'), false);
@@ -74,8 +76,8 @@ test('a settled promise the vat still maps is retired in the vat first, then for
 
 test('what still names a settled promise keeps it: c-lists, queued work, the host, an embargo, other settlements', () => {
   const { keeper, r, waiting, add } = setup();
-  const settle = (vref: VRef, rec: PromiseRecord, ...slots: string[]) =>
-    r.setResolution(vref, rec, { rejected: false, data: data(...slots) });
+  const settle = (vref: VRef, _added: unknown, ...slots: string[]) =>
+    r.setResolution(vref, { rejected: false, data: data(...slots) });
 
   keeper.clist('P').add('p-1', 'p-1');
   settle('p-1', add('p-1'));

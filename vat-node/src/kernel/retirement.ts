@@ -52,12 +52,11 @@ export class PromiseRetirement {
   }
 
   /** Every settlement goes through here: it may keep the promises it names. */
-  setResolution(
-    vref: VRef,
-    rec: PromiseRecord,
-    resolution: NonNullable<PromiseRecord['resolution']>,
-  ): void {
-    rec.resolution = resolution;
+  setResolution(vref: VRef, resolution: NonNullable<PromiseRecord['resolution']>): void {
+    const rec = this.#keeper.updatePromise(vref, (p) => {
+      p.resolution = resolution;
+    });
+    if (rec === undefined) throw Error(`settling ${vref}, which has no promise record`);
     this.#countRefs(resolution.data, 1);
     this.#candidates.add(vref);
     this.#hooks.settled(vref);

@@ -11,7 +11,7 @@ import type { CapData } from '../protocol/messages.ts';
 import { isExportRef, isImportRef, isPromiseRef, type WireRef } from '../protocol/refs.ts';
 import type { KernelContext } from './context.ts';
 import { encodeHost, HostError } from './hostcaps.ts';
-import type { KeptCList, PromiseRecord, SendItem } from './keeper.ts';
+import type { KeptCList, PromiseDraft, PromiseRecord, SendItem } from './keeper.ts';
 import { FROM_VAT } from './options.ts';
 import { isSingleRef, messageTo, newPromise, sendItem } from './promises.ts';
 
@@ -57,7 +57,7 @@ export class Router {
     }
     const rec = this.promise(target);
     if (rec.embargo && from === FROM_VAT) {
-      rec.embargo.held.push(s);
+      this.updatePromise(target, (p) => p.embargo!.held.push(s));
       return;
     }
     const res = rec.resolution;
@@ -78,8 +78,9 @@ export class Router {
     } else if (rec.decider === from) {
       throw new ProtocolError('not-decider', `${from} sent a message to a promise it decides`);
     } else {
-      rec.sent.set(rec.decider, (rec.sent.get(rec.decider) ?? 0) + 1);
-      this.sendToPeer(rec.decider, s);
+      const decider = rec.decider;
+      this.updatePromise(target, (p) => p.sent.set(decider, (p.sent.get(decider) ?? 0) + 1));
+      this.sendToPeer(decider, s);
     }
   }
 
@@ -122,7 +123,9 @@ export class Router {
     let result: WireRef | null = null;
     if (s.result !== null) {
       result = this.#ctx.clists.exportTo(peer, s.result);
-      this.promise(s.result).decider = peer; // the receiver decides the result
+      this.updatePromise(s.result, (p) => {
+        p.decider = peer; // the receiver decides the result
+      });
     }
     this.#ctx.port.push(peer, { op: 'deliver', target, method: s.method, args, result });
     this.sendFreshSettlements(peer, settled);
@@ -164,14 +167,19 @@ export class Router {
     return this.#ctx.keeper.clist(peer);
   }
 
-  /** The record of `vref` (created if new), marked for the next commit: callers change it. */
+  /** The record of `vref` (created if new). */
   promise(vref: VRef): PromiseRecord {
-    let rec = this.#ctx.keeper.promiseForUpdate(vref);
-    if (!rec) {
-      rec = newPromise(null);
-      this.#ctx.keeper.addPromise(vref, rec);
-    }
-    return rec;
+    const rec = this.#ctx.keeper.promises.get(vref);
+    if (rec) return rec;
+    const fresh = newPromise(null);
+    this.#ctx.keeper.addPromise(vref, fresh);
+    return fresh;
+  }
+
+  /** Change the record of `vref` (created if new) through the keeper, which marks it. */
+  updatePromise(vref: VRef, change: (rec: PromiseDraft) => void): PromiseRecord {
+    this.promise(vref);
+    return this.#ctx.keeper.updatePromise(vref, change)!;
   }
 
   /**
@@ -183,7 +191,7 @@ export class Router {
     const rec = this.promise(vref);
     // Not ours to decide, or settled already: ignore a confused vat.
     if (rec.decider !== null || rec.resolution !== null) return;
-    this.#ctx.retirement.setResolution(vref, rec, { rejected, data });
+    this.#ctx.retirement.setResolution(vref, { rejected, data });
     this.#ctx.host.handToHost(vref, rejected, data);
     for (const [peer, clist] of this.#ctx.keeper.clists) {
       if (clist.has(vref)) this.resolveToPeer(peer, vref, rec);

@@ -12,8 +12,10 @@ function setup(vatId = 'A', ids?: LocalIdentities) {
   const handedOut: VRef[] = [];
   const t = new CListTranslator(keeper, vatId, ids?.identity(vatId), {
     handedOut: (vref) => handedOut.push(vref),
-    setResolution: (_vref, rec, res) => {
-      rec.resolution = res;
+    setResolution: (vref, res) => {
+      keeper.updatePromise(vref, (p) => {
+        p.resolution = res;
+      });
     },
   });
   return { keeper, t, handedOut };

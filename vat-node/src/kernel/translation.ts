@@ -25,11 +25,7 @@ export interface TranslationHooks {
   /** One of our objects leaves the vat (checkpoints track heap objects handed out). */
   handedOut(vref: VRef): void;
   /** Settle a promise record (retirement.ts keeps its references counted). */
-  setResolution(
-    vref: VRef,
-    rec: PromiseRecord,
-    resolution: NonNullable<PromiseRecord['resolution']>,
-  ): void;
+  setResolution(vref: VRef, resolution: NonNullable<PromiseRecord['resolution']>): void;
 }
 
 export class CListTranslator {
@@ -167,9 +163,8 @@ export class CListTranslator {
       let fresh = settled.get(vref);
       if (fresh === undefined) {
         fresh = `p-${this.#keeper.next('nextPromise')}`;
-        const rec = newPromise(null);
-        this.#keeper.addPromise(fresh, rec);
-        this.#hooks.setResolution(fresh, rec, res);
+        this.#keeper.addPromise(fresh, newPromise(null));
+        this.#hooks.setResolution(fresh, res);
         settled.set(vref, fresh);
       }
       return this.#keeper.clist(peer).export(fresh);

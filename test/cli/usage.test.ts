@@ -61,6 +61,10 @@ const cases: Case[] = [
   ...['abc', '0', '31', '200000'].map(
     (v): Case => ({ args: [...node, '--rss-mb', v], says: /--rss-mb: expected a whole number/ }),
   ),
+  ...['0', 'abc', '-5s', '5y'].map(
+    (v): Case => ({ args: [...node, '--crank-timeout', v], says: /--crank-timeout: / }),
+  ),
+  { args: node, env: { QUORUMVAT_CRANK_TIMEOUT: 'never' }, says: /QUORUMVAT_CRANK_TIMEOUT: / },
   { args: node, env: { QUORUMVAT_HEAP_MB: 'lots' }, says: /QUORUMVAT_HEAP_MB: expected a whole/ },
   { args: node, env: { QUORUMVAT_RSS_MB: '-1' }, says: /QUORUMVAT_RSS_MB: expected a whole/ },
   {

@@ -274,6 +274,14 @@ export const OPTIONS = {
     defaultText: `twice --heap-mb, at least ${DEFAULT_LIMITS.rssMb}`,
     parse: integer(32, 131_072),
   },
+  crankTimeout: {
+    flags: '--crank-timeout <duration>',
+    env: 'QUORUMVAT_CRANK_TIMEOUT',
+    help: 'wall-clock limit of one delivery, a backstop behind gas: a crank past it is aborted',
+    default: DEFAULT_LIMITS.crankTimeoutMs,
+    defaultText: `${DEFAULT_LIMITS.crankTimeoutMs / 1000}s`,
+    parse: duration('s'),
+  },
   giveUp: {
     flags: '--give-up <duration>',
     env: 'QUORUMVAT_GIVE_UP',
@@ -356,6 +364,7 @@ export const COMMANDS = {
       'gas',
       'heapMb',
       'rssMb',
+      'crankTimeout',
       'giveUp',
       'http',
       'stopGrace',

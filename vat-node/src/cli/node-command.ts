@@ -46,7 +46,7 @@ export async function runNode(config: Config<'node'>): Promise<number> {
       announce: config.announce,
       bootstrap: config.bootstrap,
       gasLimit: config.gas,
-      limits: memory,
+      limits: { ...memory, crankTimeoutMs: config.crankTimeout },
       giveUpMs: config.giveUp,
       logger: root,
       onCommit: commits && ((ms) => commits.observe(ms / 1000)),

@@ -3,17 +3,8 @@
 import type { KubernetesObject, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { QuorumVat } from '../../api/v1alpha1/types.ts';
 import { labels, names, type Owner, ownerReference, selector } from '../common/names.ts';
-import {
-  configMap,
-  headlessService,
-  type OperatorSettings,
-  publisherRole,
-  publisherRoleBinding,
-  serviceAccount,
-  statefulSet,
-  sturdyrefSecret,
-} from '../common/workload.ts';
-import { contractHash, ownerOf } from '../vat/desired.ts';
+import { type OperatorSettings, statefulSet } from '../common/workload.ts';
+import { contractHash, ownerOf, workloadBase } from '../vat/desired.ts';
 
 /**
  * Voluntary evictions (drains, upgrades through the eviction API) must leave at least k voting
@@ -58,12 +49,7 @@ export function desiredQuorumVat(
 ): KubernetesObject[] {
   const owner = ownerOf(qv);
   return [
-    serviceAccount(owner),
-    sturdyrefSecret(owner),
-    publisherRole(owner),
-    publisherRoleBinding(owner),
-    configMap(owner, qv.spec, agentSource),
-    headlessService(owner),
+    ...workloadBase(owner, qv.spec, agentSource),
     disruptionBudget(owner, p.threshold, p.learners),
     statefulSet({
       owner,

@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { sharedLibraries } from './shared-libraries.ts';
 
 interface ImageSpec {
   name: string;
@@ -142,17 +143,6 @@ function buildImage(spec: ImageSpec, out: string): void {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-/** The shared libraries a dynamically linked binary loads, as ldd resolves them. */
-function sharedLibraries(binary: string): string[] {
-  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
-  const libs: string[] = [];
-  for (const line of out.split('\n')) {
-    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (m?.[1]) libs.push(m[1]);
-  }
-  return libs;
 }
 
 function main(): void {

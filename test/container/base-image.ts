@@ -20,19 +20,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { sharedLibraries } from '../cluster/shared-libraries.ts';
 
 export const baseImageTag = `quorumvat.local/node-base:${process.versions.node}`;
-
-/** The shared libraries a dynamically linked binary loads, as ldd resolves them. */
-function sharedLibraries(binary: string): string[] {
-  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
-  const libs: string[] = [];
-  for (const line of out.split('\n')) {
-    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (m?.[1]) libs.push(m[1]);
-  }
-  return libs;
-}
 
 /** npm's own directory (the package npm runs from on this machine). */
 function npmDir(): string {

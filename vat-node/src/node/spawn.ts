@@ -14,7 +14,7 @@ export interface VatNodeProcess {
   readonly child: ChildProcess;
   /** Every JSON log line the node printed so far. */
   readonly logs: Record<string, unknown>[];
-  /** Send `signal` (SIGTERM: a clean stop) and wait for the exit. */
+  /** Send `signal` (SIGTERM: a clean stop) and wait for the exit and its last log lines. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -54,11 +54,15 @@ export function spawnVatNode(options: SpawnOptions): Promise<VatNodeProcess> {
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4096);
   });
+  // 'close', not 'exit': the last log lines may still be in the stdout pipe when the process exits.
+  // (A process that inherited the pipe could hold it open: 5 s after the exit is enough.)
+  const closed = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('exit', () => setTimeout(resolve, 5_000).unref());
+  });
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await closed;
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

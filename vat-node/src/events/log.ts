@@ -6,7 +6,7 @@
 import type { Level, Logger } from 'pino';
 import type { EventSink, VatEvent, VatEventType } from './events.ts';
 
-export type Component = 'kernel' | 'vattp' | 'discovery' | 'store';
+export type Component = 'kernel' | 'vattp' | 'discovery' | 'store' | 'quorum';
 
 interface LineSpec {
   readonly component: Component;
@@ -67,6 +67,26 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     component: 'vattp',
     level: 'debug',
     msg: 'client gone: owed messages wait for it',
+  },
+  'quorum-chain-learned': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'quorum configuration chain learned',
+  },
+  'quorum-chain-unavailable': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'no member served the quorum configuration chain; retrying with backoff',
+  },
+  'quorum-equivocation': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member equivocated: evidence kept, member ignored',
+  },
+  'quorum-member-refused': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'frames refused: not a member of the quorum configuration',
   },
   'bootstrap-unreachable': {
     component: 'discovery',

@@ -42,7 +42,7 @@ import { FrameCombiner, type FrameProof, frameEvidenceToJson } from './inbound.t
 export interface HostTransport extends Transport {
   /** The host's VatID: what the links below are between. */
   readonly vatId: VatId;
-  readonly host: Pick<VatHost, 'dial'>;
+  readonly host: Pick<VatHost, 'dial' | 'addAddresses'>;
 }
 
 export interface QuorumClientOptions {
@@ -93,8 +93,8 @@ export class QuorumClientPort implements KernelPort, Transport {
   /** Hosts refused (not a current member of the quorum whose chain they serve). */
   readonly #refused = new Set<VatId>();
   readonly #classifying = new Set<VatId>();
-  /** Member hosts named by hints, per quorum: where to fetch its chain. */
-  readonly #candidates = new Map<VatId, Set<VatId>>();
+  /** Member hosts named by hints, per quorum (with their addresses): where to fetch its chain. */
+  readonly #candidates = new Map<VatId, Map<VatId, readonly string[]>>();
   readonly #learning = new Map<VatId, Learning>();
   readonly #inbound: FrameCombiner;
   readonly #acks = new Map<VatId, MemberAcks>();
@@ -167,9 +167,9 @@ export class QuorumClientPort implements KernelPort, Transport {
       if (member === undefined) continue;
       byMember.set(member, [...(byMember.get(member) ?? []), addr]);
     }
-    const candidates = this.#candidates.get(peer) ?? new Set();
+    const candidates = this.#candidates.get(peer) ?? new Map<VatId, readonly string[]>();
     for (const [member, list] of byMember) {
-      candidates.add(member);
+      candidates.set(member, [...new Set([...(candidates.get(member) ?? []), ...list])]);
       this.#lower.addHints?.(member, list);
     }
     this.#candidates.set(peer, candidates);
@@ -287,8 +287,9 @@ export class QuorumClientPort implements KernelPort, Transport {
     const learning = l;
     void (async () => {
       let lastErr = 'no member address known (a sturdyref of the quorum carries them)';
-      for (const member of this.#candidates.get(quorum) ?? []) {
+      for (const [member, addrs] of this.#candidates.get(quorum) ?? []) {
         try {
+          await this.#lower.host.addAddresses(member, addrs);
           const chain = await this.#fetch(member, quorum);
           this.#adopt(chain);
           learning.running = false;
@@ -356,11 +357,12 @@ export class QuorumClientPort implements KernelPort, Transport {
       n: config.members.length,
       k: config.threshold,
     });
-    const members = new Set(config.members);
-    const candidates = this.#candidates.get(quorum) ?? new Set();
-    for (const m of members) candidates.add(m);
+    // The members themselves are where the chain is fetched next time (by VatID: the DHT or
+    // the addresses we learned finds them).
+    const candidates = this.#candidates.get(quorum) ?? new Map<VatId, readonly string[]>();
+    for (const m of config.members) if (!candidates.has(m)) candidates.set(m, []);
     this.#candidates.set(quorum, candidates);
-    for (const member of members) this.#lower.wake(member);
+    for (const member of config.members) this.#lower.wake(member);
     return true;
   }
 

@@ -12,6 +12,8 @@ import { logEvents } from '../events/log.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import type { ChainRecord } from '../quorum/chain.ts';
+import type { Genesis } from '../quorum/config.ts';
 import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
 import { NetworkTransport } from '../vattp/network-transport.ts';
 
@@ -35,6 +37,13 @@ export interface VatNodeOptions {
   readonly ephemeral?: boolean;
   /** Called after each commit with how long it took (the HTTP endpoint's histogram). */
   readonly onCommit?: (ms: number) => void;
+  /**
+   * Run as a member of a quorum vat: the kernel's vat is the quorum VatID fixed by `genesis`
+   * (quorum/config.ts quorumVatIdOf), this node's key must be a member (or learner) of the
+   * configuration the chain (`genesis` + `records`, quorum/chain.ts) leads to, and inbound
+   * messages reach the vat only in the order the members agree on (quorum/member/).
+   */
+  readonly quorum?: { readonly genesis: Genesis; readonly records?: readonly ChainRecord[] };
 }
 
 /** How a graceful stop ended: everything done, or cut short by the grace period. */
@@ -63,6 +72,9 @@ export class VatNode {
   }
 
   static async start(options: VatNodeOptions): Promise<VatNode> {
+    if (options.quorum !== undefined) {
+      throw new Error('quorum members are not wired into vat nodes yet (quorum/member/)');
+    }
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentity(options.dataDir);
     const events = logEvents(options.logger.child({ vat: identity.vatId }));

@@ -58,6 +58,11 @@ export const STATEMENT_KINDS = {
   vote: 0x56, // 'V'
   /** A member giving up on a round (the view change); k of them make a TC (ordering/). */
   timeout: 0x57, // 'W'
+  /**
+   * A sender's own signature on one message it sends to the quorum vat (its `auth`), so a member
+   * may vote for a message it has not received itself (member/input-auth.ts).
+   */
+  input: 0x49, // 'I'
 } as const;
 
 export type StatementKind = keyof typeof STATEMENT_KINDS;

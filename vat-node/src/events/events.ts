@@ -90,6 +90,35 @@ export type VatEvent =
   | { readonly type: 'inbound-refused'; readonly peer: VatId; readonly err: string }
   /** The kernel woke the transport for something that is not a VatID. */
   | { readonly type: 'wake-ignored'; readonly peer: string }
+  // ---- quorum client (quorum/client/): talking to quorum vats through their members
+  /** A quorum's configuration chain was learned (or grew), verified from its VatID. */
+  | {
+      readonly type: 'quorum-chain-learned';
+      readonly quorum: VatId;
+      readonly epoch: number;
+      readonly n: number;
+      readonly k: number;
+    }
+  /** No member of a quorum we must reach served its chain; retried with backoff (once per outage). */
+  | { readonly type: 'quorum-chain-unavailable'; readonly quorum: VatId; readonly err: string }
+  /**
+   * A member sent two different contents for one seq: both signed frames (base64url wire bytes)
+   * are the evidence; the member is ignored from then on. Once per member.
+   */
+  | {
+      readonly type: 'quorum-equivocation';
+      readonly quorum: VatId;
+      readonly member: VatId;
+      readonly seq: number;
+      readonly frames: readonly string[];
+    }
+  /** A host's frames are refused: it is not a member of the quorum's current configuration. */
+  | {
+      readonly type: 'quorum-member-refused';
+      readonly peer: VatId;
+      readonly quorum?: VatId;
+      readonly reason: string;
+    }
   // ---- discovery (vattp/bootstrap.ts)
   /** A configured bootstrap address cannot be reached: retried with backoff (once per outage). */
   | { readonly type: 'bootstrap-unreachable'; readonly bootstrap: string; readonly err: string }

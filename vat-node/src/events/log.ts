@@ -68,6 +68,26 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'debug',
     msg: 'client gone: owed messages wait for it',
   },
+  'quorum-chain-learned': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'quorum configuration chain learned',
+  },
+  'quorum-chain-unavailable': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'no member served the quorum configuration chain; retrying with backoff',
+  },
+  'quorum-equivocation': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member equivocated: evidence kept, member ignored',
+  },
+  'quorum-member-refused': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'frames refused: not a member of the quorum configuration',
+  },
   'bootstrap-unreachable': {
     component: 'discovery',
     level: 'warn',

@@ -59,8 +59,9 @@ export const STATEMENT_KINDS = {
   /** A member giving up on a round (the view change); k of them make a TC (ordering/). */
   timeout: 0x57, // 'W'
   /**
-   * A sender's own signature on one message it sends to the quorum vat (its `auth`), so a member
-   * may vote for a message it has not received itself (member/input-auth.ts).
+   * A sender's own signature over one of its messages to a quorum vat (client/auth.ts): signed
+   * by the sender (a solo vat), not by a member, so members can order an input they have not
+   * received themselves.
    */
   input: 0x49, // 'I'
 } as const;

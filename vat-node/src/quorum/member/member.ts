@@ -42,9 +42,12 @@ import type { Sequenced, VatMessage } from '../../protocol/messages.ts';
 import { vatMessage } from '../../protocol/validate.ts';
 import { chainHash, entryJson, GENESIS_HASH } from '../../store/chain.ts';
 import type { KernelPort, Transport } from '../../transport/types.ts';
+import { canonicalJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
 import { type ChainRecord, ConfigChain } from '../chain.ts';
+import { authenticateInputFor } from '../client/auth.ts';
+import { serveQuorumChain } from '../client/chain-protocol.ts';
 import {
   type Genesis,
   genesisConfig,
@@ -57,8 +60,7 @@ import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../o
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
 import type { Input, ResumeState } from '../ordering/types.ts';
-import { serveChain } from './chain-server.ts';
-import { authenticateInput, messageBody } from './input-auth.ts';
+import { chainDocument } from '../status.ts';
 import { OrderingLink } from './ordering-link.ts';
 import { OrderingStore } from './ordering-store.ts';
 
@@ -286,7 +288,7 @@ export class QuorumMember implements KernelPort, Transport {
       self: this.vatId,
       genesis: config,
       crypto: vatKeyCrypto(this.#opts.identity.sign),
-      authenticateInput: authenticateInput(this.quorum),
+      authenticateInput: authenticateInputFor(this.quorum),
       reconfigure: reconfigureFromChain,
       ...(this.#opts.viewTimeoutMs !== undefined
         ? { viewTimeoutMs: this.#opts.viewTimeoutMs }
@@ -318,7 +320,7 @@ export class QuorumMember implements KernelPort, Transport {
       afterEvent: () => this.#noteLeader(),
     });
     await this.#link.start();
-    await serveChain(this.#opts.host, () => this.chain);
+    await serveQuorumChain(this.#opts.host, () => chainDocument(this.chain));
     const t = toleranceOf(config);
     this.#event({
       type: 'quorum-member-started',
@@ -456,6 +458,11 @@ export class QuorumMember implements KernelPort, Transport {
   #event(e: VatEvent): void {
     this.#opts.events(e);
   }
+}
+
+/** The bytes a message is ordered as (Input.body): its canonical JSON (what `auth` signs). */
+function messageBody(msg: VatMessage): Uint8Array {
+  return new Uint8Array(Buffer.from(canonicalJson(msg), 'utf8'));
 }
 
 /** An ordered body back to the message; one that is not a valid message is a no-op drop. */

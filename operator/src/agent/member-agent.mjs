@@ -104,9 +104,13 @@ async function awaitGenesis() {
       const genesis = cm?.data?.['genesis.json'];
       if (genesis) {
         writeFileSync(`${dir}/genesis.json`, genesis);
-        const chain = (await getConfigMap(chainName))?.data?.['chain.json'];
-        if (chain) writeFileSync(`${dir}/chain.json`, chain);
-        log('info', 'genesis received', { quorum: cm.data.quorum, chain: !!chain });
+        // The chain as the operator last saw it; the genesis alone when it has none yet (the
+        // node verifies it either way and catches up the rest from the members).
+        const chain =
+          (await getConfigMap(chainName))?.data?.['chain.json'] ??
+          JSON.stringify({ quorum: cm.data.quorum, genesis: JSON.parse(genesis), records: [] });
+        writeFileSync(`${dir}/chain.json`, chain);
+        log('info', 'genesis received', { quorum: cm.data.quorum });
         return;
       }
       if (said !== 'waiting') log('info', `waiting for the genesis (ConfigMap ${genesisName})`);

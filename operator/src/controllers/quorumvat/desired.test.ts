@@ -78,7 +78,13 @@ test('member pods: own key and VatID first, then the genesis, then the node as a
     ['vat'],
     'no sturdyref publisher: a member mints no sturdyref of the quorum vat',
   );
-  assert.deepEqual(pod.containers[0]!.args, ['node', '--quorum-genesis', '/quorum/genesis.json']);
+  assert.deepEqual(pod.containers[0]!.args, [
+    'node',
+    '--quorum-genesis',
+    '/quorum/genesis.json',
+    '--quorum-chain',
+    '/quorum/chain.json',
+  ]);
   assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'quorum' && m.readOnly));
   const agent = pod.volumes!.find((v) => v.name === 'agent')!;
   assert.deepEqual(agent.configMap!.items, [{ key: MEMBER_AGENT_FILE, path: MEMBER_AGENT_FILE }]);

@@ -117,7 +117,9 @@ export function quorumSturdyrefSecret(owner: Owner, sturdyref: string | undefine
  *     genesis, which needs all their VatIDs); the planner still grows and shrinks it by one;
  *   - init containers: member-identity (its key on its volume; its VatID as the termination
  *     message), then await-genesis (copies the genesis and chain into /quorum);
- *   - the node starts as a member: `quorumvat node --quorum-genesis /quorum/genesis.json`;
+ *   - the node starts as a member: `quorumvat node --quorum-genesis /quorum/genesis.json
+ *     --quorum-chain /quorum/chain.json` (the chain as the operator last saw it: a member added
+ *     later, or restarted, starts from the configuration in force, not the genesis's);
  *   - no sturdyref publisher: a member mints no sturdyref of the quorum vat.
  */
 export function memberStatefulSet(
@@ -168,7 +170,13 @@ export function memberStatefulSet(
   ];
   const member: V1Container = {
     ...vat,
-    args: ['node', '--quorum-genesis', `${QUORUM_DIR}/genesis.json`],
+    args: [
+      'node',
+      '--quorum-genesis',
+      `${QUORUM_DIR}/genesis.json`,
+      '--quorum-chain',
+      `${QUORUM_DIR}/chain.json`,
+    ],
     volumeMounts: [
       ...(vat.volumeMounts ?? []),
       { name: 'quorum', mountPath: QUORUM_DIR, readOnly: true },

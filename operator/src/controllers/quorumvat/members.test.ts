@@ -10,7 +10,7 @@ import {
 import { type Genesis, genesisConfig } from '../../../../vat-node/src/quorum/config.ts';
 import { makeTestMembers } from '../../../../vat-node/src/quorum/testing.ts';
 import { buildGenesis, newAdminKeys } from './genesis.ts';
-import { type MemberClient, readChain, submitChange } from './members.ts';
+import { caughtUp, type MemberClient, readChain, submitChange } from './members.ts';
 import { type ChainConfig, makeSigner, quorumVatIdOf, requestChange } from './quorum-lib.ts';
 
 // A real quorum: members with real keys, a genesis as the operator builds it, records signed
@@ -153,4 +153,34 @@ test('submit: to one member after another until one takes it; a refusal is final
     ((await submitChange(f.client, [], body)) as { unreachable: string }).unreachable,
     /no member pod has an address/,
   );
+});
+
+test('a learner is caught up once its decided height reaches every ready voter it is compared with', () => {
+  const probe = (role: string, height: number, extra: object = {}) => ({
+    ready: true,
+    quorum: { quorum: Q, epoch: 1, role, ordering: { height }, halted: null, ...extra },
+  });
+  const probes = new Map([
+    ['q-0', probe('member', 120)],
+    ['q-1', probe('member', 118)],
+    ['q-2', probe('member', 90, { halted: 'diverged at 91' })],
+    ['q-3', probe('learner', 118)],
+    ['q-4', probe('learner', 117)],
+    [
+      'q-5',
+      {
+        ...probe('learner', 200),
+        quorum: { ...probe('learner', 200).quorum, quorum: 'quorumOther' },
+      },
+    ],
+    ['q-6', undefined],
+  ]);
+  const r = caughtUp(probes, Q);
+  assert.equal(r.get('q-3'), true, 'at the lowest ready voter (a halted one does not count)');
+  assert.equal(r.get('q-4'), false);
+  assert.equal(r.has('q-5'), false, 'a node of another quorum is nobody here');
+  assert.equal(r.has('q-6'), false);
+  assert.equal(r.has('q-0'), false, 'voters are not learners');
+  const alone = caughtUp(new Map([['q-3', probe('learner', 500)]]), Q);
+  assert.equal(alone.get('q-3'), false, 'with no voter to compare with, not caught up');
 });

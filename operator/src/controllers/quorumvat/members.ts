@@ -1,9 +1,12 @@
 // Talking to the members (HTTP on each member's node endpoint, port 9090; the cli helper's
 // interface, README "Kubernetes"):
 //   GET  /quorum/chain    the configuration chain document {quorum, genesis, records}
-//   GET  /readyz          {ready, reason?, quorum?: {quorum, epoch, role, caughtUp}}
-//   POST /quorum/changes  {request, admin}: a change request signed with the administrator key;
-//                         2xx once queued for ordering; 4xx {error, reason} when refused
+//   GET  /readyz          {ready, reason?, quorum?: {quorum, epoch, role, ordering: {height},
+//                         halted, …}} (node/http/quorum.ts QuorumMemberStatus)
+//   POST /quorum/changes?wait=0  {request, admin}: a change request signed with the
+//                         administrator key; 202 submitted (200 if already decided); 400
+//                         {error, reason} refused before ordering (stale epoch, bad signature),
+//                         409 ordered and refused at its position
 // Nothing the operator reads from a member is trusted as such: a chain is used only once it
 // verifies from the genesis the operator made (k member signatures per record), so a lying
 // member can at worst withhold; the longest verified chain is the current one.
@@ -25,7 +28,39 @@ export interface MemberReadiness {
   ready: boolean;
   reason?: string;
   /** The quorum fields of /readyz, when the node runs as a member (or learner). */
-  quorum?: { quorum?: string; epoch?: number; role?: string; caughtUp?: boolean };
+  quorum?: {
+    quorum?: string;
+    epoch?: number;
+    role?: string;
+    ordering?: { height?: number };
+    halted?: string | null;
+  };
+}
+
+/**
+ * Which learners have caught up: a learner whose decided height has reached that of every
+ * ready voting member probed in the same round (the lowest of them: a conservative mark, since
+ * the voters move on while we look). A learner no voter can be compared with is not caught up.
+ */
+export function caughtUp(
+  probes: ReadonlyMap<string, MemberReadiness | undefined>,
+  quorum: string,
+): Map<string, boolean> {
+  const mine = [...probes].filter(
+    ([, r]) => r?.ready && r.quorum?.quorum === quorum && !r.quorum.halted,
+  );
+  const heights = mine
+    .filter(([, r]) => r!.quorum!.role === 'member')
+    .map(([, r]) => r!.quorum!.ordering?.height)
+    .filter((h): h is number => typeof h === 'number');
+  const mark = heights.length > 0 ? Math.min(...heights) : undefined;
+  const out = new Map<string, boolean>();
+  for (const [pod, r] of mine) {
+    if (r!.quorum!.role !== 'learner') continue;
+    const h = r!.quorum!.ordering?.height;
+    out.set(pod, mark !== undefined && typeof h === 'number' && h >= mark);
+  }
+  return out;
 }
 
 export interface ChainView {
@@ -66,7 +101,7 @@ export const httpMemberClient = (timeoutMs = 3000): MemberClient => ({
   },
   async submit(ip, body) {
     try {
-      const res = await fetch(`http://${ip}:${PORTS.http}/quorum/changes`, {
+      const res = await fetch(`http://${ip}:${PORTS.http}/quorum/changes?wait=0`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),

@@ -47,7 +47,13 @@ import {
   quorumSturdyref,
   recordsOf,
 } from './genesis.ts';
-import { type MemberClient, type MemberEndpoint, readChain, submitChange } from './members.ts';
+import {
+  caughtUp,
+  type MemberClient,
+  type MemberEndpoint,
+  readChain,
+  submitChange,
+} from './members.ts';
 import {
   type PlannerInput,
   type PodView,
@@ -200,12 +206,11 @@ export async function reconcileQuorumVat(
       const readiness = await Promise.all(
         endpoints().map(async (e) => [e.pod, await client.readiness(e.ip)] as const),
       );
-      const caughtUp = new Map<string, boolean>();
       for (const [pod, r] of readiness) {
-        if (r?.ready && r.quorum?.quorum === g.quorum) readyMembers.add(pod);
-        if (r?.quorum?.caughtUp !== undefined) caughtUp.set(pod, r.quorum.caughtUp);
+        if (r?.ready && r.quorum?.quorum === g.quorum && !r.quorum.halted) readyMembers.add(pod);
       }
-      for (const p of pods) if (caughtUp.has(p.name)) p.caughtUp = caughtUp.get(p.name)!;
+      const learners = caughtUp(new Map(readiness), g.quorum);
+      for (const p of pods) if (learners.has(p.name)) p.caughtUp = learners.get(p.name)!;
       input = { ...input, config, pods };
       step = plan(input);
       // Membership is never changed blind: with no member serving its chain (starting after

@@ -23,6 +23,11 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'warn',
     msg: 'message undeliverable (no result to reject)',
   },
+  'message-too-large': {
+    component: 'kernel',
+    level: 'warn',
+    msg: 'message too large for a VatTP frame: not sent',
+  },
   'peer-message-refused': { component: 'kernel', level: 'warn', msg: 'peer message refused' },
   'checkpoint-waiting': { component: 'kernel', level: 'warn', msg: 'checkpoint waiting' },
   'store-failed': { component: 'store', level: 'error', msg: 'store failed: refusing new work' },
@@ -102,6 +107,38 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     component: 'discovery',
     level: 'debug',
     msg: 'bootstrap retry failed',
+  },
+  'quorum-member-started': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'serving as a member of a quorum vat',
+  },
+  'quorum-stalled': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'quorum stalled: no agreed progress (fewer than k members reachable?); inputs wait',
+  },
+  'quorum-resumed': { component: 'quorum', level: 'info', msg: 'quorum deciding again' },
+  'quorum-leader': { component: 'quorum', level: 'debug', msg: 'ordering leader changed' },
+  'quorum-halted': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member halted: executes nothing more until rebuilt',
+  },
+  'quorum-evidence': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'quorum member misbehaved: evidence kept',
+  },
+  'quorum-message-rejected': {
+    component: 'quorum',
+    level: 'debug',
+    msg: 'ordering message rejected',
+  },
+  'quorum-state-transfer-needed': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member too far behind: needs a checkpoint from another member',
   },
 };
 

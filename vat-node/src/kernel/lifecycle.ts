@@ -168,6 +168,7 @@ export class WorkerLifecycle {
     }
     this.worker = worker;
     this.#ctx.keeper.addEntry(this.#ctx.transcript.append({ type: 'startVat' }, outcome));
+    this.#ctx.options.onCrank?.({ type: 'startVat' }, outcome);
     this.#ctx.keeper.setVatStore(outcome.writes);
     for (const sc of outcome.syscalls) this.#ctx.cranks.syscall(sc);
     return worker;

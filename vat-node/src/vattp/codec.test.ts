@@ -327,3 +327,58 @@ test('fuzz: random bytes, truncations and byte flips only ever give ProtocolErro
   }
   assert.ok(cases > 5000);
 });
+
+test('auth: a message may carry its sender signature; it round-trips and is covered by the frame signature', () => {
+  const auth = Uint8Array.from({ length: 64 }, (_, i) => (i * 7 + 3) & 0xff);
+  const text = Buffer.from(auth).toString('base64url');
+  const f = sampleFrame({
+    messages: [
+      { seq: 1, msg: { op: 'echoed', token: 3 }, auth },
+      { seq: 2, msg: { op: 'echoed', token: 4 } },
+    ],
+  });
+  const body = bodyOf(f);
+  assert.equal(
+    body,
+    `{"ack":41,"from":"${alice.vatId}","messages":[{"auth":"${text}","msg":{"op":"echoed","token":3},"seq":1},{"msg":{"op":"echoed","token":4},"seq":2}],"session":"${SESSION}","to":"${bob.vatId}"}`,
+  );
+  const d = decodeWire(wire(f));
+  assert.deepEqual(d.frame, f);
+  assert.ok(verifyFrame(d));
+  const packed = packFrames(
+    { from: alice.vatId, to: bob.vatId, session: SESSION, ack: 0 },
+    f.messages,
+    alice.sign,
+  );
+  assert.deepEqual(decodeWire(packed.frames[0]!.wire).frame.messages, f.messages);
+  assert.throws(
+    () => encodeFrame(sampleFrame({ messages: [{ ...f.messages[0]!, auth: auth.subarray(1) }] })),
+    TypeError,
+  );
+});
+
+test('auth: every non-canonical or malformed auth is refused', () => {
+  const auth = new Uint8Array(64).fill(0xfb);
+  const text = Buffer.from(auth).toString('base64url');
+  const good = bodyOf(
+    sampleFrame({ messages: [{ seq: 1, msg: { op: 'echoed', token: 3 }, auth }] }),
+  );
+  assert.deepEqual(decodeWire(rawWire(good)).frame.messages[0]?.auth, auth);
+  // The last base64url character of 64 bytes carries 2 spare bits: a non-zero one is another text for the same bytes.
+  const alias = `${text.slice(0, 85)}${text[85] === '-' ? '_' : '-'}`;
+  const variants = [
+    good.replace(`"${text}"`, 'null'),
+    good.replace(`"${text}"`, '""'),
+    good.replace(`"${text}"`, `"${text}="`),
+    good.replace(`"${text}"`, `"${text.slice(1)}"`),
+    good.replace(`"${text}"`, `"${text}AA"`),
+    good.replace(`"${text}"`, `"${Buffer.from(auth).toString('base64')}"`),
+    good.replace(`"${text}"`, `"${alias}"`),
+    good.replace(`"${text}"`, '7'),
+    good.replace(`"auth":"${text}",`, `"auth":"${text}","extra":1,`),
+  ];
+  for (const v of variants) {
+    assert.notEqual(v, good);
+    assert.throws(() => decodeWire(rawWire(v)), ProtocolError, v);
+  }
+});

@@ -31,6 +31,7 @@ const samples: VatEvent[] = [
     maxBytes: 261_120,
     reason: 'message to P is 1048640 bytes, over the 261120-byte limit',
   },
+  { type: 'peer-forgotten', peer: 'C', departedMs: 86_400_000, messages: 3, held: 0, rejected: 1 },
   { type: 'peer-message-refused', peer: 'P', code: 'unknown-ref', reason: 'unknown c-list index' },
   { type: 'checkpoint-waiting', reason: 'o+5 is out', held: 'o+5' },
   { type: 'store-failed', reason: 'disk full' },

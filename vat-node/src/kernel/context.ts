@@ -7,6 +7,7 @@ import type { VatId } from '../protocol/identity.ts';
 import type { KernelDB } from '../store/kernel-db.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Cranks } from './cranks.ts';
+import type { Departures } from './departures.ts';
 import type { Embargoes } from './embargoes.ts';
 import type { Handoffs } from './handoffs.ts';
 import { HeapTracker } from './heap.ts';
@@ -56,6 +57,7 @@ export class KernelContext {
   embargoes!: Embargoes;
   router!: Router;
   cranks!: Cranks;
+  departures!: Departures;
 
   constructor(
     options: KernelOptions,

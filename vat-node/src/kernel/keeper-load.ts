@@ -30,6 +30,7 @@ export interface LoadTarget {
   readonly outbox: Map<VatId, Sequenced[]>;
   readonly embargoes: Map<number, VRef>;
   readonly departures: Map<VatId, number>;
+  readonly addresses: Map<VatId, readonly string[]>;
   clist(peer: VatId): KeptCList;
 }
 
@@ -83,6 +84,9 @@ export function loadRows(rows: Iterable<readonly [string, string]>, t: LoadTarge
       }
       case 'sturdy':
         t.sturdyRefs.set(rest, value);
+        break;
+      case 'addr':
+        t.addresses.set(rest, JSON.parse(value) as string[]);
         break;
       case 'gone':
         t.departures.set(rest, Number(value));

@@ -13,6 +13,7 @@
  *   take.<giver:nonce>          handoff certificate we received → its take
  *   cert.<vref>.<peer>          handoff certificate we gave
  *   sturdy.<key>                minted sturdyref → vref
+ *   addr.<peer>                 address hints for a peer (sturdyrefs, handoff certificates)
  *   gone.<peer>                 when a client peer left owing us nothing but owed by us (ms)
  *   meta.counters               kernel allocation counters
  *   meta.*                      contract, gas limit, vat name (written at create)
@@ -78,6 +79,8 @@ export class KernelKeeper {
   readonly embargoes = new Map<number, VRef>();
   /** Clients that left while messages were owed to them: since when (ms, departures.ts). */
   readonly departures = new Map<VatId, number>();
+  /** Address hints per peer, best (newest) first: handed on in handoff certificates. */
+  readonly addresses = new Map<VatId, readonly string[]>();
   readonly meta = new Map<string, string>();
   readonly counters: Counters = {
     nextImport: 1,
@@ -390,6 +393,19 @@ export class KernelKeeper {
     return held.length;
   }
 
+  /**
+   * Learn address hints for `peer` (newest first, at most `max`); true if they changed.
+   * Hints are only hints: the transport authenticates whoever answers at them.
+   */
+  learnAddresses(peer: VatId, addrs: readonly string[], max: number): boolean {
+    const old = this.addresses.get(peer) ?? [];
+    const next = [...new Set([...addrs, ...old])].slice(0, max);
+    if (next.length === old.length && next.every((a, i) => a === old[i])) return false;
+    this.addresses.set(peer, next);
+    this.#rows.set(`addr.${peer}`, JSON.stringify(next));
+    return true;
+  }
+
   /** Record when `peer` departed (departures.ts), or that it is back (null). */
   setDeparted(peer: VatId, since: number | null): void {
     if (since === null) this.departures.delete(peer);
@@ -420,6 +436,7 @@ export class KernelKeeper {
       outbox: this.outbox,
       embargoes: this.embargoes,
       departures: this.departures,
+      addresses: this.addresses,
       clist: (peer) => this.clist(peer),
     });
   }

@@ -29,6 +29,20 @@ export type VatEvent =
       readonly method: string | null;
       readonly reason: string;
     }
+  /**
+   * A message (a send without a result, or a settlement, sent as a rejection instead) would be
+   * larger than a VatTP frame can carry: it was not queued for `peer`.
+   */
+  | {
+      readonly type: 'message-too-large';
+      readonly peer: VatId;
+      /** The target vref (a send) or the promise settled (a resolution). */
+      readonly target: string;
+      readonly method: string | null;
+      readonly bytes: number;
+      readonly maxBytes: number;
+      readonly reason: string;
+    }
   /** The kernel refused a message a peer sent once it came to handle it (the link stays up). */
   | {
       readonly type: 'peer-message-refused';

@@ -23,6 +23,11 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'warn',
     msg: 'message undeliverable (no result to reject)',
   },
+  'message-too-large': {
+    component: 'kernel',
+    level: 'warn',
+    msg: 'message too large for a VatTP frame: not sent',
+  },
   'peer-message-refused': { component: 'kernel', level: 'warn', msg: 'peer message refused' },
   'checkpoint-waiting': { component: 'kernel', level: 'warn', msg: 'checkpoint waiting' },
   'store-failed': { component: 'store', level: 'error', msg: 'store failed: refusing new work' },

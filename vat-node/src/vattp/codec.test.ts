@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { Sequenced, VatMessage } from '../protocol/messages.ts';
+import {
+  MAX_FRAME_BYTES,
+  MAX_OUTBOUND_MESSAGE_BYTES,
+  type Sequenced,
+  type VatMessage,
+} from '../protocol/messages.ts';
 import {
   canonicalJson,
   decodeHello,
   decodeWire,
   encodeFrame,
   encodeHello,
+  encodeSequenced,
   type Frame,
   MAX_WIRE_BYTES,
   packFrames,
   signFrame,
   verifyFrame,
 } from './codec.ts';
+import { VATTP_DEFAULTS } from './defaults.ts';
 import { ephemeralIdentity } from './identity.ts';
 
 const alice = await ephemeralIdentity();
@@ -218,6 +225,35 @@ test('packFrames splits by size, keeps order, and every frame verifies', () => {
   assert.equal(stuck.frames.length, 1, 'the ack still goes out');
   assert.equal(stuck.frames[0]?.lastSeq, undefined);
   assert.equal(stuck.oversized?.seq, 1);
+});
+
+test('a message as large as the kernel queues fits one frame, whatever the frame fields', () => {
+  // The kernel refuses messages over MAX_OUTBOUND_MESSAGE_BYTES (kernel/message-size.ts);
+  // here the frame around one such message, at its largest: VatIDs of the longest length
+  // accepted, the largest ack and seq.
+  const longestId = 'V'.repeat(128);
+  const fields = { from: longestId, to: longestId, session: SESSION, ack: Number.MAX_SAFE_INTEGER };
+  const shell: Sequenced = {
+    seq: Number.MAX_SAFE_INTEGER,
+    msg: {
+      op: 'deliver',
+      target: 'o-1',
+      method: null,
+      args: { body: '', slots: [] },
+      result: null,
+    },
+  };
+  const room = MAX_OUTBOUND_MESSAGE_BYTES - Buffer.byteLength(encodeSequenced(shell));
+  const largest: Sequenced = {
+    ...shell,
+    msg: { ...shell.msg, args: { body: 'x'.repeat(room), slots: [] } } as VatMessage,
+  };
+  assert.equal(Buffer.byteLength(encodeSequenced(largest)), MAX_OUTBOUND_MESSAGE_BYTES);
+  const { frames, oversized } = packFrames(fields, [largest], alice.sign, MAX_FRAME_BYTES);
+  assert.equal(oversized, undefined);
+  assert.equal(frames.length, 1);
+  assert.ok(frames[0]!.wire.length <= MAX_FRAME_BYTES);
+  assert.equal(VATTP_DEFAULTS.maxFrameBytes, MAX_FRAME_BYTES, 'one limit, shared with the kernel');
 });
 
 test('hello round trip and rejection', () => {

@@ -50,10 +50,12 @@ kc.loadFromDefault();
 let operator: Operator | undefined;
 let state: 'standby' | 'starting' | 'leading' | 'stopping' = 'standby';
 
+const podUid = env['POD_UID'];
 const elector = new LeaderElector(kc, {
   namespace: leaseNamespace,
   name: leaseName,
   identity,
+  ...(env['POD_NAME'] && podUid ? { owner: { podName: env['POD_NAME'], podUid } } : {}),
   leaseDurationS,
   renewDeadlineMs: Math.floor(leaseDurationS * 1000 * (2 / 3)),
   retryMs: Math.max(1000, Math.floor((leaseDurationS * 1000) / 5)),

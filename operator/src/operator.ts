@@ -20,7 +20,7 @@ import { keyOf } from './controllers/common/context.ts';
 import { fetchIdentity } from './controllers/common/identity.ts';
 import { LABEL, MANAGED_BY } from './controllers/common/names.ts';
 import type { OperatorSettings } from './controllers/common/workload.ts';
-import { membershipUnavailable, type QuorumAdmin } from './controllers/quorumvat/admin.ts';
+import { httpMemberClient, type MemberClient } from './controllers/quorumvat/members.ts';
 import { reconcileQuorumVat } from './controllers/quorumvat/reconcile.ts';
 import { reconcileVat } from './controllers/vat/reconcile.ts';
 import { OperatorApi } from './runtime/api.ts';
@@ -33,8 +33,8 @@ export interface OperatorOptions {
   log: Logger;
   workers?: number;
   resyncMs?: number;
-  /** How membership is read and changed (the quorum runtime); default: not available. */
-  admin?: QuorumAdmin;
+  /** How the operator talks to quorum members (default: HTTP on their node endpoints). */
+  members?: MemberClient;
 }
 
 type Named<T> = T & { metadata: { name: string } };
@@ -45,12 +45,12 @@ export class Operator {
   private readonly caches: Caches;
   private readonly ctx: ControllerContext;
   private workers: Promise<unknown> | undefined;
-  private readonly admin: QuorumAdmin;
+  private readonly members: MemberClient;
   private readonly o: OperatorOptions;
 
   constructor(o: OperatorOptions) {
     this.o = o;
-    this.admin = o.admin ?? membershipUnavailable;
+    this.members = o.members ?? httpMemberClient();
     const { kc, log } = o;
     const custom = kc.makeApiClient(CustomObjectsApi);
     const apps = kc.makeApiClient(AppsV1Api);
@@ -112,6 +112,7 @@ export class Operator {
       settings: o.settings,
       log,
       agentSource: readFileSync(new URL('./agent/publish-sturdyref.mjs', import.meta.url), 'utf8'),
+      memberAgentSource: readFileSync(new URL('./agent/member-agent.mjs', import.meta.url), 'utf8'),
       identity: (ip) => fetchIdentity(ip),
     };
   }
@@ -137,7 +138,7 @@ export class Operator {
       runWorkers(
         this.quorumVatQueue,
         n,
-        (key) => reconcileQuorumVat(this.ctx, this.admin, key),
+        (key) => reconcileQuorumVat(this.ctx, this.members, key),
         onError('quorumvat'),
       ),
     ]);

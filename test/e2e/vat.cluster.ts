@@ -4,8 +4,10 @@
 // sturdyref and calls the vat; kubectl delete pod → it comes back from its volume with the same
 // VatID and state; kubectl logs -l quorumvat.dev/vat=NAME shows the node's JSON lines; a broken
 // or missing contract is reported in a condition with a clear message; deleting the Vat keeps
-// its volume (retention Keep) and helm uninstall keeps the CRDs.
+// its volume (retention Keep); helm upgrade to a new image tag rolls the vat pod and loses no
+// message; helm uninstall keeps the CRDs and leaves no Lease behind.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -139,8 +141,8 @@ step(
   },
 );
 
-/** Runs `quorumvat send` in a Job with the vat's sturdyref from its Secret; returns its output. */
-async function sendFromJob(name: string, method: string, ...args: string[]): Promise<string> {
+/** Starts `quorumvat send` in a Job with the vat's sturdyref from its Secret. */
+function startSendJob(name: string, method: string, args: string[], timeout = '30s'): void {
   apply(ns, {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -162,6 +164,7 @@ async function sendFromJob(name: string, method: string, ...args: string[]): Pro
                   name: 'STURDYREF',
                   valueFrom: { secretKeyRef: { name: 'counter-sturdyref', key: 'sturdyref' } },
                 },
+                { name: 'QUORUMVAT_TIMEOUT', value: timeout },
               ],
               args: ['send', '$(STURDYREF)', method, ...args],
             },
@@ -170,15 +173,24 @@ async function sendFromJob(name: string, method: string, ...args: string[]): Pro
       },
     },
   });
-  await eventually(`Job ${name} to finish`, 180_000, () => {
+}
+
+/** Waits for a send Job; returns its result (the last line: one JSON value). */
+async function sendResult(name: string): Promise<string> {
+  await eventually(`Job ${name} to finish`, 240_000, () => {
     const j = getJson('-n', ns, 'get', 'job', name);
     if (j.status.failed)
       throw new Error(`Job ${name} failed: ${kubectl('-n', ns, 'logs', `job/${name}`)}`);
     return j.status.succeeded ? true : undefined;
   });
-  // The result is the last line (one JSON value); log lines come before it.
   const lines = kubectl('-n', ns, 'logs', `job/${name}`).trim().split('\n');
   return lines.at(-1)!;
+}
+
+/** Runs `quorumvat send` in a Job and returns its result. */
+async function sendFromJob(name: string, method: string, ...args: string[]): Promise<string> {
+  startSendJob(name, method, args);
+  return sendResult(name);
 }
 
 step('a client Job in the cluster redeems the sturdyref and calls the vat', async () => {
@@ -212,6 +224,67 @@ step('kubectl logs -l quorumvat.dev/vat=counter --prefix shows the node as JSON 
     assert.ok(rec.level !== undefined && rec.msg !== undefined, line);
   }
 });
+
+step(
+  '(8) helm upgrade to a new image tag rolls the vat pods one at a time, and no message is lost',
+  async () => {
+    const newTag = `${repository}:e2e-upgrade`;
+    // The same image under a new tag (no registry here): what a release upgrade looks like.
+    execFileSync('ctr', [
+      '--address',
+      '/run/quorumvat-cluster/containerd.sock',
+      '-n',
+      'k8s.io',
+      'images',
+      'tag',
+      '--force',
+      image,
+      newTag,
+    ]);
+    const before = vat('counter');
+    const count = Number(await sendFromJob('roll-0', 'read'));
+    const oldUid = getJson('-n', ns, 'get', 'pod', 'counter-0').metadata.uid;
+    helm(
+      'upgrade',
+      release,
+      join(repoRoot, 'charts/quorumvat'),
+      '-n',
+      system,
+      '--reuse-values',
+      '--set',
+      'image.tag=e2e-upgrade',
+      '--wait',
+      '--timeout',
+      '180s',
+    );
+    // The new operator rolls the vat's StatefulSet to the new image: one pod at a time
+    // (RollingUpdate, no maxUnavailable: the next pod only once the previous one is Ready).
+    const sts = await eventually('StatefulSet counter on the new image', 120_000, () => {
+      const x = getJson('-n', ns, 'get', 'statefulset', 'counter');
+      return x.spec.template.spec.containers[0].image === newTag ? x : undefined;
+    });
+    assert.equal(sts.spec.updateStrategy.type, 'RollingUpdate');
+    assert.equal(sts.spec.updateStrategy.rollingUpdate?.maxUnavailable, undefined);
+    // A message sent while the pod is being replaced: delivered once the new pod serves.
+    startSendJob('roll-1', 'incr', ['1'], '180s');
+    await eventually('the vat pod replaced on the new image and the Vat Ready', 240_000, () => {
+      const pods = getJson('-n', ns, 'get', 'pods', '-l', 'quorumvat.dev/kind=Vat').items;
+      const pod = pods.find((p: { metadata: { name: string } }) => p.metadata.name === 'counter-0');
+      return pod &&
+        pod.metadata.uid !== oldUid &&
+        pod.spec.containers[0].image === newTag &&
+        condition(vat('counter'), 'Ready')?.status === 'True'
+        ? true
+        : undefined;
+    });
+    assert.equal(await sendResult('roll-1'), String(count + 1), 'the message sent during the roll');
+    assert.equal(await sendFromJob('roll-2', 'incr', '1'), String(count + 2));
+    assert.equal(await sendFromJob('roll-3', 'read'), String(count + 2), 'nothing lost or doubled');
+    assert.equal(vat('counter').status.vatId, before.status.vatId, 'same key, same vat');
+    const pod = getJson('-n', ns, 'get', 'pod', 'counter-0');
+    assert.equal(pod.status.containerStatuses[0].restartCount, 0, 'replaced once, not crashing');
+  },
+);
 
 step(
   'a contract that does not load is reported in the Vat conditions, with the node’s words',
@@ -285,8 +358,14 @@ step(
   },
 );
 
-step('helm uninstall removes the operator and keeps the CRDs', () => {
+step('helm uninstall removes the operator and its Lease, and keeps the CRDs', async () => {
+  assert.ok(kubectl('-n', system, 'get', 'lease', `${release}-leader`, '-o', 'name').trim());
   helm('uninstall', release, '-n', system, '--wait');
   assert.equal(kubectl('-n', system, 'get', 'deployment', '-o', 'name').trim(), '');
   kubectl('get', 'crd', 'vats.quorumvat.dev', 'quorumvats.quorumvat.dev');
+  // The Lease is owned by the leader's pod: it goes with it, though helm removed the operator's
+  // right to release it (its Role) before the pod got SIGTERM.
+  await eventually('the operator Lease gone', 60_000, () =>
+    kubectl('-n', system, 'get', 'lease', '-o', 'name').trim() === '' ? true : undefined,
+  );
 });

@@ -1,7 +1,8 @@
 // The operator process (node operator/src/main.ts, run on the host with the admin kubeconfig)
 // against the real API server, without the vat image: it makes every object of a Vat with
 // owner references, reports what stops the vat (an image that cannot be pulled, a missing
-// contract ConfigMap) in conditions and Events, never changes a QuorumVat's membership blind,
+// contract ConfigMap) in conditions and Events, makes a QuorumVat's admin key once and no genesis
+// before its members report their VatIDs,
 // lets the garbage collector remove what a deleted Vat owned, and of two operator processes
 // only the lease holder acts; when it stops, the other takes over.
 import assert from 'node:assert/strict';
@@ -186,7 +187,7 @@ test('a missing contract ConfigMap is reported, and clears once it exists', asyn
   );
 });
 
-test('a QuorumVat: its first members and PDB are made; membership is never changed blind', async () => {
+test('a QuorumVat whose members cannot start: members, PDB and admin key made, no genesis', async () => {
   apply(ns, {
     apiVersion: 'quorumvat.dev/v1alpha1',
     kind: 'QuorumVat',
@@ -195,6 +196,7 @@ test('a QuorumVat: its first members and PDB are made; membership is never chang
   });
   const sts = await eventually('StatefulSet q', 30_000, () => getJson('statefulset', 'q'));
   assert.equal(sts.spec.replicas, 3);
+  assert.equal(sts.spec.podManagementPolicy, 'Parallel');
   const pdb = await eventually('PDB q', 30_000, () => getJson('pdb', 'q'));
   assert.equal(pdb.spec.minAvailable, 2);
   const q = await eventually('status of q', 60_000, () => {
@@ -202,10 +204,25 @@ test('a QuorumVat: its first members and PDB are made; membership is never chang
     return x.status?.selector ? x : undefined;
   });
   assert.equal(q.status.selector, 'quorumvat.dev/vat=q,quorumvat.dev/kind=QuorumVat');
-  assert.equal(cond(q, 'Ready').reason, 'MembershipUnavailable');
+  // The image cannot be pulled: no member reports its VatID, so no genesis is made.
+  assert.equal(cond(q, 'Ready').reason, 'AwaitingMembers');
+  assert.match(cond(q, 'Ready').message, /3 of the first 3 members to report their VatID/);
+  assert.equal(q.status.vatId, undefined);
+  const admin = getJson('secret', 'q-admin-key');
+  assert.equal(admin.immutable, true);
+  assert.equal(admin.metadata.ownerReferences[0].uid, q.metadata.uid);
+  assert.deepEqual(Object.keys(admin.data).sort(), [
+    'admin-public-key',
+    'admin-seed',
+    'sturdy-secret',
+  ]);
+  assert.throws(() => getJson('configmap', 'q-genesis'), /NotFound/);
+  // Before any genesis nothing is committed: the first members follow the spec.
   kubectl('-n', ns, 'scale', 'qvat/q', '--replicas=5');
-  await new Promise((r) => setTimeout(r, 5000));
-  assert.equal(getJson('statefulset', 'q').spec.replicas, 3, 'no member added without the quorum');
+  await eventually('5 first members', 30_000, () =>
+    getJson('statefulset', 'q').spec.replicas === 5 ? true : undefined,
+  );
+  assert.deepEqual(getJson('secret', 'q-admin-key').data, admin.data, 'the key is made once');
 });
 
 test('deleting a Vat: the garbage collector removes what it owned', async () => {

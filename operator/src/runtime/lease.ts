@@ -39,10 +39,31 @@ export function decide(
   return now - observed.seenAt >= current.durationS * 1000 ? 'take' : 'wait';
 }
 
+/**
+ * The holder's Pod as the Lease's owner: when that pod is deleted, the garbage collector deletes
+ * the Lease. A holder releases its Lease on SIGTERM, but `helm uninstall` deletes the operator's
+ * Role in the same breath as its Deployment, so by the time the pod gets SIGTERM it may no
+ * longer read or write Leases (403): the Lease then stayed held, by a pod that no longer exists,
+ * until someone deleted it (and a new install waited out a full term first). Owned by the pod,
+ * it goes with the pod however the pod ends. Not a blocking owner (no rights on pods needed).
+ */
+export interface LeaseOwner {
+  podName: string;
+  podUid: string;
+}
+
+export function leaseOwnerReferences(owner: LeaseOwner | undefined) {
+  return owner
+    ? [{ apiVersion: 'v1', kind: 'Pod', name: owner.podName, uid: owner.podUid, controller: false }]
+    : undefined;
+}
+
 export interface ElectorOptions {
   namespace: string;
   name: string;
   identity: string;
+  /** This process's Pod (in the Lease's namespace): the Lease is owned by its holder's pod. */
+  owner?: LeaseOwner;
   leaseDurationS?: number;
   /** How often to try to acquire or renew. */
   retryMs?: number;
@@ -56,8 +77,8 @@ export interface ElectorOptions {
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
-  private readonly o: Required<Omit<ElectorOptions, 'onProblem'>> &
-    Pick<ElectorOptions, 'onProblem'>;
+  private readonly o: Required<Omit<ElectorOptions, 'onProblem' | 'owner'>> &
+    Pick<ElectorOptions, 'onProblem' | 'owner'>;
   private observed: Observation | undefined;
   private leading = false;
   private lastRenew = 0;
@@ -156,17 +177,16 @@ export class LeaderElector {
       leaseTransitions:
         (current?.transitions ?? 0) + (action === 'take' && current?.holder !== identity ? 1 : 0),
     };
+    const ownerReferences = leaseOwnerReferences(this.o.owner);
+    const metadata = { name, namespace, ...(ownerReferences ? { ownerReferences } : {}) };
     try {
       if (action === 'create') {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: { metadata: { name, namespace }, spec },
-        });
+        await this.api.createNamespacedLease({ namespace, body: { metadata, spec } });
       } else {
         await this.api.replaceNamespacedLease({
           namespace,
           name,
-          body: { metadata: { name, namespace, resourceVersion: rv }, spec },
+          body: { metadata: { ...metadata, resourceVersion: rv }, spec },
         });
       }
     } catch (err) {

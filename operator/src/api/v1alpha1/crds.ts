@@ -137,6 +137,13 @@ export const quorumVatCrd = crd(
       description: 'Members that may be down (n - k).',
     },
     {
+      name: 'Byzantine',
+      type: 'integer',
+      jsonPath: '.status.tolerates.byzantine',
+      description: 'Members that may lie: min(n - k, 2k - n - 1).',
+      priority: 1,
+    },
+    {
       name: 'Epoch',
       type: 'integer',
       jsonPath: '.status.epoch',

@@ -290,9 +290,32 @@ export const quorumVatStatus = obj('The observed state of a QuorumVat.', {
             'goes next).',
           { enum: ['learner', 'voting', 'leaving'] },
         ),
+        ready: {
+          type: 'boolean',
+          description: "Whether the member's node reports itself ready as a member of this quorum.",
+        },
       },
       { required: ['pod', 'state'] },
     ),
     { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['pod'] },
+  ),
+  genesisConfigMap: str(
+    'The ConfigMap holding the genesis configuration (immutable: the quorum VatID is its hash).',
+  ),
+  pendingChange: obj(
+    'The one membership change the operator requested that the configuration chain does not ' +
+      'show yet. A request is bound to its epoch: once the epoch moves on it can never apply.',
+    {
+      epoch: int64('The epoch the request applies to.'),
+      op: str('The change.', {
+        enum: ['add', 'remove', 'threshold', 'add-learner', 'remove-learner'],
+      }),
+      member: str('VatID of the member added or removed.'),
+      threshold: int('The threshold the change sets.'),
+      pod: str('The pod of that member.'),
+      requestedAt: str('When the request was last sent.', { format: 'date-time' }),
+      attempts: int('How many times it was sent (the same signed request each time).'),
+    },
+    { required: ['epoch', 'op', 'requestedAt', 'attempts'] },
   ),
 });

@@ -57,6 +57,7 @@ export interface MemberStatus {
   vatId?: string;
   pod: string;
   state: MemberState;
+  ready?: boolean;
 }
 
 export interface QuorumVatStatus extends VatStatus {
@@ -66,6 +67,21 @@ export interface QuorumVatStatus extends VatStatus {
   threshold?: number;
   tolerates?: { crashed: number; byzantine: number };
   members?: MemberStatus[];
+  /** The ConfigMap holding the genesis (set once the quorum is formed). */
+  genesisConfigMap?: string;
+  /** The one membership change requested and not yet seen in the chain. */
+  pendingChange?: PendingChange;
+}
+
+/** A change request the operator sent (or is about to send) for epoch `epoch`. */
+export interface PendingChange {
+  epoch: number;
+  op: 'add' | 'remove' | 'threshold' | 'add-learner' | 'remove-learner';
+  member?: string;
+  threshold?: number;
+  pod?: string;
+  requestedAt: string;
+  attempts: number;
 }
 
 export interface Vat {

@@ -31,6 +31,9 @@ export const names = (name: string) => ({
   role: `${name}-sturdyref-publisher`,
   pdb: name,
   adminKey: `${name}-admin-key`,
+  genesis: `${name}-genesis`,
+  chain: `${name}-chain`,
+  memberRole: `${name}-member`,
 });
 
 /** Labels on every object made for the vat; `selector` is the subset that picks its pods. */

@@ -38,9 +38,9 @@ export interface OperatorSettings {
   volumePermissionsInit?: boolean;
 }
 
-const DATA = '/data';
+export const DATA = '/data';
 const CONTRACT_DIR = '/contract';
-const AGENT_DIR = '/quorumvat-agent';
+export const AGENT_DIR = '/quorumvat-agent';
 export const AGENT_FILE = 'publish-sturdyref.mjs';
 
 const meta = (owner: Owner, name: string) => ({

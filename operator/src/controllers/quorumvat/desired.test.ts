@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { V1PodDisruptionBudget, V1StatefulSet } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1PodDisruptionBudget,
+  V1Role,
+  V1Secret,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
 import type { QuorumVat } from '../../api/v1alpha1/types.ts';
-import { desiredQuorumVat } from './desired.ts';
+import { desiredQuorumVat, IDENTITY_CONTAINER, MEMBER_AGENT_FILE } from './desired.ts';
 
 const qv: QuorumVat = {
   apiVersion: 'quorumvat.dev/v1alpha1',
@@ -18,24 +24,93 @@ const qv: QuorumVat = {
   },
 };
 const settings = { vatImage: 'img:1', imagePullPolicy: 'IfNotPresent' as const };
+const plan = { statefulSetReplicas: 4, threshold: 3, learners: 1 };
 
 test('members: a StatefulSet sized by the plan (not spec.replicas), a PDB that keeps k up', () => {
-  const objs = desiredQuorumVat(qv, 'x', settings, '', {
-    statefulSetReplicas: 4,
-    threshold: 3,
-    learners: 1,
-  });
+  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
   const sts = objs.find((o) => o.kind === 'StatefulSet') as V1StatefulSet;
   assert.equal(sts.spec!.replicas, 4, 'one member at a time, as the planner says');
   assert.deepEqual(sts.spec!.persistentVolumeClaimRetentionPolicy, {
     whenDeleted: 'Retain',
     whenScaled: 'Delete',
   });
-  assert.equal(sts.spec!.podManagementPolicy, 'OrderedReady');
+  assert.equal(
+    sts.spec!.podManagementPolicy,
+    'Parallel',
+    'the first members start together: none is ready before the genesis that needs them all',
+  );
   assert.equal(sts.metadata!.labels!['quorumvat.dev/kind'], 'QuorumVat');
   const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget') as V1PodDisruptionBudget;
   assert.equal(pdb.spec!.minAvailable, 4, 'k = 3 voters plus the learner');
   assert.deepEqual(pdb.spec!.selector!.matchLabels, sts.spec!.selector!.matchLabels);
   for (const o of objs) assert.equal(o.metadata!.ownerReferences![0]!.kind, 'QuorumVat');
   assert.equal(objs.at(-1)!.kind, 'StatefulSet');
+});
+
+test('member pods: own key and VatID first, then the genesis, then the node as a member', () => {
+  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
+  const pod = (objs.find((o) => o.kind === 'StatefulSet') as V1StatefulSet).spec!.template.spec!;
+  assert.deepEqual(
+    pod.initContainers!.map((c) => c.name),
+    [IDENTITY_CONTAINER, 'await-genesis'],
+  );
+  const [identity, wait] = pod.initContainers!;
+  assert.deepEqual(identity!.command!.slice(-1), ['identity']);
+  assert.equal(identity!.terminationMessagePolicy, 'FallbackToLogsOnError');
+  assert.ok(
+    identity!.volumeMounts!.some((m) => m.name === 'data' && !m.readOnly),
+    'the key is made on the member volume',
+  );
+  assert.ok(
+    !wait!.volumeMounts!.some((m) => m.name === 'data'),
+    'the genesis step never sees the key',
+  );
+  assert.deepEqual(
+    wait!.env!.map((e) => [e.name, e.value]),
+    [
+      ['GENESIS_CONFIGMAP', 'escrow-genesis'],
+      ['CHAIN_CONFIGMAP', 'escrow-chain'],
+      ['QUORUM_DIR', '/quorum'],
+    ],
+  );
+  assert.deepEqual(
+    pod.containers.map((c) => c.name),
+    ['vat'],
+    'no sturdyref publisher: a member mints no sturdyref of the quorum vat',
+  );
+  assert.deepEqual(pod.containers[0]!.args, [
+    'node',
+    '--quorum-genesis',
+    '/quorum/genesis.json',
+    '--quorum-chain',
+    '/quorum/chain.json',
+  ]);
+  assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'quorum' && m.readOnly));
+  const agent = pod.volumes!.find((v) => v.name === 'agent')!;
+  assert.deepEqual(agent.configMap!.items, [{ key: MEMBER_AGENT_FILE, path: MEMBER_AGENT_FILE }]);
+  const cm = objs.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
+  assert.deepEqual(Object.keys(cm.data!).sort(), ['contract.js', MEMBER_AGENT_FILE]);
+});
+
+test('a member pod may read its genesis and chain ConfigMaps, and nothing else', () => {
+  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
+  const roles = objs.filter((o) => o.kind === 'Role') as V1Role[];
+  assert.equal(roles.length, 1);
+  assert.deepEqual(roles[0]!.rules, [
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['escrow-genesis', 'escrow-chain'],
+      verbs: ['get'],
+    },
+  ]);
+});
+
+test('the sturdyref Secret: filled by the operator once the genesis exists, empty before', () => {
+  const secret = (p: typeof plan & { sturdyref?: string }) =>
+    desiredQuorumVat(qv, 'x', settings, 'agent', p).find((o) => o.kind === 'Secret') as V1Secret;
+  assert.equal(secret(plan).data, undefined);
+  const s = secret({ ...plan, sturdyref: 'quorumvat://quorumQ/s/abc' });
+  assert.equal(Buffer.from(s.data!.sturdyref!, 'base64').toString(), 'quorumvat://quorumQ/s/abc');
+  assert.equal(s.metadata!.name, 'escrow-sturdyref');
 });

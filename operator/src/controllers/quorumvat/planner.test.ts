@@ -329,3 +329,28 @@ test('a threshold change alone is one configuration change', () => {
   const s = plan(w.input(5, 4));
   assert.deepEqual(s, { kind: 'setThreshold', threshold: 4 });
 });
+
+test('forming counts VatIDs, not readiness: no member can be ready before the genesis exists', () => {
+  const pods: PodView[] = [0, 1, 2].map((i) => ({
+    ordinal: i,
+    name: `q-${i}`,
+    ready: false,
+    ...(i < 2 ? { vatId: `v${i}` } : {}),
+  }));
+  const input = { replicas: 3, config: undefined, statefulSetReplicas: 3, pods };
+  const waiting = plan(input);
+  assert.equal(waiting.kind, 'wait');
+  assert.equal((waiting as { reason: string }).reason, 'AwaitingMembers');
+  pods[2]!.vatId = 'v2';
+  assert.deepEqual(plan(input), { kind: 'genesis', voters: ['v0', 'v1', 'v2'], threshold: 2 });
+});
+
+test('a new pod joins as a learner once it told its VatID, before its node is ready', () => {
+  const w = new World(3);
+  assert.equal(plan(w.input(4)).kind, 'scale');
+  w.apply(plan(w.input(4)));
+  const p = w.pods.find((x) => x.ordinal === 3)!;
+  assert.equal(plan(w.input(4)).kind, 'wait', 'no VatID yet');
+  p.vatId = 'vat-new';
+  assert.deepEqual(plan(w.input(4)), { kind: 'addLearner', vatId: 'vat-new', pod: 'q-3' });
+});

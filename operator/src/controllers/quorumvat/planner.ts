@@ -4,7 +4,7 @@
 // the pods and carries on from there, whatever step it was in (planner.test.ts crashes after
 // every step). Membership changes one member at a time, as etcd-operator and Strimzi do:
 //
-//   scale-up:   StatefulSet +1 → new pod ready (its node made its own key) → added as learner
+//   scale-up:   StatefulSet +1 → new pod made its own key and told its VatID → added as learner
 //               → caught up → voted in (the threshold follows in the same configuration)
 //   scale-down: the highest-ordinal voter is voted out first (state "leaving") → only then
 //               the StatefulSet shrinks and its pod goes
@@ -104,13 +104,15 @@ export function plan(input: PlannerInput): Step {
     if (input.statefulSetReplicas !== n) {
       return { kind: 'scale', replicas: n, why: `start the first ${n} members` };
     }
+    // A member pod tells its VatID before its node runs (it cannot run as a member before the
+    // genesis exists), so the first members are counted by VatID, not by readiness.
     const first = pods.filter((p) => p.ordinal < n);
-    const notReady = first.filter((p) => !p.ready || !p.vatId);
-    if (first.length < n || notReady.length > 0) {
+    const unknown = first.filter((p) => !p.vatId);
+    if (first.length < n || unknown.length > 0) {
       return {
         kind: 'wait',
-        reason: 'MembersStarting',
-        message: `waiting for ${n - first.length + notReady.length} of the first ${n} members to be ready`,
+        reason: 'AwaitingMembers',
+        message: `waiting for ${n - first.length + unknown.length} of the first ${n} members to report their VatID`,
       };
     }
     return {
@@ -182,12 +184,14 @@ export function plan(input: PlannerInput): Step {
     if (input.statefulSetReplicas < ordinal + 1) {
       return { kind: 'scale', replicas: ordinal + 1, why: `start member ${ordinal + 1} of ${n}` };
     }
+    // Known by its VatID is enough to be admitted: its node may only become ready once the
+    // chain names it (a learner catches up before it serves).
     const p = pods.find((x) => x.ordinal === ordinal);
-    if (!p?.ready || !p.vatId) {
+    if (!p?.vatId) {
       return {
         kind: 'wait',
         reason: 'MemberStarting',
-        message: `waiting for pod ${p?.name ?? `#${ordinal}`} to be ready before it joins as a learner`,
+        message: `waiting for pod ${p?.name ?? `#${ordinal}`} to report its VatID before it joins as a learner`,
       };
     }
     if (!quorumCanDecide) return cannotDecide;

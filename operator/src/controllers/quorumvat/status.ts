@@ -1,8 +1,10 @@
 // The status of a QuorumVat: pure (status.test.ts).
 import type { V1Pod } from '@kubernetes/client-node';
-import type { QuorumVatStatus } from '../../api/v1alpha1/types.ts';
+import type { PendingChange, QuorumVatStatus } from '../../api/v1alpha1/types.ts';
 import { type ConditionInput, conditions } from '../common/conditions.ts';
+import { STURDYREF_KEY } from '../common/names.ts';
 import { nodeFailure } from '../common/pods.ts';
+import { IDENTITY_CONTAINER } from './desired.ts';
 import { memberStates, type PlannerInput, type Step, tolerates } from './planner.ts';
 
 export interface QuorumObservation {
@@ -15,31 +17,66 @@ export interface QuorumObservation {
   problem?: { reason: string; message: string };
   pods: V1Pod[];
   contractHash?: string;
-  quorumVatId?: string;
+  /** Set once the genesis exists. */
+  quorum?: { vatId: string; genesisConfigMap: string; sturdyrefSecret: string };
+  /** Pods whose node reports itself ready as a member of this quorum (the /readyz quorum fields). */
+  readyMembers?: ReadonlySet<string>;
+  pendingChange?: PendingChange;
+  /** Progress of the change in flight, when there is one (requested, waiting, unreachable). */
+  change?: { reason: string; message: string };
   now: Date;
+}
+
+/** The VatID a member pod reported (its identity init container's termination message). */
+export function reportedVatId(pod: V1Pod): string | undefined {
+  const s = pod.status?.initContainerStatuses?.find((c) => c.name === IDENTITY_CONTAINER);
+  const t = s?.state?.terminated ?? s?.lastState?.terminated;
+  if (t?.exitCode !== 0 || !t.message) return undefined;
+  try {
+    const v = (JSON.parse(t.message) as { vatId?: unknown }).vatId;
+    return typeof v === 'string' && /^12D3KooW[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function quorumVatStatus(o: QuorumObservation): QuorumVatStatus {
   const c = o.input.config;
   const failing = o.pods.map((p) => [p.metadata?.name, nodeFailure(p)] as const).find(([, f]) => f);
-  const steady = o.step.kind === 'done';
+  const steady = o.step.kind === 'done' && !o.pendingChange;
+  const members = memberStates(o.input).map((m) => ({
+    ...m,
+    ready: o.readyMembers?.has(m.pod) ?? false,
+  }));
+  const readyVoters = members.filter((m) => m.state !== 'learner' && m.ready).length;
   const ready: ConditionInput = o.problem
     ? { type: 'Ready', status: 'False', ...o.problem }
     : !c
       ? {
           type: 'Ready',
           status: 'False',
-          reason: 'Forming',
-          message: 'the first members are starting',
+          reason: 'AwaitingMembers',
+          message:
+            o.step.kind === 'wait'
+              ? o.step.message
+              : `the first ${o.input.replicas} members are starting; the genesis is made once each told its VatID`,
         }
-      : {
-          type: 'Ready',
-          status: 'True',
-          reason: 'QuorumReady',
-          message: `${c.voters.length} voting members, threshold ${c.threshold}, epoch ${c.epoch}`,
-        };
-  const progressing: ConditionInput =
-    o.step.kind === 'refuse' || steady || o.problem
+      : readyVoters < c.threshold
+        ? {
+            type: 'Ready',
+            status: 'False',
+            reason: c.epoch === 0 && !o.previous?.epoch ? 'GenesisCreated' : 'MembersNotReady',
+            message: `${readyVoters} of ${c.voters.length} voting members report ready, the quorum needs ${c.threshold} (epoch ${c.epoch})`,
+          }
+        : {
+            type: 'Ready',
+            status: 'True',
+            reason: 'QuorumReady',
+            message: `${readyVoters} of ${c.voters.length} voting members ready, threshold ${c.threshold}, epoch ${c.epoch}`,
+          };
+  const progressing: ConditionInput = o.change
+    ? { type: 'Progressing', status: 'True', ...o.change }
+    : o.step.kind === 'refuse' || steady || o.problem
       ? {
           type: 'Progressing',
           status: 'False',
@@ -87,8 +124,15 @@ export function quorumVatStatus(o: QuorumObservation): QuorumVatStatus {
           tolerates: tolerates(c.voters.length, c.threshold),
         }
       : {}),
-    members: memberStates(o.input),
-    ...(o.quorumVatId ? { vatId: o.quorumVatId } : {}),
+    members,
+    ...(o.quorum
+      ? {
+          vatId: o.quorum.vatId,
+          genesisConfigMap: o.quorum.genesisConfigMap,
+          sturdyrefSecret: { name: o.quorum.sturdyrefSecret, key: STURDYREF_KEY },
+        }
+      : {}),
+    ...(o.pendingChange ? { pendingChange: o.pendingChange } : {}),
     ...(o.contractHash ? { contractHash: o.contractHash } : {}),
   };
 }

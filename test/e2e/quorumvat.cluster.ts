@@ -1,0 +1,189 @@
+// End to end on the real test cluster: a QuorumVat as a user makes it (npm run test:e2e).
+// helm install → kubectl apply -f examples/quorumvat.yaml → each member pod makes its own key and
+// reports only its VatID; the operator makes the genesis (its administrator key kept in a Secret,
+// only the public key in the genesis), stores it in an immutable ConfigMap, fills the
+// sturdyref Secret, and the members start from it with --quorum-genesis. Steps that need the
+// member runtime in the image (members Ready, kubectl scale) are skipped until it lands
+// (QUORUMVAT_E2E_QUORUM=1 runs them).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
+import { quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
+import {
+  clusterReachable,
+  crdsInstalled,
+  deleteCrds,
+  eventually,
+  helm,
+  kubectl,
+  repoRoot,
+} from '../operator/kube.ts';
+
+const release = 'quorumvat';
+const system = 'quorumvat-system';
+const ns = `e2e-qvat-${Date.now().toString(36)}`;
+const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
+const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
+const memberRuntime = process.env['QUORUMVAT_E2E_QUORUM'] === '1';
+const skip = memberRuntime
+  ? undefined
+  : 'needs the quorum member runtime in the image (QUORUMVAT_E2E_QUORUM=1)';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+const getJson = (...args: string[]): any =>
+  JSON.parse(kubectl('-n', ns, 'get', ...args, '-o', 'json'));
+// biome-ignore lint/suspicious/noExplicitAny: conditions
+const cond = (o: any, type: string) => o.status?.conditions?.find((c: any) => c.type === type);
+let crdsBefore = false;
+
+before(() => {
+  assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
+  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  crdsBefore = crdsInstalled();
+  helm(
+    'install',
+    release,
+    join(repoRoot, 'charts/quorumvat'),
+    '-n',
+    system,
+    '--create-namespace',
+    '--set',
+    `image.repository=${repository}`,
+    '--set',
+    `image.tag=${tag}`,
+    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
+      .split(',')
+      .filter(Boolean)
+      .flatMap((x) => ['--set', x]),
+    '--wait',
+    '--timeout',
+    '180s',
+  );
+  kubectl('create', 'namespace', ns);
+});
+
+after(() => {
+  if (process.env['E2E_KEEP']) return;
+  kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
+  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
+  if (!crdsBefore) deleteCrds();
+});
+
+test('kubectl apply -f examples/quorumvat.yaml: members report VatIDs, the operator makes the genesis', {
+  timeout: 300_000,
+}, async () => {
+  kubectl('-n', ns, 'apply', '-f', join(repoRoot, 'examples/quorumvat.yaml'));
+  const q = await eventually('the genesis made', 240_000, () => {
+    const x = getJson('qvat', 'escrow');
+    return x.status?.vatId ? x : undefined;
+  });
+  const cm = getJson('configmap', 'escrow-genesis');
+  assert.equal(cm.immutable, true, 'a genesis never changes: the quorum VatID is its hash');
+  assert.equal(cm.metadata.ownerReferences[0].uid, q.metadata.uid);
+  const genesis = JSON.parse(cm.data['genesis.json']);
+  assert.equal(quorumVatIdOf(genesis), q.status.vatId);
+  assert.equal(cm.data.quorum, q.status.vatId);
+  assert.equal(genesis.threshold, 2);
+  assert.equal(q.status.epoch, 0);
+  assert.equal(q.status.threshold, 2);
+  assert.deepEqual(q.status.tolerates, { crashed: 1, byzantine: 0 });
+  assert.equal(q.status.genesisConfigMap, 'escrow-genesis');
+  // The members are the VatIDs the pods reported (from their own volumes).
+  const reported = [0, 1, 2].map((i) => {
+    const pod = getJson('pod', `escrow-${i}`);
+    const s = pod.status.initContainerStatuses.find(
+      (c: { name: string }) => c.name === 'member-identity',
+    );
+    return JSON.parse(s.state.terminated.message).vatId as string;
+  });
+  assert.deepEqual([...reported].sort(), genesis.members);
+  assert.deepEqual(
+    q.status.members.map((m: { pod: string; vatId: string; state: string }) => [
+      m.pod,
+      m.vatId,
+      m.state,
+    ]),
+    reported.map((v, i) => [`escrow-${i}`, v, 'voting']),
+  );
+  // The administrator key: in a Secret only the operator reads; its public key in the genesis.
+  const admin = getJson('secret', 'escrow-admin-key');
+  assert.equal(Buffer.from(admin.data['admin-public-key'], 'base64').toString(), genesis.admin);
+  const seed = Buffer.from(admin.data['admin-seed'], 'base64');
+  const everything = kubectl('-n', ns, 'get', 'pods,configmaps,statefulsets', '-o', 'json');
+  for (const enc of ['hex', 'base64', 'base64url'] as const) {
+    assert.ok(!everything.includes(seed.toString(enc)), 'the admin key is in no pod or ConfigMap');
+  }
+  const roles = kubectl('-n', ns, 'get', 'role', 'escrow-member', '-o', 'json');
+  assert.doesNotMatch(roles, /secrets/, 'member pods may not read Secrets');
+  // The bootstrap sturdyref: the quorum VatID, redeemable with a key the genesis lists.
+  const secret = getJson('secret', 'escrow-sturdyref');
+  const ref = parseSturdyRef(Buffer.from(secret.data.sturdyref, 'base64').toString());
+  assert.equal(ref.vatId, q.status.vatId);
+  assert.equal(ref.hints.length, 3);
+  assert.deepEqual(q.status.sturdyrefSecret, { name: 'escrow-sturdyref', key: 'sturdyref' });
+  // Every member pod got the genesis and starts its node from it.
+  await eventually('every member past await-genesis', 120_000, () =>
+    [0, 1, 2].every((i) =>
+      getJson('pod', `escrow-${i}`).status.initContainerStatuses?.every(
+        (c: { state: { terminated?: { exitCode: number } } }) => c.state.terminated?.exitCode === 0,
+      ),
+    )
+      ? true
+      : undefined,
+  );
+  const sts = getJson('statefulset', 'escrow');
+  assert.deepEqual(sts.spec.template.spec.containers[0].args, [
+    'node',
+    '--quorum-genesis',
+    '/quorum/genesis.json',
+    '--quorum-chain',
+    '/quorum/chain.json',
+  ]);
+  // The genesis is made once: a later reconcile leaves it (and the VatID) as it is.
+  kubectl('-n', ns, 'annotate', 'qvat', 'escrow', 'poke=1');
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(getJson('qvat', 'escrow').status.vatId, q.status.vatId);
+  assert.equal(
+    getJson('configmap', 'escrow-genesis').metadata.resourceVersion,
+    cm.metadata.resourceVersion,
+  );
+});
+
+test('the members run the quorum: Ready (QuorumReady) with k members reporting ready', {
+  timeout: 300_000,
+  skip,
+}, async () => {
+  const q = await eventually('escrow Ready', 240_000, () => {
+    const x = getJson('qvat', 'escrow');
+    return cond(x, 'Ready')?.status === 'True' ? x : undefined;
+  });
+  assert.equal(cond(q, 'Ready').reason, 'QuorumReady');
+  assert.ok(q.status.members.filter((m: { ready: boolean }) => m.ready).length >= 2);
+});
+
+test('kubectl scale qvat/escrow --replicas=5 and back to 3: one member at a time, same VatID', {
+  timeout: 600_000,
+  skip,
+}, async () => {
+  const vatId = getJson('qvat', 'escrow').status.vatId;
+  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=5');
+  const up = await eventually('5 voting members', 480_000, () => {
+    const x = getJson('qvat', 'escrow');
+    return x.status.replicas === 5 && !x.status.pendingChange && cond(x, 'Ready')?.status === 'True'
+      ? x
+      : undefined;
+  });
+  assert.equal(up.status.vatId, vatId);
+  assert.equal(up.status.epoch, 4, 'learner, vote-in, learner, vote-in');
+  assert.equal(up.status.threshold, 3);
+  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=3');
+  const down = await eventually('3 voting members', 480_000, () => {
+    const x = getJson('qvat', 'escrow');
+    return x.status.replicas === 3 && getJson('statefulset', 'escrow').status.replicas === 3
+      ? x
+      : undefined;
+  });
+  assert.equal(down.status.vatId, vatId);
+  assert.equal(down.status.epoch, 6);
+});

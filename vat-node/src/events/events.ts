@@ -29,6 +29,20 @@ export type VatEvent =
       readonly method: string | null;
       readonly reason: string;
     }
+  /**
+   * A message (a send without a result, or a settlement, sent as a rejection instead) would be
+   * larger than a VatTP frame can carry: it was not queued for `peer`.
+   */
+  | {
+      readonly type: 'message-too-large';
+      readonly peer: VatId;
+      /** The target vref (a send) or the promise settled (a resolution). */
+      readonly target: string;
+      readonly method: string | null;
+      readonly bytes: number;
+      readonly maxBytes: number;
+      readonly reason: string;
+    }
   /** The kernel refused a message a peer sent once it came to handle it (the link stays up). */
   | {
       readonly type: 'peer-message-refused';
@@ -90,13 +104,103 @@ export type VatEvent =
   | { readonly type: 'inbound-refused'; readonly peer: VatId; readonly err: string }
   /** The kernel woke the transport for something that is not a VatID. */
   | { readonly type: 'wake-ignored'; readonly peer: string }
+  // ---- quorum client (quorum/client/): talking to quorum vats through their members
+  /** A quorum's configuration chain was learned (or grew), verified from its VatID. */
+  | {
+      readonly type: 'quorum-chain-learned';
+      readonly quorum: VatId;
+      readonly epoch: number;
+      readonly n: number;
+      readonly k: number;
+    }
+  /** No member of a quorum we must reach served its chain; retried with backoff (once per outage). */
+  | { readonly type: 'quorum-chain-unavailable'; readonly quorum: VatId; readonly err: string }
+  /**
+   * A member sent two different contents for one seq: both signed frames (base64url wire bytes)
+   * are the evidence; the member is ignored from then on. Once per member.
+   */
+  | {
+      readonly type: 'quorum-equivocation';
+      readonly quorum: VatId;
+      readonly member: VatId;
+      readonly seq: number;
+      readonly frames: readonly string[];
+    }
+  /** A host's frames are refused: it is not a member of the quorum's current configuration. */
+  | {
+      readonly type: 'quorum-member-refused';
+      readonly peer: VatId;
+      readonly quorum?: VatId;
+      readonly reason: string;
+    }
   // ---- discovery (vattp/bootstrap.ts)
   /** A configured bootstrap address cannot be reached: retried with backoff (once per outage). */
   | { readonly type: 'bootstrap-unreachable'; readonly bootstrap: string; readonly err: string }
   /** It is back. */
   | { readonly type: 'bootstrap-reachable'; readonly bootstrap: string; readonly downMs: number }
   /** One more failed try during an outage (debug). */
-  | { readonly type: 'bootstrap-retry-failed'; readonly bootstrap: string; readonly err: string };
+  | { readonly type: 'bootstrap-retry-failed'; readonly bootstrap: string; readonly err: string }
+  // ---- quorum member (quorum/member/)
+  /** This node serves as a member of quorum vat `quorum`; what it tolerates, stated. */
+  | {
+      readonly type: 'quorum-member-started';
+      readonly quorum: VatId;
+      readonly name: string;
+      readonly epoch: number;
+      readonly members: number;
+      readonly threshold: number;
+      readonly byzantine: number;
+      readonly crashes: number;
+      /** The last agreed batch this member had executed (0: a fresh member). */
+      readonly height: number;
+    }
+  /** No agreed progress for several view timeouts (fewer than k members reachable): once. */
+  | {
+      readonly type: 'quorum-stalled';
+      readonly quorum: VatId;
+      readonly round: number;
+      readonly height: number;
+      readonly reason: string;
+    }
+  /** Deciding again after quorum-stalled. */
+  | { readonly type: 'quorum-resumed'; readonly quorum: VatId; readonly height: number }
+  /** The ordering moved to a round with another leader (debug). */
+  | {
+      readonly type: 'quorum-leader';
+      readonly quorum: VatId;
+      readonly round: number;
+      readonly leader: VatId;
+    }
+  /**
+   * This member stopped executing: its transcript diverged from the agreed one, a backstop
+   * (time, memory) aborted a delivery the others ran, its store failed, or more than f members
+   * misbehaved. Said once; an operator rebuilds it from the others.
+   */
+  | { readonly type: 'quorum-halted'; readonly quorum: VatId; readonly reason: string }
+  /** A member signed two statements that cannot both be honest (kept as evidence). */
+  | {
+      readonly type: 'quorum-evidence';
+      readonly quorum: VatId;
+      readonly kind: string;
+      readonly signer: VatId;
+      readonly epoch: number;
+      /** The round (proposal, vote) or height (checkpoint, transcript) of the statements. */
+      readonly at: number;
+    }
+  /** An ordering message from a peer was refused (debug: peers retry, sync repeats). */
+  | {
+      readonly type: 'quorum-message-rejected';
+      readonly quorum: VatId;
+      readonly peer: VatId;
+      readonly reason: string;
+    }
+  /** This member is too far behind for its peers' decided blocks: it needs a checkpoint. */
+  | {
+      readonly type: 'quorum-state-transfer-needed';
+      readonly quorum: VatId;
+      readonly fromHeight: number;
+      readonly oldestKept: number;
+    };
 
 export type VatEventType = VatEvent['type'];
 

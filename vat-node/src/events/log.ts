@@ -6,7 +6,7 @@
 import type { Level, Logger } from 'pino';
 import type { EventSink, VatEvent, VatEventType } from './events.ts';
 
-export type Component = 'kernel' | 'vattp' | 'discovery' | 'store';
+export type Component = 'kernel' | 'vattp' | 'discovery' | 'store' | 'quorum';
 
 interface LineSpec {
   readonly component: Component;
@@ -22,6 +22,11 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     component: 'kernel',
     level: 'warn',
     msg: 'message undeliverable (no result to reject)',
+  },
+  'message-too-large': {
+    component: 'kernel',
+    level: 'warn',
+    msg: 'message too large for a VatTP frame: not sent',
   },
   'peer-message-refused': { component: 'kernel', level: 'warn', msg: 'peer message refused' },
   'checkpoint-waiting': { component: 'kernel', level: 'warn', msg: 'checkpoint waiting' },
@@ -68,6 +73,26 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'debug',
     msg: 'client gone: owed messages wait for it',
   },
+  'quorum-chain-learned': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'quorum configuration chain learned',
+  },
+  'quorum-chain-unavailable': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'no member served the quorum configuration chain; retrying with backoff',
+  },
+  'quorum-equivocation': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member equivocated: evidence kept, member ignored',
+  },
+  'quorum-member-refused': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'frames refused: not a member of the quorum configuration',
+  },
   'bootstrap-unreachable': {
     component: 'discovery',
     level: 'warn',
@@ -82,6 +107,38 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     component: 'discovery',
     level: 'debug',
     msg: 'bootstrap retry failed',
+  },
+  'quorum-member-started': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'serving as a member of a quorum vat',
+  },
+  'quorum-stalled': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'quorum stalled: no agreed progress (fewer than k members reachable?); inputs wait',
+  },
+  'quorum-resumed': { component: 'quorum', level: 'info', msg: 'quorum deciding again' },
+  'quorum-leader': { component: 'quorum', level: 'debug', msg: 'ordering leader changed' },
+  'quorum-halted': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member halted: executes nothing more until rebuilt',
+  },
+  'quorum-evidence': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'quorum member misbehaved: evidence kept',
+  },
+  'quorum-message-rejected': {
+    component: 'quorum',
+    level: 'debug',
+    msg: 'ordering message rejected',
+  },
+  'quorum-state-transfer-needed': {
+    component: 'quorum',
+    level: 'error',
+    msg: 'quorum member too far behind: needs a checkpoint from another member',
   },
 };
 

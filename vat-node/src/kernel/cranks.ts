@@ -218,6 +218,7 @@ export class Cranks {
       );
     }
     this.#ctx.keeper.addEntry(this.#ctx.transcript.append(delivery, outcome));
+    this.#ctx.options.onCrank?.(delivery, outcome);
     if (outcome.ok) {
       if (delivery.type === 'retire') {
         for (const vref of delivery.vrefs) this.vatRetired(vref);

@@ -24,14 +24,6 @@ export class FakeWorker implements VatWorkerHandle {
     if (this.dead) throw Error('fake worker is dead');
   }
 
-  async crank(delivery: Delivery): Promise<CrankOutcome> {
-    let outcome: CrankOutcome | undefined;
-    await this.cranks([delivery], (_i, o) => {
-      outcome = o;
-    });
-    return outcome!;
-  }
-
   async cranks(
     deliveries: readonly Delivery[],
     onOutcome: (index: number, outcome: CrankOutcome) => void,

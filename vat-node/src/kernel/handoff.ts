@@ -47,6 +47,19 @@ export function makeHandoffSlot(
   return HANDOFF_PREFIX + Buffer.from(JSON.stringify(wire)).toString('base64url');
 }
 
+/**
+ * The longest slot `makeHandoffSlot` can write for these vats (any ref, nonce and Ed25519
+ * signature): what a message carrying it may grow by (message-size.ts).
+ */
+export function handoffSlotMaxChars(exporter: VatId, giver: VatId, recipient: VatId): number {
+  const longest = [exporter, `o+${'9'.repeat(15)}`, giver, recipient, Number.MAX_SAFE_INTEGER];
+  const json = Buffer.byteLength(JSON.stringify([...longest, 'x'.repeat(SIGNATURE_CHARS)]));
+  return HANDOFF_PREFIX.length + Math.ceil((json * 4) / 3);
+}
+
+/** An Ed25519 signature (64 bytes) in base64url. */
+const SIGNATURE_CHARS = 86;
+
 /** Parse and check a certificate's form and signature (not yet whether `ref` is valid). */
 export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCert {
   if (slot.length > MAX_CERT) throw new HandoffError('handoff certificate too large');

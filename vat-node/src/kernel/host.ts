@@ -9,7 +9,7 @@ import type { CapData } from '../protocol/messages.ts';
 import type { WireRef } from '../protocol/refs.ts';
 import type { KernelContext } from './context.ts';
 import { decodeHost, encodeHost, type HostError } from './hostcaps.ts';
-import { FROM_HOST, type HostResult, type HostWaiter } from './options.ts';
+import { FROM_HOST, HostRefused, type HostResult, type HostWaiter } from './options.ts';
 import { newPromise } from './promises.ts';
 import { formatSturdyRef, newSecret, parseSturdyRef, redeemProof, sturdyKey } from './sturdyref.ts';
 
@@ -22,6 +22,12 @@ export class HostApi {
     this.#ctx = ctx;
   }
 
+  /** Host-initiated work is refused on this kernel (KernelOptions.refuseHost). */
+  refused(): void {
+    const reason = this.#ctx.options.refuseHost;
+    if (reason !== undefined) throw new HostRefused(reason);
+  }
+
   /** Let `peer` reach this vat's root object; returns the wire ref (as this vat writes it). */
   grantRoot(peer: VatId): WireRef {
     return this.grant(peer, 'o+0');
@@ -29,6 +35,7 @@ export class HostApi {
 
   /** Put one of this vat's refs in `peer`'s c-list; returns the wire ref (as this vat writes it). */
   grant(peer: VatId, vref: VRef): WireRef {
+    this.refused();
     if (!/^o\+(d\d+\/)?\d+$/.test(vref))
       throw TypeError(`only this vat's objects can be granted: ${vref}`);
     this.#ctx.port.usable();
@@ -40,6 +47,7 @@ export class HostApi {
 
   /** Import a ref that `peer` granted us (its wire ref, as `peer` wrote it); returns our vref. */
   importGranted(peer: VatId, wire: WireRef): VRef {
+    this.refused();
     this.#ctx.port.usable();
     const vref = this.#ctx.clists.importFrom(peer, wire, 'arg');
     this.#ctx.port.commitNow();
@@ -51,6 +59,11 @@ export class HostApi {
    * host, and wait for the result. Args may contain HostRefs. Used by the CLI and tests.
    */
   call(target: VRef, method: string, args: unknown[]): Promise<HostResult> {
+    try {
+      this.refused();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.#ctx.broken || this.#ctx.closed) return Promise.reject(this.#ctx.port.unavailable());
     const result = `p-${this.#ctx.keeper.next('nextPromise')}`;
     this.#ctx.keeper.addPromise(result, newPromise(null));
@@ -67,6 +80,7 @@ export class HostApi {
    * live reference until it is revoked. `hints` are addresses where this vat listens.
    */
   mintSturdyRef(vref: VRef, hints: readonly string[] = []): string {
+    this.refused();
     if (!/^o\+(d\d+\/)?\d+$/.test(vref))
       throw TypeError(`only this vat's objects have sturdyrefs: ${vref}`);
     this.#ctx.port.usable();
@@ -79,6 +93,7 @@ export class HostApi {
 
   /** Revoke a sturdyref: later redemptions fail (references already handed out stay live). */
   revokeSturdyRef(uri: string): boolean {
+    this.refused();
     const ref = parseSturdyRef(uri);
     if (ref.vatId !== this.#ctx.vatId) throw TypeError('not a sturdyref of this vat');
     this.#ctx.port.usable();
@@ -101,6 +116,7 @@ export class HostApi {
 
   /** Redeem a sturdyref (of any vat) for a reference this vat holds; resolves to its vref. */
   async redeem(uri: string): Promise<VRef> {
+    this.refused();
     const ref = parseSturdyRef(uri);
     if (ref.vatId === this.#ctx.vatId) {
       const vref = this.#ctx.keeper.sturdyRefs.get(sturdyKey(ref.secret));

@@ -69,7 +69,7 @@ import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
 import { checkVatLimits } from './vat-worker.ts';
 
-export { type HostResult, type KernelOptions, KernelUnavailable } from './options.ts';
+export { HostRefused, type HostResult, type KernelOptions, KernelUnavailable } from './options.ts';
 
 export class Kernel implements KernelPort {
   readonly #ctx: KernelContext;
@@ -151,6 +151,7 @@ export class Kernel implements KernelPort {
     if (meta.size === 0) {
       for (const [k, v] of Object.entries(want)) keeper.setMeta(k, v);
       keeper.setMeta('contractSource', contractSource);
+      for (const key of options.bootstrapKeys ?? []) keeper.setSturdyRef(key, 'o+0');
       return;
     }
     for (const [k, v] of Object.entries(want)) {
@@ -256,6 +257,41 @@ export class Kernel implements KernelPort {
     for (const c of this.#ctx.keeper.clists.values()) clistEntries += c.size;
     const { promises, runQueue } = this.#ctx.keeper;
     return { promises: promises.size, clistEntries, runQueue: runQueue.length };
+  }
+
+  /** The highest committed inbound seq of every peer that sent us something. */
+  committedInboundMarks(): Map<VatId, number> {
+    const marks = new Map<VatId, number>();
+    for (const [peer, seq] of this.#ctx.port.committedIn) if (seq > 0) marks.set(peer, seq);
+    return marks;
+  }
+
+  /**
+   * A row the host keeps in the vat's store (a quorum member's ordering position): written
+   * with the kernel's next commit, atomically with the cranks and inbound marks before it.
+   */
+  setHostRecord(key: string, value: string): void {
+    this.#ctx.port.usable();
+    this.#ctx.keeper.setMeta(`host.${key}`, value);
+    this.#ctx.port.scheduleCommit();
+  }
+
+  hostRecord(key: string): string | undefined {
+    return this.#ctx.keeper.meta.get(`host.${key}`);
+  }
+
+  /**
+   * Resolves once the vat has run everything queued and all of it is committed (a quorum
+   * member runs one agreed batch after another this way). Rejects if the store failed.
+   */
+  async settle(): Promise<void> {
+    const { cranks, keeper, port } = this.#ctx;
+    for (;;) {
+      await this.idle();
+      port.usable();
+      if (!port.commit()) throw port.unavailable();
+      if (!cranks.pumping && (cranks.stopping || keeper.runQueue.length === 0)) return;
+    }
   }
 
   /** Messages sent to each peer and not acknowledged yet (metrics). */

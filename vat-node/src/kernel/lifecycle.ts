@@ -13,7 +13,7 @@ import { encodeHost, HostError } from './hostcaps.ts';
 import type { RunItem } from './keeper.ts';
 import { CHECKPOINT_WAIT_REPORT, FROM_HOST } from './options.ts';
 import { isSingleRef } from './promises.ts';
-import { DEFAULT_LIMITS, VatWorker, type VatWorkerHandle } from './vat-worker.ts';
+import { crankOne, DEFAULT_LIMITS, VatWorker, type VatWorkerHandle } from './vat-worker.ts';
 
 export class WorkerLifecycle {
   readonly #ctx: KernelContext;
@@ -157,7 +157,7 @@ export class WorkerLifecycle {
     const worker = reuse && !reuse.dead ? reuse : spawn(limits);
     if (reuse && worker !== reuse) void reuse.terminate();
     await worker.init({ vatName, contractSource, gasLimit }, [...this.#ctx.keeper.vatStore]);
-    const outcome = await worker.crank({ type: 'startVat' });
+    const outcome = await crankOne(worker, { type: 'startVat' });
     if (!outcome.ok) {
       await worker.terminate();
       throw Error(`vat ${vatName} failed to start: ${outcome.error}`);
@@ -168,6 +168,7 @@ export class WorkerLifecycle {
     }
     this.worker = worker;
     this.#ctx.keeper.addEntry(this.#ctx.transcript.append({ type: 'startVat' }, outcome));
+    this.#ctx.options.onCrank?.({ type: 'startVat' }, outcome);
     this.#ctx.keeper.setVatStore(outcome.writes);
     for (const sc of outcome.syscalls) this.#ctx.cranks.syscall(sc);
     return worker;

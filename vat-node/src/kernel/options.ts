@@ -1,6 +1,6 @@
 /** The kernel's options, its error for unavailable work, and constants its parts share. */
 import type { EventSink } from '../events/events.ts';
-import type { VatOptions } from '../liveslots/protocol.ts';
+import type { CrankOutcome, Delivery, VatOptions } from '../liveslots/protocol.ts';
 import type { VatId, VatIdentity } from '../protocol/identity.ts';
 import type { CheckpointPolicy, Synchronous } from '../store/kernel-db.ts';
 import type { WorkerFactory, WorkerLimits } from './vat-worker.ts';
@@ -48,6 +48,29 @@ export interface KernelOptions extends VatOptions {
   };
   /** Called after each commit that wrote something, with how long it took (metrics). */
   readonly onCommit?: (ms: number) => void;
+  /**
+   * Called with each crank as it enters the transcript (before the commit that holds it): a
+   * quorum member keeps its own hash of the ordered cranks (quorum/member/), written with
+   * `setHostRecord` in the same commit.
+   */
+  readonly onCrank?: (delivery: Delivery, outcome: CrankOutcome) => void;
+  /**
+   * Refuse every host-initiated call (call, grant, sturdyref minting and redeeming) with this
+   * reason: a member of a quorum vat never acts alone; everything it does comes in through
+   * the agreed order.
+   */
+  readonly refuseHost?: string;
+  /**
+   * Public keys (hex) of sturdyrefs that redeem to the root object, registered at the vat's
+   * first start: how a quorum vat gets its first references without any member holding a
+   * secret (quorum/sturdyref.ts, the genesis's sturdyKeys).
+   */
+  readonly bootstrapKeys?: readonly string[];
+}
+
+/** Host-initiated work on a kernel that refuses it (KernelOptions.refuseHost). */
+export class HostRefused extends Error {
+  override name = 'HostRefused';
 }
 
 /** The kernel cannot take work: its store failed, or it is closed. Not the peer's fault. */

@@ -7,11 +7,12 @@
 import type { VRef } from '../liveslots/protocol.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { VatId } from '../protocol/identity.ts';
-import type { CapData } from '../protocol/messages.ts';
+import { type CapData, MAX_OUTBOUND_MESSAGE_BYTES } from '../protocol/messages.ts';
 import { isExportRef, isImportRef, isPromiseRef, type WireRef } from '../protocol/refs.ts';
 import type { KernelContext } from './context.ts';
 import { encodeHost, HostError } from './hostcaps.ts';
 import type { KeptCList, PromiseDraft, PromiseRecord, SendItem } from './keeper.ts';
+import { oversizeOf, tooLargeReason } from './message-size.ts';
 import { FROM_VAT } from './options.ts';
 import { isSingleRef, messageTo, newPromise, sendItem } from './promises.ts';
 
@@ -79,8 +80,10 @@ export class Router {
       throw new ProtocolError('not-decider', `${from} sent a message to a promise it decides`);
     } else {
       const decider = rec.decider;
-      this.updatePromise(target, (p) => p.sent.set(decider, (p.sent.get(decider) ?? 0) + 1));
-      this.sendToPeer(decider, s);
+      // Counted only if it goes: the decider's `received` is compared with it (embargoes).
+      if (this.sendToPeer(decider, s)) {
+        this.updatePromise(target, (p) => p.sent.set(decider, (p.sent.get(decider) ?? 0) + 1));
+      }
     }
   }
 
@@ -116,7 +119,36 @@ export class Router {
     }
   }
 
-  sendToPeer(peer: VatId, s: SendItem): void {
+  /**
+   * Queue `s` for `peer`, or refuse it when it could never be framed (message-size.ts): its
+   * result is rejected with the reason, or, with no result, a warning event says so. A refused
+   * message is not translated (no c-list entry, fresh promise or certificate is left behind)
+   * and holds up nothing queued after it. True if it was queued.
+   */
+  sendToPeer(peer: VatId, s: SendItem): boolean {
+    const bytes = oversizeOf({
+      op: 'deliver',
+      method: s.method,
+      body: s.args.body,
+      slotChars: s.args.slots.map((vref) => this.#ctx.clists.refCharsTo(peer, vref)),
+    });
+    if (bytes !== undefined) {
+      const reason = tooLargeReason('message', peer, bytes);
+      if (s.result !== null) {
+        this.decide(s.result, true, encodeHost(new HostError('Error', reason)), false);
+      } else {
+        this.#ctx.port.emit({
+          type: 'message-too-large',
+          peer,
+          target: s.target,
+          method: s.method === null ? null : s.method.slice(0, 128), // a log line, not a dump
+          bytes,
+          maxBytes: MAX_OUTBOUND_MESSAGE_BYTES,
+          reason,
+        });
+      }
+      return false;
+    }
     const target = this.#ctx.clists.exportTo(peer, s.target);
     const settled = new Map<VRef, VRef>();
     const args = this.#ctx.clists.capDataTo(peer, s.args, settled);
@@ -129,6 +161,7 @@ export class Router {
     }
     this.#ctx.port.push(peer, { op: 'deliver', target, method: s.method, args, result });
     this.sendFreshSettlements(peer, settled);
+    return true;
   }
 
   resolveToPeer(peer: VatId, vref: VRef, rec: PromiseRecord): void {
@@ -137,8 +170,30 @@ export class Router {
     this.sendFreshSettlements(peer, settled);
   }
 
+  /**
+   * Tell `peer` how `vref` settled. A settlement too large for a frame goes as a rejection
+   * that says so (the peer's promise must settle, and nothing behind it may be held up).
+   */
   pushResolution(peer: VatId, vref: VRef, rec: PromiseRecord, settled: Map<VRef, VRef>): void {
-    const res = rec.resolution!;
+    let res = rec.resolution!;
+    const bytes = oversizeOf({
+      op: 'resolve',
+      body: res.data.body,
+      slotChars: res.data.slots.map((slot) => this.#ctx.clists.refCharsTo(peer, slot)),
+    });
+    if (bytes !== undefined) {
+      const reason = tooLargeReason('resolution', peer, bytes);
+      res = { rejected: true, data: encodeHost(new HostError('Error', reason)) };
+      this.#ctx.port.emit({
+        type: 'message-too-large',
+        peer,
+        target: vref,
+        method: null,
+        bytes,
+        maxBytes: MAX_OUTBOUND_MESSAGE_BYTES,
+        reason,
+      });
+    }
     this.#ctx.port.push(peer, {
       op: 'resolve',
       resolutions: [

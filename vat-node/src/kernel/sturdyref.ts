@@ -10,7 +10,14 @@
  * and the proof is bound to the redeemer (a copy is useless to an eavesdropper). The minter
  * then adds the object to the redeemer's c-list. Revoking deletes the public key.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import type { VatId } from '../protocol/identity.ts';
 
 const SCHEME = 'quorumvat:';
@@ -55,13 +62,18 @@ export function newSecret(): Uint8Array {
   return randomBytes(32);
 }
 
-/** The public key (hex) that the minter stores for this secret. */
-export function sturdyKey(secret: Uint8Array): string {
-  const priv = createPrivateKey({
+/** The Ed25519 private key whose 32-byte seed is the sturdyref's secret. */
+function privateKeyOf(secret: Uint8Array): KeyObject {
+  return createPrivateKey({
     key: Buffer.concat([PKCS8_PREFIX, secret]),
     format: 'der',
     type: 'pkcs8',
   });
+}
+
+/** The public key (hex) that the minter stores for this secret. */
+export function sturdyKey(secret: Uint8Array): string {
+  const priv = privateKeyOf(secret);
   const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' });
   return spki.subarray(SPKI_PREFIX.length).toString('hex');
 }
@@ -70,11 +82,7 @@ const proofBytes = (minter: VatId, redeemer: VatId) =>
   Buffer.from(`quorumvat-redeem-v1\n${minter}\n${redeemer}`);
 
 export function redeemProof(secret: Uint8Array, minter: VatId, redeemer: VatId): string {
-  const priv = createPrivateKey({
-    key: Buffer.concat([PKCS8_PREFIX, secret]),
-    format: 'der',
-    type: 'pkcs8',
-  });
+  const priv = privateKeyOf(secret);
   return sign(null, proofBytes(minter, redeemer), priv).toString('base64url');
 }
 

@@ -17,8 +17,9 @@ import {
   isWireRef,
   type WireRef,
 } from '../protocol/refs.ts';
-import { HandoffError, makeHandoffSlot, readHandoffSlot } from './handoff.ts';
+import { HandoffError, handoffSlotMaxChars, makeHandoffSlot, readHandoffSlot } from './handoff.ts';
 import type { KernelKeeper, PromiseRecord } from './keeper.ts';
+import { MAX_WIRE_REF_CHARS } from './message-size.ts';
 import { newPromise } from './promises.ts';
 
 export interface TranslationHooks {
@@ -101,6 +102,21 @@ export class CListTranslator {
     // until the three-party handoff takes over) gets an index we allocate.
     this.#hooks.handedOut(vref);
     return this.#keeper.clist(peer).export(vref);
+  }
+
+  /**
+   * The most characters `vref` can take written for `peer` (exportTo, or a fresh promise for
+   * a settled one), without translating it: a refused message leaves nothing behind.
+   */
+  refCharsTo(peer: VatId, vref: VRef): number {
+    const owner = this.#keeper.imports.get(vref);
+    if (owner && owner.peer !== peer && this.#identity) {
+      return (
+        this.#keeper.cert(peer, vref)?.length ??
+        handoffSlotMaxChars(owner.peer, this.#identity.vatId, peer)
+      );
+    }
+    return MAX_WIRE_REF_CHARS;
   }
 
   /** A wire ref as `peer` wrote it → our vref; allocates imports, rejects unknown indices. */

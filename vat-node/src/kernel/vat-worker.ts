@@ -108,13 +108,24 @@ export interface VatWorkerHandle {
   readonly dead: boolean;
   /** Load the contract with the vat's committed store (once per worker, or again to refresh). */
   init(options: VatOptions, store: readonly (readonly [string, string])[]): Promise<void>;
-  crank(delivery: Delivery): Promise<CrankOutcome>;
   /** Consecutive cranks; stops after the first failed one (see VatWorker.cranks). */
   cranks(
     deliveries: readonly Delivery[],
     onOutcome: (index: number, outcome: CrankOutcome) => void,
   ): Promise<void>;
   terminate(): Promise<void>;
+}
+
+/** One crank on any worker, through its `cranks` (which never throws). */
+export async function crankOne(
+  worker: Pick<VatWorkerHandle, 'cranks'>,
+  delivery: Delivery,
+): Promise<CrankOutcome> {
+  let outcome: CrankOutcome | undefined;
+  await worker.cranks([delivery], (_i, o) => {
+    outcome = o;
+  });
+  return outcome!;
 }
 
 /** Makes a worker without a contract yet (KernelOptions.worker; default VatWorker.spawn). */
@@ -204,12 +215,8 @@ export class VatWorker implements VatWorkerHandle {
   }
 
   /** Run one crank. Never throws: a dead or runaway worker yields a failed outcome. */
-  async crank(delivery: Delivery): Promise<CrankOutcome> {
-    let outcome: CrankOutcome | undefined;
-    await this.cranks([delivery], (_i, o) => {
-      outcome = o;
-    });
-    return outcome!;
+  crank(delivery: Delivery): Promise<CrankOutcome> {
+    return crankOne(this, delivery);
   }
 
   /**

@@ -3,12 +3,9 @@
  * shim, a real contract loaded into a Compartment, one crank per delivery), asserting the
  * exact syscalls and store writes each delivery produces.
  */
-import 'ses';
-import '@endo/eventual-send/shim.js';
+import './lockdown.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-
-lockdown({ errorTaming: 'safe', overrideTaming: 'severe', consoleTaming: 'safe' });
 
 const { loadContract } = await import('../confinement/compartment.ts');
 const { Liveslots } = await import('./liveslots.ts');

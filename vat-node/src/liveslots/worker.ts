@@ -1,14 +1,9 @@
 /**
  * Entry point of a vat worker process: one vat per worker, so that a memory blow-up or a
  * runaway builtin kills at most this vat (the kernel kills and restarts the worker).
- * Order matters: SES, then the HandledPromise shim, then lockdown, then everything else.
+ * Order matters: the locked-down realm (lockdown.ts) first, then everything else.
  */
-import 'ses';
-import '@endo/eventual-send/shim.js';
-
-// errorTaming 'safe': contract code must not see stack traces (they leak host paths and differ
-// between hosts, which would break determinism).
-lockdown({ errorTaming: 'safe', overrideTaming: 'severe', consoleTaming: 'safe' });
+import './lockdown.ts';
 
 const { loadContract } = await import('../confinement/compartment.ts');
 const { Liveslots } = await import('./liveslots.ts');

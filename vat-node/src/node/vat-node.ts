@@ -12,6 +12,9 @@ import { logEvents } from '../events/log.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import type { ChainRecord } from '../quorum/chain.ts';
+import type { Genesis } from '../quorum/config.ts';
+import { QuorumMember } from '../quorum/member/member.ts';
 import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
 import { NetworkTransport } from '../vattp/network-transport.ts';
 
@@ -35,6 +38,13 @@ export interface VatNodeOptions {
   readonly ephemeral?: boolean;
   /** Called after each commit with how long it took (the HTTP endpoint's histogram). */
   readonly onCommit?: (ms: number) => void;
+  /**
+   * Run as a member of a quorum vat: the kernel's vat is the quorum VatID fixed by `genesis`
+   * (quorum/config.ts quorumVatIdOf), this node's key must be a member (or learner) of the
+   * configuration the chain (`genesis` + `records`, quorum/chain.ts) leads to, and inbound
+   * messages reach the vat only in the order the members agree on (quorum/member/).
+   */
+  readonly quorum?: { readonly genesis: Genesis; readonly records?: readonly ChainRecord[] };
 }
 
 /** How a graceful stop ended: everything done, or cut short by the grace period. */
@@ -48,6 +58,8 @@ export class VatNode {
   readonly kernel: Kernel;
   readonly transport: NetworkTransport;
   readonly identity: HostIdentity;
+  /** On a member of a quorum vat: the member layer (the kernel's vat is member.quorum). */
+  readonly member: QuorumMember | undefined;
   readonly #addrs: () => string[];
 
   private constructor(
@@ -55,11 +67,13 @@ export class VatNode {
     transport: NetworkTransport,
     identity: HostIdentity,
     addrs: () => string[],
+    member?: QuorumMember,
   ) {
     this.kernel = kernel;
     this.transport = transport;
     this.identity = identity;
     this.#addrs = addrs;
+    this.member = member;
   }
 
   static async start(options: VatNodeOptions): Promise<VatNode> {
@@ -75,8 +89,22 @@ export class VatNode {
       giveUpMs: options.giveUpMs,
       events,
     });
+    const dataDir = options.ephemeral ? undefined : options.dataDir;
     let kernel: Kernel;
+    let member: QuorumMember | undefined;
     try {
+      // A member's kernel runs the quorum vat; the member layer orders what reaches it.
+      member =
+        options.quorum === undefined
+          ? undefined
+          : new QuorumMember({
+              ...options.quorum,
+              identity,
+              network: transport,
+              host: transport.host,
+              dataDir,
+              events,
+            });
       kernel = await Kernel.create(
         {
           vatId: identity.vatId,
@@ -84,20 +112,29 @@ export class VatNode {
           contractSource: options.contractSource,
           gasLimit: options.gasLimit ?? DEFAULT_GAS_LIMIT,
           limits: options.limits,
-          identity,
-          dataDir: options.ephemeral ? undefined : options.dataDir,
+          // A member signs no handoff alone (a quorum's certificates need k members).
+          identity: member === undefined ? identity : undefined,
+          dataDir,
           events,
           onCommit: options.onCommit,
+          ...member?.kernelOptions(),
         },
-        transport,
+        member ?? transport,
       );
     } catch (e) {
-      await transport.close();
+      await (member ?? transport).close();
       throw e;
     }
-    return new VatNode(kernel, transport, identity, () => transport.multiaddrs());
+    try {
+      await member?.start();
+    } catch (e) {
+      await kernel.close();
+      throw e;
+    }
+    return new VatNode(kernel, transport, identity, () => transport.multiaddrs(), member);
   }
 
+  /** This node's host VatID (on a member of a quorum vat: the member's, not the quorum's). */
   get vatId(): string {
     return this.identity.vatId;
   }

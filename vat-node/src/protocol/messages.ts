@@ -17,6 +17,23 @@ export type { WireRef };
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 /**
+ * Largest VatTP frame a sender writes (vattp/defaults.ts `maxFrameBytes`): smaller than what a
+ * receiver accepts (MAX_MESSAGE_BYTES) so that one frame never holds a stream long.
+ */
+export const MAX_FRAME_BYTES = 256 * 1024;
+/**
+ * What a frame spends besides its messages, at most: header, signature, the ack, the session
+ * and two VatIDs of up to 128 characters (vattp/codec.ts; its test checks the bound).
+ */
+export const FRAME_OVERHEAD_BYTES = 1024;
+/**
+ * Largest one outbound message may be (its wire encoding, sequence number included): it then
+ * fits a frame alone. The kernel refuses to queue a larger one (kernel/message-size.ts): no
+ * frame could carry it, and a message that never leaves would hold up every one behind it.
+ */
+export const MAX_OUTBOUND_MESSAGE_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD_BYTES;
+
+/**
  * A marshalled value: an @endo/marshal smallcaps body whose slots are wire refs, or handoff
  * certificates (`h:...`) for objects of a third vat.
  */

@@ -58,6 +58,12 @@ export const STATEMENT_KINDS = {
   vote: 0x56, // 'V'
   /** A member giving up on a round (the view change); k of them make a TC (ordering/). */
   timeout: 0x57, // 'W'
+  /**
+   * A sender's own signature over one of its messages to a quorum vat (client/auth.ts): signed
+   * by the sender (a solo vat), not by a member, so members can order an input they have not
+   * received themselves.
+   */
+  input: 0x49, // 'I'
 } as const;
 
 export type StatementKind = keyof typeof STATEMENT_KINDS;

@@ -1,18 +1,18 @@
 /**
  * The kernel's durable state: one SQLite file per vat node data directory (`node:sqlite`, no
  * native addon), holding every piece of kernel state as string keys and values, the transcript
- * since the last checkpoint (a hash chain) and the checkpoint itself.
+ * since the last checkpoint (a hash chain) and the checkpoint itself. KernelDB is the facade;
+ * its parts:
  *
- * - `kv`: all live kernel state. The kernel namespaces keys (`vs.` vat store, `clist.`,
- *   `peer.`, `prom.`, `out.<peer>.<seq>`, `runq.`, `meta.`...: the list is in
- *   kernel/keeper.ts). The store knows only `vs.`, the prefix it checkpoints. Restart =
- *   `entries()`.
- * - `transcript`: one row per crank since the checkpoint: the crank's entry (the JSON string
- *   the chain hashes) and `hash = sha256(prevHash || sha256(entry))` (see `chain.ts`).
- * - `checkpoint` + `checkpoint_meta`: a copy of the `vs.` rows (the vat's whole durable state:
- *   worker heaps are never persisted) at transcript position P, with the chain hash at P, the
- *   row count, byte count and a digest of the rows. Transcript rows <= P are deleted, so the
- *   file holds live state x 2 + the transcript since the last checkpoint, whatever the history.
+ * - schema.ts: the file format (header, tables), creating and recognising a store;
+ * - connection.ts: opening and configuring SQLite, its own integrity check;
+ * - rows.ts: the checksummed key/value rows of `kv` (all live kernel state: the kernel
+ *   namespaces keys, `vs.` vat store, `clist.`, `peer.`, `prom.`, `out.<peer>.<seq>`, `runq.`,
+ *   `meta.`..., listed in kernel/keeper.ts; the store knows only `vs.`, the prefix it
+ *   checkpoints. Restart = `entries()`);
+ * - transcript-rows.ts: one row per crank since the checkpoint, and the hash chain's check;
+ * - checkpoints.ts: the copy of the vat store at a transcript position, and when to take one;
+ * - errors.ts: StoreCorrupt / StoreUnavailable and the mapping of SQLite and file errors.
  *
  * A crank commits whole or not at all: `commit` runs one SQLite transaction (kv writes + the
  * transcript row); `commitMany` runs several cranks in one transaction (group commit: one
@@ -22,60 +22,46 @@
  * per kv/checkpoint row (checked on every read), the checkpoint digest and the hash chain.
  * Errors never include keys or values (they may be secrets of the vat).
  */
-import { hash } from 'node:crypto';
+import { join } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { chainHash, GENESIS_HASH } from './chain.ts';
 import {
-  accessSync,
-  closeSync,
-  constants,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { pathToFileURL } from 'node:url';
-import { chainHash, GENESIS_HASH, isChainHash } from './chain.ts';
+  type CheckpointInfo,
+  type CheckpointState,
+  checkCheckpointCount,
+  checkpointRows,
+  readCheckpointMeta,
+  replaceCheckpoint,
+  type StoreStats,
+} from './checkpoints.ts';
+import { configure, integrityCheck, openSqlite, type Synchronous } from './connection.ts';
 import { STORE_DEFAULTS } from './defaults.ts';
+import { classify, exists, StoreCorrupt, StoreError, StoreUnavailable } from './errors.ts';
+import { DB_FILE, fileSize, nonEmpty } from './files.ts';
+import { checkedRows, type Row, rowSum, rowsQuery } from './rows.ts';
+import { checkHeaderAndSchema, createStore } from './schema.ts';
+import {
+  type ChainReport,
+  checkChain,
+  type Head,
+  readTranscriptSpan,
+  TRANSCRIPT_ROWS,
+  type TranscriptRow,
+} from './transcript-rows.ts';
 
-/** File name of the store inside the data directory. */
-export const DB_FILE = 'vat.sqlite';
-/** `PRAGMA application_id` of a quorumvat store ('QVAT'): anything else is a foreign file. */
-export const APPLICATION_ID = 0x51564154;
-/** `PRAGMA user_version`: the schema this code reads and writes. */
-export const SCHEMA_VERSION = 1;
-
-/** Base class of the store's own errors. `reason` is a stable machine-readable tag. */
-export class StoreError extends Error {
-  override name = 'StoreError';
-  readonly reason: string;
-  constructor(reason: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.reason = reason;
-  }
-}
-
-/**
- * The data directory holds something that is not a sound quorumvat store: not SQLite, a
- * foreign or newer schema, a damaged file, a checksum, checkpoint or hash-chain mismatch.
- * Never retry: restore from a replica or a backup.
- */
-export class StoreCorrupt extends StoreError {
-  override name = 'StoreCorrupt';
-}
-
-/**
- * The store cannot be written (disk full, read-only file system or file, I/O error) or is
- * locked by another process. Nothing already committed is lost; the failed operation left
- * no trace. The node must refuse new work until the cause is fixed.
- */
-export class StoreUnavailable extends StoreError {
-  override name = 'StoreUnavailable';
-}
-
-export type Synchronous = 'FULL' | 'NORMAL' | 'OFF';
+export {
+  type CheckpointInfo,
+  type CheckpointPolicy,
+  type CheckpointState,
+  type StoreStats,
+  shouldCheckpoint,
+} from './checkpoints.ts';
+export type { Synchronous } from './connection.ts';
+export { StoreCorrupt, StoreError, StoreUnavailable } from './errors.ts';
+export { DB_FILE } from './files.ts';
+export { rowSum, stateDigest } from './rows.ts';
+export { APPLICATION_ID, SCHEMA_VERSION } from './schema.ts';
+export type { ChainReport, Head, TranscriptRow } from './transcript-rows.ts';
 
 export interface OpenOptions {
   /** Open for reading only (`verify`). Never creates. Default false. */
@@ -99,138 +85,11 @@ export interface OpenOptions {
   readonly check?: 'none' | 'quick' | 'full';
 }
 
-/** One transcript row. `entry` is the crank's JSON string, exactly as hashed. */
-export interface TranscriptRow {
-  readonly pos: number;
-  readonly entry: string;
-  readonly hash: string;
-}
-
 /** One crank's durable effects. `hash`, when given, must equal the chain hash (checked). */
 export interface CrankWrite {
   readonly writes: Iterable<readonly [string, string | null]>;
   readonly transcript?: { readonly entry: string; readonly hash?: string };
 }
-
-/** Transcript head after a commit: position of the last row (0 = none yet) and its hash. */
-export interface Head {
-  readonly position: number;
-  readonly hash: string;
-}
-
-export interface CheckpointInfo extends Head {
-  /** The key prefix copied (the vat store's, `vs.`). */
-  readonly prefix: string;
-  readonly rows: number;
-  /** Sum of key + value lengths (UTF-16 code units) of the checkpointed rows. */
-  readonly bytes: number;
-  /** `stateDigest` of the checkpointed rows. */
-  readonly digest: string;
-}
-
-export interface CheckpointState extends CheckpointInfo {
-  /** The checkpointed rows, keys as stored (with the prefix), sorted. */
-  readonly entries: [string, string][];
-}
-
-export interface StoreStats {
-  readonly position: number;
-  readonly hash: string;
-  readonly transcriptRows: number;
-  /** Sum of entry lengths since the checkpoint. */
-  readonly transcriptBytes: number;
-  readonly checkpoint: CheckpointInfo;
-}
-
-export type ChainReport =
-  | { readonly ok: true; readonly from: Head; readonly head: Head; readonly rows: number }
-  | {
-      readonly ok: false;
-      readonly from: Head;
-      /** Rows checked and found good before the mismatch. */
-      readonly rows: number;
-      readonly mismatch: {
-        /** Position where the chain breaks. */
-        readonly position: number;
-        readonly kind: 'gap' | 'hash';
-        /** What the chain requires there (position or hash). */
-        readonly expected: string;
-        /** What the store holds there. */
-        readonly stored: string;
-      };
-      readonly message: string;
-    };
-
-/** When to checkpoint: after this many cranks, or this many transcript bytes (see below). */
-export interface CheckpointPolicy {
-  /** Default 1000 (STORE_DEFAULTS, defaults.ts). */
-  readonly maxRows?: number;
-  /** Floor of the byte threshold. Default 1 MiB (STORE_DEFAULTS). */
-  readonly minBytes?: number;
-}
-
-/**
- * The checkpoint policy: checkpoint when the transcript since the last checkpoint holds
- * `maxRows` cranks, or when its bytes reach max(minBytes, size of the last checkpoint).
- * A checkpoint copies the live vat store (cost ~ its size L) and frees the transcript, so
- * the byte rule copies at most one byte of state per transcript byte written (amortised
- * O(1) per crank) and bounds the file at about 2L + max(L, minBytes) + maxRows entries,
- * independent of history. The row rule bounds replay (verify) time. The kernel asks it after
- * its commits; a checkpoint needs a fresh worker, so when it is due the kernel waits for the
- * vat to be quiescent, then checkpoints as it starts the next worker (KernelOptions.checkpoint
- * in kernel/kernel.ts).
- */
-export function shouldCheckpoint(stats: StoreStats, policy: CheckpointPolicy = {}): boolean {
-  const maxRows = policy.maxRows ?? STORE_DEFAULTS.checkpoint.maxRows;
-  const minBytes = policy.minBytes ?? STORE_DEFAULTS.checkpoint.minBytes;
-  if (stats.transcriptRows >= maxRows) return true;
-  return stats.transcriptBytes >= Math.max(minBytes, stats.checkpoint.bytes);
-}
-
-/** 64-bit checksum of one row (key and value, length-framed), stored beside it. */
-export function rowSum(key: string, value: string): string {
-  return hash('sha256', `${key.length}:${key}${value}`, 'hex').slice(0, 16);
-}
-
-/** Order-dependent digest of sorted rows: sha256 over length-framed keys and values. */
-export function stateDigest(entries: Iterable<readonly [string, string]>): string {
-  const parts: string[] = [];
-  for (const [k, v] of entries) parts.push(`${k.length}:${k}${v.length}:${v}`);
-  return hash('sha256', parts.join(''), 'hex');
-}
-
-const SCHEMA: readonly (readonly [string, string])[] = [
-  [
-    'kv',
-    'CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL, sum TEXT NOT NULL) WITHOUT ROWID',
-  ],
-  [
-    'transcript',
-    'CREATE TABLE transcript(pos INTEGER PRIMARY KEY, entry TEXT NOT NULL, hash TEXT NOT NULL)',
-  ],
-  [
-    'checkpoint',
-    'CREATE TABLE checkpoint(key TEXT PRIMARY KEY, value TEXT NOT NULL, sum TEXT NOT NULL) WITHOUT ROWID',
-  ],
-  [
-    'checkpoint_meta',
-    'CREATE TABLE checkpoint_meta(id INTEGER PRIMARY KEY CHECK (id = 1), prefix TEXT NOT NULL, ' +
-      'position INTEGER NOT NULL, hash TEXT NOT NULL, rows INTEGER NOT NULL, ' +
-      'bytes INTEGER NOT NULL, digest TEXT NOT NULL)',
-  ],
-];
-
-type Row = Record<string, unknown>;
-
-/** SQLite primary result codes we map. */
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
-const SQLITE_READONLY = 8;
-const SQLITE_IOERR = 10;
-const SQLITE_CORRUPT = 11;
-const SQLITE_FULL = 13;
-const SQLITE_CANTOPEN = 14;
-const SQLITE_NOTADB = 26;
 
 export class KernelDB {
   readonly dataDir: string;
@@ -251,6 +110,8 @@ export class KernelDB {
   readonly #delete: StatementSync;
   readonly #insertTx: StatementSync;
   readonly #get: StatementSync;
+  /** `#run` for the parts (checkpoints.ts, transcript-rows.ts). */
+  readonly #guard = <T>(fn: () => T, op: string): T => this.#run(fn, op);
 
   private constructor(dataDir: string, path: string, db: DatabaseSync, readOnly: boolean) {
     this.dataDir = dataDir;
@@ -267,7 +128,7 @@ export class KernelDB {
     this.#delete = db.prepare('DELETE FROM kv WHERE key = ?');
     this.#insertTx = db.prepare('INSERT INTO transcript(pos, entry, hash) VALUES (?, ?, ?)');
     this.#get = db.prepare('SELECT value, sum FROM kv WHERE key = ?');
-    this.#cp = this.#loadCheckpointMeta();
+    this.#cp = readCheckpointMeta(db, path, this.#guard);
   }
 
   /**
@@ -429,31 +290,10 @@ export class KernelDB {
    */
   checkpoint(prefix = 'vs.'): CheckpointInfo {
     this.#writable();
-    const [where, args] = prefixRange(prefix);
     this.#run(() => this.#begin.run(), 'checkpoint');
     let info: CheckpointInfo;
     try {
-      this.#db.prepare('DELETE FROM checkpoint').run();
-      this.#db
-        .prepare(`INSERT INTO checkpoint(key, value, sum) SELECT key, value, sum FROM kv ${where}`)
-        .run(...args);
-      const rows = this.#readRows('checkpoint', '');
-      let bytes = 0;
-      for (const [k, v] of rows) bytes += k.length + v.length;
-      info = {
-        prefix,
-        position: this.#headPos,
-        hash: this.#headHash,
-        rows: rows.length,
-        bytes,
-        digest: stateDigest(rows),
-      };
-      this.#db
-        .prepare(
-          'UPDATE checkpoint_meta SET prefix = ?, position = ?, hash = ?, rows = ?, bytes = ?, digest = ? WHERE id = 1',
-        )
-        .run(info.prefix, info.position, info.hash, info.rows, info.bytes, info.digest);
-      this.#db.prepare('DELETE FROM transcript WHERE pos <= ?').run(info.position);
+      info = replaceCheckpoint(this.#db, prefix, this.head, this.path, this.#guard);
       this.#commitTx.run();
     } catch (err) {
       this.#abort();
@@ -472,26 +312,12 @@ export class KernelDB {
 
   /** The checkpoint: its rows (checksums, count and digest checked) and where it stands. */
   checkpointState(): CheckpointState {
-    const entries = this.#readRows('checkpoint', '');
-    const cp = this.#cp;
-    if (entries.length !== cp.rows) {
-      throw new StoreCorrupt(
-        'checkpoint',
-        `${this.path}: checkpoint has ${entries.length} rows, its record says ${cp.rows}`,
-      );
-    }
-    if (stateDigest(entries) !== cp.digest) {
-      throw new StoreCorrupt(
-        'checkpoint',
-        `${this.path}: checkpoint rows do not match their digest`,
-      );
-    }
-    return { ...cp, entries };
+    return { ...this.#cp, entries: checkpointRows(this.#db, this.#cp, this.path, this.#guard) };
   }
 
   /** The transcript rows after the checkpoint, in order. */
   transcriptSince(): TranscriptRow[] {
-    const stmt = this.#db.prepare('SELECT pos, entry, hash FROM transcript ORDER BY pos');
+    const stmt = this.#db.prepare(TRANSCRIPT_ROWS);
     const rows = this.#run(() => stmt.all(), 'read');
     return rows.map((r) => ({ pos: Number(r.pos), entry: String(r.entry), hash: String(r.hash) }));
   }
@@ -502,23 +328,12 @@ export class KernelDB {
    */
   verifyChain(hashFn: (prevHex: string, entry: string) => string = chainHash): ChainReport {
     const from: Head = { position: this.#cp.position, hash: this.#cp.hash };
-    const stmt = this.#db.prepare('SELECT pos, entry, hash FROM transcript ORDER BY pos');
-    let expectedPos = from.position + 1;
-    let prev = from.hash;
-    let rows = 0;
-    const it = this.#run(() => stmt.iterate(), 'read');
-    for (const r of it) {
-      const pos = Number(r.pos);
-      if (pos !== expectedPos) {
-        return broken(from, rows, expectedPos, 'gap', String(expectedPos), String(pos));
-      }
-      const h = hashFn(prev, String(r.entry));
-      if (h !== r.hash) return broken(from, rows, pos, 'hash', h, String(r.hash));
-      prev = h;
-      expectedPos++;
-      rows++;
-    }
-    return { ok: true, from, head: { position: expectedPos - 1, hash: prev }, rows };
+    const stmt = this.#db.prepare(TRANSCRIPT_ROWS);
+    return checkChain(
+      from,
+      this.#run(() => stmt.iterate(), 'read'),
+      hashFn,
+    );
   }
 
   /**
@@ -537,92 +352,22 @@ export class KernelDB {
     this.#db.close();
   }
 
-  #readRows(table: 'kv' | 'checkpoint', prefix: string): [string, string][] {
-    const [where, args] = prefixRange(prefix);
-    const stmt = this.#db.prepare(`SELECT key, value, sum FROM ${table} ${where} ORDER BY key`);
+  #readRows(table: 'kv', prefix: string): [string, string][] {
+    const [sql, args] = rowsQuery(table, prefix);
+    const stmt = this.#db.prepare(sql);
     stmt.setReturnArrays(true);
-    const out: [string, string][] = [];
-    const rows = this.#run(() => stmt.all(...args), 'read') as unknown as [
-      string,
-      string,
-      string,
-    ][];
-    for (const [k, v, sum] of rows) {
-      if (typeof k !== 'string' || typeof v !== 'string' || sum !== rowSum(k, v)) {
-        throw new StoreCorrupt(
-          'checksum',
-          `${this.path}: ${table} row ${out.length} fails its checksum`,
-        );
-      }
-      out.push([k, v]);
-    }
-    return out;
+    const rows = this.#run(() => stmt.all(...args), 'read') as unknown as unknown[][];
+    return checkedRows(rows, table, this.path);
   }
 
-  #loadCheckpointMeta(): CheckpointInfo {
-    const stmt = this.#db.prepare(
-      'SELECT prefix, position, hash, rows, bytes, digest FROM checkpoint_meta WHERE id = 1',
-    );
-    const rows = this.#run(() => stmt.all(), 'read');
-    const r = rows[0];
-    if (rows.length !== 1 || r === undefined) {
-      throw new StoreCorrupt('checkpoint', `${this.path}: checkpoint record missing`);
-    }
-    const info = {
-      prefix: r.prefix,
-      position: r.position,
-      hash: r.hash,
-      rows: r.rows,
-      bytes: r.bytes,
-      digest: r.digest,
-    };
-    if (
-      typeof info.prefix !== 'string' ||
-      !isCount(info.position) ||
-      !isChainHash(info.hash) ||
-      !isCount(info.rows) ||
-      !isCount(info.bytes) ||
-      !isChainHash(info.digest)
-    ) {
-      throw new StoreCorrupt('checkpoint', `${this.path}: checkpoint record malformed`);
-    }
-    return info as CheckpointInfo;
-  }
-
+  /** Where the transcript stands, read at open (after the checkpoint record). */
   #loadHead(what: string): void {
-    const stmt = this.#db.prepare(
-      'SELECT min(pos) AS lo, max(pos) AS hi, count(*) AS n, sum(length(entry)) AS bytes FROM transcript',
-    );
-    const r = this.#run(() => stmt.get(), 'read') as Row;
-    const n = Number(r.n);
-    const countStmt = this.#db.prepare('SELECT count(*) AS n FROM checkpoint');
-    const cpRows = Number((this.#run(() => countStmt.get(), 'read') as Row).n);
-    if (cpRows !== this.#cp.rows) {
-      throw new StoreCorrupt(
-        'checkpoint',
-        `${what}: checkpoint has ${cpRows} rows, its record says ${this.#cp.rows}`,
-      );
-    }
-    if (n === 0) {
-      this.#headPos = this.#cp.position;
-      this.#headHash = this.#cp.hash;
-      return;
-    }
-    const lo = Number(r.lo);
-    const hi = Number(r.hi);
-    if (lo !== this.#cp.position + 1 || hi - lo + 1 !== n) {
-      throw new StoreCorrupt(
-        'chain',
-        `${what}: transcript rows ${lo}..${hi} (${n} rows) do not follow the checkpoint at ${this.#cp.position} contiguously`,
-      );
-    }
-    const last = this.#db.prepare('SELECT hash FROM transcript WHERE pos = ?').get(hi) as Row;
-    if (!isChainHash(last.hash))
-      throw new StoreCorrupt('chain', `${what}: transcript row ${hi} malformed`);
-    this.#headPos = hi;
-    this.#headHash = last.hash;
-    this.#txRows = n;
-    this.#txBytes = Number(r.bytes);
+    checkCheckpointCount(this.#db, this.#cp, what, this.#guard);
+    const span = readTranscriptSpan(this.#db, this.#cp, what, this.#guard);
+    this.#headPos = span.position;
+    this.#headHash = span.hash;
+    this.#txRows = span.rows;
+    this.#txBytes = span.bytes;
   }
 
   #writable(): void {
@@ -645,271 +390,4 @@ export class KernelDB {
       throw classify(err, this.dataDir, `${op} failed`);
     }
   }
-}
-
-function broken(
-  from: Head,
-  rows: number,
-  position: number,
-  kind: 'gap' | 'hash',
-  expected: string,
-  stored: string,
-): ChainReport {
-  const message =
-    kind === 'gap'
-      ? `transcript chain broken at position ${position}: row missing (next row is ${stored})`
-      : `transcript chain broken at position ${position}: stored hash ${stored.slice(0, 16)}… but the chain gives ${expected.slice(0, 16)}…`;
-  return { ok: false, from, rows, mismatch: { position, kind, expected, stored }, message };
-}
-
-function isCount(x: unknown): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw classify(err, path, `cannot stat ${path}`);
-  }
-}
-
-function fileSize(path: string): number {
-  return statSync(path).size;
-}
-
-function nonEmpty(path: string): boolean {
-  try {
-    return statSync(path).size > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** `WHERE` clause + arguments selecting keys that start with `prefix`. */
-function prefixRange(prefix: string): [string, string[]] {
-  if (prefix === '') return ['', []];
-  const last = prefix.charCodeAt(prefix.length - 1);
-  // SQLite's BINARY order is UTF-8 byte order = code point order: [prefix, prefix+1) is
-  // exactly the keys with the prefix, while the incremented unit is still a BMP scalar.
-  if (last < 0xd7ff) {
-    return [
-      'WHERE key >= ? AND key < ?',
-      [prefix, prefix.slice(0, -1) + String.fromCharCode(last + 1)],
-    ];
-  }
-  return ['WHERE substr(key, 1, length(?1)) = ?1', [prefix]];
-}
-
-function openSqlite(path: string, readOnly: boolean, timeout: number): DatabaseSync {
-  const db = new DatabaseSync(path, { readOnly, timeout });
-  try {
-    // EXCLUSIVE: one kernel owns the store (a second opener gets StoreUnavailable 'busy'),
-    // and SQLite keeps the WAL index in memory (no -shm file).
-    // A reader uses normal locking: SQLite cannot read a WAL database read-only in
-    // exclusive mode (IOERR_LOCK); it still waits for, and is refused by, a running writer.
-    if (!readOnly) db.exec('PRAGMA locking_mode = EXCLUSIVE');
-    db.prepare('PRAGMA application_id').get();
-    return db;
-  } catch (err) {
-    db.close();
-    // A WAL database on a read-only file system cannot be opened normally. With no pending
-    // WAL, the main file is the whole state: a reader may open it immutable.
-    if (!readOnly || nonEmpty(`${path}-wal`) || probeWritable(dirname(path)) === undefined) {
-      throw err;
-    }
-    const url = pathToFileURL(path);
-    url.search = 'immutable=1';
-    return new DatabaseSync(url, { readOnly, timeout });
-  }
-}
-
-function configure(db: DatabaseSync, readOnly: boolean, sync: Synchronous): void {
-  db.exec('PRAGMA trusted_schema = OFF');
-  db.exec('PRAGMA cell_size_check = ON');
-  if (readOnly) return;
-  const mode = db.prepare('PRAGMA journal_mode = WAL').get() as Row | undefined;
-  if (mode?.journal_mode !== 'wal') {
-    throw new StoreUnavailable('io', `cannot switch to WAL mode (${String(mode?.journal_mode)})`);
-  }
-  db.exec(`PRAGMA synchronous = ${sync}`);
-  db.exec('PRAGMA journal_size_limit = 4194304');
-  // Take the write lock now: fails at open (not at the first crank) on a read-only file, and
-  // holds it (EXCLUSIVE mode) until close.
-  db.exec('BEGIN IMMEDIATE');
-  db.exec('COMMIT');
-}
-
-function checkHeaderAndSchema(db: DatabaseSync, what: string): void {
-  const app = Number((db.prepare('PRAGMA application_id').get() as Row).application_id);
-  const version = Number((db.prepare('PRAGMA user_version').get() as Row).user_version);
-  if (app !== APPLICATION_ID) {
-    throw new StoreCorrupt('foreign', `${what} is not a quorumvat store (application_id ${app})`);
-  }
-  if (version !== SCHEMA_VERSION) {
-    throw new StoreCorrupt(
-      'schema',
-      `${what} has schema version ${version}, this node reads ${SCHEMA_VERSION}`,
-    );
-  }
-  const rows = db
-    .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-    .all();
-  const want = [...SCHEMA].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const ok =
-    rows.length === want.length &&
-    rows.every((r, i) => r.name === want[i]![0] && r.sql === want[i]![1]);
-  if (!ok) throw new StoreCorrupt('schema', `${what} does not have the expected tables`);
-}
-
-function integrityCheck(db: DatabaseSync, what: string, full: boolean): void {
-  const rows = db.prepare(full ? 'PRAGMA integrity_check(10)' : 'PRAGMA quick_check(10)').all();
-  const msgs = rows.map((r) => String(Object.values(r)[0]));
-  if (msgs.length !== 1 || msgs[0] !== 'ok') {
-    // SQLite's messages name pages and tables, never row contents.
-    throw new StoreCorrupt('integrity', `${what} is damaged: ${msgs.slice(0, 3).join('; ')}`);
-  }
-}
-
-/** Creates a new store under a temporary name and renames it into place once complete. */
-function createStore(dataDir: string, path: string): void {
-  const tmp = `${path}.init`;
-  try {
-    mkdirSync(dataDir, { recursive: true });
-    rmSync(tmp, { force: true });
-    rmSync(`${tmp}-wal`, { force: true });
-    rmSync(`${tmp}-journal`, { force: true });
-    const db = new DatabaseSync(tmp);
-    try {
-      db.exec('PRAGMA journal_mode = DELETE');
-      // Pages freed by a checkpoint (old transcript rows) go back to the file system
-      // (incremental_vacuum after each checkpoint): the file follows live state, not history.
-      db.exec('PRAGMA auto_vacuum = INCREMENTAL');
-      db.exec('BEGIN');
-      for (const [, sql] of SCHEMA) db.exec(sql);
-      db.prepare(
-        "INSERT INTO checkpoint_meta(id, prefix, position, hash, rows, bytes, digest) VALUES (1, 'vs.', 0, ?, 0, 0, ?)",
-      ).run(GENESIS_HASH, stateDigest([]));
-      db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-      db.exec('COMMIT');
-      db.exec('PRAGMA journal_mode = WAL');
-    } finally {
-      db.close();
-    }
-    fsyncPath(tmp);
-    renameSync(tmp, path);
-    fsyncPath(dataDir);
-  } catch (err) {
-    const mapped = classify(err, dataDir, `cannot create store ${path}`);
-    if (mapped !== err) throw mapped;
-    // mkdir -p reports ENOENT, not EROFS, under a read-only parent: ask the nearest existing one.
-    let dir = dataDir;
-    while (!exists(dir) && dirname(dir) !== dir) dir = dirname(dir);
-    const why = probeWritable(dir);
-    if (why === undefined) throw err;
-    throw new StoreUnavailable(
-      'read-only',
-      `cannot create store ${path}: ${dir} is not writable: ${why}`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-function fsyncPath(p: string): void {
-  const fd = openSync(p, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Why the directory cannot be written, if it cannot (root ignores mode bits, not EROFS). */
-function probeWritable(dataDir: string): string | undefined {
-  for (const p of [join(dataDir, DB_FILE), join(dataDir, `${DB_FILE}-wal`), dataDir]) {
-    try {
-      accessSync(p, constants.W_OK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') continue;
-      return code;
-    }
-  }
-  return undefined;
-}
-
-/** Maps SQLite and file-system errors to StoreCorrupt / StoreUnavailable; others pass through. */
-function classify(err: unknown, dataDir: string, context: string): unknown {
-  if (err instanceof StoreError || err instanceof TypeError) return err;
-  const e = err as { errcode?: unknown; code?: unknown; message?: unknown };
-  if (typeof e.errcode === 'number') {
-    const primary = e.errcode & 0xff;
-    const sqlite = `SQLite ${e.errcode}: ${String(e.message)}`;
-    switch (primary) {
-      case SQLITE_FULL:
-        return new StoreUnavailable(
-          'disk-full',
-          `${context}: disk full in ${dataDir} (${sqlite})`,
-          { cause: err },
-        );
-      case SQLITE_READONLY:
-        return new StoreUnavailable(
-          'read-only',
-          `${context}: ${dataDir} is read-only (${sqlite})`,
-          { cause: err },
-        );
-      case SQLITE_BUSY:
-      case SQLITE_LOCKED:
-        return new StoreUnavailable(
-          'busy',
-          `${context}: ${dataDir} is in use by another process (${sqlite})`,
-          {
-            cause: err,
-          },
-        );
-      case SQLITE_CORRUPT:
-      case SQLITE_NOTADB:
-        return new StoreCorrupt('integrity', `${context}: damaged or not a database (${sqlite})`, {
-          cause: err,
-        });
-      case SQLITE_IOERR:
-      case SQLITE_CANTOPEN: {
-        const why = probeWritable(dataDir);
-        if (why === 'ENOSPC') {
-          return new StoreUnavailable(
-            'disk-full',
-            `${context}: disk full in ${dataDir} (${sqlite})`,
-            { cause: err },
-          );
-        }
-        if (why !== undefined) {
-          return new StoreUnavailable(
-            'read-only',
-            `${context}: ${dataDir} is not writable: ${why} (${sqlite})`,
-            {
-              cause: err,
-            },
-          );
-        }
-        return new StoreUnavailable('io', `${context}: I/O error in ${dataDir} (${sqlite})`, {
-          cause: err,
-        });
-      }
-    }
-    return err;
-  }
-  const code = e.code;
-  if (code === 'ENOSPC')
-    return new StoreUnavailable('disk-full', `${context}: disk full (${code})`, { cause: err });
-  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-    return new StoreUnavailable('read-only', `${context}: not writable (${code})`, { cause: err });
-  }
-  if (code === 'EIO')
-    return new StoreUnavailable('io', `${context}: I/O error (${code})`, { cause: err });
-  return err;
 }

@@ -11,6 +11,11 @@
 import type { VatId } from '../protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 
+/** A sequenced message with, optionally, its sender's own signature (see receive). */
+export interface AuthSequenced extends Sequenced {
+  readonly auth?: Uint8Array;
+}
+
 /** What the kernel offers the transport. */
 export interface KernelPort {
   readonly vatId: VatId;
@@ -18,14 +23,24 @@ export interface KernelPort {
    * A message arrived from `peer`. Returns 'accepted' if it was queued (it will be committed
    * by a later crank), 'duplicate' if seq was already accepted (drop it, but re-ack).
    * Throws a ProtocolError for anything malformed or out of order (seq gap).
+   * `auth`: the sender's own signature over the message, present on messages to a quorum
+   * member (quorum/client/auth.ts); a port that has no use for it ignores it.
    */
-  receive(peer: VatId, seq: number, msg: VatMessage): 'accepted' | 'duplicate';
+  receive(peer: VatId, seq: number, msg: VatMessage, auth?: Uint8Array): 'accepted' | 'duplicate';
+  /**
+   * Optional: the signed bytes of the verified frame from `peer` whose ack and messages are
+   * handed over next (a quorum client keeps a member's frames as portable evidence).
+   */
+  signedFrame?(peer: VatId, signed: Uint8Array, signature: Uint8Array): void;
   /** Highest inbound seq from `peer` whose delivery is committed: what we may ack. */
   committedInbound(peer: VatId): number;
   /** The peer acknowledged everything up to and including `seq`: forget those messages. */
   acked(peer: VatId, seq: number): void;
-  /** Unacknowledged outbound messages for `peer` with seq > afterSeq, in order. */
-  unacked(peer: VatId, afterSeq: number): readonly Sequenced[];
+  /**
+   * Unacknowledged outbound messages for `peer` with seq > afterSeq, in order (to a quorum
+   * member each may carry the sender's `auth`, which the frame then carries).
+   */
+  unacked(peer: VatId, afterSeq: number): readonly AuthSequenced[];
   /** Whether `unacked(peer, afterSeq)` is non-empty, without copying anything. */
   owed(peer: VatId, afterSeq: number): boolean;
 }

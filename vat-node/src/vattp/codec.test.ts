@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { Sequenced, VatMessage } from '../protocol/messages.ts';
+import {
+  MAX_FRAME_BYTES,
+  MAX_OUTBOUND_MESSAGE_BYTES,
+  type Sequenced,
+  type VatMessage,
+} from '../protocol/messages.ts';
 import {
   canonicalJson,
   decodeHello,
   decodeWire,
   encodeFrame,
   encodeHello,
+  encodeSequenced,
   type Frame,
   MAX_WIRE_BYTES,
   packFrames,
   signFrame,
   verifyFrame,
 } from './codec.ts';
+import { VATTP_DEFAULTS } from './defaults.ts';
 import { ephemeralIdentity } from './identity.ts';
 
 const alice = await ephemeralIdentity();
@@ -220,6 +227,35 @@ test('packFrames splits by size, keeps order, and every frame verifies', () => {
   assert.equal(stuck.oversized?.seq, 1);
 });
 
+test('a message as large as the kernel queues fits one frame, whatever the frame fields', () => {
+  // The kernel refuses messages over MAX_OUTBOUND_MESSAGE_BYTES (kernel/message-size.ts);
+  // here the frame around one such message, at its largest: VatIDs of the longest length
+  // accepted, the largest ack and seq.
+  const longestId = 'V'.repeat(128);
+  const fields = { from: longestId, to: longestId, session: SESSION, ack: Number.MAX_SAFE_INTEGER };
+  const shell: Sequenced = {
+    seq: Number.MAX_SAFE_INTEGER,
+    msg: {
+      op: 'deliver',
+      target: 'o-1',
+      method: null,
+      args: { body: '', slots: [] },
+      result: null,
+    },
+  };
+  const room = MAX_OUTBOUND_MESSAGE_BYTES - Buffer.byteLength(encodeSequenced(shell));
+  const largest: Sequenced = {
+    ...shell,
+    msg: { ...shell.msg, args: { body: 'x'.repeat(room), slots: [] } } as VatMessage,
+  };
+  assert.equal(Buffer.byteLength(encodeSequenced(largest)), MAX_OUTBOUND_MESSAGE_BYTES);
+  const { frames, oversized } = packFrames(fields, [largest], alice.sign, MAX_FRAME_BYTES);
+  assert.equal(oversized, undefined);
+  assert.equal(frames.length, 1);
+  assert.ok(frames[0]!.wire.length <= MAX_FRAME_BYTES);
+  assert.equal(VATTP_DEFAULTS.maxFrameBytes, MAX_FRAME_BYTES, 'one limit, shared with the kernel');
+});
+
 test('hello round trip and rejection', () => {
   const nonce = Uint8Array.from({ length: 16 }, (_, i) => i * 17);
   assert.equal(decodeHello(encodeHello(nonce)), SESSION);
@@ -290,4 +326,59 @@ test('fuzz: random bytes, truncations and byte flips only ever give ProtocolErro
     }
   }
   assert.ok(cases > 5000);
+});
+
+test('auth: a message may carry its sender signature; it round-trips and is covered by the frame signature', () => {
+  const auth = Uint8Array.from({ length: 64 }, (_, i) => (i * 7 + 3) & 0xff);
+  const text = Buffer.from(auth).toString('base64url');
+  const f = sampleFrame({
+    messages: [
+      { seq: 1, msg: { op: 'echoed', token: 3 }, auth },
+      { seq: 2, msg: { op: 'echoed', token: 4 } },
+    ],
+  });
+  const body = bodyOf(f);
+  assert.equal(
+    body,
+    `{"ack":41,"from":"${alice.vatId}","messages":[{"auth":"${text}","msg":{"op":"echoed","token":3},"seq":1},{"msg":{"op":"echoed","token":4},"seq":2}],"session":"${SESSION}","to":"${bob.vatId}"}`,
+  );
+  const d = decodeWire(wire(f));
+  assert.deepEqual(d.frame, f);
+  assert.ok(verifyFrame(d));
+  const packed = packFrames(
+    { from: alice.vatId, to: bob.vatId, session: SESSION, ack: 0 },
+    f.messages,
+    alice.sign,
+  );
+  assert.deepEqual(decodeWire(packed.frames[0]!.wire).frame.messages, f.messages);
+  assert.throws(
+    () => encodeFrame(sampleFrame({ messages: [{ ...f.messages[0]!, auth: auth.subarray(1) }] })),
+    TypeError,
+  );
+});
+
+test('auth: every non-canonical or malformed auth is refused', () => {
+  const auth = new Uint8Array(64).fill(0xfb);
+  const text = Buffer.from(auth).toString('base64url');
+  const good = bodyOf(
+    sampleFrame({ messages: [{ seq: 1, msg: { op: 'echoed', token: 3 }, auth }] }),
+  );
+  assert.deepEqual(decodeWire(rawWire(good)).frame.messages[0]?.auth, auth);
+  // The last base64url character of 64 bytes carries 2 spare bits: a non-zero one is another text for the same bytes.
+  const alias = `${text.slice(0, 85)}${text[85] === '-' ? '_' : '-'}`;
+  const variants = [
+    good.replace(`"${text}"`, 'null'),
+    good.replace(`"${text}"`, '""'),
+    good.replace(`"${text}"`, `"${text}="`),
+    good.replace(`"${text}"`, `"${text.slice(1)}"`),
+    good.replace(`"${text}"`, `"${text}AA"`),
+    good.replace(`"${text}"`, `"${Buffer.from(auth).toString('base64')}"`),
+    good.replace(`"${text}"`, `"${alias}"`),
+    good.replace(`"${text}"`, '7'),
+    good.replace(`"auth":"${text}",`, `"auth":"${text}","extra":1,`),
+  ];
+  for (const v of variants) {
+    assert.notEqual(v, good);
+    assert.throws(() => decodeWire(rawWire(v)), ProtocolError, v);
+  }
 });

@@ -30,6 +30,12 @@
  *
  * Messages in one frame carry consecutive sequence numbers. `ack` is the highest seq from the
  * receiver that the sender has committed. Limits: a wire message is at most 1 MiB.
+ *
+ * A message to a member of a quorum vat may carry `auth` ({"auth":A,"msg":M,"seq":S}): the
+ * sender's own signature over {quorum, from, seq, digest of msg} (quorum/client/auth.ts makes
+ * and checks it), base64url without padding, exactly 86 characters standing for 64 bytes. It
+ * lets a member vote for an input it has not received itself. Optional, but canonical like the
+ * rest: present only with a signature, never null or empty.
  */
 import { ProtocolError } from '../protocol/errors.ts';
 import type { VatId } from '../protocol/identity.ts';
@@ -47,6 +53,11 @@ const KIND_HELLO = 0x48;
 const VERSION = 0x01;
 const MAX_VATID_CHARS = 128;
 
+/** One message of a frame, with the sender's signature when it goes to a quorum member. */
+export interface FramedMessage extends Sequenced {
+  readonly auth?: Uint8Array;
+}
+
 export interface Frame {
   readonly from: VatId;
   readonly to: VatId;
@@ -54,7 +65,7 @@ export interface Frame {
   readonly session: string;
   /** Highest seq from `to` that `from` has committed. */
   readonly ack: number;
-  readonly messages: readonly Sequenced[];
+  readonly messages: readonly FramedMessage[];
 }
 
 export interface SignedFrame {
@@ -91,8 +102,25 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The canonical JSON of one sequenced message, as it appears inside a frame body. */
-export function encodeSequenced(message: Sequenced): string {
-  return canonicalJson({ msg: message.msg, seq: message.seq });
+export function encodeSequenced(message: FramedMessage): string {
+  if (message.auth === undefined) return canonicalJson({ msg: message.msg, seq: message.seq });
+  return canonicalJson({ auth: authText(message.auth), msg: message.msg, seq: message.seq });
+}
+
+const AUTH_TEXT = /^[A-Za-z0-9_-]{86}$/;
+
+function authText(auth: Uint8Array): string {
+  if (auth.length !== SIGNATURE_BYTES) throw new TypeError('auth must be a 64-byte signature');
+  return Buffer.from(auth.buffer, auth.byteOffset, auth.byteLength).toString('base64url');
+}
+
+/** The signature an `auth` text stands for; undefined unless it is the canonical text of 64 bytes. */
+function authFromText(text: unknown): Uint8Array | undefined {
+  if (typeof text !== 'string' || !AUTH_TEXT.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === SIGNATURE_BYTES && bytes.toString('base64url') === text
+    ? new Uint8Array(bytes)
+    : undefined;
 }
 
 function header(kind: number): Uint8Array {
@@ -142,7 +170,7 @@ export interface PackedFrame {
 export interface Packed {
   readonly frames: PackedFrame[];
   /** The first message too large for any frame (a kernel bug): packing stopped before it. */
-  readonly oversized: Sequenced | undefined;
+  readonly oversized: FramedMessage | undefined;
 }
 
 /**
@@ -152,7 +180,7 @@ export interface Packed {
  */
 export function packFrames(
   fields: Omit<Frame, 'messages'>,
-  messages: readonly Sequenced[],
+  messages: readonly FramedMessage[],
   sign: Sign,
   maxWireBytes: number = MAX_WIRE_BYTES,
 ): Packed {
@@ -163,7 +191,7 @@ export function packFrames(
   let batch: string[] = [];
   let size = fixed;
   let lastSeq: number | undefined;
-  let oversized: Sequenced | undefined;
+  let oversized: FramedMessage | undefined;
   const flush = () => {
     frames.push({ wire: signFrame(frameBytes(frameBodyJson(fields, batch)), sign), lastSeq });
     batch = [];
@@ -241,12 +269,17 @@ function frame(v: unknown): Frame {
   if (typeof session !== 'string' || !SESSION.test(session)) fail('frame.session: malformed');
   const items = array(o.messages, 'frame.messages');
   let expected: number | undefined;
-  const messages = items.map((item, i): Sequenced => {
-    const m = record(item, `messages[${i}]`, ['msg', 'seq']);
+  const messages = items.map((item, i): FramedMessage => {
+    const withAuth = typeof item === 'object' && item !== null && Object.hasOwn(item, 'auth');
+    const m = record(item, `messages[${i}]`, withAuth ? ['auth', 'msg', 'seq'] : ['msg', 'seq']);
     const seq = uint(m.seq, `messages[${i}].seq`, 1);
     if (expected !== undefined && seq !== expected) fail('messages: seqs not consecutive');
     expected = seq + 1;
-    return { seq, msg: vatMessage(m.msg, `messages[${i}].msg`) };
+    const msg = vatMessage(m.msg, `messages[${i}].msg`);
+    if (!withAuth) return { seq, msg };
+    const auth = authFromText(m.auth);
+    if (auth === undefined) fail(`messages[${i}].auth: not a base64url Ed25519 signature`);
+    return { seq, msg, auth };
   });
   return {
     from: vatId(o.from, 'frame.from'),

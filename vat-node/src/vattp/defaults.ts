@@ -2,6 +2,7 @@
  * VatTP's defaults, in one place. Every one can be overridden per transport
  * (NetworkTransportOptions, VatHostOptions); tests shorten the timeouts.
  */
+import { MAX_FRAME_BYTES } from '../protocol/messages.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { PenaltyPolicy } from './penalties.ts';
 
@@ -21,8 +22,9 @@ export const VATTP_DEFAULTS = {
   /**
    * Largest frame we send. Many messages fit one signed frame (one signature each); smaller
    * than the 1 MiB a receiver accepts (MAX_WIRE_BYTES) so one frame never blocks a stream long.
+   * One constant with the kernel, which never queues a message too large for it.
    */
-  maxFrameBytes: 256 * 1024,
+  maxFrameBytes: MAX_FRAME_BYTES,
   /** Dial (including a DHT lookup) plus the peer's hello. */
   connectTimeoutMs: 10_000,
   /** One libp2p dial attempt (a part of connectTimeoutMs). */

@@ -605,6 +605,10 @@ export class NetworkTransport implements Transport {
             'malformed',
             `malformed length prefix or oversized frame (${(err as Error).name})`,
           );
+        } else if ((err as Error)?.name === 'InboundDeferred') {
+          // The port cannot take this peer's frames yet (a quorum client learning who the
+          // peer is): close the stream quietly, no strike; the peer redials and resends.
+          stream.abort(err as Error);
         } else if ((err as Error)?.name === 'KernelUnavailable') {
           // The vat refuses new work (its store failed: the kernel logged that one error
           // line): refuse the stream, without a line per retry of every peer. The peer keeps
@@ -645,6 +649,7 @@ export class NetworkTransport implements Transport {
     if (!verifyFrame(signed)) throw new ProtocolError('bad-signature', 'bad signature');
     const link = this.#link(remote);
     if (link === undefined) throw new ProtocolError('bad-vat-id', 'not a VatID');
+    kernel.signedFrame?.(remote, signed.signed, signed.signature);
     // Ack first: a bad ack rejects the frame before any message of it is delivered.
     kernel.acked(remote, frame.ack);
     link.heardAt = Date.now();
@@ -653,8 +658,12 @@ export class NetworkTransport implements Transport {
       link.backoff.reset(); // the peer makes progress
     }
     let duplicates = 0;
-    for (const { seq, msg } of frame.messages) {
-      if (kernel.receive(remote, seq, msg) === 'duplicate') duplicates++;
+    for (const { seq, msg, auth } of frame.messages) {
+      const outcome =
+        auth === undefined
+          ? kernel.receive(remote, seq, msg)
+          : kernel.receive(remote, seq, msg, auth);
+      if (outcome === 'duplicate') duplicates++;
     }
     this.stats.framesReceived++;
     this.stats.messagesReceived += frame.messages.length - duplicates;

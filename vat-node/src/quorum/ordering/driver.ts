@@ -55,7 +55,9 @@ export const systemClock: Clock = {
 
 export interface Decision {
   readonly epoch: number;
+  readonly round: number;
   readonly height: number;
+  readonly blockId: string;
   readonly inputs: readonly Input[];
 }
 
@@ -88,6 +90,13 @@ export interface DriverOptions {
   readonly persistSafety?: (state: SafetyState) => void;
   /** Likewise, for each block before voting for it (drop them once their height is decided). */
   readonly persistBlock?: (block: Block) => void;
+  /**
+   * A block is decided (before it is handed to the executor): keep it with its proof, to serve
+   * peers and to execute it after a restart if the executor had not (synchronous).
+   */
+  readonly persistDecided?: (decided: Extract<ReplicaAction, { type: 'decide' }>) => void;
+  /** After each event the replica handled (round and leader changes are read off it). */
+  readonly afterEvent?: () => void;
   readonly clock?: Clock;
 }
 
@@ -138,6 +147,7 @@ export class OrderingDriver {
   private run(event: Parameters<Replica['handle']>[0]): void {
     if (this.closed) return;
     for (const a of this.replica.handle(event)) this.act(a);
+    this.opts.afterEvent?.();
   }
 
   private act(a: ReplicaAction): void {
@@ -178,7 +188,14 @@ export class OrderingDriver {
         return;
       }
       case 'decide': {
-        const decision: Decision = { epoch: a.epoch, height: a.height, inputs: a.inputs };
+        this.opts.persistDecided?.(a);
+        const decision: Decision = {
+          epoch: a.epoch,
+          round: a.round,
+          height: a.height,
+          blockId: a.blockId,
+          inputs: a.inputs,
+        };
         this.backlog++;
         this.executing = this.executing.then(async () => {
           if (this.failed) return;

@@ -73,6 +73,11 @@ export interface QuorumProvider {
   submitChange(change: SignedChange, signal: AbortSignal): Promise<ChangeOutcome>;
 }
 
+/** The member runtime cannot take change requests (yet): 501, nothing was submitted. */
+export class ChangesNotTaken extends Error {
+  override name = 'ChangesNotTaken';
+}
+
 /** The largest change request body accepted (a signed request is about 400 bytes). */
 export const MAX_CHANGE_BYTES = 16 * 1024;
 /** How long POST /quorum/changes waits for the decision at most before answering 202. */
@@ -164,6 +169,7 @@ export async function submitChange(
     }
     return { status: outcome.state === 'decided' ? 200 : 409, body: outcome };
   } catch (e) {
+    if (e instanceof ChangesNotTaken) return { status: 501, body: { error: e.message } };
     if (!(e instanceof ChainError)) throw e;
     return { status: 400, body: { error: e.message, reason: e.reason } };
   } finally {

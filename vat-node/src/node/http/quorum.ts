@@ -66,9 +66,10 @@ export interface QuorumProvider {
   /** The verified configuration chain (status.ts chainDocument). */
   chain(): ChainDocument;
   /**
-   * Submits a signed change to be ordered; resolves once it is decided. Throws ChainError when
-   * it is refused before ordering (not signed by the administrator, stale epoch, bad change).
-   * `signal` aborts the wait (the request stays submitted).
+   * Submits a signed change to be ordered; resolves once it is decided. Rejects with ChainError
+   * when it is refused before ordering (not signed by the administrator, stale epoch, bad
+   * change): check before the first await, so that even `?wait=0` answers a refusal with 400
+   * rather than 202. `signal` aborts the wait (the request stays submitted).
    */
   submitChange(change: SignedChange, signal: AbortSignal): Promise<ChangeOutcome>;
 }

@@ -13,6 +13,7 @@ import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
 import type { ChainRecord } from '../quorum/chain.ts';
+import { QuorumClientPort } from '../quorum/client/port.ts';
 import type { Genesis } from '../quorum/config.ts';
 import { QuorumMember } from '../quorum/member/member.ts';
 import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
@@ -89,6 +90,14 @@ export class VatNode {
       giveUpMs: options.giveUpMs,
       events,
     });
+    // Every node talks to quorum vats through their members (quorum/client/): a quorum VatID
+    // is one peer to the vat above, k members' agreeing frames below.
+    const client = new QuorumClientPort({
+      lower: transport,
+      sign: identity.sign,
+      signInputs: options.quorum === undefined,
+      events,
+    });
     const dataDir = options.ephemeral ? undefined : options.dataDir;
     let kernel: Kernel;
     let member: QuorumMember | undefined;
@@ -100,7 +109,7 @@ export class VatNode {
           : new QuorumMember({
               ...options.quorum,
               identity,
-              network: transport,
+              network: client,
               host: transport.host,
               dataDir,
               events,
@@ -119,10 +128,10 @@ export class VatNode {
           onCommit: options.onCommit,
           ...member?.kernelOptions(),
         },
-        member ?? transport,
+        member ?? client,
       );
     } catch (e) {
-      await (member ?? transport).close();
+      await (member ?? client).close();
       throw e;
     }
     try {

@@ -42,13 +42,19 @@ import { FrameCombiner, type FrameProof, frameEvidenceToJson } from './inbound.t
 export interface HostTransport extends Transport {
   /** The host's VatID: what the links below are between. */
   readonly vatId: VatId;
-  readonly host: Pick<VatHost, 'dial'>;
+  readonly host: Pick<VatHost, 'dial' | 'addAddresses'>;
 }
 
 export interface QuorumClientOptions {
   readonly lower: HostTransport;
-  /** The host key's signer (signs `auth` when the vat above is a solo vat, i.e. this host). */
+  /** The host key's signer (signs `auth` when the vat above is this host's solo vat). */
   readonly sign: Sign;
+  /**
+   * Sign our messages to quorums (`auth`, from = the vat above). Default true: the vat above is
+   * a solo vat whose key is the host's. False on a member node: the vat above is a quorum vat,
+   * which has no key of its own (its receivers combine k members instead).
+   */
+  readonly signInputs?: boolean;
   readonly events: EventSink;
   /** Chains known at start (e.g. a member node's own quorum is not needed here; others are). */
   readonly chains?: readonly ConfigChain[];
@@ -81,6 +87,7 @@ interface Learning {
 export class QuorumClientPort implements KernelPort, Transport {
   readonly #lower: HostTransport;
   readonly #sign: Sign;
+  readonly #signInputs: boolean;
   readonly #events: EventSink;
   readonly #fetchTimeoutMs: number;
   readonly #retryMs: number;
@@ -93,8 +100,10 @@ export class QuorumClientPort implements KernelPort, Transport {
   /** Hosts refused (not a current member of the quorum whose chain they serve). */
   readonly #refused = new Set<VatId>();
   readonly #classifying = new Set<VatId>();
-  /** Member hosts named by hints, per quorum: where to fetch its chain. */
-  readonly #candidates = new Map<VatId, Set<VatId>>();
+  /** Failed classifications (unreachable, timeout) per host: after two it counts as solo. */
+  readonly #unclassified = new Map<VatId, number>();
+  /** Member hosts named by hints, per quorum (with their addresses): where to fetch its chain. */
+  readonly #candidates = new Map<VatId, Map<VatId, readonly string[]>>();
   readonly #learning = new Map<VatId, Learning>();
   readonly #inbound: FrameCombiner;
   readonly #acks = new Map<VatId, MemberAcks>();
@@ -107,6 +116,7 @@ export class QuorumClientPort implements KernelPort, Transport {
   constructor(options: QuorumClientOptions) {
     this.#lower = options.lower;
     this.#sign = options.sign;
+    this.#signInputs = options.signInputs ?? true;
     this.#events = options.events;
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 200;
@@ -167,9 +177,9 @@ export class QuorumClientPort implements KernelPort, Transport {
       if (member === undefined) continue;
       byMember.set(member, [...(byMember.get(member) ?? []), addr]);
     }
-    const candidates = this.#candidates.get(peer) ?? new Set();
+    const candidates = this.#candidates.get(peer) ?? new Map<VatId, readonly string[]>();
     for (const [member, list] of byMember) {
-      candidates.add(member);
+      candidates.set(member, [...new Set([...(candidates.get(member) ?? []), ...list])]);
       this.#lower.addHints?.(member, list);
     }
     this.#candidates.set(peer, candidates);
@@ -246,7 +256,7 @@ export class QuorumClientPort implements KernelPort, Transport {
     if (quorum === undefined) return upper.unacked(peer, afterSeq);
     const pending = upper.unacked(quorum, afterSeq);
     // A quorum vat above (a member node) has no key of its own to sign with.
-    if (isQuorumVatId(upper.vatId)) return pending;
+    if (!this.#signInputs || isQuorumVatId(upper.vatId)) return pending;
     let signed = this.#auth.get(quorum);
     if (signed === undefined) {
       signed = new Map();
@@ -287,8 +297,9 @@ export class QuorumClientPort implements KernelPort, Transport {
     const learning = l;
     void (async () => {
       let lastErr = 'no member address known (a sturdyref of the quorum carries them)';
-      for (const member of this.#candidates.get(quorum) ?? []) {
+      for (const [member, addrs] of this.#candidates.get(quorum) ?? []) {
         try {
+          await this.#lower.host.addAddresses(member, addrs);
           const chain = await this.#fetch(member, quorum);
           this.#adopt(chain);
           learning.running = false;
@@ -356,11 +367,12 @@ export class QuorumClientPort implements KernelPort, Transport {
       n: config.members.length,
       k: config.threshold,
     });
-    const members = new Set(config.members);
-    const candidates = this.#candidates.get(quorum) ?? new Set();
-    for (const m of members) candidates.add(m);
+    // The members themselves are where the chain is fetched next time (by VatID: the DHT or
+    // the addresses we learned finds them).
+    const candidates = this.#candidates.get(quorum) ?? new Map<VatId, readonly string[]>();
+    for (const m of config.members) if (!candidates.has(m)) candidates.set(m, []);
     this.#candidates.set(quorum, candidates);
-    for (const member of members) this.#lower.wake(member);
+    for (const member of config.members) this.#lower.wake(member);
     return true;
   }
 
@@ -396,13 +408,22 @@ export class QuorumClientPort implements KernelPort, Transport {
           reason: `not a member of epoch ${this.#chains.get(chain.quorum)?.current.epoch} of the quorum`,
         });
       } catch (err) {
-        if ((err as Error)?.name === 'UnsupportedProtocolError') {
-          this.#solo.add(peer); // a solo vat: it does not serve a chain
-        } else if (err instanceof Error && err.name === 'ChainError') {
+        if (err instanceof Error && err.name === 'ChainError') {
           this.#refused.add(peer);
           this.#events({ type: 'quorum-member-refused', peer, reason: err.message });
+        } else if ((err as Error)?.name === 'UnsupportedProtocolError') {
+          this.#solo.add(peer); // a solo vat: it does not serve a chain
+        } else {
+          // Unreachable (a client that listens nowhere), a timeout: its next frame tries again,
+          // and after two failures it counts as solo. Safe either way: a host taken for a solo
+          // vat speaks only for itself, never for a quorum (only k members' frames do).
+          const failures = (this.#unclassified.get(peer) ?? 0) + 1;
+          this.#unclassified.set(peer, failures);
+          if (failures >= 2) {
+            this.#unclassified.delete(peer);
+            this.#solo.add(peer);
+          }
         }
-        // Otherwise (unreachable, timeout): not classified; its next frame tries again.
       } finally {
         this.#classifying.delete(peer);
       }

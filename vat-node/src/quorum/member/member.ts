@@ -120,6 +120,7 @@ export class QuorumMember implements KernelPort, Transport {
   #replica: Replica | undefined;
   #driver: OrderingDriver | undefined;
   #hash = GENESIS_HASH;
+  #executed = { height: 0, hash: GENESIS_HASH };
   #early: Input[] = [];
   #faulty: string | undefined;
   #halted = false;
@@ -171,9 +172,9 @@ export class QuorumMember implements KernelPort, Transport {
     return this.#replica?.status();
   }
 
-  /** The member's transcript hash (what checkpoints compare), after the last executed batch. */
-  get transcriptHash(): string {
-    return this.#hash;
+  /** The last batch this member executed, and its transcript hash after it. */
+  get executed(): { readonly height: number; readonly hash: string } {
+    return this.#executed;
   }
 
   // ------------------------------------------------------------ Transport (toward the kernel)
@@ -185,6 +186,7 @@ export class QuorumMember implements KernelPort, Transport {
     }
     this.#kernel = kernel as MemberKernel;
     this.#hash = this.#kernel.hostRecord('ordering.hash') ?? GENESIS_HASH;
+    this.#executed = { height: this.#tip()?.height ?? 0, hash: this.#hash };
     this.#opts.network.attach(this);
   }
 
@@ -362,6 +364,7 @@ export class QuorumMember implements KernelPort, Transport {
     kernel.setHostRecord('ordering.tip', JSON.stringify(tip));
     await kernel.settle();
     if (this.#faulty !== undefined) throw new Error(this.#faulty);
+    this.#executed = { height: d.height, hash: this.#hash };
     return this.#hash;
   }
 

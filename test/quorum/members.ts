@@ -1,0 +1,223 @@
+/**
+ * Quorum vats for the multi-process tests: a genesis over fresh member keys, member processes
+ * (member-node.ts) on fixed 127.0.0.1 ports (a restarted member comes back where the others
+ * look for it), and a solo vat in the test process that talks to the quorum through the client
+ * layer (QuorumClientPort over a real NetworkTransport), the way every solo vat node does.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { VatEvent } from '../../vat-node/src/events/events.ts';
+import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import { formatSturdyRef, newSecret, sturdyKey } from '../../vat-node/src/kernel/sturdyref.ts';
+import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
+import type { VatId } from '../../vat-node/src/protocol/identity.ts';
+import { QuorumClientPort } from '../../vat-node/src/quorum/client/port.ts';
+import {
+  type Genesis,
+  makeGenesis,
+  type QuorumParams,
+  quorumVatIdOf,
+} from '../../vat-node/src/quorum/config.ts';
+import { makeTestKey } from '../../vat-node/src/quorum/testing.ts';
+import { KernelDB } from '../../vat-node/src/store/kernel-db.ts';
+import { ephemeralIdentity, loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
+import { NetworkTransport } from '../../vat-node/src/vattp/network-transport.ts';
+
+const RUNNER = new URL('./member-node.ts', import.meta.url).pathname;
+export const FORWARDER = new URL('../cli/fixtures/forwarder.js', import.meta.url).pathname;
+const CLIENT = new URL('../../vat-node/contracts/client.js', import.meta.url).pathname;
+
+/** A free TCP port on 127.0.0.1 (bound and released: good enough on a test machine). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface QuorumFixture {
+  readonly root: string;
+  readonly genesis: Genesis;
+  readonly genesisFile: string;
+  readonly quorum: VatId;
+  /** Sorted like the genesis members. */
+  readonly members: readonly { vatId: VatId; dataDir: string; port: number; addr: string }[];
+  /** The sturdyref of the quorum vat's root (its key is in the genesis; no member holds it). */
+  readonly sturdyRef: string;
+  cleanup(): void;
+}
+
+export async function makeQuorum(
+  n: number,
+  k: number,
+  params: Partial<QuorumParams> = {},
+): Promise<QuorumFixture> {
+  const root = mkdtempSync(join(tmpdir(), 'qv-quorum-'));
+  const members = [];
+  for (let i = 0; i < n; i++) {
+    const dataDir = join(root, `m${i}`);
+    const { vatId } = await loadOrCreateIdentity(dataDir);
+    const port = await freePort();
+    members.push({ vatId, dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${vatId}` });
+  }
+  members.sort((a, b) => (a.vatId < b.vatId ? -1 : 1));
+  const secret = newSecret();
+  const genesis = makeGenesis({
+    name: 'counter',
+    nonce: randomBytes(16).toString('hex'),
+    members: members.map((m) => m.vatId),
+    threshold: k,
+    admin: makeTestKey().publicKey,
+    params,
+    sturdyKeys: [sturdyKey(secret)],
+  });
+  const genesisFile = join(root, 'genesis.json');
+  writeFileSync(genesisFile, JSON.stringify(genesis));
+  const quorum = quorumVatIdOf(genesis);
+  return {
+    root,
+    genesis,
+    genesisFile,
+    quorum,
+    members,
+    sturdyRef: formatSturdyRef({ vatId: quorum, secret, hints: members.map((m) => m.addr) }),
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+export interface MemberProcess {
+  readonly vatId: VatId;
+  readonly child: ChildProcess;
+  readonly logs: Record<string, unknown>[];
+  /** Where it stands now: its last executed height and transcript hash there. */
+  status(): Promise<{ height: number; hash: string }>;
+  /** SIGTERM (graceful) or SIGKILL/SIGSTOP…; resolves when it exited (not for SIGSTOP). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function startMember(
+  q: QuorumFixture,
+  i: number,
+  options: { logLevel?: string; contract?: string; crankTimeoutMs?: number } = {},
+): Promise<MemberProcess> {
+  const m = q.members[i]!;
+  const args = {
+    dataDir: m.dataDir,
+    contract: options.contract ?? FORWARDER,
+    genesisFile: q.genesisFile,
+    listen: [`/ip4/127.0.0.1/tcp/${m.port}`],
+    bootstrap: q.members.filter((o) => o !== m).map((o) => o.addr),
+    logLevel: options.logLevel ?? 'info',
+    crankTimeoutMs: options.crankTimeoutMs,
+  };
+  const child = spawn(process.execPath, [RUNNER, JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4096);
+  });
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (signal !== 'SIGSTOP' && signal !== 'SIGCONT') await closed;
+  };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop('SIGKILL');
+      reject(Error(`member ${i} did not start: ${stderr}`));
+    }, 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(Error(`member ${i} exited (${code}) before it was ready: ${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry['msg'] === 'vat node ready') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const status = async () => {
+    const seen = logs.length;
+    child.kill('SIGUSR2');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const line = logs.slice(seen).find((l) => l['msg'] === 'member status');
+      if (line !== undefined) return { height: Number(line['height']), hash: String(line['hash']) };
+      if (Date.now() > deadline) throw Error(`member ${i} gave no status`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { vatId: m.vatId, child, logs, stop, status };
+}
+
+/** Where a stopped member's execution stands (read from its kernel store). */
+export function memberState(dataDir: string): { height: number; hash: string } {
+  const db = KernelDB.open(dataDir, { readOnly: true, check: 'none' });
+  try {
+    const tip = db.get('meta.host.ordering.tip');
+    return {
+      height: tip === undefined ? 0 : (JSON.parse(tip) as { height: number }).height,
+      hash: db.get('meta.host.ordering.hash') ?? '',
+    };
+  } finally {
+    db.close();
+  }
+}
+
+export interface SoloVat {
+  readonly kernel: Kernel;
+  readonly port: QuorumClientPort;
+  readonly events: VatEvent[];
+  /** Redeems the quorum's sturdyref: the quorum vat's root as a vref of this vat. */
+  redeem(uri: string): Promise<VRef>;
+  close(): Promise<void>;
+}
+
+/** A solo vat in this process (in memory), talking VatTP over libp2p through the client layer. */
+export async function startSolo(q: QuorumFixture): Promise<SoloVat> {
+  const identity = await ephemeralIdentity();
+  const events: VatEvent[] = [];
+  const sink = (e: VatEvent) => events.push(e);
+  const transport = await NetworkTransport.create({ identity, events: sink });
+  // The members' addresses in the host's peer store (the chain fetch dials through it).
+  for (const m of q.members) await transport.host.addAddresses(m.vatId, [m.addr]);
+  const port = new QuorumClientPort({ lower: transport, sign: identity.sign, events: sink });
+  const { readFileSync } = await import('node:fs');
+  const kernel = await Kernel.create(
+    {
+      vatId: identity.vatId,
+      vatName: 'solo',
+      contractSource: readFileSync(CLIENT, 'utf8'),
+      gasLimit: 10_000_000,
+      identity,
+      events: sink,
+    },
+    port,
+  );
+  return {
+    kernel,
+    port,
+    events,
+    redeem: (uri) => kernel.redeem(uri),
+    close: () => kernel.close(),
+  };
+}

@@ -146,6 +146,17 @@ test('submit: to one member after another until one takes it; a refusal is final
   // A node without the endpoint (404/405, an older image) is skipped like an unreachable one.
   f = fakeClient({}, { a: { ok: false, status: 404, message: 'not found' }, c: { ok: true } });
   assert.deepEqual(await submitChange(f.client, eps, body), { accepted: 'pod-c' });
+  f = fakeClient(
+    {},
+    Object.fromEntries(
+      ['a', 'b', 'c', 'd'].map((ip) => [ip, { ok: false, status: 501, message: 'no change path' }]),
+    ),
+  );
+  const unsupported = await submitChange(f.client, eps, body);
+  assert.match(
+    (unsupported as { unreachable: string }).unreachable,
+    /do not take membership changes \(HTTP 501/,
+  );
   f = fakeClient({}, {});
   const none = await submitChange(f.client, eps, body);
   assert.match((none as { unreachable: string }).unreachable, /no member took the change request/);

@@ -181,6 +181,11 @@ export async function submitChange(
     }
     failures.push(`${m.pod}: ${r.status ? `HTTP ${r.status} ` : ''}${r.message}`);
   }
+  if (failures.length > 0 && failures.every((f) => f.includes('HTTP 501'))) {
+    return {
+      unreachable: `the members do not take membership changes (HTTP 501: their runtime has no change path yet): ${failures[0]}`,
+    };
+  }
   return {
     unreachable: `no member took the change request (${failures.join('; ') || 'no member pod has an address'})`,
   };

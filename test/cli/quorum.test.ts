@@ -10,7 +10,15 @@
  * "quorum" part's, tested in test/quorum/.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -24,13 +32,22 @@ import { checkSignedRequest } from '../../vat-node/src/quorum/chain.ts';
 import { checkGenesis, genesisConfig, quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
 import { readChainDocument } from '../../vat-node/src/quorum/status.ts';
 import { loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
-import { CONTRACTS, freePort, linesOf, pool, runCli } from './cli.ts';
+import { CONTRACTS, FIXTURES, freePort, linesOf, pool, runCli, startTestNode } from './cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'qv-quorum-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const at = (name: string) => join(dir, name);
 const mint = join(CONTRACTS, 'mint.js');
 const json = (text: string) => JSON.parse(linesOf(text)[0]!) as Record<string, unknown>;
+
+/** Polls an async condition every 250 ms until it holds, or fails after `ms`. */
+async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 /** Exit 0, stderr empty. */
 async function ok(args: string[]) {
@@ -598,4 +615,108 @@ test('status and change against a member endpoint: health, a change decided, the
   assert.match(linesOf(r.stderr)[0]!, /not decided within 1000 ms/);
   assert.equal(provider.submitted, submitted + 1);
   assert.equal(provider.chainNow.current.epoch, 1, 'nothing decided');
+});
+
+// ---------------------------------------------------------------- real member processes
+
+test('three `quorumvat node --quorum-genesis` members: ready with their quorum fields; quorum status sees all three', async (t) => {
+  const names = ['r0', 'r1', 'r2'];
+  const ids: string[] = [];
+  for (const m of names) ids.push(String(json(await ok(['identity', '--data-dir', at(m)])).vatId));
+  const g = at('members-genesis.json');
+  await ok(['quorum', 'admin-key', '--out', at('members-admin.key')]);
+  const made = json(
+    await ok([
+      'quorum',
+      'genesis',
+      '--name',
+      'counter',
+      '--member',
+      ids.join(','),
+      '--threshold',
+      '2',
+      '--admin',
+      at('members-admin.key'),
+      '--view-timeout',
+      '1s',
+      '--out',
+      g,
+    ]),
+  );
+  const ports = await Promise.all(names.map(() => freePort()));
+  const http = await Promise.all(names.map(() => freePort()));
+  const addr = (i: number) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${ids[i]}`;
+  const members = await Promise.all(
+    names.map((m, i) =>
+      startTestNode(t, {
+        dataDir: at(m),
+        contract: join(FIXTURES, 'forwarder.js'),
+        listen: [`/ip4/127.0.0.1/tcp/${ports[i]}`],
+        extraArgs: [
+          '--quorum-genesis',
+          g,
+          '--http',
+          `127.0.0.1:${http[i]}`,
+          ...names.flatMap((_, j) => (j === i ? [] : ['--bootstrap', addr(j)])),
+        ],
+      }),
+    ),
+  );
+  const urls = http.map((p) => `http://127.0.0.1:${p}`);
+  let out = '';
+  await until(
+    'all three members ready',
+    async () => {
+      const r = await runCli([
+        'quorum',
+        'status',
+        '--genesis',
+        g,
+        ...urls.flatMap((u) => ['--member', u]),
+      ]);
+      out = r.stdout;
+      return r.code === 0;
+    },
+    60_000,
+  );
+  for (const [i, u] of urls.entries()) {
+    assert.match(
+      out,
+      new RegExp(`member ${u}: ready, member ${ids[i]}, epoch 0, height \\d+, round \\d+`),
+    );
+  }
+  assert.match(out, /3 members, threshold 2: tolerates 0 Byzantine and 1 crashed/);
+  const identity = (await (await fetch(`${urls[0]}/identity`)).json()) as Record<string, unknown>;
+  assert.equal(identity.vatId, ids[0]);
+  assert.deepEqual(identity.quorum, {
+    quorum: made.quorum,
+    name: 'counter',
+    epoch: 0,
+    members: 3,
+    threshold: 2,
+    byzantine: 0,
+    crashes: 1,
+    role: 'member',
+  });
+  const metrics = await (await fetch(`${urls[1]}/metrics`)).text();
+  assert.match(metrics, /^quorumvat_quorum_members 3$/m);
+  assert.match(metrics, /^quorumvat_quorum_crashes_tolerated 1$/m);
+  // No member minted a sturdyref of its own.
+  for (const m of members) assert.equal(existsSync(join(m.dataDir, 'root.sturdyref')), false);
+  assert.deepEqual(
+    members.map((m) => m.vatId),
+    ids,
+  );
+
+  // One member down: status says which, and exits 1.
+  await members[2]!.stop('SIGTERM');
+  const r = await runCli([
+    'quorum',
+    'status',
+    '--genesis',
+    g,
+    ...urls.flatMap((u) => ['--member', u]),
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
 });

@@ -10,6 +10,7 @@ import { makeTestKey, makeTestMembers, makeTestQuorum } from '../../quorum/testi
 import { VatNode } from '../vat-node.ts';
 import { NodeEndpoint } from './endpoint.ts';
 import { parseExposition } from './metrics.ts';
+import { ChangesNotTaken } from './quorum.ts';
 import { TestQuorumProvider } from './quorum-testing.ts';
 
 const contract = readFileSync(new URL('../../../contracts/mint.js', import.meta.url), 'utf8');
@@ -160,6 +161,11 @@ test('POST /quorum/changes: decided (the chain grows and verifies), refused with
   }
   assert.equal((await post(member, 'x'.repeat(20_000))).status, 413);
 
+  // wait=0 (what the operator sends): a refusal is still a refusal, not "submitted".
+  const stale = await post(member, add, '/quorum/changes?wait=0');
+  assert.equal(stale.status, 400);
+  assert.equal(stale.body.reason, 'stale-epoch');
+
   provider.mode = 'hold';
   const pending = await post(
     member,
@@ -170,4 +176,10 @@ test('POST /quorum/changes: decided (the chain grows and verifies), refused with
   assert.deepEqual(pending.body, { state: 'submitted', epoch: 1 });
   // The endpoint keeps serving.
   assert.equal((await call(member, '/healthz')).status, 200);
+
+  // A member runtime that takes no change requests: 501, said plainly.
+  provider.submitChange = () => Promise.reject(new ChangesNotTaken('not wired'));
+  const notTaken = await post(member, sign({ op: 'threshold', threshold: 4 }));
+  assert.equal(notTaken.status, 501);
+  assert.deepEqual(notTaken.body, { error: 'not wired' });
 });

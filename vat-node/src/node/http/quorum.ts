@@ -66,11 +66,17 @@ export interface QuorumProvider {
   /** The verified configuration chain (status.ts chainDocument). */
   chain(): ChainDocument;
   /**
-   * Submits a signed change to be ordered; resolves once it is decided. Throws ChainError when
-   * it is refused before ordering (not signed by the administrator, stale epoch, bad change).
-   * `signal` aborts the wait (the request stays submitted).
+   * Submits a signed change to be ordered; resolves once it is decided. Rejects with ChainError
+   * when it is refused before ordering (not signed by the administrator, stale epoch, bad
+   * change): check before the first await, so that even `?wait=0` answers a refusal with 400
+   * rather than 202. `signal` aborts the wait (the request stays submitted).
    */
   submitChange(change: SignedChange, signal: AbortSignal): Promise<ChangeOutcome>;
+}
+
+/** The member runtime cannot take change requests (yet): 501, nothing was submitted. */
+export class ChangesNotTaken extends Error {
+  override name = 'ChangesNotTaken';
 }
 
 /** The largest change request body accepted (a signed request is about 400 bytes). */
@@ -164,6 +170,7 @@ export async function submitChange(
     }
     return { status: outcome.state === 'decided' ? 200 : 409, body: outcome };
   } catch (e) {
+    if (e instanceof ChangesNotTaken) return { status: 501, body: { error: e.message } };
     if (!(e instanceof ChainError)) throw e;
     return { status: 400, body: { error: e.message, reason: e.reason } };
   } finally {

@@ -741,3 +741,37 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
   assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '3');
 });
+
+test('help lists the quorum commands; each has its own, generated from the option table', async () => {
+  const asks: [string[], RegExp][] = [
+    [['--help'], /identity .*\n[\s\S]*quorum .*quorum vats/],
+    [
+      ['quorum', '--help'],
+      /admin-key[\s\S]*sturdy-key[\s\S]*genesis[\s\S]*sturdyref[\s\S]*status[\s\S]*change/,
+    ],
+    [
+      ['quorum', 'genesis', '--help'],
+      /--threshold <k>[\s\S]*\(2k >\s+n\)[\s\S]*--view-timeout <duration>[\s\S]*default: 2s/,
+    ],
+    [
+      ['quorum', 'change', '-h'],
+      /--add <vatId>[\s\S]*--remove-learner <vatId>[\s\S]*decided \(exit 0\)/,
+    ],
+    [['quorum', 'status', '--help'], /--member <url>[\s\S]*3: a chain does not verify/],
+    [['node', '--help'], /--quorum-genesis <file>[^-]*QUORUMVAT_QUORUM_GENESIS/],
+    [['identity', '--help'], /Usage: quorumvat identity/],
+  ];
+  const runs = await pool(
+    asks.map(
+      ([args]) =>
+        () =>
+          runCli(args, { timeoutMs: 20_000 }),
+    ),
+  );
+  runs.forEach((r, i) => {
+    const [args, want] = asks[i]!;
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, want, args.join(' '));
+  });
+});

@@ -689,6 +689,10 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     );
   }
   assert.match(out, /3 members, threshold 2: tolerates 0 Byzantine and 1 crashed/);
+  assert.match(
+    out,
+    /3 of the 3 members asked are ready voting members: at least k = 2, the quorum can make progress/,
+  );
   const identity = (await (await fetch(`${urls[0]}/identity`)).json()) as Record<string, unknown>;
   assert.equal(identity.vatId, ids[0]);
   assert.deepEqual(identity.quorum, {
@@ -739,6 +743,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   ]);
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
+  assert.match(r.stdout, /2 of the 3 members asked are ready voting members: at least k = 2/);
   assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '3');
 });
 

@@ -2,9 +2,9 @@
 // helm install → kubectl apply -f examples/quorumvat.yaml → each member pod makes its own key and
 // reports only its VatID; the operator makes the genesis (its administrator key kept in a Secret,
 // only the public key in the genesis), stores it in an immutable ConfigMap, fills the
-// sturdyref Secret, and the members start from it with --quorum-genesis. Steps that need the
-// member runtime in the image (members Ready, kubectl scale) are skipped until it lands
-// (QUORUMVAT_E2E_QUORUM=1 runs them).
+// sturdyref Secret, and the members start from it with --quorum-genesis and report ready with
+// their quorum fields. kubectl scale needs members that take membership changes: skipped until
+// they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs it).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -26,10 +26,12 @@ const system = 'quorumvat-system';
 const ns = `e2e-qvat-${Date.now().toString(36)}`;
 const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
 const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
-const memberRuntime = process.env['QUORUMVAT_E2E_QUORUM'] === '1';
-const skip = memberRuntime
-  ? undefined
-  : 'needs the quorum member runtime in the image (QUORUMVAT_E2E_QUORUM=1)';
+// Membership changes need members that take them (POST /quorum/changes); until the member
+// runtime does (it answers 501 today), the scale step is skipped unless asked for.
+const skip =
+  process.env['QUORUMVAT_E2E_QUORUM_SCALE'] === '1'
+    ? undefined
+    : 'needs members that take membership changes (QUORUMVAT_E2E_QUORUM_SCALE=1)';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
 const getJson = (...args: string[]): any =>
@@ -159,7 +161,6 @@ test('kubectl scale qvat/escrow --replicas=1 is refused by the API server, with 
 
 test('the members run the quorum: Ready (QuorumReady) with k members reporting ready', {
   timeout: 300_000,
-  skip,
 }, async () => {
   const q = await eventually('escrow Ready', 240_000, () => {
     const x = getJson('qvat', 'escrow');

@@ -272,6 +272,15 @@ export class QuorumClientPort implements KernelPort, Transport {
     });
   }
 
+  /** A short-lived client left owing messages (members of a quorum never are such clients). */
+  departed(peer: VatId): void {
+    if (!this.#memberOf.has(peer)) this.#attached().departed?.(peer);
+  }
+
+  returned(peer: VatId): void {
+    if (!this.#memberOf.has(peer)) this.#attached().returned?.(peer);
+  }
+
   owed(peer: VatId, afterSeq: number): boolean {
     return this.#attached().owed(this.#memberOf.get(peer) ?? peer, afterSeq);
   }

@@ -15,10 +15,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { newKeyPair } from '../cli/quorum/key-file.ts';
 import type { HostError } from '../kernel/hostcaps.ts';
 import { HostRef } from '../kernel/hostcaps.ts';
-import { formatSturdyRef } from '../kernel/sturdyref.ts';
+import { formatSturdyRef, newSecret, sturdyKey } from '../kernel/sturdyref.ts';
 import { spawnVatNode, type VatNodeProcess } from '../node/spawn.ts';
 import { VatNode } from '../node/vat-node.ts';
 import {
@@ -96,23 +95,24 @@ export async function runQuorumBank(o: QuorumBankOptions): Promise<void> {
       addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${vatId}`,
     });
   }
-  const sturdy = newKeyPair('sturdy');
+  // Both keys are made here, outside every member: members only ever see the public keys.
+  const sturdySecret = newSecret();
   const genesis = makeGenesis({
     name: 'qbank',
     nonce: randomBytes(16).toString('hex'),
     members: members.map((m) => m.vatId).sort(),
     threshold: o.threshold,
-    admin: newKeyPair('admin').publicKey,
+    admin: sturdyKey(newSecret()),
     // A killed leader is replaced after this long without a decision.
     params: { viewTimeoutMs: 1000 },
-    sturdyKeys: [sturdy.publicKey],
+    sturdyKeys: [sturdyKey(sturdySecret)],
   });
   const genesisFile = join(o.root, 'qbank.genesis.json');
   writeFileSync(genesisFile, JSON.stringify(genesis, null, 2));
   const quorum = quorumVatIdOf(genesis);
   const sturdyRef = formatSturdyRef({
     vatId: quorum,
-    secret: sturdy.secret,
+    secret: sturdySecret,
     hints: members.map((m) => m.addr),
   });
   const start = async (m: Member) => {

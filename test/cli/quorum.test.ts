@@ -619,12 +619,13 @@ test('status and change against a member endpoint: health, a change decided, the
 
 // ---------------------------------------------------------------- real member processes
 
-test('three `quorumvat node --quorum-genesis` members: ready with their quorum fields; quorum status sees all three', async (t) => {
+test('three `quorumvat node --quorum-genesis` members: ready with their quorum fields, quorum status sees them, quorumvat send calls the quorum vat by its sturdyref (also with one member down)', async (t) => {
   const names = ['r0', 'r1', 'r2'];
   const ids: string[] = [];
   for (const m of names) ids.push(String(json(await ok(['identity', '--data-dir', at(m)])).vatId));
   const g = at('members-genesis.json');
   await ok(['quorum', 'admin-key', '--out', at('members-admin.key')]);
+  const sturdyKey = json(await ok(['quorum', 'sturdy-key', '--out', at('members.sturdy')]));
   const made = json(
     await ok([
       'quorum',
@@ -637,6 +638,8 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
       '2',
       '--admin',
       at('members-admin.key'),
+      '--sturdy-key',
+      String(sturdyKey.sturdyKey),
       '--view-timeout',
       '1s',
       '--out',
@@ -686,6 +689,10 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     );
   }
   assert.match(out, /3 members, threshold 2: tolerates 0 Byzantine and 1 crashed/);
+  assert.match(
+    out,
+    /3 of the 3 members asked are ready voting members: at least k = 2, the quorum can make progress/,
+  );
   const identity = (await (await fetch(`${urls[0]}/identity`)).json()) as Record<string, unknown>;
   assert.equal(identity.vatId, ids[0]);
   assert.deepEqual(identity.quorum, {
@@ -708,7 +715,24 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     ids,
   );
 
-  // One member down: status says which, and exits 1.
+  // A solo client redeems the quorum's sturdyref (made outside, hints to every member) and calls it.
+  const uri = (
+    await ok([
+      'quorum',
+      'sturdyref',
+      '--key',
+      at('members.sturdy'),
+      '--genesis',
+      g,
+      ...names.flatMap((_, i) => ['--hint', addr(i)]),
+    ])
+  ).trim();
+  assert.equal(parseSturdyRef(uri).vatId, made.quorum);
+  for (const want of ['1', '2']) {
+    assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), want);
+  }
+
+  // One member down: status says which, and exits 1; the quorum (n − k = 1) still answers.
   await members[2]!.stop('SIGTERM');
   const r = await runCli([
     'quorum',
@@ -719,4 +743,40 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   ]);
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
+  assert.match(r.stdout, /2 of the 3 members asked are ready voting members: at least k = 2/);
+  assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '3');
+});
+
+test('help lists the quorum commands; each has its own, generated from the option table', async () => {
+  const asks: [string[], RegExp][] = [
+    [['--help'], /identity .*\n[\s\S]*quorum .*quorum vats/],
+    [
+      ['quorum', '--help'],
+      /admin-key[\s\S]*sturdy-key[\s\S]*genesis[\s\S]*sturdyref[\s\S]*status[\s\S]*change/,
+    ],
+    [
+      ['quorum', 'genesis', '--help'],
+      /--threshold <k>[\s\S]*\(2k >\s+n\)[\s\S]*--view-timeout <duration>[\s\S]*default: 2s/,
+    ],
+    [
+      ['quorum', 'change', '-h'],
+      /--add <vatId>[\s\S]*--remove-learner <vatId>[\s\S]*decided \(exit 0\)/,
+    ],
+    [['quorum', 'status', '--help'], /--member <url>[\s\S]*3: a chain does not verify/],
+    [['node', '--help'], /--quorum-genesis <file>[^-]*QUORUMVAT_QUORUM_GENESIS/],
+    [['identity', '--help'], /Usage: quorumvat identity/],
+  ];
+  const runs = await pool(
+    asks.map(
+      ([args]) =>
+        () =>
+          runCli(args, { timeoutMs: 20_000 }),
+    ),
+  );
+  runs.forEach((r, i) => {
+    const [args, want] = asks[i]!;
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, want, args.join(' '));
+  });
 });

@@ -484,6 +484,8 @@ export interface CommandSpec {
   readonly required?: readonly OptionKey[];
   /** Per-command defaults (e.g. `send` logs only warnings). */
   readonly defaults?: Partial<Record<OptionKey, unknown>>;
+  /** How those per-command defaults read in --help (when not the value itself). */
+  readonly defaultTexts?: Partial<Record<OptionKey, string>>;
   readonly details?: string;
 }
 
@@ -581,6 +583,7 @@ export const COMMANDS = {
     options: ['genesis', 'chain', 'memberEndpoint', 'json', 'timeout', 'logLevel'],
     required: ['genesis'],
     defaults: { timeout: 5_000, logLevel: 'warn' },
+    defaultTexts: { timeout: '5s' },
     details: [
       'The chain comes from --chain and from every --member (GET /quorum/chain); each is verified',
       'from the genesis and the longest is shown. Exit 0: verified and every member ready;',

@@ -62,11 +62,13 @@ export const VERSION: string = (
 
 function describe(key: OptionKey, spec: CommandSpec): string {
   const o = optionSpec(key);
-  const dflt = (spec.defaults as Record<string, unknown> | undefined)?.[key] ?? o.default;
+  const perCommand = (spec.defaults as Record<string, unknown> | undefined)?.[key];
+  const dflt = perCommand ?? o.default;
   const notes: string[] = [];
   if (o.env) notes.push(`env ${o.env}`);
   if (spec.required?.includes(key)) notes.push('required');
-  else if (o.defaultText) notes.push(`default: ${o.defaultText}`);
+  else if (spec.defaultTexts?.[key]) notes.push(`default: ${spec.defaultTexts[key]}`);
+  else if (o.defaultText && perCommand === undefined) notes.push(`default: ${o.defaultText}`);
   else if (dflt !== undefined && dflt !== false) {
     notes.push(`default: ${Array.isArray(dflt) ? dflt.join(',') : String(dflt)}`);
   }

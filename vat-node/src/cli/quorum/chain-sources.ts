@@ -52,7 +52,9 @@ export async function newestChain(
       sources.push({ source, records: chain.records.length });
     } catch (e) {
       if (!(e instanceof ChainError)) throw e;
-      sources.push({ source, invalid: e.message });
+      // Another quorum's chain is a wrong address, not a tampered chain.
+      if (e.reason === 'wrong-quorum') sources.push({ source, unavailable: e.message });
+      else sources.push({ source, invalid: e.message });
     }
   };
   if (file) take(file.path, file.text);

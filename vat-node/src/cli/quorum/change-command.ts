@@ -12,7 +12,7 @@
  * --timeout (the request stays submitted; `quorum status` shows when it lands).
  */
 
-import type { SignedChange } from '../../node/http/quorum.ts';
+import { MAX_CHANGE_WAIT_MS, type SignedChange } from '../../node/http/quorum.ts';
 import { ChainError, type ConfigChange, requestChange } from '../../quorum/chain.ts';
 import type { QuorumConfig } from '../../quorum/config.ts';
 import { type Config, EXIT } from '../config.ts';
@@ -127,7 +127,7 @@ async function submit(signed: SignedChange, members: readonly string[], timeoutM
   await new Promise<void>((resolve) => {
     let left = members.length;
     for (const member of members) {
-      request(member, `/quorum/changes?wait=${timeoutMs}`, {
+      request(member, `/quorum/changes?wait=${Math.min(timeoutMs, MAX_CHANGE_WAIT_MS)}`, {
         method: 'POST',
         body,
         timeoutMs: timeoutMs + 2_000,
@@ -135,10 +135,11 @@ async function submit(signed: SignedChange, members: readonly string[], timeoutM
       })
         .then(
           (answer) => classify(member, answer),
-          (e: unknown): Outcome => {
-            if (!(e instanceof Unreachable)) throw e;
-            return { kind: 'unreachable', member, why: e.message };
-          },
+          (e: unknown): Outcome => ({
+            kind: 'unreachable',
+            member,
+            why: e instanceof Unreachable ? e.message : String(e),
+          }),
         )
         .then((o) => {
           if (stop.signal.aborted) return;
@@ -210,7 +211,7 @@ export async function runQuorumChange(config: Config<'quorum change'>): Promise<
   if (first('pending')) {
     log.error(
       { timeoutMs: config.timeout },
-      `change submitted, not decided within ${config.timeout} ms (${said})`,
+      `change submitted, not decided within ${Math.min(config.timeout, MAX_CHANGE_WAIT_MS)} ms (${said})`,
     );
     process.stdout.write(`${JSON.stringify({ state: 'submitted', epoch: current.epoch })}\n`);
     return EXIT.timeout;

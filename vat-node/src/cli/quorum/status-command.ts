@@ -41,6 +41,15 @@ export function memberLine(m: MemberHealth, quorum: string): string {
   ].join(', ');
 }
 
+/** How many of the given members are ready voting members of this quorum, against k. */
+export function healthOf(r: StatusReport) {
+  const k = r.view.chain.current.threshold;
+  const ready = r.members.filter(
+    (m) => !memberProblem(m, r.view.quorum) && m.ready && m.quorum?.role === 'member',
+  ).length;
+  return { given: r.members.length, ready, threshold: k, enough: ready >= k };
+}
+
 export function reportLines(r: StatusReport): string[] {
   const { view } = r;
   const sourceLines = view.sources.map((s) =>
@@ -55,7 +64,15 @@ export function reportLines(r: StatusReport): string[] {
     ...sourceLines,
     ...(view.conflict ? [`CONFLICT: ${view.conflict}`] : []),
     ...r.members.map((m) => memberLine(m, view.quorum)),
+    ...(r.members.length > 0 ? [healthLine(r)] : []),
   ];
+}
+
+function healthLine(r: StatusReport): string {
+  const h = healthOf(r);
+  return h.enough
+    ? `${h.ready} of the ${h.given} members asked are ready voting members: at least k = ${h.threshold}, the quorum can make progress`
+    : `${h.ready} of the ${h.given} members asked are ready voting members: fewer than k = ${h.threshold}${h.given < r.view.chain.current.members.length ? ' (not every member was asked)' : ', the quorum cannot make progress'}`;
 }
 
 export function exitCodeOf(r: StatusReport): number {
@@ -79,6 +96,7 @@ export async function runQuorumStatus(config: Config<'quorum status'>): Promise<
       sources: view.sources,
       conflict: view.conflict ?? null,
       members,
+      health: members.length > 0 ? healthOf(report) : null,
     };
     process.stdout.write(`${JSON.stringify(document)}\n`);
   } else {

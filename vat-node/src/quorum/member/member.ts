@@ -310,6 +310,7 @@ export class QuorumMember implements KernelPort, Transport {
       observe: (e) => this.#observe(e),
       persistSafety: (s) => this.#store.saveSafety(s),
       persistBlock: (b) => this.#store.saveBlock(b),
+      persistTogether: (write) => this.#store.transaction(write),
       persistDecided: (d) =>
         this.#store.saveDecided({
           blockId: d.blockId,

@@ -40,13 +40,12 @@ try {
   // SIGUSR2: one line with where this member stands (the tests compare members with it).
   process.on('SIGUSR2', () => {
     const status = node.member?.status();
-    const executed = node.member?.executed;
     log.info(
       {
-        height: executed?.height,
-        hash: executed?.hash,
-        decided: status?.height,
-        round: status?.round,
+        height: status?.executed.height,
+        hash: status?.executed.hash,
+        ordering: status?.ordering,
+        halted: status?.halted,
       },
       'member status',
     );

@@ -66,6 +66,14 @@ export interface KernelOptions extends VatOptions {
    * secret (quorum/sturdyref.ts, the genesis's sturdyKeys).
    */
   readonly bootstrapKeys?: readonly string[];
+  /**
+   * Commit only when the host says so (settle(), or a host call that hands something out), not
+   * after each worker batch or inbound frame: a quorum member commits once per agreed batch, so
+   * a crash never leaves half a batch behind (it runs again, whole, at the restart), and what
+   * the kernel does at a commit (promise retirement, drop messages) happens at the same points
+   * on every member, whatever the timing of its I/O.
+   */
+  readonly holdCommits?: boolean;
 }
 
 /** Host-initiated work on a kernel that refuses it (KernelOptions.refuseHost). */

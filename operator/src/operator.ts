@@ -23,9 +23,9 @@ import type { OperatorSettings } from './controllers/common/workload.ts';
 import { httpMemberClient, type MemberClient } from './controllers/quorumvat/members.ts';
 import { reconcileQuorumVat } from './controllers/quorumvat/reconcile.ts';
 import { reconcileVat } from './controllers/vat/reconcile.ts';
-import { OperatorApi } from './runtime/api.ts';
+import { apiMessage, isGone, OperatorApi, statusCode } from './runtime/api.ts';
 import { ResilientInformer } from './runtime/informer.ts';
-import { runWorkers, WorkQueue } from './runtime/queue.ts';
+import { type ReconcileResult, runWorkers, WorkQueue } from './runtime/queue.ts';
 
 export interface OperatorOptions {
   kc: KubeConfig;
@@ -126,19 +126,36 @@ export class Operator {
       (kind: string) => (key: string, err: unknown, retryInMs: number, failures: number) => {
         // One line per failure streak, not one per retry.
         if (failures === 1) {
+          // The API server's own message and code: one short line, not the HTTP dump.
           this.o.log.warn(
-            { [kind]: key, err: err instanceof Error ? err.message : String(err), retryInMs },
+            { [kind]: key, code: statusCode(err), err: apiMessage(err), retryInMs },
             'reconcile failed; retrying with backoff',
           );
         }
       };
+    // A resource (or its namespace) deleted while it was reconciled: nothing left to do.
+    const untilGone =
+      (reconcile: (key: string) => Promise<ReconcileResult>) =>
+      async (key: string): Promise<ReconcileResult> => {
+        try {
+          return await reconcile(key);
+        } catch (err) {
+          if (isGone(err)) return undefined;
+          throw err;
+        }
+      };
     const n = this.o.workers ?? 4;
     this.workers = Promise.all([
-      runWorkers(this.vatQueue, n, (key) => reconcileVat(this.ctx, key), onError('vat')),
+      runWorkers(
+        this.vatQueue,
+        n,
+        untilGone((key) => reconcileVat(this.ctx, key)),
+        onError('vat'),
+      ),
       runWorkers(
         this.quorumVatQueue,
         n,
-        (key) => reconcileQuorumVat(this.ctx, this.members, key),
+        untilGone((key) => reconcileQuorumVat(this.ctx, this.members, key)),
         onError('quorumvat'),
       ),
     ]);

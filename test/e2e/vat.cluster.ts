@@ -278,6 +278,14 @@ step(
         : undefined;
     });
     assert.equal(await sendResult('roll-1'), String(count + 1), 'the message sent during the roll');
+    // It was sent during the roll: its Job started before the new pod was Ready.
+    const jobStart = Date.parse(getJson('-n', ns, 'get', 'job', 'roll-1').status.startTime);
+    const readySince = Date.parse(
+      getJson('-n', ns, 'get', 'pod', 'counter-0').status.conditions.find(
+        (c: { type: string }) => c.type === 'Ready',
+      ).lastTransitionTime,
+    );
+    assert.ok(jobStart <= readySince, 'the client Job started while the vat pod was replaced');
     assert.equal(await sendFromJob('roll-2', 'incr', '1'), String(count + 2));
     assert.equal(await sendFromJob('roll-3', 'read'), String(count + 2), 'nothing lost or doubled');
     assert.equal(vat('counter').status.vatId, before.status.vatId, 'same key, same vat');

@@ -9,13 +9,23 @@
  * message only when k members acknowledged it.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { lpStream } from '@libp2p/utils';
 import { ignoreEvents } from '../../vat-node/src/events/events.ts';
+import { formatSturdyRef, newSecret } from '../../vat-node/src/kernel/sturdyref.ts';
 import type { VatId } from '../../vat-node/src/protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../../vat-node/src/protocol/messages.ts';
 import { flip } from '../../vat-node/src/protocol/refs.ts';
-import { ConfigChain } from '../../vat-node/src/quorum/chain.ts';
+import { assembleCertificate } from '../../vat-node/src/quorum/certificate.ts';
+import {
+  ConfigChain,
+  type ConfigChange,
+  changeStatement,
+  requestChange,
+} from '../../vat-node/src/quorum/chain.ts';
 import { verifyFrameEvidence } from '../../vat-node/src/quorum/client/inbound.ts';
 import { makeGenesis, quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
 import { makeTestKey } from '../../vat-node/src/quorum/testing.ts';
@@ -36,15 +46,37 @@ import {
 
 async function makeQuorum(n: number, k: number) {
   const ids = await memberIdentities(n);
+  const admin = makeTestKey();
   const genesis = makeGenesis({
     name: 'scripted',
     nonce: '1'.repeat(32),
     members: ids.map((i) => i.vatId),
     threshold: k,
-    admin: makeTestKey().publicKey,
+    admin: admin.publicKey,
   });
   const Q = quorumVatIdOf(genesis);
-  return { ids, genesis, Q, chain: new ConfigChain(Q, genesis) };
+  return { ids, admin, genesis, Q, chain: new ConfigChain(Q, genesis) };
+}
+
+/** A decided configuration change: the administrator's request, certified by k members. */
+function change(
+  chain: ConfigChain,
+  admin: ReturnType<typeof makeTestKey>,
+  signers: readonly HostIdentity[],
+  c: ConfigChange,
+  position: number,
+): ConfigChain {
+  const config = chain.current;
+  const { request, admin: adminSig } = requestChange(admin.sign, config, c);
+  const statement = changeStatement(request, position);
+  const certificate = assembleCertificate(
+    config,
+    signers.slice(0, config.threshold).map((m) => [m.vatId, m.sign(statement)] as const),
+  );
+  return new ConfigChain(chain.quorum, chain.genesis, [
+    ...chain.records,
+    { request, admin: adminSig, position, certificate },
+  ]);
 }
 
 /** Q's message `seq` to the client's root: note(text), with a result promise when asked. */
@@ -247,4 +279,83 @@ test('n=3, k=2: a host serving the chain but not a member is refused; two member
   release(b, [note(target, 1, 'one'), note(target, 2, 'two')], client);
   await until('delivered', () => client.boundary.received.length === 2);
   assert.deepEqual(await entries(client), ['one', 'two']);
+});
+
+test('membership changes: a new member is learned from its own chain; a removed one stops counting', async (t) => {
+  const { ids, admin, Q, chain: genesisChain } = await makeQuorum(3, 2);
+  const [idA, idB, idC] = ids as [HostIdentity, HostIdentity, HostIdentity];
+  const client = await startClient(t);
+  const target = flip(client.kernel.grantRoot(Q));
+  let chain = genesisChain;
+  const [a, b, c] = await Promise.all([idA, idB, idC].map((id) => startMember(t, id, () => chain)));
+  client.port.addHints(Q, a!.transport.multiaddrs());
+  await until('epoch 0 learned', () => client.port.chainOf(Q)?.current.epoch === 0);
+  for (const m of [a!, b!]) release(m, [note(target, 1, 'one')], client);
+  await until('1 delivered by 2 of 3', () => client.boundary.received.length === 1);
+
+  // Epoch 1: D joins and k becomes 3 (n = 4). Epoch 2: C leaves, k stays 3 (n = 3).
+  const idD = await ephemeralIdentity();
+  chain = change(chain, admin, [idA, idB], { op: 'add', member: idD.vatId, threshold: 3 }, 10);
+  const epoch1 = chain;
+  chain = change(
+    chain,
+    admin,
+    [idA, idB, idD],
+    { op: 'remove', member: idC.vatId, threshold: 3 },
+    20,
+  );
+  assert.equal(chain.current.epoch, 2);
+  // D, which the client has never heard of, calls first: the client takes D's (longer) chain.
+  const d = await startMember(t, idD, () => chain);
+  release(d, [note(target, 1, 'one'), note(target, 2, 'two')], client);
+  await until('epoch 2 learned from D', () => client.port.chainOf(Q)?.current.epoch === 2);
+  assert.ok(
+    client.lines.some((l) => l.msg === 'quorum configuration chain learned' && l.epoch === 2),
+  );
+  // C (removed) and A agree on seq 2: two of k = 3, and C no longer counts anyway.
+  release(c!, [note(target, 1, 'one'), note(target, 2, 'two')], client);
+  release(a!, [note(target, 1, 'one'), note(target, 2, 'two')], client);
+  await until(
+    'C and A sent',
+    () => c!.transport.stats.messagesSent >= 2 && a!.transport.stats.messagesSent >= 2,
+  );
+  await sleep(300);
+  assert.equal(client.boundary.received.length, 1, 'A and D are 2 of k = 3; C is removed');
+  release(b!, [note(target, 1, 'one'), note(target, 2, 'two')], client);
+  await until('2 delivered by A, B, D', () => client.boundary.received.length === 2);
+  assert.deepEqual(await entries(client), ['one', 'two']);
+  assert.ok(epoch1.current.members.includes(idC.vatId));
+  assert.ok(!client.port.chainOf(Q)!.current.members.includes(idC.vatId));
+});
+
+test('restart: a client that owes a quorum a message finds its members again from the hints it kept', async (t) => {
+  const { ids, Q, chain } = await makeQuorum(3, 2);
+  const members = await Promise.all(ids.map((id) => startMember(t, id, () => chain)));
+  for (const m of members) m.port.ackCap = 0;
+  const dataDir = mkdtempSync(join(tmpdir(), 'qv-qclient-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = await startClient(t, { dataDir });
+  // Redeeming Q's sturdyref: its hints (member addresses) are kept with the vat's state, and
+  // the redeem message goes to every member (they never answer here: that is not the point).
+  const uri = formatSturdyRef({
+    vatId: Q,
+    secret: newSecret(),
+    hints: members.map((m) => m.transport.multiaddrs()[0]!),
+  });
+  void first.kernel.redeem(uri).catch(() => undefined);
+  await until('the redeem at every member', () =>
+    members.every((m) => m.port.received.length === 1),
+  );
+  assert.ok(members.every((m) => m.port.received[0]!.authOk));
+  await first.kernel.close();
+  assert.equal(first.kernel.unacked(Q, 0).length, 1, 'kept: no member acknowledged it');
+
+  // Restarted from its directory, with no hint from anyone: it finds Q's members again and
+  // the message is acknowledged once k of them say so.
+  for (const m of members) m.port.ackCap = Number.POSITIVE_INFINITY;
+  const second = await startClient(t, { dataDir });
+  await until('chain learned again', () => second.port.chainOf(Q) !== undefined);
+  await until('acknowledged by k members', () => second.boundary.acked.length > 0);
+  assert.deepEqual(second.boundary.acked.at(-1), { peer: Q, seq: 1 });
+  assert.equal(second.kernel.unacked(Q, 0).length, 0);
 });

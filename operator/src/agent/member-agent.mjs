@@ -9,7 +9,9 @@
 //   node member-agent.mjs await-genesis   waits until the operator has written the quorum's
 //       genesis (ConfigMap NAME-genesis, made once the first members' VatIDs are known) and
 //       copies it, and the configuration chain the operator has seen (NAME-chain), into the
-//       pod's /quorum directory, from which the node starts as a member (--quorum-genesis).
+//       pod's /quorum directory, from which the node starts as a member (--quorum-genesis),
+//       once that chain names this member (a pod added by a scale-up waits to be admitted as
+//       a learner: its node never starts outside the configuration).
 //       Reads through the API server with the pod's own ServiceAccount, whose Role allows `get`
 //       on those two ConfigMaps and nothing else.
 import { execFileSync } from 'node:child_process';
@@ -57,6 +59,8 @@ async function identity() {
     process.exit(1);
   }
   writeFileSync(env.TERMINATION_LOG ?? '/dev/termination-log', JSON.stringify({ vatId }));
+  // For the next step (which never sees the key): who this member is.
+  if (env.QUORUM_DIR) writeFileSync(`${env.QUORUM_DIR}/vatid`, vatId);
   log('info', 'member identity', { vatId });
 }
 
@@ -92,29 +96,64 @@ function getConfigMap(name) {
   });
 }
 
+/**
+ * Members and learners of the configuration in force, replaying the chain's changes (the node
+ * verifies every signature when it starts; here only "am I in it yet?" is asked).
+ */
+export function membership(doc) {
+  const members = new Set(doc.genesis.members);
+  const learners = new Set();
+  for (const r of doc.records ?? []) {
+    const c = r.request.change;
+    if (c.op === 'add') {
+      members.add(c.member);
+      learners.delete(c.member);
+    } else if (c.op === 'remove') members.delete(c.member);
+    else if (c.op === 'add-learner') learners.add(c.member);
+    else if (c.op === 'remove-learner') learners.delete(c.member);
+  }
+  return { members, learners };
+}
+
 async function awaitGenesis() {
   const dir = env.QUORUM_DIR ?? '/quorum';
   const genesisName = env.GENESIS_CONFIGMAP;
   const chainName = env.CHAIN_CONFIGMAP;
   const pollMs = Number(env.POLL_MS ?? 1000);
+  const vatId = readFileSync(`${dir}/vatid`, 'utf8').trim();
   let said;
+  const once = (what, msg, extra) => {
+    if (said !== what) log('info', msg, extra);
+    said = what;
+  };
   for (;;) {
     try {
       const cm = await getConfigMap(genesisName);
       const genesis = cm?.data?.['genesis.json'];
-      if (genesis) {
-        writeFileSync(`${dir}/genesis.json`, genesis);
-        // The chain as the operator last saw it; the genesis alone when it has none yet (the
-        // node verifies it either way and catches up the rest from the members).
+      if (!genesis) {
+        once('genesis', `waiting for the genesis (ConfigMap ${genesisName})`);
+      } else {
+        // The chain as the operator last saw it; the genesis alone when it has none yet.
         const chain =
           (await getConfigMap(chainName))?.data?.['chain.json'] ??
           JSON.stringify({ quorum: cm.data.quorum, genesis: JSON.parse(genesis), records: [] });
-        writeFileSync(`${dir}/chain.json`, chain);
-        log('info', 'genesis received', { quorum: cm.data.quorum });
-        return;
+        const { members, learners } = membership(JSON.parse(chain));
+        // A pod added by a scale-up starts its node only once the chain admits it (as a
+        // learner): a node is started only as a member or learner of the configuration.
+        if (members.has(vatId) || learners.has(vatId)) {
+          writeFileSync(`${dir}/genesis.json`, genesis);
+          writeFileSync(`${dir}/chain.json`, chain);
+          log('info', 'genesis received', {
+            quorum: cm.data.quorum,
+            role: members.has(vatId) ? 'member' : 'learner',
+          });
+          return;
+        }
+        once('admission', 'waiting to be admitted to the quorum', {
+          vatId,
+          quorum: cm.data.quorum,
+        });
       }
-      if (said !== 'waiting') log('info', `waiting for the genesis (ConfigMap ${genesisName})`);
-      said = 'waiting';
     } catch (err) {
       // One line per distinct problem, not one per retry.
       if (said !== String(err))
@@ -128,7 +167,7 @@ async function awaitGenesis() {
 const mode = process.argv[2];
 if (mode === 'identity') await identity();
 else if (mode === 'await-genesis') await awaitGenesis();
-else {
+else if (process.argv[1]?.endsWith('member-agent.mjs')) {
   log('error', `usage: member-agent.mjs identity | await-genesis (got ${mode})`);
   process.exit(2);
 }

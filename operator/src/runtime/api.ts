@@ -31,6 +31,19 @@ export function apiMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The object, or its namespace, is going away: a reconcile that hit this has nothing left to do
+ * (404 on an object deleted meanwhile; 403 NamespaceTerminating when creating in a namespace
+ * being deleted). Not a failure to retry and log.
+ */
+export function isGone(err: unknown): boolean {
+  const code = statusCode(err);
+  if (code === 404) return true;
+  if (code !== 403) return false;
+  const body = err instanceof ApiException && typeof err.body === 'string' ? err.body : '';
+  return body.includes('NamespaceTerminating') || /is being terminated/.test(apiMessage(err));
+}
+
 function safeJson(s: string): unknown {
   try {
     return JSON.parse(s);

@@ -21,6 +21,8 @@ export function buildRootObject({ baggage }) {
       return E(service).incr(1);
     },
     use: (n) => E(baggage.get('service')).incr(n),
+    // Holder: hand the object on to another holder (a handoff of a handoff).
+    passOn: (holder) => E(holder).hold(baggage.get('service')),
     // Send the object back to its own vat: it must recognize it.
     sendHome: () => {
       const s = baggage.get('service');

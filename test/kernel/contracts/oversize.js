@@ -2,16 +2,17 @@
 // ones must be refused at the sender, the small ones must all arrive, in order.
 import { E, Far } from '@endo/far';
 
-export function buildRootObject() {
-  const got = [];
+export function buildRootObject({ baggage }) {
+  // Durable: a vat node may start a fresh worker between cranks.
+  if (!baggage.has('got')) baggage.init('got', harden([]));
   const big = (chars) => 'x'.repeat(chars);
   return Far('root', {
     // The receiver's side: log each arrival (its label and the size of what came).
     take: (label, s) => {
-      got.push([label, s.length]);
+      baggage.set('got', harden([...baggage.get('got'), [label, s.length]]));
       return s.length;
     },
-    got: () => harden([...got]),
+    got: () => baggage.get('got'),
     // A result too large to go back to the caller.
     bigAnswer: (chars) => big(chars),
     // The sender's side: one call with a `chars`-character argument.

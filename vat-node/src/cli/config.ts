@@ -14,7 +14,9 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { DEFAULT_LIMITS } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import { DEFAULT_PARAMS, type Genesis } from '../quorum/config.ts';
 import { VATTP_DEFAULTS } from '../vattp/defaults.ts';
+import * as quorum from './quorum/options.ts';
 
 /** A value that no option accepts: the message says what was expected (the flag is added). */
 export class ConfigError extends Error {
@@ -175,7 +177,7 @@ function logLevel(raw: string): LogLevel {
   return level as LogLevel;
 }
 
-function readableFile(raw: string): string {
+export function readableFile(raw: string): string {
   try {
     if (!statSync(raw).isFile()) throw new ConfigError(`${raw} is not a file`);
     accessSync(raw, constants.R_OK);
@@ -326,6 +328,140 @@ export const OPTIONS = {
     help: 'leave the vat node processes running afterwards',
     default: false,
   },
+
+  // ---- quorum vats (cli/quorum/)
+  quorumGenesis: {
+    flags: '--quorum-genesis <file>',
+    env: 'QUORUMVAT_QUORUM_GENESIS',
+    help: "run this node as a member of the quorum vat this genesis defines (its VatID must be a member or learner); the node's vat is then the quorum vat",
+    default: undefined as Genesis | undefined,
+    defaultText: 'none: a solo vat',
+    parse: quorum.genesisFile,
+  },
+  quorumChain: {
+    flags: '--quorum-chain <file>',
+    env: 'QUORUMVAT_QUORUM_CHAIN',
+    help: 'with --quorum-genesis: the configuration chain so far (quorumvat quorum status --json), for a member added after genesis',
+    default: undefined as ReturnType<typeof quorum.chainFile> | undefined,
+    defaultText: 'the genesis alone',
+    parse: quorum.chainFile,
+  },
+  genesis: {
+    flags: '--genesis <file>',
+    help: "the quorum's genesis configuration (quorumvat quorum genesis)",
+    parse: quorum.genesisFile,
+  },
+  chain: {
+    flags: '--chain <file>',
+    help: 'a configuration chain document (quorumvat quorum status --json), verified from the genesis',
+    default: undefined as ReturnType<typeof quorum.chainFile> | undefined,
+    defaultText: 'none',
+    parse: quorum.chainFile,
+  },
+  out: {
+    flags: '--out <file>',
+    help: 'the file to write (never overwritten; secrets are written 0600)',
+    parse: quorum.newFile,
+  },
+  member: {
+    flags: '--member <vatId>',
+    help: "a member's VatID (quorumvat identity --data-dir DIR prints it); one flag per member",
+    list: true,
+    parse: quorum.memberVatId,
+  },
+  memberEndpoint: {
+    flags: '--member <url>',
+    help: "a member's HTTP endpoint (its --http): http://HOST:PORT or HOST:PORT; several allowed",
+    list: true,
+    default: [] as string[],
+    defaultText: 'none',
+    parse: quorum.memberEndpoint,
+  },
+  threshold: {
+    flags: '--threshold <k>',
+    help: 'the threshold k: how many members must agree (2k > n)',
+    default: undefined as number | undefined,
+    parse: quorum.threshold,
+  },
+  admin: {
+    flags: '--admin <key>',
+    help: "the administrator's public key (quorumvat quorum admin-key), or its key file",
+    parse: quorum.adminPublicKey,
+  },
+  adminKey: {
+    flags: '--admin-key <file>',
+    help: 'the administrator key file (quorumvat quorum admin-key) that signs the request',
+    parse: quorum.adminKeyFile,
+  },
+  sturdyKey: {
+    flags: '--sturdy-key <key>',
+    help: 'public key of a sturdyref that opens the quorum vat (quorumvat quorum sturdy-key); several allowed',
+    list: true,
+    default: [] as string[],
+    defaultText: 'none',
+    parse: quorum.publicKeyHex,
+  },
+  quorumName: {
+    flags: '--name <name>',
+    help: "the quorum's name (logs, status): a-z 0-9 -",
+    parse: quorum.genesisName,
+  },
+  nonce: {
+    flags: '--nonce <hex>',
+    help: 'the genesis nonce, 32 hex digits (two quorums of the same members get different VatIDs)',
+    default: undefined as string | undefined,
+    defaultText: 'random',
+    parse: quorum.nonce,
+  },
+  viewTimeout: {
+    flags: '--view-timeout <duration>',
+    help: "how long members wait for the leader's next decision before replacing it",
+    default: DEFAULT_PARAMS.viewTimeoutMs,
+    defaultText: `${DEFAULT_PARAMS.viewTimeoutMs / 1000}s`,
+    parse: duration('ms'),
+  },
+  add: {
+    flags: '--add <vatId>',
+    help: 'add this member (with --threshold K for the new k, else k stays)',
+    default: undefined as string | undefined,
+    parse: quorum.memberVatId,
+  },
+  remove: {
+    flags: '--remove <vatId>',
+    help: 'remove this member (with --threshold K for the new k, else k stays)',
+    default: undefined as string | undefined,
+    parse: quorum.memberVatId,
+  },
+  addLearner: {
+    flags: '--add-learner <vatId>',
+    help: 'admit this host as a learner: it catches up without a vote (add it later to vote it in)',
+    default: undefined as string | undefined,
+    parse: quorum.memberVatId,
+  },
+  removeLearner: {
+    flags: '--remove-learner <vatId>',
+    help: 'dismiss this learner',
+    default: undefined as string | undefined,
+    parse: quorum.memberVatId,
+  },
+  sturdyKeyFile: {
+    flags: '--key <file>',
+    help: 'the sturdyref key file (quorumvat quorum sturdy-key)',
+    parse: quorum.sturdyKeyFile,
+  },
+  hint: {
+    flags: '--hint <addr>',
+    help: "a member's address for the sturdyref: /ip4/HOST/tcp/PORT/p2p/MEMBER; several allowed",
+    list: true,
+    default: [] as string[],
+    defaultText: 'none (found through the DHT)',
+    parse: quorum.memberHint,
+  },
+  json: {
+    flags: '--json',
+    help: 'print one JSON document instead of lines',
+    default: false,
+  },
 } satisfies Record<string, OptionSpec<unknown>>;
 
 export type OptionKey = keyof typeof OPTIONS;
@@ -348,6 +484,8 @@ export interface CommandSpec {
   readonly required?: readonly OptionKey[];
   /** Per-command defaults (e.g. `send` logs only warnings). */
   readonly defaults?: Partial<Record<OptionKey, unknown>>;
+  /** How those per-command defaults read in --help (when not the value itself). */
+  readonly defaultTexts?: Partial<Record<OptionKey, string>>;
   readonly details?: string;
 }
 
@@ -369,6 +507,8 @@ export const COMMANDS = {
       'http',
       'stopGrace',
       'logLevel',
+      'quorumGenesis',
+      'quorumChain',
     ],
     required: ['dataDir', 'contract'],
     details:
@@ -396,6 +536,86 @@ export const COMMANDS = {
     summary: 'the local demo: vat node processes on 127.0.0.1 trading through an escrow',
     options: ['keep'],
   },
+  identity: {
+    summary:
+      "print this data directory's VatID as JSON (creating its key if missing, as the node does)",
+    options: ['dataDir'],
+    required: ['dataDir'],
+    details: "How members' VatIDs are collected for a quorum genesis, before any node runs.",
+  },
+  'quorum admin-key': {
+    summary:
+      'generate a quorum administrator key pair: the secret to FILE (0600), the public key printed',
+    options: ['out'],
+    required: ['out'],
+    details:
+      'The administrator may only REQUEST membership changes; k members must still certify each one.',
+  },
+  'quorum sturdy-key': {
+    summary:
+      'generate a sturdyref key pair for a quorum vat: the secret to FILE (0600), the public key printed (give it to quorum genesis --sturdy-key)',
+    options: ['out'],
+    required: ['out'],
+  },
+  'quorum genesis': {
+    summary: 'write a genesis configuration; prints the quorum VatID and the fault tolerance',
+    options: [
+      'member',
+      'threshold',
+      'admin',
+      'sturdyKey',
+      'quorumName',
+      'nonce',
+      'viewTimeout',
+      'out',
+    ],
+    required: ['member', 'threshold', 'admin', 'quorumName', 'out'],
+  },
+  'quorum sturdyref': {
+    summary:
+      "print the sturdyref URI of a sturdy key listed in the genesis (the holder's to keep: it is a secret)",
+    options: ['sturdyKeyFile', 'genesis', 'hint'],
+    required: ['sturdyKeyFile', 'genesis'],
+  },
+  'quorum status': {
+    summary:
+      "a quorum's configuration now (verified from its genesis), both fault-tolerance numbers, and its members' health",
+    options: ['genesis', 'chain', 'memberEndpoint', 'json', 'timeout', 'logLevel'],
+    required: ['genesis'],
+    defaults: { timeout: 5_000, logLevel: 'warn' },
+    defaultTexts: { timeout: '5s' },
+    details: [
+      'The chain comes from --chain and from every --member (GET /quorum/chain); each is verified',
+      'from the genesis and the longest is shown. Exit 0: verified and every member ready;',
+      '1: a member unreachable or not ready; 3: a chain does not verify or two chains conflict.',
+    ].join('\n'),
+  },
+  'quorum change': {
+    summary: 'sign a membership change request with the administrator key; submit it with --member',
+    options: [
+      'adminKey',
+      'genesis',
+      'chain',
+      'add',
+      'remove',
+      'addLearner',
+      'removeLearner',
+      'threshold',
+      'memberEndpoint',
+      'out',
+      'timeout',
+      'logLevel',
+    ],
+    required: ['adminKey', 'genesis'],
+    defaults: { logLevel: 'warn' },
+    details: [
+      'One change: --add, --remove (each with an optional --threshold), --add-learner,',
+      '--remove-learner, or --threshold alone. It applies to the newest configuration known',
+      '(--chain, the members). Without --member the signed request is printed (or written to',
+      '--out); with --member it is POSTed to each (/quorum/changes) and the command waits',
+      'until one reports it decided (exit 0), refused (1), or --timeout passes (5).',
+    ].join('\n'),
+  },
 } satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -411,11 +631,14 @@ export const EXIT = {
   failure: 1,
   /** A usage error: unknown command or option, bad or missing value. */
   usage: 2,
-  /** verify: the data directory fails verification (damaged or tampered with). */
+  /**
+   * verify: the data directory fails verification (damaged or tampered with); quorum status: a
+   * configuration chain does not verify from the genesis, or two members' chains conflict.
+   */
   tampered: 3,
   /** verify: could not check (in use by a running node, missing, unreadable). */
   unavailable: 4,
-  /** send: no answer in time (node down, unreachable, or no address to dial). */
+  /** send: no answer in time (node down, unreachable, or no address to dial); quorum change: not decided in time. */
   timeout: 5,
 } as const;
 

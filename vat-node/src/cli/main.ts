@@ -9,6 +9,15 @@ import { runLocalDemo } from '../demo/local-demo.ts';
 import { type Config, EXIT } from './config.ts';
 import { runNode } from './node-command.ts';
 import { parseCommandLine, UsageError, usageLine } from './parse.ts';
+import { runQuorumChange } from './quorum/change-command.ts';
+import {
+  runAdminKey,
+  runGenesis,
+  runIdentity,
+  runSturdyKey,
+  runSturdyRef,
+} from './quorum/setup-commands.ts';
+import { runQuorumStatus } from './quorum/status-command.ts';
 import { runSend } from './send-command.ts';
 import { runVerify } from './verify-command.ts';
 
@@ -26,6 +35,20 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       await runLocalDemo({ keep: (config as Config<'demo'>).keep });
       return EXIT.ok;
+    case 'identity':
+      return runIdentity(config as Config<'identity'>);
+    case 'quorum admin-key':
+      return runAdminKey(config as Config<'quorum admin-key'>);
+    case 'quorum sturdy-key':
+      return runSturdyKey(config as Config<'quorum sturdy-key'>);
+    case 'quorum genesis':
+      return runGenesis(config as Config<'quorum genesis'>);
+    case 'quorum sturdyref':
+      return runSturdyRef(config as Config<'quorum sturdyref'>);
+    case 'quorum status':
+      return runQuorumStatus(config as Config<'quorum status'>);
+    case 'quorum change':
+      return runQuorumChange(config as Config<'quorum change'>);
   }
 }
 

@@ -4,10 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { NodeEndpoint } from '../node/http/endpoint.ts';
+import { memberProvider } from '../node/http/member-provider.ts';
 import { VatNode } from '../node/vat-node.ts';
 import { type Config, EXIT } from './config.ts';
 import { createLogger } from './logging.ts';
 import { UsageError } from './parse.ts';
+import { memberQuorum } from './quorum/member-option.ts';
 import { describeStartFailure } from './start-failure.ts';
 
 /** The worker's memory limits: the resident cap defaults to twice the heap (at least 512). */
@@ -25,6 +27,7 @@ export function workerMemory(config: Config<'node'>): { heapMb: number; rssMb: n
 
 export async function runNode(config: Config<'node'>): Promise<number> {
   const memory = workerMemory(config);
+  const quorum = await memberQuorum(config);
   const root = createLogger(config.logLevel, 'stdout');
   let endpoint: NodeEndpoint | undefined;
   let vat: VatNode;
@@ -50,6 +53,7 @@ export async function runNode(config: Config<'node'>): Promise<number> {
       giveUpMs: config.giveUp,
       logger: root,
       onCommit: commits && ((ms) => commits.observe(ms / 1000)),
+      ...(quorum && { quorum }),
     });
   } catch (err) {
     await endpoint?.close();
@@ -59,22 +63,32 @@ export async function runNode(config: Config<'node'>): Promise<number> {
     );
     return EXIT.failure;
   }
-  endpoint?.attach(vat, config.dataDir);
+  // A member node's runtime answers the endpoint's quorum questions (node/http/quorum.ts).
+  endpoint?.attach(vat, config.dataDir, vat.member && memberProvider(vat.member));
   const log = root.child({ vat: vat.vatId, component: 'node' });
-  const sturdyRefFile = VatNode.sturdyRefPath(config.dataDir);
-  let rootRef = vat.rootSturdyRef(sturdyRefFile);
-  // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).
-  process.on('SIGHUP', () => {
-    try {
-      vat.kernel.revokeSturdyRef(rootRef);
-      rootRef = vat.mintRootSturdyRef();
-      VatNode.writeSecret(sturdyRefFile, rootRef);
-      log.info({ sturdyRefFile }, 'root sturdyref rotated');
-    } catch (err) {
-      log.error({ err: String(err) }, 'root sturdyref not rotated');
-    }
-  });
-  log.info({ name: config.name, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
+  if (vat.member) {
+    // A member mints no sturdyref: its quorum's keys are made outside (quorumvat quorum sturdy-key).
+    process.on('SIGHUP', () => log.info('a quorum member has no root sturdyref to rotate'));
+    log.info(
+      { name: config.name, addrs: vat.multiaddrs(), quorum: vat.member.quorum },
+      'vat node ready',
+    );
+  } else {
+    const sturdyRefFile = VatNode.sturdyRefPath(config.dataDir);
+    let rootRef = vat.rootSturdyRef(sturdyRefFile);
+    // SIGHUP rotates the root sturdyref: the old one is revoked (live references stay live).
+    process.on('SIGHUP', () => {
+      try {
+        vat.kernel.revokeSturdyRef(rootRef);
+        rootRef = vat.mintRootSturdyRef();
+        VatNode.writeSecret(sturdyRefFile, rootRef);
+        log.info({ sturdyRefFile }, 'root sturdyref rotated');
+      } catch (err) {
+        log.error({ err: String(err) }, 'root sturdyref not rotated');
+      }
+    });
+    log.info({ name: config.name, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
+  }
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));

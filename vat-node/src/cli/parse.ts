@@ -36,6 +36,24 @@ export type Invocation =
       readonly args: string[];
     };
 
+/** Descriptions of command groups (their subcommands are COMMANDS entries `GROUP SUB`). */
+const GROUPS: Record<string, string> = {
+  quorum: 'quorum vats: keys, genesis, status, membership changes (quorumvat quorum --help)',
+};
+
+/** The top-level commands and groups, in table order. */
+const TOP_LEVEL = [...new Set(Object.keys(COMMANDS).map((n) => n.split(' ')[0]!))];
+
+/** The command (or `GROUP SUB`, or just `GROUP`) an argument list names, for error lines. */
+function commandOf(argv: readonly string[]): string | undefined {
+  const i = argv.findIndex((a) => TOP_LEVEL.includes(a));
+  if (i < 0) return undefined;
+  const top = argv[i]!;
+  if (!(top in GROUPS)) return top;
+  const sub = argv.slice(i + 1).find((a) => `${top} ${a}` in COMMANDS);
+  return sub === undefined ? top : `${top} ${sub}`;
+}
+
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
@@ -44,11 +62,13 @@ export const VERSION: string = (
 
 function describe(key: OptionKey, spec: CommandSpec): string {
   const o = optionSpec(key);
-  const dflt = (spec.defaults as Record<string, unknown> | undefined)?.[key] ?? o.default;
+  const perCommand = (spec.defaults as Record<string, unknown> | undefined)?.[key];
+  const dflt = perCommand ?? o.default;
   const notes: string[] = [];
   if (o.env) notes.push(`env ${o.env}`);
   if (spec.required?.includes(key)) notes.push('required');
-  else if (o.defaultText) notes.push(`default: ${o.defaultText}`);
+  else if (spec.defaultTexts?.[key]) notes.push(`default: ${spec.defaultTexts[key]}`);
+  else if (o.defaultText && perCommand === undefined) notes.push(`default: ${o.defaultText}`);
   else if (dflt !== undefined && dflt !== false) {
     notes.push(`default: ${Array.isArray(dflt) ? dflt.join(',') : String(dflt)}`);
   }
@@ -68,14 +88,35 @@ function build(write: (s: string) => void, captured: { run?: Invocation }): Comm
       'after',
       [
         '',
-        'Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 verify: damaged or tampered,',
-        '4 verify: could not check (in use, missing), 5 send: no answer in time.',
+        'Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 verify: damaged or tampered',
+        '(quorum status: a chain that does not verify), 4 verify: could not check (in use,',
+        'missing), 5 send: no answer in time (quorum change: not decided in time).',
         'Every option can also be set by its QUORUMVAT_* variable (a flag wins).',
       ].join('\n'),
     );
+  // `quorum genesis` etc. are subcommands of a `quorum` group (which has no action itself).
+  const groups = new Map<string, Command>();
+  const parentOf = (name: string): { parent: Command; leaf: string } => {
+    const [group, leaf] = name.split(' ');
+    if (leaf === undefined) return { parent: program, leaf: group! };
+    let parent = groups.get(group!);
+    if (parent === undefined) {
+      parent = program
+        .command(group!)
+        .description(GROUPS[group!] ?? group!)
+        .helpOption('-h, --help', 'show help for this command')
+        .helpCommand(false)
+        .exitOverride()
+        .showSuggestionAfterError(true)
+        .configureOutput({ writeOut: write, writeErr: () => {}, outputError: () => {} });
+      groups.set(group!, parent);
+    }
+    return { parent, leaf };
+  };
   for (const [name, spec] of Object.entries(COMMANDS) as [CommandName, CommandSpec][]) {
-    const cmd = program
-      .command(name)
+    const { parent, leaf } = parentOf(name);
+    const cmd = parent
+      .command(leaf)
       .description(spec.summary)
       .helpOption('-h, --help', 'show help for this command')
       .exitOverride()
@@ -107,7 +148,8 @@ function resolve(name: CommandName, spec: CommandSpec, cmd: Command): Record<str
   const config: Record<string, unknown> = {};
   for (const key of spec.options) {
     const o = optionSpec(key);
-    const fromFlag = given[key];
+    // Commander names a value after its flag (--member → member), the table by its key.
+    const fromFlag = given[new Option(o.flags).attributeName()];
     const fromEnv = o.env ? process.env[o.env] : undefined;
     let raws: string[] | undefined;
     let source: string;
@@ -156,7 +198,7 @@ function resolve(name: CommandName, spec: CommandSpec, cmd: Command): Record<str
  */
 export function parseCommandLine(argv: readonly string[], write: (s: string) => void): Invocation {
   if (argv.length === 0) {
-    throw new UsageError(`missing command (${Object.keys(COMMANDS).join(', ')})`);
+    throw new UsageError(`missing command (${TOP_LEVEL.join(', ')})`);
   }
   const captured: { run?: Invocation } = {};
   const program = build(write, captured);
@@ -168,7 +210,13 @@ export function parseCommandLine(argv: readonly string[], write: (s: string) => 
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
       return { kind: 'done' };
     }
-    const command = argv.find((a) => a in COMMANDS);
+    const command = commandOf(argv);
+    if (e.code === 'commander.help' && command !== undefined && command in GROUPS) {
+      const subs = Object.keys(COMMANDS)
+        .filter((n) => n.startsWith(`${command} `))
+        .map((n) => n.slice(command.length + 1));
+      throw new UsageError(`missing subcommand (${subs.join(', ')})`, command);
+    }
     const message = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
     throw new UsageError(message, command);
   }

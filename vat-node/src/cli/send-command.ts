@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { HostError, HostRef } from '../kernel/hostcaps.ts';
 import { parseSturdyRef, type SturdyRef } from '../kernel/sturdyref.ts';
 import { VatNode } from '../node/vat-node.ts';
+import { memberOfHint } from '../quorum/client/port.ts';
+import { isQuorumVatId } from '../quorum/config.ts';
 import { type Config, EXIT } from './config.ts';
 import { createLogger } from './logging.ts';
 import { UsageError } from './parse.ts';
@@ -80,6 +82,16 @@ export function formatResult(value: unknown): string {
   });
 }
 
+/** Whether the target's vat is connected now: for a quorum vat, any member its hints name. */
+function connected(client: VatNode, target: SturdyRef): boolean {
+  const host = client.transport.host;
+  if (!isQuorumVatId(target.vatId)) return host.isConnected(target.vatId);
+  return target.hints.some((h) => {
+    const member = memberOfHint(h);
+    return member !== undefined && host.isConnected(member);
+  });
+}
+
 const CLIENT_CONTRACT = new URL('../../contracts/client.js', import.meta.url);
 
 export async function runSend(config: Config<'send'>, positionals: string[]): Promise<number> {
@@ -137,7 +149,7 @@ export async function runSend(config: Config<'send'>, positionals: string[]): Pr
   try {
     const outcome = await Promise.race([work, timedOut]);
     if (outcome === 'timeout') {
-      const reachable = client.transport.host.isConnected(target.vatId);
+      const reachable = connected(client, target);
       const where = target.hints.length ? target.hints.join(', ') : 'the DHT (--bootstrap)';
       log.error(
         { peer: target.vatId, timeoutMs: config.timeout, reachable },

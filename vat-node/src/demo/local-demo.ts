@@ -5,7 +5,9 @@
  * This process is a fifth, client vat that redeems their sturdyrefs and drives the story:
  * purses handed to the traders by three-party handoff, an escrowed exchange with pipelined
  * `!` sends, an offer without funds, a forged purse that is refused, and a runaway delivery
- * stopped without losing state.
+ * stopped without losing state. Then part 2 (quorum-bank.ts): the same bank contract run as a
+ * quorum vat by three member processes (k = 2) that two solo vats trade through, one member
+ * SIGKILLed and later restarted while it keeps serving.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { pino } from 'pino';
 import { type HostError, HostRef } from '../kernel/hostcaps.ts';
 import { spawnVatNode, type VatNodeProcess } from '../node/spawn.ts';
 import { VatNode } from '../node/vat-node.ts';
+import { runQuorumBank } from './quorum-bank.ts';
 
 const contract = (name: string) => new URL(`../../contracts/${name}.js`, import.meta.url).pathname;
 
@@ -132,6 +135,14 @@ export async function runLocalDemo(options: DemoOptions = {}): Promise<void> {
     const spin = await k.call(alice!.vref, 'spin', []);
     say(`[alice]   runs an infinite loop: ${outcome(spin)}`);
     await balances();
+
+    await runQuorumBank({
+      members: 3,
+      threshold: 2,
+      root,
+      contract,
+      say,
+    });
     say(`done in ${ms(t0)}`);
 
     if (options.keep) {

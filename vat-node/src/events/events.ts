@@ -43,6 +43,21 @@ export type VatEvent =
       readonly maxBytes: number;
       readonly reason: string;
     }
+  /**
+   * A client that left while owed messages did not come back within the retention period:
+   * what it was owed is dropped, the promises it decided are rejected (departures.ts).
+   */
+  | {
+      readonly type: 'peer-forgotten';
+      readonly peer: VatId;
+      readonly departedMs: number;
+      /** Outbound messages dropped. */
+      readonly messages: number;
+      /** Inbound messages of it that waited for handoff takes, dropped. */
+      readonly held: number;
+      /** Pending promises it decided, rejected. */
+      readonly rejected: number;
+    }
   /** The kernel refused a message a peer sent once it came to handle it (the link stays up). */
   | {
       readonly type: 'peer-message-refused';

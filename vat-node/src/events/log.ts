@@ -28,6 +28,11 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'warn',
     msg: 'message too large for a VatTP frame: not sent',
   },
+  'peer-forgotten': {
+    component: 'kernel',
+    level: 'warn',
+    msg: 'departed client forgotten: what it was owed is dropped',
+  },
   'peer-message-refused': { component: 'kernel', level: 'warn', msg: 'peer message refused' },
   'checkpoint-waiting': { component: 'kernel', level: 'warn', msg: 'checkpoint waiting' },
   'store-failed': { component: 'store', level: 'error', msg: 'store failed: refusing new work' },

@@ -7,7 +7,9 @@ import type { VatId } from '../protocol/identity.ts';
 import type { KernelDB } from '../store/kernel-db.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Cranks } from './cranks.ts';
+import type { Departures } from './departures.ts';
 import type { Embargoes } from './embargoes.ts';
+import { isHint, MAX_HINTS } from './handoff.ts';
 import type { Handoffs } from './handoffs.ts';
 import { HeapTracker } from './heap.ts';
 import type { HostApi } from './host.ts';
@@ -56,6 +58,7 @@ export class KernelContext {
   embargoes!: Embargoes;
   router!: Router;
   cranks!: Cranks;
+  departures!: Departures;
 
   constructor(
     options: KernelOptions,
@@ -70,5 +73,18 @@ export class KernelContext {
     this.db = db;
     this.keeper = keeper;
     this.transcript = transcript;
+  }
+
+  /**
+   * Address hints for `peer` (a sturdyref's, a handoff certificate's): the transport dials
+   * them, and handoff certificates for `peer`'s objects carry them on (handoff.ts).
+   */
+  learnAddresses(peer: VatId, addrs: readonly string[]): void {
+    if (addrs.length === 0) return;
+    this.transport.addHints?.(peer, addrs);
+    const valid = addrs.filter(isHint);
+    if (valid.length > 0 && this.keeper.learnAddresses(peer, valid, MAX_HINTS)) {
+      this.port.scheduleCommit();
+    }
   }
 }

@@ -10,6 +10,10 @@
  * then adds X to B's c-list. A takes no part after signing: B talks to C directly even if A
  * is gone. A certificate names its recipient and is bound to the giver's nonce, so a copy is
  * useless to anyone else, and presenting it twice yields the same entry (replay-safe).
+ *
+ * A certificate may carry address hints for the exporter (multiaddrs the giver knows it by,
+ * signed with the rest): the recipient can dial C at once instead of looking it up in the DHT.
+ * A certificate without hints is written exactly as before they existed.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import type { VatId, VatIdentity } from '../protocol/identity.ts';
@@ -23,42 +27,93 @@ export interface HandoffCert {
   readonly recipient: VatId;
   readonly nonce: number;
   readonly signature: string;
+  /** Addresses where the exporter may be reached (multiaddrs), best first; maybe none. */
+  readonly hints: readonly string[];
 }
 
+/** What a giver says in a certificate (`makeHandoffSlot` adds the giver and the signature). */
+export type HandoffTerms = Omit<HandoffCert, 'giver' | 'signature' | 'hints'> & {
+  readonly hints?: readonly string[];
+};
+
 const MAX_CERT = 2048;
+/** At most this many hints per certificate, each at most MAX_HINT_CHARS. */
+export const MAX_HINTS = 4;
+const MAX_HINT_CHARS = 256;
+
+/** A plausible address hint: a multiaddr-shaped string, no white space or controls. */
+export function isHint(h: unknown): h is string {
+  return (
+    typeof h === 'string' &&
+    h.length > 1 &&
+    h.length <= MAX_HINT_CHARS &&
+    h[0] === '/' &&
+    /^[\x21-\x7e]+$/.test(h)
+  );
+}
 
 export class HandoffError extends Error {
   override name = 'HandoffError';
 }
 
 function signedBytes(c: Omit<HandoffCert, 'signature'>): Uint8Array {
+  const hints = c.hints.map((h) => `\n${h}`).join('');
   return Buffer.from(
-    `quorumvat-handoff-v1\n${c.exporter}\n${c.ref}\n${c.giver}\n${c.recipient}\n${c.nonce}`,
+    `quorumvat-handoff-v1\n${c.exporter}\n${c.ref}\n${c.giver}\n${c.recipient}\n${c.nonce}${hints}`,
   );
 }
 
-export function makeHandoffSlot(
-  identity: VatIdentity,
-  c: Omit<HandoffCert, 'giver' | 'signature'>,
-): string {
-  const body = { ...c, giver: identity.vatId };
-  const signature = Buffer.from(identity.sign(signedBytes(body))).toString('base64url');
-  const wire = [body.exporter, body.ref, body.giver, body.recipient, body.nonce, signature];
+function encodeSlot(c: Omit<HandoffCert, 'signature'>, signature: string): string {
+  const wire: unknown[] = [c.exporter, c.ref, c.giver, c.recipient, c.nonce, signature];
+  if (c.hints.length > 0) wire.push(c.hints);
   return HANDOFF_PREFIX + Buffer.from(JSON.stringify(wire)).toString('base64url');
-}
-
-/**
- * The longest slot `makeHandoffSlot` can write for these vats (any ref, nonce and Ed25519
- * signature): what a message carrying it may grow by (message-size.ts).
- */
-export function handoffSlotMaxChars(exporter: VatId, giver: VatId, recipient: VatId): number {
-  const longest = [exporter, `o+${'9'.repeat(15)}`, giver, recipient, Number.MAX_SAFE_INTEGER];
-  const json = Buffer.byteLength(JSON.stringify([...longest, 'x'.repeat(SIGNATURE_CHARS)]));
-  return HANDOFF_PREFIX.length + Math.ceil((json * 4) / 3);
 }
 
 /** An Ed25519 signature (64 bytes) in base64url. */
 const SIGNATURE_CHARS = 86;
+
+/**
+ * The hints a certificate for these vats carries: the valid ones, at most MAX_HINTS, and only
+ * as many as keep it within MAX_CERT at its longest (any ref, nonce and signature).
+ */
+function hintsThatFit(c: Omit<HandoffCert, 'signature' | 'hints'>, hints: readonly string[]) {
+  const chosen = [...new Set(hints.filter(isHint))].slice(0, MAX_HINTS);
+  const longest = { ...c, ref: `o+${'9'.repeat(15)}`, nonce: Number.MAX_SAFE_INTEGER };
+  while (
+    chosen.length > 0 &&
+    encodeSlot({ ...longest, hints: chosen }, 'x'.repeat(SIGNATURE_CHARS)).length > MAX_CERT
+  ) {
+    chosen.pop();
+  }
+  return chosen;
+}
+
+export function makeHandoffSlot(identity: VatIdentity, c: HandoffTerms): string {
+  const giver = identity.vatId;
+  const body = { ...c, giver, hints: hintsThatFit({ ...c, giver }, c.hints ?? []) };
+  const signature = Buffer.from(identity.sign(signedBytes(body))).toString('base64url');
+  return encodeSlot(body, signature);
+}
+
+/**
+ * The longest slot `makeHandoffSlot` can write for these vats and hints (any ref, nonce and
+ * Ed25519 signature): what a message carrying it may grow by (message-size.ts).
+ */
+export function handoffSlotMaxChars(
+  exporter: VatId,
+  giver: VatId,
+  recipient: VatId,
+  hints: readonly string[] = [],
+): number {
+  const c = {
+    exporter,
+    ref: `o+${'9'.repeat(15)}`,
+    giver,
+    recipient,
+    nonce: Number.MAX_SAFE_INTEGER,
+  };
+  return encodeSlot({ ...c, hints: hintsThatFit(c, hints) }, 'x'.repeat(SIGNATURE_CHARS)).length;
+}
 
 /** Parse and check a certificate's form and signature (not yet whether `ref` is valid). */
 export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCert {
@@ -71,9 +126,17 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
   } catch {
     throw new HandoffError('malformed handoff certificate');
   }
-  if (!Array.isArray(parts) || parts.length !== 6)
+  if (!Array.isArray(parts) || parts.length < 6 || parts.length > 7)
     throw new HandoffError('malformed handoff certificate');
-  const [exporter, ref, giver, recipient, nonce, signature] = parts as unknown[];
+  const [exporter, ref, giver, recipient, nonce, signature, hints = []] = parts as unknown[];
+  if (
+    !Array.isArray(hints) ||
+    (parts.length === 7 && hints.length === 0) || // one way to write "no hints": leave them out
+    hints.length > MAX_HINTS ||
+    !hints.every(isHint)
+  ) {
+    throw new HandoffError('bad address hints in handoff certificate');
+  }
   const ids = [exporter, giver, recipient];
   if (!ids.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 128)) {
     throw new HandoffError('malformed vat id in handoff certificate');
@@ -90,6 +153,7 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
     recipient: recipient as VatId,
     nonce: nonce as number,
     signature,
+    hints: hints as string[],
   };
   const ok = identity.verify(cert.giver, signedBytes(cert), Buffer.from(signature, 'base64url'));
   if (!ok) throw new HandoffError(`handoff certificate not signed by ${cert.giver}`);

@@ -43,6 +43,7 @@ export class Handoffs {
       const key = `${cert.giver}:${cert.nonce}`;
       let take = this.#ctx.keeper.takes.get(key);
       if (!take) {
+        this.#ctx.learnAddresses(cert.exporter, cert.hints);
         const promise = `p-${this.#ctx.keeper.next('nextPromise')}`;
         this.#ctx.keeper.addPromise(promise, { ...newPromise(cert.exporter), take: key });
         take = { promise, vref: null, error: null };

@@ -124,7 +124,7 @@ export class HostApi {
       return vref;
     }
     this.#ctx.port.usable();
-    if (ref.hints.length > 0) this.#ctx.transport.addHints?.(ref.vatId, ref.hints);
+    this.#ctx.learnAddresses(ref.vatId, ref.hints);
     const result = `p-${this.#ctx.keeper.next('nextPromise')}`;
     this.#ctx.keeper.addPromise(result, newPromise(ref.vatId));
     const done = new Promise<HostResult>((resolve, reject) =>

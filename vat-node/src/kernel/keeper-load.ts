@@ -29,6 +29,8 @@ export interface LoadTarget {
   readonly runQueue: QueuedItem[];
   readonly outbox: Map<VatId, Sequenced[]>;
   readonly embargoes: Map<number, VRef>;
+  readonly departures: Map<VatId, number>;
+  readonly addresses: Map<VatId, readonly string[]>;
   clist(peer: VatId): KeptCList;
 }
 
@@ -82,6 +84,12 @@ export function loadRows(rows: Iterable<readonly [string, string]>, t: LoadTarge
       }
       case 'sturdy':
         t.sturdyRefs.set(rest, value);
+        break;
+      case 'addr':
+        t.addresses.set(rest, JSON.parse(value) as string[]);
+        break;
+      case 'gone':
+        t.departures.set(rest, Number(value));
         break;
       case 'meta':
         if (rest === 'counters') Object.assign(t.counters, JSON.parse(value) as Counters);

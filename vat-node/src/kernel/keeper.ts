@@ -13,6 +13,8 @@
  *   take.<giver:nonce>          handoff certificate we received → its take
  *   cert.<vref>.<peer>          handoff certificate we gave
  *   sturdy.<key>                minted sturdyref → vref
+ *   addr.<peer>                 address hints for a peer (sturdyrefs, handoff certificates)
+ *   gone.<peer>                 when a client peer left owing us nothing but owed by us (ms)
  *   meta.counters               kernel allocation counters
  *   meta.*                      contract, gas limit, vat name (written at create)
  *
@@ -75,6 +77,10 @@ export class KernelKeeper {
   readonly outbox = new Map<VatId, Sequenced[]>();
   readonly peers = new Map<VatId, PeerState>();
   readonly embargoes = new Map<number, VRef>();
+  /** Clients that left while messages were owed to them: since when (ms, departures.ts). */
+  readonly departures = new Map<VatId, number>();
+  /** Address hints per peer, best (newest) first: handed on in handoff certificates. */
+  readonly addresses = new Map<VatId, readonly string[]>();
   readonly meta = new Map<string, string>();
   readonly counters: Counters = {
     nextImport: 1,
@@ -370,6 +376,43 @@ export class KernelKeeper {
     if (drop > 0) box.splice(0, drop);
   }
 
+  /** Forget every outbound message for `peer`, acknowledged or not; returns how many. */
+  dropOutbox(peer: VatId): number {
+    const box = this.outbox.get(peer) ?? [];
+    for (const s of box) this.#rows.set(`out.${peer}.${pad(s.seq)}`, null);
+    this.outbox.delete(peer);
+    return box.length;
+  }
+
+  /** Forget the inbound messages of `peer` that wait for handoff takes; returns how many. */
+  dropHeld(peer: VatId): number {
+    const held = this.#held.get(peer);
+    if (held === undefined) return 0;
+    this.#held.delete(peer);
+    this.#dirtyHeld.add(peer);
+    return held.length;
+  }
+
+  /**
+   * Learn address hints for `peer` (newest first, at most `max`); true if they changed.
+   * Hints are only hints: the transport authenticates whoever answers at them.
+   */
+  learnAddresses(peer: VatId, addrs: readonly string[], max: number): boolean {
+    const old = this.addresses.get(peer) ?? [];
+    const next = [...new Set([...addrs, ...old])].slice(0, max);
+    if (next.length === old.length && next.every((a, i) => a === old[i])) return false;
+    this.addresses.set(peer, next);
+    this.#rows.set(`addr.${peer}`, JSON.stringify(next));
+    return true;
+  }
+
+  /** Record when `peer` departed (departures.ts), or that it is back (null). */
+  setDeparted(peer: VatId, since: number | null): void {
+    if (since === null) this.departures.delete(peer);
+    else this.departures.set(peer, since);
+    this.#rows.set(`gone.${peer}`, since === null ? null : String(since));
+  }
+
   setInbound(peer: VatId, seq: number): void {
     this.peerState(peer).inSeq = seq;
     this.#dirtyPeers.add(peer);
@@ -392,6 +435,8 @@ export class KernelKeeper {
       runQueue: this.#runQueue,
       outbox: this.outbox,
       embargoes: this.embargoes,
+      departures: this.departures,
+      addresses: this.addresses,
       clist: (peer) => this.clist(peer),
     });
   }

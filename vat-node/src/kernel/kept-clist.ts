@@ -69,6 +69,11 @@ export class KeptCList {
     this.#vrefToWire.set(vref, wire);
   }
 
+  /** Every entry, wire ref → vref (a copy: the caller may delete while it walks). */
+  entries(): [WireRef, VRef][] {
+    return [...this.#wireToVref];
+  }
+
   get size(): number {
     return this.#wireToVref.size;
   }

@@ -55,6 +55,7 @@ import { KernelDB } from '../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../transport/types.ts';
 import { KernelContext } from './context.ts';
 import { Cranks } from './cranks.ts';
+import { Departures } from './departures.ts';
 import { Embargoes } from './embargoes.ts';
 import { Handoffs } from './handoffs.ts';
 import { HostApi } from './host.ts';
@@ -89,6 +90,7 @@ export class Kernel implements KernelPort {
     ctx.embargoes = new Embargoes(ctx);
     ctx.router = new Router(ctx);
     ctx.cranks = new Cranks(ctx);
+    ctx.departures = new Departures(ctx);
     ctx.port.noteCommitted();
     ctx.retirement = new PromiseRetirement(keeper, {
       push: (peer, msg) => ctx.port.push(peer, msg),
@@ -128,12 +130,16 @@ export class Kernel implements KernelPort {
       throw e;
     }
     transport.attach(k);
-    // The transport cannot list peers: wake every peer owed a message or an ack.
     const keeper = k.#ctx.keeper;
+    // Addresses learned before the restart (sturdyrefs, certificates): a quorum vat's are its
+    // members', the only way to reach it before its configuration is learned again.
+    for (const [peer, addrs] of keeper.addresses) transport.addHints?.(peer, addrs);
+    // The transport cannot list peers: wake every peer owed a message or an ack.
     for (const [peer, state] of keeper.peers) {
       if ((keeper.outbox.get(peer)?.length ?? 0) > 0 || state.inSeq > 0) transport.wake(peer);
     }
     if (keeper.runQueue.length > 0) k.#ctx.cranks.startPump();
+    k.#ctx.departures.resume();
     return k;
   }
 
@@ -246,6 +252,19 @@ export class Kernel implements KernelPort {
     return this.#ctx.port.owed(peer, afterSeq);
   }
 
+  departed(peer: VatId): void {
+    this.#ctx.departures.departed(peer);
+  }
+
+  returned(peer: VatId): void {
+    this.#ctx.departures.returned(peer);
+  }
+
+  /** Clients that left owed messages, and since when (ms since the epoch): tests and metrics. */
+  departedPeers(): ReadonlyMap<VatId, number> {
+    return this.#ctx.keeper.departures;
+  }
+
   // ------------------------------------------------------------------- the vat
 
   /**
@@ -337,6 +356,7 @@ export class Kernel implements KernelPort {
     // Held commits: what ran since the last settle() is dropped (it runs again at the restart).
     if (!ctx.broken && !ctx.options.holdCommits) ctx.port.commit();
     ctx.closed = true;
+    ctx.departures.close();
     await Promise.all([ctx.lifecycle.worker?.terminate(), ctx.transport.close()]);
     try {
       ctx.db?.close();

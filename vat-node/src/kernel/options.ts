@@ -74,6 +74,11 @@ export interface KernelOptions extends VatOptions {
    * on every member, whatever the timing of its I/O.
    */
   readonly holdCommits?: boolean;
+  /**
+   * How long what a departed client is owed waits for it to come back before the kernel
+   * forgets it (departures.ts). Default DEPARTED_RETENTION_MS.
+   */
+  readonly departedRetentionMs?: number;
 }
 
 /** Host-initiated work on a kernel that refuses it (KernelOptions.refuseHost). */
@@ -95,6 +100,12 @@ export interface HostWaiter {
   resolve(r: HostResult): void;
   reject(e: Error): void;
 }
+
+/**
+ * A client that left while owed messages gets a day to come back (a `quorumvat send` that
+ * lost its connection retries within seconds; one that is gone has a fresh identity next time).
+ */
+export const DEPARTED_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** Deliveries sent to the worker in one trip (each still its own crank). */
 export const MAX_BATCH = 64;

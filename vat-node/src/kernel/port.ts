@@ -35,6 +35,7 @@ export class CommitPort {
     const last = state.inSeq;
     if (!Number.isSafeInteger(seq) || seq <= 0)
       throw new ProtocolError('out-of-order', `bad seq ${seq}`);
+    this.#ctx.departures.returned(peer); // any frame from it says it is back
     if (seq <= last) return 'duplicate';
     if (seq !== last + 1)
       throw new ProtocolError(
@@ -60,6 +61,7 @@ export class CommitPort {
 
   acked(peer: VatId, seq: number): void {
     if (this.#ctx.broken || this.#ctx.closed) return;
+    this.#ctx.departures.returned(peer);
     const sent = this.committedOut.get(peer) ?? 0;
     if (seq > sent)
       throw new ProtocolError('out-of-order', `ack ${seq} from ${peer} beyond last sent ${sent}`);

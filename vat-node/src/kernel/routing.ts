@@ -137,15 +137,7 @@ export class Router {
       if (s.result !== null) {
         this.decide(s.result, true, encodeHost(new HostError('Error', reason)), false);
       } else {
-        this.#ctx.port.emit({
-          type: 'message-too-large',
-          peer,
-          target: s.target,
-          method: s.method === null ? null : s.method.slice(0, 128), // a log line, not a dump
-          bytes,
-          maxBytes: MAX_OUTBOUND_MESSAGE_BYTES,
-          reason,
-        });
+        this.#tooLarge(peer, s.target, s.method, bytes, reason);
       }
       return false;
     }
@@ -184,15 +176,7 @@ export class Router {
     if (bytes !== undefined) {
       const reason = tooLargeReason('resolution', peer, bytes);
       res = { rejected: true, data: encodeHost(new HostError('Error', reason)) };
-      this.#ctx.port.emit({
-        type: 'message-too-large',
-        peer,
-        target: vref,
-        method: null,
-        bytes,
-        maxBytes: MAX_OUTBOUND_MESSAGE_BYTES,
-        reason,
-      });
+      this.#tooLarge(peer, vref, null, bytes, reason);
     }
     this.#ctx.port.push(peer, {
       op: 'resolve',
@@ -204,6 +188,19 @@ export class Router {
           received: rec.received.get(peer) ?? 0,
         },
       ],
+    });
+  }
+
+  /** Warn that a message for `peer` was not queued (no result promise says it for us). */
+  #tooLarge(peer: VatId, target: VRef, method: string | null, bytes: number, reason: string) {
+    this.#ctx.port.emit({
+      type: 'message-too-large',
+      peer,
+      target,
+      method: method === null ? null : method.slice(0, 128), // a log line, not a dump
+      bytes,
+      maxBytes: MAX_OUTBOUND_MESSAGE_BYTES,
+      reason,
     });
   }
 

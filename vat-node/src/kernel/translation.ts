@@ -89,6 +89,7 @@ export class CListTranslator {
       let cert = this.#keeper.cert(peer, vref);
       if (cert === undefined) {
         cert = makeHandoffSlot(identity, {
+          hints: this.#keeper.addresses.get(owner.peer) ?? [],
           exporter: owner.peer,
           ref: flip(owner.wire),
           recipient: peer,
@@ -113,7 +114,12 @@ export class CListTranslator {
     if (owner && owner.peer !== peer && this.#identity) {
       return (
         this.#keeper.cert(peer, vref)?.length ??
-        handoffSlotMaxChars(owner.peer, this.#identity.vatId, peer)
+        handoffSlotMaxChars(
+          owner.peer,
+          this.#identity.vatId,
+          peer,
+          this.#keeper.addresses.get(owner.peer),
+        )
       );
     }
     return MAX_WIRE_REF_CHARS;

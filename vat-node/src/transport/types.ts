@@ -43,6 +43,15 @@ export interface KernelPort {
   unacked(peer: VatId, afterSeq: number): readonly AuthSequenced[];
   /** Whether `unacked(peer, afterSeq)` is non-empty, without copying anything. */
   owed(peer: VatId, afterSeq: number): boolean;
+  /**
+   * `peer` is a client that left while messages were owed to it: the transport no longer
+   * dials it. The kernel keeps what it is owed for a retention period, then forgets it
+   * (kernel/departures.ts). Optional for the transport to call: one that never parks a peer
+   * does not.
+   */
+  departed?(peer: VatId): void;
+  /** A departed peer connected to us again (any frame or ack from it says so too). */
+  returned?(peer: VatId): void;
 }
 
 /** What the transport offers the kernel. */

@@ -239,6 +239,7 @@ export class NetworkTransport implements Transport {
 
   #unpark(link: Link): void {
     link.parked = false;
+    this.#kernel?.returned?.(link.peer);
     link.failingSince = undefined;
     link.backoff.reset();
     this.#retryNow(link);
@@ -399,8 +400,9 @@ export class NetworkTransport implements Transport {
       this.#maxFrameBytes,
     );
     if (oversized !== undefined) {
-      // A kernel bug; skipping the message would break ordering, so the link stalls after
-      // the messages before it. Logged once per stuck message.
+      // Cannot happen while the kernel refuses oversized messages (kernel/message-size.ts) and
+      // maxFrameBytes is MAX_FRAME_BYTES. Skipping it would break ordering, so the link stalls
+      // after the messages before it, logged once per stuck message.
       link.dirty = false;
       if (link.stuckAt !== oversized.seq) {
         link.stuckAt = oversized.seq;
@@ -507,6 +509,8 @@ export class NetworkTransport implements Transport {
         // when it connects again.
         link.parked = true;
         this.#events({ type: 'client-gone', peer: link.peer });
+        // The kernel keeps what it owes the client only for a retention period (departures.ts).
+        this.#kernel?.departed?.(link.peer);
         return false;
       }
       link.failingSince ??= Date.now();

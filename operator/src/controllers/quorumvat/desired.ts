@@ -139,9 +139,13 @@ export function memberStatefulSet(
       image,
       imagePullPolicy: pullPolicy,
       command: agent('identity'),
-      env: [{ name: 'QUORUMVAT_DATA_DIR', value: DATA }],
+      env: [
+        { name: 'QUORUMVAT_DATA_DIR', value: DATA },
+        { name: 'QUORUM_DIR', value: QUORUM_DIR },
+      ],
       volumeMounts: [
         { name: 'data', mountPath: DATA },
+        { name: 'quorum', mountPath: QUORUM_DIR },
         { name: 'agent', mountPath: AGENT_DIR, readOnly: true },
       ],
       // The message is the VatID on success; the last log lines on a failure.

@@ -38,7 +38,14 @@ export interface MemberReadiness {
 }
 
 /**
- * Which learners have caught up: a learner whose decided height has reached that of every
+ * How many decided heights a learner may trail the lowest ready voter and still count as caught
+ * up: under steady traffic the voters decide while the learner applies, so "equal" might never
+ * be seen; it finishes the last few blocks as a voter (as etcd promotes a learner that is close).
+ */
+export const LEARNER_LAG = 2;
+
+/**
+ * Which learners have caught up: a learner whose decided height is within LEARNER_LAG of every
  * ready voting member probed in the same round (the lowest of them: a conservative mark, since
  * the voters move on while we look). A learner no voter can be compared with is not caught up.
  */
@@ -58,7 +65,7 @@ export function caughtUp(
   for (const [pod, r] of mine) {
     if (r!.quorum!.role !== 'learner') continue;
     const h = r!.quorum!.ordering?.height;
-    out.set(pod, mark !== undefined && typeof h === 'number' && h >= mark);
+    out.set(pod, mark !== undefined && typeof h === 'number' && h >= mark - LEARNER_LAG);
   }
   return out;
 }
@@ -173,6 +180,11 @@ export async function submitChange(
       return { refused: `${m.pod} refused the change: ${r.message}` };
     }
     failures.push(`${m.pod}: ${r.status ? `HTTP ${r.status} ` : ''}${r.message}`);
+  }
+  if (failures.length > 0 && failures.every((f) => f.includes('HTTP 501'))) {
+    return {
+      unreachable: `the members do not take membership changes (HTTP 501: their runtime has no change path yet): ${failures[0]}`,
+    };
   }
   return {
     unreachable: `no member took the change request (${failures.join('; ') || 'no member pod has an address'})`,

@@ -310,7 +310,10 @@ export async function reconcileQuorumVat(
         Number(voters.has(pods.find((p) => p.name === a.pod)?.vatId ?? '')),
     );
     const r = await submitChange(client, order, signed);
+    let recorded: typeof pending = pending;
     if ('accepted' in r) {
+      const { lastError: _taken, ...rest } = pending;
+      recorded = rest;
       const message = `${describePending(pending)} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
       change = { reason: 'ChangeRequested', message };
       if (pending.attempts === 1) {
@@ -319,11 +322,18 @@ export async function reconcileQuorumVat(
       }
     } else if ('refused' in r) {
       change = { reason: 'ChangeRefused', message: r.refused };
+      recorded = { ...pending, lastError: r.refused };
+      // One Event and one log line per request, not one per retry.
+      if (pending.attempts === 1) {
+        await ctx.api.event(ref(qv), 'Warning', change.reason, change.message);
+        ctx.log.warn({ quorumvat: key, epoch: pending.epoch, op: pending.op }, r.refused);
+      }
     } else {
       change = { reason: 'MembersUnreachable', message: r.unreachable };
+      recorded = { ...pending, lastError: r.unreachable };
     }
-    const status = observe({ pendingChange: pending, change });
-    await warnOnDegraded(ctx, qv, ahead, status, change);
+    const status = observe({ pendingChange: recorded, change });
+    await warnOnDegraded(ctx, qv, ahead, status);
     await writeStatus(ctx, ref(qv), ahead, status);
   } else {
     const status = observe(
@@ -334,7 +344,7 @@ export async function reconcileQuorumVat(
           }
         : {},
     );
-    await warnOnDegraded(ctx, qv, qv.status, status, undefined);
+    await warnOnDegraded(ctx, qv, qv.status, status);
     await writeStatus(ctx, ref(qv), qv.status, status);
   }
   const settled = step.kind === 'done' && action.kind === 'none' && readyMembers.size > 0;
@@ -380,14 +390,10 @@ async function warnOnDegraded(
   qv: QuorumVat,
   before: QuorumVatStatus | undefined,
   after: QuorumVatStatus,
-  change: { reason: string; message: string } | undefined,
 ): Promise<void> {
   const b = before?.conditions?.find((c) => c.type === 'Degraded');
   const a = after.conditions?.find((c) => c.type === 'Degraded');
   if (a?.status === 'True' && (b?.status !== 'True' || b.reason !== a.reason)) {
     await ctx.api.event(ref(qv), 'Warning', a.reason, a.message);
-  }
-  if (change?.reason === 'ChangeRefused') {
-    await ctx.api.event(ref(qv), 'Warning', change.reason, change.message);
   }
 }

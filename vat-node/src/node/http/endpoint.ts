@@ -7,6 +7,9 @@
  *                  (starting, stopping, store failed, data directory read-only or full)
  *   GET /metrics   Prometheus text (node-metrics.ts)
  *   GET /identity  the VatID and the addresses peers dial
+ * A quorum member (a QuorumProvider given to attach) adds its quorum fields to /readyz and
+ * /identity, quorum gauges to /metrics, GET /quorum/chain and POST /quorum/changes (quorum.ts);
+ * a solo node serves exactly the above.
  * Nothing here is a secret: no key, no sturdyref. The endpoint starts before the vat node
  * (so a probe sees "starting", not a refused connection) and is given the node once it runs.
  */
@@ -19,6 +22,16 @@ import type { Logger } from 'pino';
 import type { VatNode } from '../vat-node.ts';
 import { CONTENT_TYPE, type Histogram, MetricsRegistry } from './metrics.ts';
 import { registerNodeMetrics } from './node-metrics.ts';
+import {
+  identityFields,
+  MAX_CHANGE_BYTES,
+  type QuorumMemberStatus,
+  type QuorumProvider,
+  readBody,
+  registerQuorumMetrics,
+  submitChange,
+  waitOf,
+} from './quorum.ts';
 
 export interface EndpointAddress {
   readonly host: string;
@@ -29,6 +42,8 @@ export interface Readiness {
   readonly ready: boolean;
   /** Why not (one line), when not ready. */
   readonly reason?: string;
+  /** A quorum member's view of its quorum and the ordering. */
+  readonly quorum?: QuorumMemberStatus;
 }
 
 /** Bytes written (and removed) to check that the data directory takes writes. */
@@ -40,7 +55,7 @@ export class NodeEndpoint {
   readonly commitSeconds: Histogram;
   readonly #server: Server;
   #log: Logger;
-  #node: { vat: VatNode; dataDir: string | undefined } | undefined;
+  #node: { vat: VatNode; dataDir: string | undefined; quorum?: QuorumProvider } | undefined;
   #stopping = false;
   #lastReady: Readiness | undefined;
 
@@ -57,6 +72,7 @@ export class NodeEndpoint {
       () => this.#node?.vat,
       () => this.#lastReady,
     );
+    registerQuorumMetrics(this.metrics, () => this.#node?.quorum);
   }
 
   /** Listens on `address`; rejects (with the address in the message) when it cannot. */
@@ -85,9 +101,9 @@ export class NodeEndpoint {
     return { host: a.address, port: a.port };
   }
 
-  /** The vat node runs: its store is open and its transport listens. */
-  attach(vat: VatNode, dataDir?: string): void {
-    this.#node = { vat, dataDir };
+  /** The vat node runs: its store is open and its transport listens. `quorum`: on a member. */
+  attach(vat: VatNode, dataDir?: string, quorum?: QuorumProvider): void {
+    this.#node = { vat, dataDir, quorum };
     this.#log = this.#log.child({ vat: vat.vatId });
   }
 
@@ -102,7 +118,14 @@ export class NodeEndpoint {
   }
 
   async readiness(): Promise<Readiness> {
-    const r = await this.#check();
+    let r = await this.#check();
+    const quorum = this.#node?.quorum?.status();
+    if (quorum !== undefined) {
+      if (r.ready && quorum.halted !== null) {
+        r = { ready: false, reason: `quorum member halted: ${quorum.halted}` };
+      }
+      r = { ...r, quorum };
+    }
     // One line per change, not per probe.
     if (this.#lastReady?.ready !== r.ready || this.#lastReady?.reason !== r.reason) {
       if (r.ready) this.#log.info('ready');
@@ -130,10 +153,19 @@ export class NodeEndpoint {
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const path = (req.url ?? '/').split('?')[0];
+      const quorum = this.#node?.quorum;
+      if (req.method === 'POST' && path === '/quorum/changes' && quorum) {
+        const answer = await submitChange(
+          quorum,
+          await readBody(req, MAX_CHANGE_BYTES),
+          waitOf(req.url),
+        );
+        return send(res, answer.status, answer.body);
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return send(res, 405, { error: 'only GET' }, { allow: 'GET, HEAD' });
       }
-      const path = (req.url ?? '/').split('?')[0];
       switch (path) {
         case '/healthz':
           return send(res, 200, { status: 'alive' });
@@ -148,14 +180,24 @@ export class NodeEndpoint {
         case '/identity': {
           const node = this.#node;
           if (!node) return send(res, 503, { error: 'starting' });
-          return send(res, 200, { vatId: node.vat.vatId, addresses: node.vat.multiaddrs() });
+          const base = { vatId: node.vat.vatId, addresses: node.vat.multiaddrs() };
+          if (!node.quorum) return send(res, 200, base);
+          return send(res, 200, { ...base, quorum: identityFields(node.quorum.status()) });
         }
-        default:
-          return send(res, 404, {
-            error: 'not found',
-            paths: ['/healthz', '/readyz', '/metrics', '/identity'],
-          });
+        case '/quorum/chain':
+          if (quorum) return send(res, 200, quorum.chain());
+          break;
       }
+      return send(res, 404, {
+        error: 'not found',
+        paths: [
+          '/healthz',
+          '/readyz',
+          '/metrics',
+          '/identity',
+          ...(quorum ? ['/quorum/chain', 'POST /quorum/changes'] : []),
+        ],
+      });
     } catch (e) {
       this.#log.error({ err: (e as Error).message, path: req.url }, 'http request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal error' });

@@ -16,8 +16,8 @@
  * a newer configuration (setConfig) and seqs already delivered do not count.
  *
  * Memory per quorum sender is bounded: only seqs in (delivered, delivered + window] are kept
- * (window = params.maxPendingPerSender; others are dropped, the member resends them when the
- * link is re-established), each member holds at most one vote per seq, and the frame bytes a
+ * (window = params.maxPendingPerSender; others are dropped, and the client port closes that
+ * member's stream without a strike, so it resends from the receiver's ack), each member holds at most one vote per seq, and the frame bytes a
  * member's votes keep alive count against that member's own budget (a frame is counted once
  * however many of its messages it votes for), so a Byzantine member can fill only its own share.
  * The next seq to deliver is always taken, so full budgets never stall delivery.

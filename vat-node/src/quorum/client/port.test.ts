@@ -172,6 +172,19 @@ test('inbound from Q: members frames combine; the kernel sees Q, once, at k', ()
   assert.equal(calls.received.length, 2);
 });
 
+test('a member far ahead of delivery: not kept, its stream is closed without a strike (it resends)', () => {
+  const { port, calls } = setup();
+  const m = q.members[0]!;
+  const seq = 7 + q.config.params.maxPendingPerSender + 1;
+  const f = frameFrom(m, [{ seq, msg: msg(seq) }]);
+  port.signedFrame(m.vatId, f.signed, f.signature);
+  assert.throws(() => port.receive(m.vatId, seq, msg(seq)), InboundDeferred);
+  assert.deepEqual(calls.received, []);
+  const g = frameFrom(m, [{ seq: 8, msg: msg(8) }]);
+  port.signedFrame(m.vatId, g.signed, g.signature);
+  assert.equal(port.receive(m.vatId, 8, msg(8)), 'accepted', 'the window itself is kept');
+});
+
 test('an unknown host is deferred until classified; one that serves no chain is a solo vat', async () => {
   const { port, calls } = setup();
   const f = frameFrom(solo!, [{ seq: 1, msg: msg(1) }]);

@@ -226,6 +226,11 @@ export class QuorumClientPort implements KernelPort, Transport {
       this.#events({ type: 'quorum-equivocation', ...frameEvidenceToJson(result.evidence) });
     }
     for (const d of result.delivered) upper.receive(quorum, d.seq, d.msg);
+    if (result.outcome === 'ahead' || result.outcome === 'over-budget') {
+      // Not kept (the window or the member's budget is full): close this stream without a
+      // strike, so the member resends from our ack now rather than after a stall timeout.
+      throw new InboundDeferred(`${peer}: seq ${seq} of ${quorum} not kept (${result.outcome})`);
+    }
     return result.outcome === 'duplicate' && seq <= (this.#inbound.delivered(quorum) ?? 0)
       ? 'duplicate'
       : 'accepted';
@@ -270,6 +275,15 @@ export class QuorumClientPort implements KernelPort, Transport {
       }
       return { seq, msg, auth };
     });
+  }
+
+  /** A short-lived client left owing messages (members of a quorum never are such clients). */
+  departed(peer: VatId): void {
+    if (!this.#memberOf.has(peer)) this.#attached().departed?.(peer);
+  }
+
+  returned(peer: VatId): void {
+    if (!this.#memberOf.has(peer)) this.#attached().returned?.(peer);
   }
 
   owed(peer: VatId, afterSeq: number): boolean {

@@ -153,20 +153,6 @@ export class VatNode {
   }
 
   /**
-   * On a member node: what the HTTP endpoint asks about the quorum (node/http/quorum.ts
-   * QuorumProvider: status, chain, change requests).
-   */
-  get quorum() {
-    const member = this.member;
-    if (member === undefined) return undefined;
-    return {
-      status: () => member.status(),
-      chain: () => member.chainDocument(),
-      submitChange: () => member.submitChange(),
-    };
-  }
-
-  /**
    * Mint a sturdyref for the vat's root object, with this node's addresses as hints. A member
    * node refuses (HostRefused): a quorum vat's sturdyrefs are made outside every member.
    */

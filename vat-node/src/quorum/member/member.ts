@@ -174,46 +174,24 @@ export class QuorumMember implements KernelPort, Transport {
     };
   }
 
-  /**
-   * Where this member stands, for probes, status and metrics (the shape of the HTTP endpoint's
-   * QuorumMemberStatus, node/http/quorum.ts).
-   */
+  /** The replica's status: epoch, round, decided height, leader, pending inputs, halted. */
   status() {
-    const c = this.chain.current;
-    const t = toleranceOf(c);
-    const r = this.#replica;
-    const round = r?.currentRound ?? 0;
-    const leader = r?.leaderOf(round) ?? c.members[0]!;
-    return {
-      quorum: this.quorum,
-      name: c.name,
-      epoch: c.epoch,
-      members: c.members.length,
-      threshold: c.threshold,
-      byzantine: t.byzantine,
-      crashes: t.crashes,
-      role: isMember(c, this.vatId) ? 'member' : isLearner(c, this.vatId) ? 'learner' : 'none',
-      ordering: {
-        height: r?.decidedHeight ?? this.#executed.height,
-        round,
-        leader,
-        leading: leader === this.vatId,
-        stalled: this.#stalled,
-        pendingInputs: r?.status().pendingInputs ?? this.#early.length,
-      },
-      executed: this.#executed,
-      halted: this.#haltReason ?? null,
-    } as const;
+    return this.#replica?.status();
+  }
+
+  /** No agreed progress for several view timeouts (said once in the log), until it resumes. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  /** Why this member stopped executing, if it did. */
+  get halted(): string | undefined {
+    return this.#haltReason;
   }
 
   /** The verified configuration chain (genesis and records). */
   chainDocument(): ChainDocument {
     return chainDocument(this.chain);
-  }
-
-  /** Membership changes are ordered inputs (ordering/reconfigure.ts): not wired yet. */
-  async submitChange(): Promise<never> {
-    throw new Error('membership changes are not supported by this member runtime yet');
   }
 
   /** The last batch this member executed, and its transcript hash after it. */

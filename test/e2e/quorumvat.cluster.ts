@@ -242,6 +242,51 @@ test('kubectl scale qvat/escrow --replicas=1 is refused by the API server, with 
   assert.equal(getJson('qvat', 'escrow').spec.replicas, 3);
 });
 
+test('members without a change path: a scale-up starts the pod, waits saying why, and can be undone', {
+  timeout: 600_000,
+  skip: skip ? undefined : 'the members take membership changes (the step above scales for real)',
+}, async () => {
+  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=4');
+  // Pod first: it makes its key and reports its VatID, then waits to be admitted.
+  await eventually('escrow-3 reported its VatID', 240_000, () => {
+    const pod = getJson('pod', 'escrow-3');
+    const s = pod.status.initContainerStatuses?.find(
+      (c: { name: string }) => c.name === 'member-identity',
+    );
+    return s?.state.terminated?.exitCode === 0 ? true : undefined;
+  });
+  const waiting = await eventually(
+    'the admission requested and refused for a reason',
+    120_000,
+    () => {
+      const x = getJson('qvat', 'escrow');
+      return x.status.pendingChange?.op === 'add-learner' &&
+        /HTTP 501/.test(cond(x, 'Progressing')?.message ?? '')
+        ? x
+        : undefined;
+    },
+  );
+  assert.equal(waiting.status.pendingChange.pod, 'escrow-3');
+  assert.equal(waiting.status.replicas, 3, 'no member added');
+  assert.equal(waiting.status.epoch, 0);
+  assert.equal(cond(waiting, 'Ready').status, 'True', 'the quorum serves meanwhile');
+  assert.match(
+    kubectl('-n', ns, 'logs', 'escrow-3', '-c', 'await-genesis'),
+    /waiting to be admitted to the quorum/,
+  );
+  // Undone: the pod that never became a member goes, and nothing is pending any more.
+  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=3');
+  await eventually('back to 3 pods, nothing pending', 240_000, () => {
+    const x = getJson('qvat', 'escrow');
+    const pods = getJson('pods', '-l', 'quorumvat.dev/vat=escrow').items.length;
+    return pods === 3 &&
+      !x.status.pendingChange &&
+      getJson('statefulset', 'escrow').spec.replicas === 3
+      ? true
+      : undefined;
+  });
+});
+
 test('kubectl scale qvat/escrow --replicas=5 (operator killed mid-way) and back to 3: one member at a time, same VatID', {
   timeout: 600_000,
   skip,

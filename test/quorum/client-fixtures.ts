@@ -19,7 +19,11 @@ import { QuorumClientPort } from '../../vat-node/src/quorum/client/port.ts';
 import { chainDocument } from '../../vat-node/src/quorum/status.ts';
 import type { AuthSequenced, KernelPort, Transport } from '../../vat-node/src/transport/types.ts';
 import { canonicalJson } from '../../vat-node/src/vattp/codec.ts';
-import { ephemeralIdentity, type HostIdentity } from '../../vat-node/src/vattp/identity.ts';
+import {
+  ephemeralIdentity,
+  type HostIdentity,
+  loadOrCreateIdentity,
+} from '../../vat-node/src/vattp/identity.ts';
 import { NetworkTransport } from '../../vat-node/src/vattp/network-transport.ts';
 
 export type After = { after: (fn: () => Promise<void> | void) => void };
@@ -140,8 +144,14 @@ export interface Client {
 }
 
 /** A real solo kernel behind a QuorumClientPort; the boundary between them is recorded. */
-export async function startClient(t: After, contract = 'recorder.js'): Promise<Client> {
-  const identity = await ephemeralIdentity();
+export async function startClient(
+  t: After,
+  options: { contract?: string; dataDir?: string } = {},
+): Promise<Client> {
+  const identity =
+    options.dataDir === undefined
+      ? await ephemeralIdentity()
+      : await loadOrCreateIdentity(options.dataDir);
   const { logger, lines } = captureLogger();
   const events = logEvents(logger);
   const transport = await NetworkTransport.create({ identity, events, ...TRANSPORT_TIMING });
@@ -175,6 +185,7 @@ export async function startClient(t: After, contract = 'recorder.js'): Promise<C
     addHints: (peer, addrs) => port.addHints(peer, addrs),
     close: () => port.close(),
   };
+  const contract = options.contract ?? 'recorder.js';
   const source = readFileSync(new URL(`./contracts/${contract}`, import.meta.url), 'utf8');
   const kernel = await Kernel.create(
     {
@@ -183,6 +194,7 @@ export async function startClient(t: After, contract = 'recorder.js'): Promise<C
       contractSource: source,
       gasLimit: 10_000_000,
       events,
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     },
     recording,
   );

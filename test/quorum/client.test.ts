@@ -9,9 +9,13 @@
  * message only when k members acknowledged it.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { lpStream } from '@libp2p/utils';
 import { ignoreEvents } from '../../vat-node/src/events/events.ts';
+import { formatSturdyRef, newSecret } from '../../vat-node/src/kernel/sturdyref.ts';
 import type { VatId } from '../../vat-node/src/protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../../vat-node/src/protocol/messages.ts';
 import { flip } from '../../vat-node/src/protocol/refs.ts';
@@ -322,4 +326,36 @@ test('membership changes: a new member is learned from its own chain; a removed 
   assert.deepEqual(await entries(client), ['one', 'two']);
   assert.ok(epoch1.current.members.includes(idC.vatId));
   assert.ok(!client.port.chainOf(Q)!.current.members.includes(idC.vatId));
+});
+
+test('restart: a client that owes a quorum a message finds its members again from the hints it kept', async (t) => {
+  const { ids, Q, chain } = await makeQuorum(3, 2);
+  const members = await Promise.all(ids.map((id) => startMember(t, id, () => chain)));
+  for (const m of members) m.port.ackCap = 0;
+  const dataDir = mkdtempSync(join(tmpdir(), 'qv-qclient-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = await startClient(t, { dataDir });
+  // Redeeming Q's sturdyref: its hints (member addresses) are kept with the vat's state, and
+  // the redeem message goes to every member (they never answer here: that is not the point).
+  const uri = formatSturdyRef({
+    vatId: Q,
+    secret: newSecret(),
+    hints: members.map((m) => m.transport.multiaddrs()[0]!),
+  });
+  void first.kernel.redeem(uri).catch(() => undefined);
+  await until('the redeem at every member', () =>
+    members.every((m) => m.port.received.length === 1),
+  );
+  assert.ok(members.every((m) => m.port.received[0]!.authOk));
+  await first.kernel.close();
+  assert.equal(first.kernel.unacked(Q, 0).length, 1, 'kept: no member acknowledged it');
+
+  // Restarted from its directory, with no hint from anyone: it finds Q's members again and
+  // the message is acknowledged once k of them say so.
+  for (const m of members) m.port.ackCap = Number.POSITIVE_INFINITY;
+  const second = await startClient(t, { dataDir });
+  await until('chain learned again', () => second.port.chainOf(Q) !== undefined);
+  await until('acknowledged by k members', () => second.boundary.acked.length > 0);
+  assert.deepEqual(second.boundary.acked.at(-1), { peer: Q, seq: 1 });
+  assert.equal(second.kernel.unacked(Q, 0).length, 0);
 });

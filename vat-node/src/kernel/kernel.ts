@@ -130,8 +130,11 @@ export class Kernel implements KernelPort {
       throw e;
     }
     transport.attach(k);
-    // The transport cannot list peers: wake every peer owed a message or an ack.
     const keeper = k.#ctx.keeper;
+    // Addresses learned before the restart (sturdyrefs, certificates): a quorum vat's are its
+    // members', the only way to reach it before its configuration is learned again.
+    for (const [peer, addrs] of keeper.addresses) transport.addHints?.(peer, addrs);
+    // The transport cannot list peers: wake every peer owed a message or an ack.
     for (const [peer, state] of keeper.peers) {
       if ((keeper.outbox.get(peer)?.length ?? 0) > 0 || state.inSeq > 0) transport.wake(peer);
     }

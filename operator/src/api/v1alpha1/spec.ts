@@ -315,6 +315,9 @@ export const quorumVatStatus = obj('The observed state of a QuorumVat.', {
       pod: str('The pod of that member.'),
       requestedAt: str('When the request was last sent.', { format: 'date-time' }),
       attempts: int('How many times it was sent (the same signed request each time).'),
+      lastError: str('Why the last attempt was not taken by a member (refused, unreachable).', {
+        maxLength: 4096,
+      }),
     },
     { required: ['epoch', 'op', 'requestedAt', 'attempts'] },
   ),

@@ -82,6 +82,8 @@ export interface PendingChange {
   pod?: string;
   requestedAt: string;
   attempts: number;
+  /** Why the last attempt was not taken (refused, unreachable), until one is. */
+  lastError?: string;
 }
 
 export interface Vat {

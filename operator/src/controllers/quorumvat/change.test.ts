@@ -137,3 +137,17 @@ test('descriptions say who and what', () => {
     'v9 joins as a learner',
   );
 });
+
+test('while a request waits for its retry, the reason the last attempt was not taken stays in view', () => {
+  const p = (pendingAfter(add, 4, t0) as { pending: PendingChange }).pending;
+  const refused = { ...p, lastError: 'the members do not take membership changes (HTTP 501)' };
+  const w = pendingAfter(add, 4, at(10), refused);
+  assert.equal(w.kind, 'wait');
+  assert.match(
+    (w as { message: string }).message,
+    /not taken: the members do not take .*HTTP 501.*sent again after 30 s/,
+  );
+  const again = pendingAfter(add, 4, at(40), refused);
+  assert.equal(again.kind, 'submit');
+  assert.equal((again as { pending: PendingChange }).pending.attempts, 2);
+});

@@ -102,7 +102,9 @@ export function changeAction(input: {
   return {
     kind: 'wait',
     pending,
-    message: `requested ${describePending(pending)} at epoch ${pending.epoch} (attempt ${pending.attempts}); waiting for the quorum to order it`,
+    message: pending.lastError
+      ? `requested ${describePending(pending)} at epoch ${pending.epoch} (attempt ${pending.attempts}), not taken: ${pending.lastError}; sent again after ${Math.round(input.retryMs / 1000)} s`
+      : `requested ${describePending(pending)} at epoch ${pending.epoch} (attempt ${pending.attempts}); waiting for the quorum to order it`,
   };
 }
 

@@ -310,7 +310,10 @@ export async function reconcileQuorumVat(
         Number(voters.has(pods.find((p) => p.name === a.pod)?.vatId ?? '')),
     );
     const r = await submitChange(client, order, signed);
+    let recorded: typeof pending = pending;
     if ('accepted' in r) {
+      const { lastError: _taken, ...rest } = pending;
+      recorded = rest;
       const message = `${describePending(pending)} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
       change = { reason: 'ChangeRequested', message };
       if (pending.attempts === 1) {
@@ -319,6 +322,7 @@ export async function reconcileQuorumVat(
       }
     } else if ('refused' in r) {
       change = { reason: 'ChangeRefused', message: r.refused };
+      recorded = { ...pending, lastError: r.refused };
       // One Event and one log line per request, not one per retry.
       if (pending.attempts === 1) {
         await ctx.api.event(ref(qv), 'Warning', change.reason, change.message);
@@ -326,8 +330,9 @@ export async function reconcileQuorumVat(
       }
     } else {
       change = { reason: 'MembersUnreachable', message: r.unreachable };
+      recorded = { ...pending, lastError: r.unreachable };
     }
-    const status = observe({ pendingChange: pending, change });
+    const status = observe({ pendingChange: recorded, change });
     await warnOnDegraded(ctx, qv, ahead, status);
     await writeStatus(ctx, ref(qv), ahead, status);
   } else {

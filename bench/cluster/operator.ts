@@ -128,14 +128,16 @@ for (const n of sizes) {
       const start = Date.now();
       kubectl('-n', ns, 'scale', 'qvat/q', '--replicas=5');
       try {
-        await eventually('5 voting members', 900_000, () => {
+        // (eventually retries through a throw: a hopeless state is returned, then thrown.)
+        const end = await eventually('5 voting members', 900_000, () => {
           const q = get();
           const progress = q.status?.conditions?.find((c) => c.type === 'Progressing');
-          if (progress?.message.includes('HTTP 501')) throw new Error(progress.message);
+          if (progress?.message.includes('HTTP 501')) return { hopeless: progress.message };
           return q.status?.replicas === 5 && !q.status.pendingChange && ready(q)?.status === 'True'
-            ? true
+            ? { hopeless: undefined }
             : undefined;
         });
+        if (end.hopeless) throw new Error(end.hopeless);
         emit({
           bench: 'operator-scale',
           from: 3,

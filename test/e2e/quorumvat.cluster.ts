@@ -270,10 +270,15 @@ test('members without a change path: a scale-up starts the pod, waits saying why
   assert.equal(waiting.status.replicas, 3, 'no member added');
   assert.equal(waiting.status.epoch, 0);
   assert.equal(cond(waiting, 'Ready').status, 'True', 'the quorum serves meanwhile');
-  assert.match(
-    kubectl('-n', ns, 'logs', 'escrow-3', '-c', 'await-genesis'),
-    /waiting to be admitted to the quorum/,
-  );
+  // (The init container may still be starting: its log is read once it runs.)
+  await eventually('escrow-3 waiting to be admitted', 60_000, () => {
+    try {
+      const log = kubectl('-n', ns, 'logs', 'escrow-3', '-c', 'await-genesis');
+      return /waiting to be admitted to the quorum/.test(log) ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
   // Undone: the pod that never became a member goes, and nothing is pending any more.
   kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=3');
   await eventually('back to 3 pods, nothing pending', 240_000, () => {

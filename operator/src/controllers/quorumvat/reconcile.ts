@@ -303,11 +303,11 @@ export async function reconcileQuorumVat(
       chainConfig,
       changeOf(step),
     );
+    // Only voting members order a request: pods outside the configuration (a new pod waiting
+    // to be admitted, a removed one) are not asked. Ready ones first.
     const voters = new Set(chainConfig.members);
-    const order = endpoints().sort(
-      (a, b) =>
-        Number(voters.has(pods.find((p) => p.name === b.pod)?.vatId ?? '')) -
-        Number(voters.has(pods.find((p) => p.name === a.pod)?.vatId ?? '')),
+    const order = endpoints().filter((e) =>
+      voters.has(pods.find((p) => p.name === e.pod)?.vatId ?? ''),
     );
     const r = await submitChange(client, order, signed);
     let recorded: typeof pending = pending;

@@ -29,12 +29,22 @@ import type { Block, ReplicaAction } from '../../vat-node/src/quorum/ordering/ty
  */
 const LIE_FROM = 8;
 
+/** One stdout line the first time each misdeed is done (the test checks they were done). */
+const done = new Set<string>();
+function did(act: string): void {
+  if (done.has(act)) return;
+  done.add(act);
+  process.stdout.write(`${JSON.stringify({ level: 30, msg: 'byzantine', act })}\n`);
+}
+
 if (process.env['QUORUMVAT_BYZANTINE'] === '1') {
   type Handle = Replica['handle'];
   const handle: Handle = Replica.prototype.handle;
   Replica.prototype.handle = function (this: Replica, event) {
+    const lie = event.type === 'executed' && event.height >= LIE_FROM;
+    if (lie) did('lied');
     const e =
-      event.type === 'executed' && event.height >= LIE_FROM
+      lie && event.type === 'executed'
         ? { ...event, hash: createHash('sha256').update(`lie ${event.height}`).digest('hex') }
         : event;
     const out = handle.call(this, e);
@@ -44,7 +54,8 @@ if (process.env['QUORUMVAT_BYZANTINE'] === '1') {
   const unacked = QuorumMember.prototype.unacked;
   QuorumMember.prototype.unacked = function (this: QuorumMember, peer, afterSeq) {
     const real = unacked.call(this, peer, afterSeq);
-    if (this.chain.current.members.includes(peer)) return real;
+    if (this.chain.current.members.includes(peer) || real.length === 0) return real;
+    did('forged');
     return real.map((s) => ({
       ...s,
       msg: JSON.parse(JSON.stringify(s.msg).replace(/"body":"#\d+"/g, '"body":"#4242"')),
@@ -63,6 +74,7 @@ function equivocate(replica: Replica, a: ReplicaAction): ReplicaAction[] {
   const s = (replica as unknown as { state: { quorum: string; crypto: { sign: Sign } } }).state;
   const id = blockIdOf(s.quorum, forged, inputs.map(inputDigest));
   const sig = s.crypto.sign(proposalStatement(s.quorum, block.epoch, block.round, id));
+  did('equivocated');
   const others = replica.configuration.members.filter((m) => m !== replica.self);
   return others.map((to, i) => ({
     type: 'send',

@@ -76,6 +76,15 @@ test('n = 4, k = 3, one Byzantine member (equivocates as leader, forges outbound
     value: CALLS,
   });
 
+  // The liar did all three (its wrapper says so once each).
+  assert.deepEqual(
+    liar.logs
+      .filter((l) => l['msg'] === 'byzantine')
+      .map((l) => l['act'])
+      .sort(),
+    ['equivocated', 'forged', 'lied'],
+  );
+
   // The honest members agree: the same transcript hash at the same height.
   const state = await until('honest members agree', 90_000, async () => {
     const s = await Promise.all(honest.map((m) => m.status()));

@@ -178,7 +178,7 @@ test('every mistake: one line on stderr naming the flag, nothing on stdout, exit
     { args: ['identity', '--data-dir', at('m0'), '--x'], says: /unknown option '--x'/ },
     {
       args: ['quorum'],
-      says: /^quorumvat quorum: missing subcommand \(admin-key, sturdy-key, genesis, sturdyref, status, change\)/,
+      says: /^quorumvat quorum: missing subcommand \(admin-key, sturdy-key, genesis, sturdyref, status, change, submit\)/,
     },
     { args: ['quorum', 'genesys'], says: /unknown command 'genesys'.*genesis/ },
     { args: ['quorum', 'admin-key'], says: /^quorumvat quorum admin-key: missing --out/ },
@@ -338,6 +338,15 @@ test('every mistake: one line on stderr naming the flag, nothing on stdout, exit
     {
       args: [...change.slice(0, 3), at('open.key'), ...change.slice(4), '--threshold', '3'],
       says: /--admin-key: .* is readable by others/,
+    },
+    {
+      args: ['quorum', 'submit', '--member', '127.0.0.1:1'],
+      says: /^quorumvat quorum submit: missing --request/,
+    },
+    { args: ['quorum', 'submit', '--request', genesisFile], says: /missing --member/ },
+    {
+      args: ['quorum', 'submit', '--request', genesisFile, '--member', '127.0.0.1:1'],
+      says: /--request: .* is not a signed change request \(quorum change --out\): body: keys must be exactly request, admin/,
     },
     // node --quorum-genesis
     {
@@ -518,6 +527,41 @@ test('status and change against a member endpoint: health, a change decided, the
     2,
   );
 
+  // Signed offline (--out), carried later by someone without the key (quorum submit).
+  await ok([
+    'quorum',
+    'change',
+    '--admin-key',
+    at('admin.key'),
+    '--genesis',
+    genesisFile,
+    '--chain',
+    at('chain.json'),
+    '--add-learner',
+    String(json(await ok(['identity', '--data-dir', at('m4')])).vatId),
+    '--out',
+    at('learner.change'),
+  ]);
+  const carried = json(
+    await ok(['quorum', 'submit', '--request', at('learner.change'), '--member', url]),
+  );
+  assert.deepEqual(carried, { state: 'decided', epoch: 2, position: 2, member: url });
+  assert.equal(provider.chainNow.current.epoch, 2);
+  // The same request again: stale, refused before ordering, said once, exit 1.
+  const again = await runCli([
+    'quorum',
+    'submit',
+    '--request',
+    at('learner.change'),
+    '--member',
+    url,
+  ]);
+  assert.equal(again.code, 1);
+  assert.match(
+    linesOf(again.stderr)[0]!,
+    /change not submitted: .*400 .*epoch 1, already at epoch 2/,
+  );
+
   // A tampered chain document: exit 3, and the line says which source.
   const tampered = JSON.parse(doc);
   tampered.records[0].position = 7;
@@ -611,10 +655,10 @@ test('status and change against a member endpoint: health, a change decided, the
     '1s',
   ]);
   assert.equal(r.code, 5, r.stderr);
-  assert.deepEqual(json(r.stdout), { state: 'submitted', epoch: 1 });
+  assert.deepEqual(json(r.stdout), { state: 'submitted', epoch: 2 });
   assert.match(linesOf(r.stderr)[0]!, /not decided within 1000 ms/);
   assert.equal(provider.submitted, submitted + 1);
-  assert.equal(provider.chainNow.current.epoch, 1, 'nothing decided');
+  assert.equal(provider.chainNow.current.epoch, 2, 'nothing decided');
 });
 
 // ---------------------------------------------------------------- real member processes

@@ -39,14 +39,20 @@ try {
   log.info({ quorum: node.member?.quorum, addrs: node.multiaddrs() }, 'vat node ready');
   // SIGUSR2: one line with where this member stands (the tests compare members with it).
   process.on('SIGUSR2', () => {
-    const status = node.member?.status();
-    const executed = node.member?.executed;
+    const member = node.member;
+    const status = member?.status();
     log.info(
       {
-        height: executed?.height,
-        hash: executed?.hash,
-        decided: status?.height,
-        round: status?.round,
+        height: member?.executed.height,
+        hash: member?.executed.hash,
+        ordering: status && {
+          height: status.height,
+          round: status.round,
+          leader: status.leader,
+          stalled: member?.stalled,
+          pendingInputs: status.pendingInputs,
+        },
+        halted: member?.halted,
       },
       'member status',
     );

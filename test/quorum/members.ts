@@ -94,12 +94,19 @@ export async function makeQuorum(
   };
 }
 
+export interface MemberStatus {
+  /** The last executed height and the transcript hash there. */
+  readonly height: number;
+  readonly hash: string;
+  readonly ordering: { readonly leader: string; readonly round: number; readonly stalled: boolean };
+}
+
 export interface MemberProcess {
   readonly vatId: VatId;
   readonly child: ChildProcess;
   readonly logs: Record<string, unknown>[];
   /** Where it stands now: its last executed height and transcript hash there. */
-  status(): Promise<{ height: number; hash: string }>;
+  status(): Promise<MemberStatus>;
   /** SIGTERM (graceful) or SIGKILL/SIGSTOP…; resolves when it exited (not for SIGSTOP). */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -161,7 +168,13 @@ export async function startMember(
     const deadline = Date.now() + 10_000;
     for (;;) {
       const line = logs.slice(seen).find((l) => l['msg'] === 'member status');
-      if (line !== undefined) return { height: Number(line['height']), hash: String(line['hash']) };
+      if (line !== undefined) {
+        return {
+          height: Number(line['height']),
+          hash: String(line['hash']),
+          ordering: line['ordering'] as MemberStatus['ordering'],
+        };
+      }
       if (Date.now() > deadline) throw Error(`member ${i} gave no status`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -444,6 +444,11 @@ export const OPTIONS = {
     default: undefined as string | undefined,
     parse: quorum.memberVatId,
   },
+  request: {
+    flags: '--request <file>',
+    help: 'a change request signed earlier (quorumvat quorum change --out FILE)',
+    parse: quorum.signedChangeFile,
+  },
   sturdyKeyFile: {
     flags: '--key <file>',
     help: 'the sturdyref key file (quorumvat quorum sturdy-key)',
@@ -615,6 +620,14 @@ export const COMMANDS = {
       '--out); with --member it is POSTed to each (/quorum/changes) and the command waits',
       'until one reports it decided (exit 0), refused (1), or --timeout passes (5).',
     ].join('\n'),
+  },
+  'quorum submit': {
+    summary: 'carry a change request signed earlier (quorum change --out) to members',
+    options: ['memberEndpoint', 'request', 'timeout', 'logLevel'],
+    required: ['request', 'memberEndpoint'],
+    defaults: { logLevel: 'warn' },
+    details:
+      'Exit as quorum change: 0 decided, 1 refused or not submitted, 5 not decided within --timeout.',
   },
 } satisfies Record<string, CommandSpec>;
 

@@ -9,7 +9,7 @@ import { runLocalDemo } from '../demo/local-demo.ts';
 import { type Config, EXIT } from './config.ts';
 import { runNode } from './node-command.ts';
 import { parseCommandLine, UsageError, usageLine } from './parse.ts';
-import { runQuorumChange } from './quorum/change-command.ts';
+import { runQuorumChange, runQuorumSubmit } from './quorum/change-command.ts';
 import {
   runAdminKey,
   runGenesis,
@@ -49,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       return runQuorumStatus(config as Config<'quorum status'>);
     case 'quorum change':
       return runQuorumChange(config as Config<'quorum change'>);
+    case 'quorum submit':
+      return runQuorumSubmit(config as Config<'quorum submit'>);
   }
 }
 

@@ -120,7 +120,7 @@ export class Cranks {
           await this.crankBatch();
         }
         // One commit per worker batch (group commit); then its messages and results go out.
-        this.#ctx.port.commit();
+        if (!this.#ctx.options.holdCommits) this.#ctx.port.commit();
         this.#ctx.lifecycle.maybeCheckpoint();
       }
     } catch (e) {

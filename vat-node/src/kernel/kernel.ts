@@ -353,7 +353,8 @@ export class Kernel implements KernelPort {
   async close(): Promise<void> {
     const ctx = this.#ctx;
     if (ctx.closed) return;
-    if (!ctx.broken) ctx.port.commit();
+    // Held commits: what ran since the last settle() is dropped (it runs again at the restart).
+    if (!ctx.broken && !ctx.options.holdCommits) ctx.port.commit();
     ctx.closed = true;
     ctx.departures.close();
     await Promise.all([ctx.lifecycle.worker?.terminate(), ctx.transport.close()]);

@@ -67,6 +67,14 @@ export interface KernelOptions extends VatOptions {
    */
   readonly bootstrapKeys?: readonly string[];
   /**
+   * Commit only when the host says so (settle(), or a host call that hands something out), not
+   * after each worker batch or inbound frame: a quorum member commits once per agreed batch, so
+   * a crash never leaves half a batch behind (it runs again, whole, at the restart), and what
+   * the kernel does at a commit (promise retirement, drop messages) happens at the same points
+   * on every member, whatever the timing of its I/O.
+   */
+  readonly holdCommits?: boolean;
+  /**
    * How long what a departed client is owed waits for it to come back before the kernel
    * forgets it (departures.ts). Default DEPARTED_RETENTION_MS.
    */

@@ -96,7 +96,7 @@ export class CommitPort {
    * calls that arrived together, or during the last commit's fsync, share one transaction.
    */
   scheduleCommit(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.#ctx.options.holdCommits) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;

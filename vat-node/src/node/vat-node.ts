@@ -152,7 +152,10 @@ export class VatNode {
     return this.#addrs();
   }
 
-  /** Mint a sturdyref for the vat's root object, with this node's addresses as hints. */
+  /**
+   * Mint a sturdyref for the vat's root object, with this node's addresses as hints. A member
+   * node refuses (HostRefused): a quorum vat's sturdyrefs are made outside every member.
+   */
   mintRootSturdyRef(): string {
     return this.kernel.mintSturdyRef('o+0', this.multiaddrs());
   }

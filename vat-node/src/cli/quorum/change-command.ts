@@ -12,6 +12,7 @@
  * --timeout (the request stays submitted; `quorum status` shows when it lands).
  */
 
+import type { Logger } from 'pino';
 import { MAX_CHANGE_WAIT_MS, type SignedChange } from '../../node/http/quorum.ts';
 import { ChainError, type ConfigChange, requestChange } from '../../quorum/chain.ts';
 import type { QuorumConfig } from '../../quorum/config.ts';
@@ -189,7 +190,23 @@ export async function runQuorumChange(config: Config<'quorum change'>): Promise<
       );
     return EXIT.ok;
   }
-  const outcomes = await submit(signed, config.memberEndpoint, config.timeout);
+  return submitAndReport(signed, config.memberEndpoint, config.timeout, log);
+}
+
+/** `quorum submit`: a request signed earlier (quorum change --out), carried to members. */
+export async function runQuorumSubmit(config: Config<'quorum submit'>): Promise<number> {
+  const log = createLogger(config.logLevel, 'stderr').child({ vat: null, component: 'quorum' });
+  return submitAndReport(config.request, config.memberEndpoint, config.timeout, log);
+}
+
+/** POSTs to the members and prints what came of it; the exit code of change and submit. */
+async function submitAndReport(
+  signed: SignedChange,
+  members: readonly string[],
+  timeout: number,
+  log: Logger,
+): Promise<number> {
+  const outcomes = await submit(signed, members, timeout);
   const first = (kind: Outcome['kind']) => outcomes.find((o) => o.kind === kind);
   const decided = first('decided') ?? first('refused');
   if (decided && decided.kind !== 'unreachable') {
@@ -210,10 +227,12 @@ export async function runQuorumChange(config: Config<'quorum change'>): Promise<
     .join('; ');
   if (first('pending')) {
     log.error(
-      { timeoutMs: config.timeout },
-      `change submitted, not decided within ${Math.min(config.timeout, MAX_CHANGE_WAIT_MS)} ms (${said})`,
+      { timeoutMs: timeout },
+      `change submitted, not decided within ${Math.min(timeout, MAX_CHANGE_WAIT_MS)} ms (${said})`,
     );
-    process.stdout.write(`${JSON.stringify({ state: 'submitted', epoch: current.epoch })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ state: 'submitted', epoch: signed.request.epoch })}\n`,
+    );
     return EXIT.timeout;
   }
   log.error({}, `change not submitted: ${said}`);

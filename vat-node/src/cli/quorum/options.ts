@@ -6,7 +6,9 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { parseSignedChange, type SignedChange } from '../../node/http/quorum.ts';
 import type { VatId } from '../../protocol/identity.ts';
+import { ChainError } from '../../quorum/chain.ts';
 import {
   checkGenesis,
   checkMemberVatId,
@@ -163,4 +165,18 @@ export function memberHint(raw: string): string {
     throw new ConfigError(`expected a member's address ending in /p2p/VATID, got "${raw}"`);
   }
   return ma;
+}
+
+/** A signed change request file (quorum change --out): its shape checked, not its signature. */
+export function signedChangeFile(raw: string): SignedChange {
+  jsonFile(raw);
+  const text = readFileSync(raw, 'utf8');
+  try {
+    return parseSignedChange(text);
+  } catch (e) {
+    if (!(e instanceof ChainError)) throw e;
+    throw new ConfigError(
+      `${raw} is not a signed change request (quorum change --out): ${e.message}`,
+    );
+  }
 }

@@ -18,14 +18,18 @@
  *
  * Durability: safety state, undecided and decided blocks are in ordering.sqlite, written
  * before the vote or execution that depends on them (ordering-store.ts). Where execution
- * stands is in the kernel's store, committed with the cranks: `ordering.tip` (the last
- * executed block, written in the same commit as its inputs' inbound marks) and
- * `ordering.hash` (the member's transcript hash, updated by every crank). A restarted member
- * resumes from them: the kernel's inbound marks are the senders' decided marks, blocks decided
- * but not executed are executed first, the rest comes from the peers (ordering/sync.ts).
+ * stands is in the kernel's store: the kernel commits once per agreed batch (holdCommits),
+ * with `ordering.tip` (the last executed block) and `ordering.hash` (the member's transcript
+ * hash) in the same transaction as the batch's cranks and inbound marks. A crash never leaves
+ * half a batch: a restarted member resumes at the last whole one, its kernel's inbound marks are
+ * the senders' decided marks, blocks decided but not executed are executed first (they are in
+ * ordering.sqlite), the rest comes from the peers (ordering/sync.ts). Committing at the same
+ * points everywhere also keeps what the kernel does at a commit (promise retirement, drop
+ * messages to peers) in the same place of every member's transcript and outboxes.
  *
- * The member's transcript hash chains the kernel's crank entries except `startVat` cranks: a
- * worker start (this member's restart, a planned worker refresh) is local, not agreed, and must
+ * The member's transcript hash chains the kernel's crank entries except `startVat` and
+ * `retire` cranks: a worker start (this member's restart) and the retiring of promises the
+ * worker knows (a restarted worker knows none of the old ones) are local, not agreed, and must
  * not make the member look diverged. Contracts of quorum vats must keep their state durable
  * (baggage, durable kinds): heap-only state starts over at a member's restart.
  *
@@ -60,7 +64,7 @@ import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../o
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
 import type { Input, ResumeState } from '../ordering/types.ts';
-import { chainDocument } from '../status.ts';
+import { type ChainDocument, chainDocument } from '../status.ts';
 import { OrderingLink } from './ordering-link.ts';
 import { OrderingStore } from './ordering-store.ts';
 
@@ -123,7 +127,8 @@ export class QuorumMember implements KernelPort, Transport {
   #executed = { height: 0, hash: GENESIS_HASH };
   #early: Input[] = [];
   #faulty: string | undefined;
-  #halted = false;
+  #haltReason: string | undefined;
+  #stalled = false;
   #closed = false;
   #round = 0;
   #leader: VatId | undefined;
@@ -154,7 +159,7 @@ export class QuorumMember implements KernelPort, Transport {
   /** The kernel options a member's kernel must be created with. */
   kernelOptions(): Pick<
     KernelOptions,
-    'vatId' | 'refuseHost' | 'bootstrapKeys' | 'onCrank' | 'checkpoint'
+    'vatId' | 'refuseHost' | 'bootstrapKeys' | 'onCrank' | 'checkpoint' | 'holdCommits'
   > {
     return {
       vatId: this.quorum,
@@ -164,12 +169,29 @@ export class QuorumMember implements KernelPort, Transport {
       // A planned worker refresh happens at a point that depends on this member's own history
       // (its restarts): only restarts and failed cranks start workers on a member.
       checkpoint: { refreshWorker: 'never' },
+      // One commit per agreed batch (settle): the same commit points on every member.
+      holdCommits: true,
     };
   }
 
-  /** The current round's leader, the last executed height and the like (status, tests). */
+  /** The replica's status: epoch, round, decided height, leader, pending inputs, halted. */
   status() {
     return this.#replica?.status();
+  }
+
+  /** No agreed progress for several view timeouts (said once in the log), until it resumes. */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  /** Why this member stopped executing, if it did. */
+  get halted(): string | undefined {
+    return this.#haltReason;
+  }
+
+  /** The verified configuration chain (genesis and records). */
+  chainDocument(): ChainDocument {
+    return chainDocument(this.chain);
   }
 
   /** The last batch this member executed, and its transcript hash after it. */
@@ -262,7 +284,10 @@ export class QuorumMember implements KernelPort, Transport {
   async start(): Promise<void> {
     const kernel = this.#kernel;
     if (kernel === undefined) throw new Error('start() before the kernel attached');
+    // Whatever the restart queued (nothing, after a whole batch) runs before anything new.
+    await kernel.settle();
     let tip = this.#tip();
+    this.#executed = { height: tip?.height ?? 0, hash: this.#hash };
     // Decided before the crash, not executed: the proofs were checked when they were decided.
     for (const d of this.#store.decided(tip === undefined ? 1 : tip.height + 1)) {
       if (d.height !== (tip?.height ?? 0) + 1) break;
@@ -310,6 +335,7 @@ export class QuorumMember implements KernelPort, Transport {
       observe: (e) => this.#observe(e),
       persistSafety: (s) => this.#store.saveSafety(s),
       persistBlock: (b) => this.#store.saveBlock(b),
+      persistTogether: (write) => this.#store.transaction(write),
       persistDecided: (d) =>
         this.#store.saveDecided({
           blockId: d.blockId,
@@ -345,6 +371,7 @@ export class QuorumMember implements KernelPort, Transport {
 
   async #execute(d: Decision): Promise<string> {
     const kernel = this.#kernel!;
+    if (this.#haltReason !== undefined) throw new Error(this.#haltReason);
     for (const input of d.inputs) {
       if (input.kind !== 'message') continue; // a membership change: the replica's business
       try {
@@ -369,7 +396,9 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   #onCrank(delivery: Delivery, outcome: CrankOutcome): void {
-    if (delivery.type === 'startVat') return;
+    // Local, not agreed: a worker start, and retiring promises the worker knows (a restarted
+    // worker knows none of the old ones: the kernel forgets those without a retire crank).
+    if (delivery.type === 'startVat' || delivery.type === 'retire') return;
     if (!outcome.ok && NON_DETERMINISTIC_ABORT.test(outcome.error)) {
       // The others may well have finished this delivery: committing another outcome would
       // split the quorum. This member stops instead (the batch fails: the driver halts it).
@@ -394,6 +423,8 @@ export class QuorumMember implements KernelPort, Transport {
     } else if (e.type === 'halted') {
       this.#halt(e.reason);
     } else {
+      if (e.type === 'stalled') this.#stalled = true;
+      if (e.type === 'resumed') this.#stalled = false;
       const event = this.#eventOf(e);
       if (event !== undefined) this.#event(event);
     }
@@ -438,8 +469,8 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   #halt(reason: string): void {
-    if (this.#halted) return;
-    this.#halted = true;
+    if (this.#haltReason !== undefined) return;
+    this.#haltReason = reason;
     this.#event({ type: 'quorum-halted', quorum: this.quorum, reason });
   }
 

@@ -85,16 +85,27 @@ export class OrderingStore {
 
   /** A decided block: its undecided copies go, old decided ones beyond the window too. */
   saveDecided(d: DecidedRecord): void {
-    this.#db.exec('BEGIN');
-    try {
+    this.transaction(() => {
       this.#put.run(`decided.${pad(d.height)}`, encode(d));
       this.#deleteRange.run('block.', `block.${pad(d.height + 1)}`);
       if (d.height > KEEP_DECIDED) {
         this.#deleteRange.run('decided.', `decided.${pad(d.height - KEEP_DECIDED)}`);
       }
+    });
+  }
+
+  /** Runs `write` as one transaction (one fsync); a transaction inside it joins it. */
+  transaction(write: () => void): void {
+    if (this.#db.isTransaction) {
+      write();
+      return;
+    }
+    this.#db.exec('BEGIN');
+    try {
+      write();
       this.#db.exec('COMMIT');
     } catch (e) {
-      this.#db.exec('ROLLBACK');
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw e;
     }
   }

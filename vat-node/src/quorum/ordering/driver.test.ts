@@ -11,13 +11,19 @@ import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from './dr
 import { Replica } from './replica.ts';
 import type { Input } from './types.ts';
 
+/** What one member's driver did, in order: writes inside or outside a transaction, sends. */
+type Trace = ('begin' | 'end' | 'safety' | 'block' | 'decided' | 'send')[];
+
 async function quorum(failAt?: number) {
   const q = await makeTestQuorum(3, 2);
   const silent = new Set<VatId>();
   const drivers = new Map<VatId, OrderingDriver>();
   const executed = new Map<VatId, string[]>();
   const observed = new Map<VatId, Observed[]>();
+  const traces = new Map<VatId, Trace>();
   for (const m of q.members) {
+    const trace: Trace = [];
+    traces.set(m.vatId, trace);
     const replica = new Replica({
       self: m.vatId,
       genesis: q.config,
@@ -31,6 +37,7 @@ async function quorum(failAt?: number) {
     const driver = new OrderingDriver({
       replica,
       send: (to, bytes) => {
+        trace.push('send');
         if (silent.has(m.vatId) || silent.has(to)) return;
         setImmediate(() => drivers.get(to)?.receive(m.vatId, bytes));
       },
@@ -45,6 +52,14 @@ async function quorum(failAt?: number) {
         return transcript;
       },
       observe: (e) => observed.get(m.vatId)!.push(e),
+      persistSafety: () => trace.push('safety'),
+      persistBlock: () => trace.push('block'),
+      persistDecided: () => trace.push('decided'),
+      persistTogether: (write) => {
+        trace.push('begin');
+        write();
+        trace.push('end');
+      },
     });
     drivers.set(m.vatId, driver);
   }
@@ -60,7 +75,7 @@ async function quorum(failAt?: number) {
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  return { q, drivers, executed, observed, silent, submit, until };
+  return { q, drivers, executed, observed, traces, silent, submit, until };
 }
 
 test('three drivers order inputs; the executor runs each batch once, in order; a silent member is replaced by timeout', async () => {
@@ -107,4 +122,34 @@ test('an executor that fails stops its member once, and runs nothing after', asy
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(executed.get(first)!.length, ranBefore, 'nothing ran after the failure');
   await Promise.all([...drivers.values()].map((d) => d.close()));
+});
+
+test('what one event asks to keep is written in one transaction, before any of its messages leave', async () => {
+  const { q, drivers, executed, traces, submit, until } = await quorum();
+  const ids = q.members.map((m) => m.vatId);
+  for (let i = 1; i <= 100; i++) submit('carol', i);
+  await until(() => ids.every((id) => executed.get(id)!.length === 100), 'all executed');
+  await Promise.all([...drivers.values()].map((d) => d.close()));
+  for (const trace of traces.values()) {
+    let open = false;
+    let writes = 0;
+    let grouped = 0;
+    for (const step of trace) {
+      if (step === 'begin') {
+        assert.ok(!open, 'no nested transaction');
+        open = true;
+        writes = 0;
+      } else if (step === 'end') {
+        open = false;
+        if (writes > 1) grouped++;
+      } else if (step === 'send') {
+        assert.ok(!open, 'nothing is sent while a transaction is open');
+      } else {
+        assert.ok(open, `${step} written outside a transaction`);
+        writes++;
+      }
+    }
+    assert.ok(trace.includes('safety') && trace.includes('decided'));
+    assert.ok(grouped > 0, 'some transaction holds more than one write');
+  }
 });

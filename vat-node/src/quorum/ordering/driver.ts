@@ -95,9 +95,20 @@ export interface DriverOptions {
    * peers and to execute it after a restart if the executor had not (synchronous).
    */
   readonly persistDecided?: (decided: Extract<ReplicaAction, { type: 'decide' }>) => void;
+  /**
+   * Runs `write` (the persist hooks above, for one event) as one durable transaction: one fsync
+   * for the block, the safety state and a decision instead of one each.
+   */
+  readonly persistTogether?: (write: () => void) => void;
   /** After each event the replica handled (round and leader changes are read off it). */
   readonly afterEvent?: () => void;
   readonly clock?: Clock;
+}
+
+type Persisted = Extract<ReplicaAction, { type: 'persist-safety' | 'persist-block' | 'decide' }>;
+
+function isPersisted(a: ReplicaAction): a is Persisted {
+  return a.type === 'persist-safety' || a.type === 'persist-block' || a.type === 'decide';
 }
 
 export class OrderingDriver {
@@ -146,8 +157,25 @@ export class OrderingDriver {
 
   private run(event: Parameters<Replica['handle']>[0]): void {
     if (this.closed) return;
-    for (const a of this.replica.handle(event)) this.act(a);
+    const actions = this.replica.handle(event);
+    // Everything this event asks to keep goes to disk first, together, before any of its
+    // messages leave: writing a state down earlier than asked is always safe.
+    const keep = actions.filter(isPersisted);
+    if (keep.length > 0) {
+      const write = () => {
+        for (const a of keep) this.persist(a);
+      };
+      if (this.opts.persistTogether) this.opts.persistTogether(write);
+      else write();
+    }
+    for (const a of actions) this.act(a);
     this.opts.afterEvent?.();
+  }
+
+  private persist(a: Persisted): void {
+    if (a.type === 'persist-safety') this.opts.persistSafety?.(a.state);
+    else if (a.type === 'persist-block') this.opts.persistBlock?.(a.block);
+    else this.opts.persistDecided?.(a);
   }
 
   private act(a: ReplicaAction): void {
@@ -176,11 +204,8 @@ export class OrderingDriver {
         return;
       }
       case 'persist-safety':
-        this.opts.persistSafety?.(a.state);
-        return;
       case 'persist-block':
-        this.opts.persistBlock?.(a.block);
-        return;
+        return; // done in run(), before anything is sent
       case 'cancel-timer': {
         const old = this.timers.get(a.timer);
         if (old !== undefined) this.clock.clearTimeout(old);
@@ -188,7 +213,6 @@ export class OrderingDriver {
         return;
       }
       case 'decide': {
-        this.opts.persistDecided?.(a);
         const decision: Decision = {
           epoch: a.epoch,
           round: a.round,

@@ -106,7 +106,14 @@ test('log lines: vat and component on every line, level from --log-level or QUOR
     extraArgs: ['--log-level', 'debug'],
   });
   await debug.stop('SIGTERM');
-  assert.ok(debug.logs.length >= 2, 'ready and stopped');
+  const { exitCode, signalCode } = debug.child;
+  const seen = `exit ${exitCode ?? signalCode}; lines: ${JSON.stringify(debug.logs)}`;
+  assert.equal(exitCode, 0, seen);
+  assert.ok(debug.logs.length >= 2, `ready and stopped: ${seen}`);
+  assert.ok(
+    debug.logs.some((e) => e['msg'] === 'vat node stopped'),
+    `a stopped line: ${seen}`,
+  );
   for (const entry of debug.logs) {
     assert.equal(typeof entry['vat'], 'string', JSON.stringify(entry));
     assert.equal(typeof entry['component'], 'string', JSON.stringify(entry));

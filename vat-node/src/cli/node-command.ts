@@ -65,6 +65,12 @@ export async function runNode(config: Config<'node'>): Promise<number> {
   }
   // A member node's runtime answers the endpoint's quorum questions (node/http/quorum.ts).
   endpoint?.attach(vat, config.dataDir, vat.member && memberProvider(vat.member));
+  // Listening for the stop signals BEFORE saying ready: whoever reads the ready line may signal
+  // at once, and a signal with no listener yet kills the process without a clean stop.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const log = root.child({ vat: vat.vatId, component: 'node' });
   if (vat.member) {
     // A member mints no sturdyref: its quorum's keys are made outside (quorumvat quorum sturdy-key).
@@ -89,10 +95,7 @@ export async function runNode(config: Config<'node'>): Promise<number> {
     });
     log.info({ name: config.name, addrs: vat.multiaddrs(), sturdyRefFile }, 'vat node ready');
   }
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   // A second signal changes nothing: the stop is bounded by --stop-grace already.
   const again = () => log.info('already stopping');
   process.on('SIGTERM', again).on('SIGINT', again);

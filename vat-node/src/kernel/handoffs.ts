@@ -11,7 +11,7 @@ import type { VatId } from '../protocol/identity.ts';
 import type { Resolution, VatMessage } from '../protocol/messages.ts';
 import { isExportRef, isHandoffSlot, type WireRef } from '../protocol/refs.ts';
 import type { KernelContext } from './context.ts';
-import { encodeHost, HostError } from './hostcaps.ts';
+import { decodeHost, encodeHost, HostError } from './hostcaps.ts';
 import { newPromise } from './promises.ts';
 
 export class Handoffs {
@@ -59,13 +59,18 @@ export class Handoffs {
   /** A take was answered: let the held messages through, in order, as far as they can go. */
   releaseHeld(): void {
     for (const [peer, queue] of [...this.#ctx.keeper.held]) {
-      while (queue.length > 0 && !this.startTakes(peer, queue[0]!)) {
-        const msg = this.#ctx.keeper.releaseHeld(peer)!;
+      while (queue.length > 0) {
+        const msg = queue[0]!;
         try {
+          if (this.startTakes(peer, msg)) break;
+          this.#ctx.keeper.releaseHeld(peer);
           this.#ctx.inbound.process(peer, msg);
         } catch (e) {
-          // The peer sent it, but the error is only found now: refuse it, keep the link.
+          // The peer sent it, but the error is only found now: refuse it (its result rejects
+          // with the reason), keep the link, and go on with the messages behind it.
           if (!isProtocolError(e)) throw e;
+          if (queue[0] === msg) this.#ctx.keeper.releaseHeld(peer);
+          if (this.#ctx.inbound.refused(peer, msg, e)) continue;
           this.#ctx.port.emit({
             type: 'peer-message-refused',
             peer,
@@ -80,7 +85,9 @@ export class Handoffs {
   /** The exporter answered our take: the object is now in our c-list with it (or refused). */
   takeAnswered(exporter: VatId, key: string, r: Resolution): void {
     if (r.rejected) {
-      this.#ctx.keeper.answerTake(key, { error: `handoff refused by ${exporter}` });
+      this.#ctx.keeper.answerTake(key, {
+        error: `handoff refused by ${exporter}${refusalReason(r)}`,
+      });
     } else {
       const slot = r.value.slots[0];
       if (r.value.slots.length !== 1 || typeof slot !== 'string' || !isExportRef(slot)) {
@@ -121,5 +128,16 @@ export class Handoffs {
       data: { body: '#"$0.Alleged: handoff"', slots: [target] },
     });
     this.#ctx.router.resolveToPeer(peer, vref, rec);
+  }
+}
+
+/** The exporter's reason for refusing a take (": reason"), if it gave a readable one. */
+function refusalReason(r: Resolution): string {
+  try {
+    const err = decodeHost(r.value);
+    const message = err instanceof HostError ? err.message : undefined;
+    return typeof message === 'string' ? `: ${message.slice(0, 256)}` : '';
+  } catch {
+    return '';
   }
 }

@@ -2,7 +2,7 @@
  * Inbound dispatch: a peer's message, once accepted in order (port.ts), is held behind a
  * pending handoff take (handoffs.ts) or handled now by the handler for its op.
  */
-import { ProtocolError } from '../protocol/errors.ts';
+import { isProtocolError, ProtocolError } from '../protocol/errors.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { Resolution, VatMessage } from '../protocol/messages.ts';
 import { isPromiseRef, type WireRef } from '../protocol/refs.ts';
@@ -20,14 +20,19 @@ export class Inbound {
   }
 
   accept(peer: VatId, msg: VatMessage): void {
-    // A message that carries a third vat's object waits until that vat has added the object to
-    // our c-list (the take), so the vat sees the very same presence as for any other reference
-    // to it. Later messages from the same peer wait behind it, to keep their order.
-    if (this.#ctx.keeper.held.has(peer) || this.#ctx.handoffs.startTakes(peer, msg)) {
-      this.#ctx.keeper.holdInbound(peer, msg);
-      return;
+    try {
+      // A message that carries a third vat's object waits until that vat has added the object
+      // to our c-list (the take), so the vat sees the very same presence as for any other
+      // reference to it. Later messages from the same peer wait behind it, to keep their order.
+      if (this.#ctx.keeper.held.has(peer) || this.#ctx.handoffs.startTakes(peer, msg)) {
+        this.#ctx.keeper.holdInbound(peer, msg);
+        return;
+      }
+      this.process(peer, msg);
+    } catch (e) {
+      // A refusal its sender hears of through the result: warn, and keep the link going.
+      if (!this.refused(peer, msg, e)) throw e;
     }
-    this.process(peer, msg);
   }
 
   /** Handle a peer's message now: one handler per op (adding an op is adding an entry). */
@@ -35,6 +40,30 @@ export class Inbound {
     const handle = this.#handlers[msg.op] as ((peer: VatId, msg: VatMessage) => void) | undefined;
     if (!handle) throw new ProtocolError('malformed', `unknown op ${JSON.stringify(msg.op)}`);
     handle(peer, msg);
+  }
+
+  /**
+   * A delivery was refused (a refused handoff, an unknown ref, ...): its sender must not wait
+   * on it forever, so its fresh result promise is rejected with the reason (messages pipelined
+   * on that result then settle the same way), with a warning here. False if there is no result
+   * to settle: the caller reports the refusal.
+   */
+  refused(peer: VatId, msg: VatMessage, e: unknown): boolean {
+    if (!isProtocolError(e) || msg.op !== 'deliver' || msg.result === null) return false;
+    let vref: string;
+    try {
+      vref = this.#ctx.clists.importFrom(peer, msg.result, 'result');
+    } catch {
+      return false; // no fresh result to settle
+    }
+    const rec = this.#ctx.router.promise(vref);
+    this.#ctx.retirement.setResolution(vref, {
+      rejected: true,
+      data: encodeHost(new HostError('Error', e.message)),
+    });
+    this.#ctx.router.resolveToPeer(peer, vref, rec);
+    this.#ctx.port.emit({ type: 'peer-message-refused', peer, code: e.code, reason: e.message });
+    return true;
   }
 
   readonly #handlers: { [Op in VatMessage['op']]: (peer: VatId, msg: OpMessage<Op>) => void } = {

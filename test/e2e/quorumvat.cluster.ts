@@ -20,6 +20,7 @@ import {
   kubectl,
   refusal,
   repoRoot,
+  sendJob,
 } from '../operator/kube.ts';
 
 const release = 'quorumvat';
@@ -167,36 +168,7 @@ test('the members run the quorum: Ready (QuorumReady) with k members reporting r
 
 /** `quorumvat send` in a Job with the quorum vat's sturdyref from its Secret; its result. */
 async function sendFromJob(name: string, method: string, ...args: string[]): Promise<string> {
-  apply(ns, {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name },
-    spec: {
-      backoffLimit: 0,
-      ttlSecondsAfterFinished: 600,
-      template: {
-        spec: {
-          restartPolicy: 'Never',
-          securityContext: { runAsNonRoot: true, runAsUser: 1000 },
-          containers: [
-            {
-              name: 'client',
-              image,
-              imagePullPolicy: 'IfNotPresent',
-              env: [
-                {
-                  name: 'STURDYREF',
-                  valueFrom: { secretKeyRef: { name: 'escrow-sturdyref', key: 'sturdyref' } },
-                },
-                { name: 'QUORUMVAT_TIMEOUT', value: '120s' },
-              ],
-              args: ['send', '$(STURDYREF)', method, ...args],
-            },
-          ],
-        },
-      },
-    },
-  });
+  apply(ns, sendJob(name, image, 'escrow-sturdyref', '120s', method, args));
   await eventually(`Job ${name} to finish`, 240_000, () => {
     const j = getJson('job', name);
     if (j.status.failed)

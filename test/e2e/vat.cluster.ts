@@ -19,6 +19,7 @@ import {
   helm,
   kubectl,
   repoRoot,
+  sendJob,
 } from '../operator/kube.ts';
 
 const release = 'quorumvat';
@@ -143,36 +144,7 @@ step(
 
 /** Starts `quorumvat send` in a Job with the vat's sturdyref from its Secret. */
 function startSendJob(name: string, method: string, args: string[], timeout = '30s'): void {
-  apply(ns, {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name },
-    spec: {
-      backoffLimit: 0,
-      ttlSecondsAfterFinished: 600,
-      template: {
-        spec: {
-          restartPolicy: 'Never',
-          securityContext: { runAsNonRoot: true, runAsUser: 1000 },
-          containers: [
-            {
-              name: 'client',
-              image,
-              imagePullPolicy: 'IfNotPresent',
-              env: [
-                {
-                  name: 'STURDYREF',
-                  valueFrom: { secretKeyRef: { name: 'counter-sturdyref', key: 'sturdyref' } },
-                },
-                { name: 'QUORUMVAT_TIMEOUT', value: timeout },
-              ],
-              args: ['send', '$(STURDYREF)', method, ...args],
-            },
-          ],
-        },
-      },
-    },
-  });
+  apply(ns, sendJob(name, image, 'counter-sturdyref', timeout, method, args));
 }
 
 /** Waits for a send Job; returns its result (the last line: one JSON value). */

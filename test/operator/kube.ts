@@ -135,3 +135,47 @@ export const crdsInstalled = (): boolean => {
 export const deleteCrds = (): void => {
   kubectl('delete', 'crd', ...crdNames, '--ignore-not-found', '--wait=true', '--timeout=120s');
 };
+
+/**
+ * A Job running `quorumvat send <the sturdyref in Secret sturdyRefSecret> method ...args` with
+ * the image under test (the e2e tests' in-cluster client).
+ */
+export function sendJob(
+  name: string,
+  image: string,
+  sturdyRefSecret: string,
+  timeout: string,
+  method: string,
+  args: readonly string[],
+): object {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name },
+    spec: {
+      backoffLimit: 0,
+      ttlSecondsAfterFinished: 600,
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+          containers: [
+            {
+              name: 'client',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              env: [
+                {
+                  name: 'STURDYREF',
+                  valueFrom: { secretKeyRef: { name: sturdyRefSecret, key: 'sturdyref' } },
+                },
+                { name: 'QUORUMVAT_TIMEOUT', value: timeout },
+              ],
+              args: ['send', '$(STURDYREF)', method, ...args],
+            },
+          ],
+        },
+      },
+    },
+  };
+}

@@ -91,6 +91,11 @@ test('two vats restart from their data directories with c-lists, state, sturdyre
   assert.equal(await value(a, bCounter.vref, 'get', []), 17);
   assert.equal(await value(a, 'o+0', 'callPeer', [new HostRef(bRoot), 'incr', 1]), 18);
   assert.equal(await value(a, 'o+0', 'incr', [0]), 100, "A's durable state survived");
+  // Eventually acked: whatever A sent last (the call, a drop) is acked by B's next frame or
+  // its idle ack, whichever comes first; the test waits for it instead of racing it.
+  for (let i = 0; i < 200 && a.unacked('B', 0).length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
   assert.equal(a.unacked('B', 0).length, 0, 'acked after the restart');
   // Sturdyrefs: the live one redeems (for a third vat too), the revoked one stays revoked.
   const c = await start(net, 'C', tempDir(t));

@@ -6,6 +6,7 @@
 // their quorum fields. kubectl scale needs members that take membership changes: skipped until
 // they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs it).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
@@ -21,6 +22,9 @@ import {
   refusal,
   repoRoot,
   sendJob,
+  sendLoopJob,
+  sendLoopResults,
+  stopSendLoop,
 } from '../operator/kube.ts';
 
 const release = 'quorumvat';
@@ -206,6 +210,133 @@ test('kubectl delete pod of a member: the quorum keeps serving; the member comes
     '["hello","world","while one is away"]',
     'nothing lost, order kept',
   );
+});
+
+/** The member pods of escrow, by name. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+const memberPods = (): any[] =>
+  getJson('pods', '-l', 'quorumvat.dev/vat=escrow').items.filter(
+    (p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp,
+  );
+// biome-ignore lint/suspicious/noExplicitAny: a pod from kubectl
+const podCondition = (p: any, type: string) =>
+  p.status?.conditions?.find((c: { type: string }) => c.type === type);
+
+test('helm upgrade to a new image tag rolls the members one at a time, each caught up before the next, with calls flowing', {
+  timeout: 900_000,
+}, async () => {
+  const newTag = `${repository}:e2e-upgrade`;
+  // The same image under a new tag (no registry here): what a release upgrade looks like.
+  execFileSync('ctr', [
+    '--address',
+    '/run/quorumvat-cluster/containerd.sock',
+    '-n',
+    'k8s.io',
+    'images',
+    'tag',
+    '--force',
+    image,
+    newTag,
+  ]);
+  const before = getJson('qvat', 'escrow');
+  const k = before.status.threshold as number;
+  const oldUids = new Map(memberPods().map((p) => [p.metadata.name, p.metadata.uid]));
+  assert.equal(oldUids.size, 3);
+  assert.equal(getJson('pdb', 'escrow').spec.minAvailable, k, 'evictions keep k voters');
+  const readBefore = JSON.parse(await sendFromJob('roll-read-0', 'read')) as string[];
+  // Calls flow during the whole roll: one client after another, nothing retried.
+  apply(ns, sendLoopJob('roll-calls', image, 'escrow-sturdyref', 'append', 'roll-'));
+  await eventually('the calls flowing', 240_000, () => {
+    try {
+      return sendLoopResults(ns, 'roll-calls').length >= 2 ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  helm(
+    'upgrade',
+    release,
+    join(repoRoot, 'charts/quorumvat'),
+    '-n',
+    system,
+    '--reuse-values',
+    '--set',
+    'image.tag=e2e-upgrade',
+  );
+  // Watch the roll: at every look at least k members are Ready (voting and caught up: the
+  // readiness gate), and never two are down at once.
+  const looks: { at: number; ready: number; down: string[] }[] = [];
+  await eventually('all members replaced on the new image and Ready', 600_000, () => {
+    const pods = memberPods();
+    const ready = pods.filter((p) => podCondition(p, 'Ready')?.status === 'True');
+    looks.push({
+      at: Date.now(),
+      ready: ready.length,
+      down: [...oldUids.keys()].filter((n) => !ready.some((p) => p.metadata.name === n)),
+    });
+    const sts = getJson('statefulset', 'escrow');
+    return sts.status.updateRevision === sts.status.currentRevision &&
+      sts.status.updatedReplicas === 3 &&
+      ready.length === 3 &&
+      ready.every(
+        (p) =>
+          p.spec.containers[0].image === newTag && oldUids.get(p.metadata.name) !== p.metadata.uid,
+      )
+      ? true
+      : undefined;
+  });
+  stopSendLoop(ns, 'roll-calls');
+  await eventually('the calls finished', 240_000, () => {
+    const j = getJson('job', 'roll-calls');
+    if (j.status.failed)
+      throw new Error(
+        `a call failed during the roll: ${kubectl('-n', ns, 'logs', 'job/roll-calls')}`,
+      );
+    return j.status.succeeded ? true : undefined;
+  });
+  const calls = sendLoopResults(ns, 'roll-calls');
+  const worst = Math.min(...looks.map((l) => l.ready));
+  assert.ok(worst >= k, `at least k = ${k} members Ready at every look (worst ${worst})`);
+  assert.ok(
+    looks.every((l) => l.down.length <= 1),
+    `one member at a time: ${JSON.stringify(looks.filter((l) => l.down.length > 1))}`,
+  );
+  const outage = looks.filter((l) => l.down.length === 1);
+  assert.ok(
+    calls.some((c) => outage.some((l) => c.start <= l.at && l.at <= c.end)),
+    'some call was answered while a member was being replaced',
+  );
+  // Answered in order, one more entry each: nothing lost, nothing doubled.
+  for (const [i, c] of calls.entries()) {
+    assert.equal(Number(c.result), readBefore.length + i + 1, `call ${c.n}: ${c.result}`);
+  }
+  const log = JSON.parse(await sendFromJob('roll-read-1', 'read')) as string[];
+  assert.deepEqual(log, [...readBefore, ...calls.map((c) => `roll-${c.n}`)], 'order kept');
+  // The roll went 2, 1, 0, and each member was replaced only once the one before it was Ready
+  // again: voting and caught up (the gate the operator sets), not merely started.
+  const pods = new Map(memberPods().map((p) => [p.metadata.name, p]));
+  for (const [next, prev] of [
+    ['escrow-1', 'escrow-2'],
+    ['escrow-0', 'escrow-1'],
+  ] as const) {
+    const created = Date.parse(pods.get(next).metadata.creationTimestamp);
+    const readySince = Date.parse(podCondition(pods.get(prev), 'Ready').lastTransitionTime);
+    assert.ok(created >= readySince, `${next} replaced only after ${prev} was Ready again`);
+  }
+  for (const p of pods.values()) {
+    const gate = podCondition(p, 'quorumvat.dev/caught-up');
+    assert.equal(gate?.status, 'True', `${p.metadata.name}: ${JSON.stringify(gate)}`);
+    assert.equal(gate.reason, 'CaughtUp');
+  }
+  const after = getJson('qvat', 'escrow');
+  assert.equal(after.status.vatId, before.status.vatId, 'same quorum VatID');
+  assert.equal(after.status.epoch, before.status.epoch, 'no membership change');
+  assert.deepEqual(
+    after.status.members.map((m: { vatId: string }) => m.vatId),
+    before.status.members.map((m: { vatId: string }) => m.vatId),
+    'each member came back with its own key, from its volume',
+  );
+  assert.equal(cond(after, 'Ready').status, 'True');
 });
 
 test('kubectl scale qvat/escrow --replicas=1 is refused by the API server, with the reason', () => {

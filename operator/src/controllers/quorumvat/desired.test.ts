@@ -8,6 +8,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { QuorumVat } from '../../api/v1alpha1/types.ts';
+import { MEMBER_GATE } from './caught-up.ts';
 import { desiredQuorumVat, IDENTITY_CONTAINER, MEMBER_AGENT_FILE } from './desired.ts';
 
 const qv: QuorumVat = {
@@ -24,7 +25,7 @@ const qv: QuorumVat = {
   },
 };
 const settings = { vatImage: 'img:1', imagePullPolicy: 'IfNotPresent' as const };
-const plan = { statefulSetReplicas: 4, threshold: 3, learners: 1 };
+const plan = { statefulSetReplicas: 4, threshold: 3 };
 
 test('members: a StatefulSet sized by the plan (not spec.replicas), a PDB that keeps k up', () => {
   const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
@@ -41,7 +42,7 @@ test('members: a StatefulSet sized by the plan (not spec.replicas), a PDB that k
   );
   assert.equal(sts.metadata!.labels!['quorumvat.dev/kind'], 'QuorumVat');
   const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget') as V1PodDisruptionBudget;
-  assert.equal(pdb.spec!.minAvailable, 4, 'k = 3 voters plus the learner');
+  assert.equal(pdb.spec!.minAvailable, 3, 'k = 3 voters (a learner is never Ready: the gate)');
   assert.deepEqual(pdb.spec!.selector!.matchLabels, sts.spec!.selector!.matchLabels);
   for (const o of objs) assert.equal(o.metadata!.ownerReferences![0]!.kind, 'QuorumVat');
   assert.equal(objs.at(-1)!.kind, 'StatefulSet');
@@ -86,6 +87,11 @@ test('member pods: own key and VatID first, then the genesis, then the node as a
     '/quorum/chain.json',
   ]);
   assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'quorum' && m.readOnly));
+  assert.deepEqual(
+    pod.readinessGates,
+    [{ conditionType: MEMBER_GATE }],
+    'Ready = voting and caught up: a rolling update waits for it',
+  );
   const agent = pod.volumes!.find((v) => v.name === 'agent')!;
   assert.deepEqual(agent.configMap!.items, [{ key: MEMBER_AGENT_FILE, path: MEMBER_AGENT_FILE }]);
   const cm = objs.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;

@@ -28,6 +28,7 @@ import {
   statefulSet,
 } from '../common/workload.ts';
 import { contractHash, ownerOf } from '../vat/desired.ts';
+import { MEMBER_GATE } from './caught-up.ts';
 
 export const MEMBER_AGENT_FILE = 'member-agent.mjs';
 /** The init container whose termination message is the member's VatID. */
@@ -36,14 +37,10 @@ const QUORUM_DIR = '/quorum';
 
 /**
  * Voluntary evictions (drains, upgrades through the eviction API) must leave at least k voting
- * members up: minAvailable = k, plus any learner (a learner does not vote, so it must not count
- * towards the k that have to stay).
+ * members up. A member pod is Ready only while it votes and has caught up (the readiness gate,
+ * caught-up.ts): a learner or a member still replaying never counts, so minAvailable = k.
  */
-export function disruptionBudget(
-  owner: Owner,
-  threshold: number,
-  learners: number,
-): V1PodDisruptionBudget {
+export function disruptionBudget(owner: Owner, threshold: number): V1PodDisruptionBudget {
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
@@ -54,7 +51,7 @@ export function disruptionBudget(
       ownerReferences: [ownerReference(owner)],
     },
     spec: {
-      minAvailable: threshold + learners,
+      minAvailable: threshold,
       selector: { matchLabels: selector(owner) },
     },
   };
@@ -120,7 +117,8 @@ export function quorumSturdyrefSecret(owner: Owner, sturdyref: string | undefine
  *   - the node starts as a member: `quorumvat node --quorum-genesis /quorum/genesis.json
  *     --quorum-chain /quorum/chain.json` (the chain as the operator last saw it: a member added
  *     later, or restarted, starts from the configuration in force, not the genesis's);
- *   - no sturdyref publisher: a member mints no sturdyref of the quorum vat.
+ *   - no sturdyref publisher: a member mints no sturdyref of the quorum vat;
+ *   - a readiness gate (caught-up.ts): Ready means voting and caught up.
  */
 export function memberStatefulSet(
   base: V1StatefulSet,
@@ -195,6 +193,9 @@ export function memberStatefulSet(
         ...base.spec!.template,
         spec: {
           ...pod,
+          // Ready = the node serves (probe) AND it votes, caught up (the operator's gate): a
+          // rolling update moves to the next member only then.
+          readinessGates: [{ conditionType: MEMBER_GATE }],
           initContainers: [...(pod.initContainers ?? []), ...init],
           containers: [member],
           volumes: [
@@ -219,7 +220,6 @@ export interface QuorumVatPlan {
   statefulSetReplicas: number;
   /** The threshold in force (the committed configuration's, or the planned first one). */
   threshold: number;
-  learners: number;
   /** The bootstrap sturdyref, once the genesis exists. */
   sturdyref?: string;
 }
@@ -242,7 +242,7 @@ export function desiredQuorumVat(
     memberRoleBinding(owner),
     { ...cm, data: { ...data, [MEMBER_AGENT_FILE]: memberAgentSource } },
     headlessService(owner),
-    disruptionBudget(owner, p.threshold, p.learners),
+    disruptionBudget(owner, p.threshold),
     memberStatefulSet(
       statefulSet({
         owner,

@@ -243,7 +243,7 @@ export async function reconcileQuorumVat(
         ? quorumSturdyref(owner, quorum.genesis, keys, (v) => pods.find((p) => p.vatId === v)?.name)
         : undefined;
     try {
-      for (const obj of desiredQuorumVat(qv, contract.source, ctx.settings, ctx.memberAgentSource, {
+      for (const obj of desiredQuorumVat(qv, contract.source, ctx.settings, {
         statefulSetReplicas: replicas,
         threshold,
         ...(sturdyref ? { sturdyref } : {}),

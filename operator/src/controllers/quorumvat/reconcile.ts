@@ -317,7 +317,8 @@ export async function reconcileQuorumVat(
     if ('accepted' in r) {
       const { lastError: _taken, ...rest } = pending;
       recorded = rest;
-      const message = `${describePending(pending)} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
+      const because = step.kind === 'removeVoter' && step.because ? `: ${step.because}` : '';
+      const message = `${describePending(pending)}${because} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
       change = { reason: 'ChangeRequested', message };
       if (pending.attempts === 1) {
         await ctx.api.event(ref(qv), 'Normal', 'MembershipChange', message);

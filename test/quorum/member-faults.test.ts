@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   type MemberProcess,
+  type MemberStatus,
   makeQuorum,
   type QuorumFixture,
   startMember,
@@ -24,11 +25,17 @@ async function until<T>(what: string, ms: number, f: () => Promise<T | undefined
 
 /** Every given member at the same executed height with the same transcript hash. */
 async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {
-  return until('members agree', 90_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  });
+  let last: MemberStatus[] = [];
+  try {
+    return await until('members agree', 90_000, async () => {
+      const s = await Promise.all(members.map((m) => m.status()));
+      last = s;
+      const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
+      return same ? s[0] : undefined;
+    });
+  } catch (err) {
+    throw Error(`${(err as Error).message}; last statuses: ${JSON.stringify(last)}`);
+  }
 }
 
 const lines = (m: MemberProcess, msg: string) => m.logs.filter((l) => l['msg'] === msg);

@@ -3,8 +3,11 @@
 // reports only its VatID; the operator makes the genesis (its administrator key kept in a Secret,
 // only the public key in the genesis), stores it in an immutable ConfigMap, fills the
 // sturdyref Secret, and the members start from it with --quorum-genesis and report ready with
-// their quorum fields. kubectl scale needs members that take membership changes: skipped until
-// they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs it).
+// their quorum fields; a client Job calls it; a member pod deleted comes back; helm upgrade to a
+// new image tag rolls the members one at a time (each Ready = voting and caught up, the
+// operator's readiness gate) while calls flow. kubectl scale 3 → 5 → 3 (the operator killed
+// mid-way) and a member that lost its volume need members that take membership changes:
+// skipped until they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs them).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -57,6 +57,7 @@ import { KernelContext } from './context.ts';
 import { Cranks } from './cranks.ts';
 import { Departures } from './departures.ts';
 import { Embargoes } from './embargoes.ts';
+import { identityCerts } from './handoff.ts';
 import { Handoffs } from './handoffs.ts';
 import { HostApi } from './host.ts';
 import { Inbound } from './inbound.ts';
@@ -99,7 +100,10 @@ export class Kernel implements KernelPort {
       hostWaits: (vref) => ctx.host.hostWaiters.has(vref),
       settled: (vref) => ctx.heap.released(vref),
     });
-    ctx.clists = new CListTranslator(keeper, options.vatId, options.identity, {
+    const certs =
+      options.handoffCerts ??
+      (options.identity === undefined ? undefined : identityCerts(options.identity));
+    ctx.clists = new CListTranslator(keeper, options.vatId, certs, {
       handedOut: (vref) => ctx.lifecycle.handedOut(vref),
       setResolution: (vref, res) => ctx.retirement.setResolution(vref, res),
     });

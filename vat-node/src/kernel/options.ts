@@ -3,6 +3,7 @@ import type { EventSink } from '../events/events.ts';
 import type { CrankOutcome, Delivery, VatOptions } from '../liveslots/protocol.ts';
 import type { VatId, VatIdentity } from '../protocol/identity.ts';
 import type { CheckpointPolicy, Synchronous } from '../store/kernel-db.ts';
+import type { HandoffCerts } from './handoff.ts';
 import type { WorkerFactory, WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
@@ -12,6 +13,8 @@ export interface KernelOptions extends VatOptions {
    * Without it, references to a third vat's objects are proxied through this vat.
    */
   readonly identity?: VatIdentity;
+  /** How certificates are written and read, if not with `identity` alone (handoff.ts). */
+  readonly handoffCerts?: HandoffCerts;
   readonly limits?: WorkerLimits;
   /**
    * Makes the vat's workers. Default: a child process each (VatWorker.spawn, with `limits`);

@@ -8,7 +8,7 @@ import { VatWorker } from '../../vat-node/src/kernel/vat-worker.ts';
 import type { Delivery } from '../../vat-node/src/liveslots/protocol.ts';
 import { LocalNetwork } from '../../vat-node/src/transport/local-link.ts';
 import {
-  expectedLog,
+  assertScriptLog,
   FAMILY,
   randomScript,
   type Step,
@@ -55,15 +55,7 @@ async function threeVats(t: { after: (fn: () => unknown) => void }, latencyMs: L
     const what = `${label}, ${where}: ${JSON.stringify(steps)}`;
     const r = await within(a!.call('o+0', 'run', [bRef, cRef, where, steps]), 60_000, what);
     assert.equal(r.rejected, false, `${what}: ${JSON.stringify(r.value)}`);
-    const want = expectedLog(steps);
-    const { inOrder, all, settled } = r.value as {
-      inOrder: number[];
-      all: number[];
-      settled: number;
-    };
-    assert.deepEqual(inOrder, want, `${what}: the log when entries() arrived`);
-    assert.deepEqual(all, want, `${what}: the log once every append settled`);
-    assert.equal(settled, want.length, `${what}: settled appends`);
+    assertScriptLog(r.value, steps, what);
     assert.deepEqual(events, [], `${what}: kernel events`);
     assert.deepEqual(failures, [], `${what}: failed cranks`);
   };

@@ -5,6 +5,8 @@
  * an embargo holds them), or `learn` (await p). The appends are numbered 1, 2, ... in program
  * order; the log must read exactly that.
  */
+import assert from 'node:assert/strict';
+
 export type Step = 'p' | 'v' | 'ping' | 'pingc' | 'learn';
 export type Where = 'home' | 'receiver' | 'third';
 
@@ -63,6 +65,15 @@ export function expectedLog(steps: readonly Step[]): number[] {
 }
 
 /** Resolves with `p`, or rejects naming `what` if it has not settled within `ms`. */
+/** The script's result: its log read 1..n when entries() arrived and once every append settled. */
+export function assertScriptLog(value: unknown, steps: readonly Step[], what: string): void {
+  const want = expectedLog(steps);
+  const { inOrder, all, settled } = value as { inOrder: number[]; all: number[]; settled: number };
+  assert.deepEqual(inOrder, want, `${what}: the log when entries() arrived`);
+  assert.deepEqual(all, want, `${what}: the log once every append settled`);
+  assert.equal(settled, want.length, `${what}: settled appends`);
+}
+
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import {
-  expectedLog,
+  assertScriptLog,
   FAMILY,
   randomScript,
   type Step,
@@ -31,15 +31,7 @@ test('three vat node processes: E-order and exactly-once when a promise resolves
     const what = `${label}, ${where}: ${JSON.stringify(steps)}`;
     const r = await within(k.call(aRoot!, 'run', [b, c, where, steps]), 120_000, what);
     assert.equal(r.rejected, false, `${what}: ${JSON.stringify(r.value)}`);
-    const want = expectedLog(steps);
-    const { inOrder, all, settled } = r.value as {
-      inOrder: number[];
-      all: number[];
-      settled: number;
-    };
-    assert.deepEqual(inOrder, want, `${what}: the log when entries() arrived`);
-    assert.deepEqual(all, want, `${what}: the log once every append settled`);
-    assert.equal(settled, want.length, `${what}: settled appends`);
+    assertScriptLog(r.value, steps, what);
   };
   for (const [label, steps] of Object.entries(FAMILY)) {
     for (const where of ['home', 'receiver', 'third'] as const) await run(where, steps, label);

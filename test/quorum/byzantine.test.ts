@@ -12,20 +12,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type MemberProcess, makeQuorum, startMember, startSolo } from './members.ts';
+import { type MemberProcess, makeQuorum, startMember, startSolo, until } from './members.ts';
 
 const PATCH = new URL('./byzantine-patch.ts', import.meta.url).pathname;
 const CALLS = Number(process.env['QUORUMVAT_BYZANTINE_CALLS'] ?? 40);
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The member at index `i`, started with byzantine-patch.ts loaded first. */
 async function startByzantine(q: Awaited<ReturnType<typeof makeQuorum>>, i: number) {

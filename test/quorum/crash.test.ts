@@ -18,12 +18,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
 import {
+  errorLines,
   type MemberProcess,
   makeQuorum,
   type QuorumFixture,
   type SoloVat,
   startMember,
   startSolo,
+  until,
 } from './members.ts';
 
 const LEDGER = new URL('./contracts/ledger.js', import.meta.url).pathname;
@@ -54,19 +56,8 @@ function fnv(h: number, text: string): number {
   return x;
 }
 
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 interface RunResult {
   answers: unknown[];

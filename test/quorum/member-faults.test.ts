@@ -5,35 +5,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  agreed,
+  errorLines,
   type MemberProcess,
   makeQuorum,
   type QuorumFixture,
   startMember,
   startSolo,
+  until,
 } from './members.ts';
 
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Every given member at the same executed height with the same transcript hash. */
-async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {
-  return until('members agree', 90_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  });
-}
-
 const lines = (m: MemberProcess, msg: string) => m.logs.filter((l) => l['msg'] === msg);
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 async function quorumOf(t: { after: (f: () => unknown) => void }, q: QuorumFixture) {
   t.after(() => q.cleanup());

@@ -4,29 +4,9 @@
 // executes the same agreed order: the same transcript hash at the same height.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type MemberProcess, makeQuorum, startMember, startSolo } from './members.ts';
+import { agreed, errorLines, makeQuorum, startMember, startSolo } from './members.ts';
 
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Every member at the same height, with the same hash (waits for laggards). */
-async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {
-  return until('members agree', 60_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  });
-}
-
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 test('3 members, k = 2: calls from a solo vat are answered in order; all members agree', async (t) => {
   const q = await makeQuorum(3, 2, { viewTimeoutMs: 1000, checkpointInterval: 4 });

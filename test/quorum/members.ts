@@ -182,6 +182,44 @@ export async function startMember(
   return { vatId: m.vatId, child, logs, stop, status };
 }
 
+/** Polls `f` until it gives a value; the timeout only catches a wedge (sized for a busy machine). */
+export async function until<T>(
+  what: string,
+  ms: number,
+  f: () => Promise<T | undefined>,
+  pollMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** Every given member at the same executed height with the same transcript hash (laggards too). */
+export async function agreed(
+  members: readonly MemberProcess[],
+  ms = 90_000,
+): Promise<{ height: number; hash: string }> {
+  let last: MemberStatus[] = [];
+  try {
+    return await until('members agree', ms, async () => {
+      const s = await Promise.all(members.map((m) => m.status()));
+      last = s;
+      const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
+      return same ? s[0] : undefined;
+    });
+  } catch (err) {
+    throw Error(`${(err as Error).message}; last statuses: ${JSON.stringify(last)}`);
+  }
+}
+
+/** The member's log lines at level error or above. */
+export const errorLines = (m: MemberProcess) =>
+  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+
 /** Where a stopped member's execution stands (read from its kernel store). */
 export function memberState(dataDir: string): { height: number; hash: string } {
   const db = KernelDB.open(dataDir, { readOnly: true, check: 'none' });

@@ -155,6 +155,7 @@ export class QuorumMember implements KernelPort, Transport {
       host: opts.host,
       accept: (peer) => peer !== this.vatId && this.#knows(peer),
       deliver: (from, bytes) => this.#driver?.receive(from, bytes),
+      connected: (peer) => this.#driver?.peerConnected(peer),
     });
   }
 

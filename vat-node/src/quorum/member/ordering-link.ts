@@ -36,6 +36,8 @@ export interface OrderingLinkOptions {
   readonly accept: (peer: VatId) => boolean;
   /** A message arrived (not validated: the replica does that). */
   readonly deliver: (from: VatId, bytes: Uint8Array) => void;
+  /** A connection to this peer opened (it may have missed what we dropped meanwhile). */
+  readonly connected?: (peer: VatId) => void;
   readonly dialTimeoutMs?: number;
 }
 
@@ -75,6 +77,7 @@ export class OrderingLink {
     this.#opts.host.onPeerConnect((peer) => {
       const p = this.#peers.get(peer);
       if (p !== undefined) p.retryAt = 0;
+      if (this.#opts.accept(peer)) this.#opts.connected?.(peer);
     });
   }
 
@@ -176,6 +179,8 @@ export class OrderingLink {
       return;
     }
     this.#inbound.add(stream);
+    // A new stream from a peer: it lost its previous one (and maybe what was on it) or is new.
+    this.#opts.connected?.(remote);
     const decoder = new LengthPrefixedDecoder({
       maxDataLength: ORDERING_LINK_DEFAULTS.maxMessageBytes,
       maxBufferSize: ORDERING_LINK_DEFAULTS.maxMessageBytes + 16,

@@ -142,6 +142,11 @@ export class OrderingDriver {
     this.run({ type: 'submit', input });
   }
 
+  /** A connection to this peer opened (it may have missed what the best-effort link dropped). */
+  peerConnected(peer: VatId): void {
+    this.run({ type: 'peer-connected', peer });
+  }
+
   /** Decided batches handed to the executor and not finished yet. */
   get pendingExecutions(): number {
     return this.backlog;

@@ -78,7 +78,7 @@ import { type QuorumConfig, toleranceOf } from '../config.ts';
 import { parseMessage } from './codec.ts';
 import { onProposal, onSubmit } from './proposals.ts';
 import { type ReplicaOptions, ReplicaState } from './state.ts';
-import { onSync, onSyncReply, requestSync } from './sync.ts';
+import { onPeerConnected, onSync, onSyncReply, requestSync } from './sync.ts';
 import type { ReplicaAction, ReplicaEvent } from './types.ts';
 import { afterEvent, onTimeout, onTimer } from './view-change.ts';
 import { onVote } from './voting.ts';
@@ -160,6 +160,9 @@ export class Replica {
       case 'executed':
         onExecuted(s, event.height, event.hash);
         break;
+      case 'peer-connected':
+        onPeerConnected(s, event.peer);
+        break;
     }
     afterEvent(s);
     const out = s.out;
@@ -179,7 +182,11 @@ export function onMessage(s: ReplicaState, from: VatId, raw: unknown): undefined
     case 'sync-reply':
       return onSyncReply(s, from, m);
     case 'checkpoint':
-      return s.checkpoints.received(from, m);
+      s.checkpoints.received(from, m);
+      // Others executed past what we decided: we missed decisions (an idle quorum would never
+      // tell us otherwise). Ask the member that says so.
+      if (m.height > s.decidedTip.height && s.haltReason === undefined) requestSync(s, from);
+      return;
     default: {
       const epoch = m.type === 'proposal' ? m.block.epoch : m.epoch;
       if (epoch < s.epoch) return s.reject(from, `${m.type} of old epoch ${epoch}`);

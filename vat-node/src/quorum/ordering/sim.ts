@@ -519,6 +519,21 @@ export class Sim {
     }
   }
 
+  /**
+   * Continues a member that was paused (`crash` without a restart: SIGSTOP, then SIGCONT): same
+   * replica, nothing retransmitted by senders (they stopped once k members acknowledged). Its
+   * links come back: each side sees a new connection to the other.
+   */
+  resume(id: VatId): void {
+    const m = this.member(id);
+    m.crashed = false;
+    for (const other of this.members.values()) {
+      if (other === m || other.crashed) continue;
+      this.schedule(1, () => this.deliver(other, { type: 'peer-connected', peer: id }));
+      this.schedule(1, () => this.deliver(m, { type: 'peer-connected', peer: other.id }));
+    }
+  }
+
   /** Cuts every link between the groups (members outside any group keep all links). */
   partition(groups: readonly (readonly VatId[])[]): void {
     for (const [i, g] of groups.entries()) {

@@ -163,6 +163,8 @@ export class ReplicaState {
   haltReason: string | undefined;
   epochRoot: BlockId = '';
   readonly helped = new Map<VatId, number>();
+  /** The highest QC (`epoch|round`) last pushed to each peer when it connected. */
+  readonly pushed = new Map<VatId, string>();
   readonly served = new Map<VatId, { state: string; repeats: number }>();
   constructor(opts: ReplicaOptions) {
     this.opts = opts;

@@ -40,6 +40,23 @@ export function helpLaggard(s: ReplicaState, peer: VatId, theirHighQcRound: numb
   });
 }
 
+/**
+ * A peer (re)connected: push it our highest QC, once per QC. A member that was cut off or
+ * paused missed proposals and decisions; once the others are idle nothing else would tell it
+ * (timeouts run only with work to do). A QC naming a block it lacks makes it ask for a sync.
+ */
+export function onPeerConnected(s: ReplicaState, peer: VatId): undefined {
+  if (peer === s.self || s.highQC.round === 0 || !maySync(s, peer)) return;
+  const key = `${s.epoch}|${s.highQC.round}`;
+  if (s.pushed.get(peer) === key) return;
+  s.pushed.set(peer, key);
+  s.emit({
+    type: 'send',
+    to: peer,
+    message: { type: 'sync-reply', segments: [], pending: [], highQC: s.highQC, oldestKept: null },
+  });
+}
+
 export function requestSync(s: ReplicaState, peer: VatId): undefined {
   if (peer === s.self || s.syncInFlight.has(peer)) return;
   s.syncInFlight.add(peer);

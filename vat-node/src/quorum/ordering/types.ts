@@ -221,7 +221,12 @@ export type ReplicaEvent =
       readonly round: number;
     }
   /** The executor ran every decided input up to `height`; `hash` is its transcript hash there. */
-  | { readonly type: 'executed'; readonly height: number; readonly hash: string };
+  | { readonly type: 'executed'; readonly height: number; readonly hash: string }
+  /**
+   * A (new) connection to this peer opened: it may have missed what we sent while it was
+   * unreachable (the link is best effort), and an idle quorum sends nothing more.
+   */
+  | { readonly type: 'peer-connected'; readonly peer: VatId };
 
 export type ReplicaAction =
   | { readonly type: 'send'; readonly to: VatId; readonly message: OrderingMessage }

@@ -75,6 +75,26 @@ export interface KernelOptions extends VatOptions {
    */
   readonly holdCommits?: boolean;
   /**
+   * A restart rebuilds the worker's heap by replaying the transcript since the last checkpoint
+   * (every crank checked against its stored entry: replay.ts rebuildHeap) instead of starting
+   * a fresh worker and rejecting what the old heap was to settle: the vat goes on exactly as if
+   * the process had not stopped. A quorum member needs it (the other members' vats did not
+   * restart). Planned refreshes (`checkpoint`) are then decided from the vat's history alone, so
+   * a replica that restarted refreshes at the same crank as one that did not. Needs `dataDir`
+   * (and, to be the same as its replicas', `holdCommits`). A crank that does not come out as it
+   * did makes `Kernel.create` reject (ReplayMismatch): the vat cannot go on as its replicas do.
+   */
+  readonly restoreHeapByReplay?: boolean;
+  /**
+   * A crank stopped by a backstop that depends on the machine rather than the vat (wall-clock
+   * time, resident memory or heap limit, a dead worker: vat-worker.ts isBackstopAbort) is not
+   * applied: the kernel refuses work from then on (KernelUnavailable with the reason; settle()
+   * rejects with it) and commits nothing more, so a replica whose machine was slow never
+   * commits an outcome the others did not. Also when a worker cannot start. A restart resumes
+   * from the last commit. Gas stays an ordinary failed crank (it is deterministic).
+   */
+  readonly haltOnBackstop?: boolean;
+  /**
    * How long what a departed client is owed waits for it to come back before the kernel
    * forgets it (departures.ts). Default DEPARTED_RETENTION_MS.
    */

@@ -365,6 +365,11 @@ export class QuorumMember implements KernelPort, Transport {
       height: tip?.height ?? 0,
     });
     this.#driver.start();
+    // Peers that connected before the driver existed (the host starts first): catch up now.
+    for (const peer of this.chain.current.members) {
+      if (peer !== this.vatId && this.#opts.host.isConnected(peer))
+        this.#driver.peerConnected(peer);
+    }
     const early = this.#early;
     this.#early = [];
     for (const input of early) this.#driver.submit(input);

@@ -86,6 +86,7 @@ export type ChainReason =
   | 'not-a-learner'
   | 'threshold-unchanged'
   | 'bad-configuration'
+  | 'too-few-live-members'
   | 'certificate-wrong-epoch'
   | 'too-few-member-signatures'
   | 'bad-member-signature';

@@ -25,6 +25,7 @@ function health(i: number, over: Partial<MemberHealth> = {}): MemberHealth {
       byzantine: 1,
       crashes: 1,
       role: 'member',
+      caughtUp: true,
       ordering: {
         height: 9,
         round: 4,

@@ -112,7 +112,6 @@ export class Operator {
       settings: o.settings,
       log,
       agentSource: readFileSync(new URL('./agent/publish-sturdyref.mjs', import.meta.url), 'utf8'),
-      memberAgentSource: readFileSync(new URL('./agent/member-agent.mjs', import.meta.url), 'utf8'),
       identity: (ip) => fetchIdentity(ip),
     };
   }

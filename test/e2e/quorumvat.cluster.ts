@@ -3,9 +3,13 @@
 // reports only its VatID; the operator makes the genesis (its administrator key kept in a Secret,
 // only the public key in the genesis), stores it in an immutable ConfigMap, fills the
 // sturdyref Secret, and the members start from it with --quorum-genesis and report ready with
-// their quorum fields. kubectl scale needs members that take membership changes: skipped until
-// they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs it).
+// their quorum fields; a client Job calls it; a member pod deleted comes back; helm upgrade to a
+// new image tag rolls the members one at a time (each Ready = voting and caught up, the
+// operator's readiness gate) while calls flow. kubectl scale 3 → 5 → 3 (the operator killed
+// mid-way) and a member that lost its volume need members that take membership changes:
+// skipped until they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs them).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
@@ -21,6 +25,9 @@ import {
   refusal,
   repoRoot,
   sendJob,
+  sendLoopJob,
+  sendLoopResults,
+  stopSendLoop,
 } from '../operator/kube.ts';
 
 const release = 'quorumvat';
@@ -208,6 +215,133 @@ test('kubectl delete pod of a member: the quorum keeps serving; the member comes
   );
 });
 
+/** The member pods of escrow, by name. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+const memberPods = (): any[] =>
+  getJson('pods', '-l', 'quorumvat.dev/vat=escrow').items.filter(
+    (p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp,
+  );
+// biome-ignore lint/suspicious/noExplicitAny: a pod from kubectl
+const podCondition = (p: any, type: string) =>
+  p.status?.conditions?.find((c: { type: string }) => c.type === type);
+
+test('helm upgrade to a new image tag rolls the members one at a time, each caught up before the next, with calls flowing', {
+  timeout: 900_000,
+}, async () => {
+  const newTag = `${repository}:e2e-upgrade`;
+  // The same image under a new tag (no registry here): what a release upgrade looks like.
+  execFileSync('ctr', [
+    '--address',
+    '/run/quorumvat-cluster/containerd.sock',
+    '-n',
+    'k8s.io',
+    'images',
+    'tag',
+    '--force',
+    image,
+    newTag,
+  ]);
+  const before = getJson('qvat', 'escrow');
+  const k = before.status.threshold as number;
+  const oldUids = new Map(memberPods().map((p) => [p.metadata.name, p.metadata.uid]));
+  assert.equal(oldUids.size, 3);
+  assert.equal(getJson('pdb', 'escrow').spec.minAvailable, k, 'evictions keep k voters');
+  const readBefore = JSON.parse(await sendFromJob('roll-read-0', 'read')) as string[];
+  // Calls flow during the whole roll: one client after another, nothing retried.
+  apply(ns, sendLoopJob('roll-calls', image, 'escrow-sturdyref', 'append', 'roll-'));
+  await eventually('the calls flowing', 240_000, () => {
+    try {
+      return sendLoopResults(ns, 'roll-calls').length >= 2 ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  helm(
+    'upgrade',
+    release,
+    join(repoRoot, 'charts/quorumvat'),
+    '-n',
+    system,
+    '--reuse-values',
+    '--set',
+    'image.tag=e2e-upgrade',
+  );
+  // Watch the roll: at every look at least k members are Ready (voting and caught up: the
+  // readiness gate), and never two are down at once.
+  const looks: { at: number; ready: number; down: string[] }[] = [];
+  await eventually('all members replaced on the new image and Ready', 600_000, () => {
+    const pods = memberPods();
+    const ready = pods.filter((p) => podCondition(p, 'Ready')?.status === 'True');
+    looks.push({
+      at: Date.now(),
+      ready: ready.length,
+      down: [...oldUids.keys()].filter((n) => !ready.some((p) => p.metadata.name === n)),
+    });
+    const sts = getJson('statefulset', 'escrow');
+    return sts.status.updateRevision === sts.status.currentRevision &&
+      sts.status.updatedReplicas === 3 &&
+      ready.length === 3 &&
+      ready.every(
+        (p) =>
+          p.spec.containers[0].image === newTag && oldUids.get(p.metadata.name) !== p.metadata.uid,
+      )
+      ? true
+      : undefined;
+  });
+  stopSendLoop(ns, 'roll-calls');
+  await eventually('the calls finished', 240_000, () => {
+    const j = getJson('job', 'roll-calls');
+    if (j.status.failed)
+      throw new Error(
+        `a call failed during the roll: ${kubectl('-n', ns, 'logs', 'job/roll-calls')}`,
+      );
+    return j.status.succeeded ? true : undefined;
+  });
+  const calls = sendLoopResults(ns, 'roll-calls');
+  const worst = Math.min(...looks.map((l) => l.ready));
+  assert.ok(worst >= k, `at least k = ${k} members Ready at every look (worst ${worst})`);
+  assert.ok(
+    looks.every((l) => l.down.length <= 1),
+    `one member at a time: ${JSON.stringify(looks.filter((l) => l.down.length > 1))}`,
+  );
+  const outage = looks.filter((l) => l.down.length === 1);
+  assert.ok(
+    calls.some((c) => outage.some((l) => c.start <= l.at && l.at <= c.end)),
+    'some call was answered while a member was being replaced',
+  );
+  // Answered in order, one more entry each: nothing lost, nothing doubled.
+  for (const [i, c] of calls.entries()) {
+    assert.equal(Number(c.result), readBefore.length + i + 1, `call ${c.n}: ${c.result}`);
+  }
+  const log = JSON.parse(await sendFromJob('roll-read-1', 'read')) as string[];
+  assert.deepEqual(log, [...readBefore, ...calls.map((c) => `roll-${c.n}`)], 'order kept');
+  // The roll went 2, 1, 0, and each member was replaced only once the one before it was Ready
+  // again: voting and caught up (the gate the operator sets), not merely started.
+  const pods = new Map(memberPods().map((p) => [p.metadata.name, p]));
+  for (const [next, prev] of [
+    ['escrow-1', 'escrow-2'],
+    ['escrow-0', 'escrow-1'],
+  ] as const) {
+    const created = Date.parse(pods.get(next).metadata.creationTimestamp);
+    const readySince = Date.parse(podCondition(pods.get(prev), 'Ready').lastTransitionTime);
+    assert.ok(created >= readySince, `${next} replaced only after ${prev} was Ready again`);
+  }
+  for (const p of pods.values()) {
+    const gate = podCondition(p, 'quorumvat.dev/caught-up');
+    assert.equal(gate?.status, 'True', `${p.metadata.name}: ${JSON.stringify(gate)}`);
+    assert.equal(gate.reason, 'CaughtUp');
+  }
+  const after = getJson('qvat', 'escrow');
+  assert.equal(after.status.vatId, before.status.vatId, 'same quorum VatID');
+  assert.equal(after.status.epoch, before.status.epoch, 'no membership change');
+  assert.deepEqual(
+    after.status.members.map((m: { vatId: string }) => m.vatId),
+    before.status.members.map((m: { vatId: string }) => m.vatId),
+    'each member came back with its own key, from its volume',
+  );
+  assert.equal(cond(after, 'Ready').status, 'True');
+});
+
 test('kubectl scale qvat/escrow --replicas=1 is refused by the API server, with the reason', () => {
   const why = refusal(() => kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=1'));
   assert.match(why, /at least 3 replicas/);
@@ -264,43 +398,174 @@ test('members without a change path: a scale-up starts the pod, waits saying why
   });
 });
 
-test('kubectl scale qvat/escrow --replicas=5 (operator killed mid-way) and back to 3: one member at a time, same VatID', {
-  timeout: 600_000,
+/** What the status says of escrow's members: [pod, VatID, state] in pod order. */
+const membersOf = (q: { status: { members: { pod: string; vatId: string; state: string }[] } }) =>
+  q.status.members.map((m) => [m.pod, m.vatId, m.state]);
+
+/** The VatID pod escrow-i reported (its identity init container's termination message). */
+const reportedBy = (pod: string): string => {
+  const s = getJson('pod', pod).status.initContainerStatuses.find(
+    (c: { name: string }) => c.name === 'member-identity',
+  );
+  return JSON.parse(s.state.terminated.message).vatId;
+};
+
+test('kubectl scale qvat/escrow --replicas=5 (operator killed mid-way) and back to 3 while calls flow: one member at a time, nothing lost, same VatID', {
+  timeout: 1_500_000,
   skip,
 }, async () => {
-  const vatId = getJson('qvat', 'escrow').status.vatId;
-  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=5');
-  // The operator pod is killed in the middle of the scale-up (a change requested, not yet
-  // seen in the chain): the next one carries on from the chain, the pods and status.
-  await eventually('a membership change in flight', 240_000, () =>
-    getJson('qvat', 'escrow').status.pendingChange ? true : undefined,
-  );
-  kubectl(
-    '-n',
-    system,
-    'delete',
-    'pod',
-    '-l',
-    'app.kubernetes.io/component=operator',
-    '--grace-period=0',
-    '--force',
-  );
-  const up = await eventually('5 voting members', 480_000, () => {
+  const before = getJson('qvat', 'escrow');
+  const vatId = before.status.vatId;
+  const epoch0 = before.status.epoch as number;
+  const first = membersOf(before);
+  assert.equal(first.length, 3);
+  const readBefore = JSON.parse(await sendFromJob('scale-read-0', 'read')) as string[];
+  apply(ns, sendLoopJob('scale-calls', image, 'escrow-sturdyref', 'append', 'scale-'));
+  await eventually('the calls flowing', 240_000, () => {
+    try {
+      return sendLoopResults(ns, 'scale-calls').length >= 2 ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  // Every epoch the status passes through, as seen: each a configuration the planner allows.
+  const seen = new Map<number, { replicas: number; threshold: number }>();
+  const watch = () => {
     const x = getJson('qvat', 'escrow');
+    if (x.status.epoch !== undefined && !seen.has(x.status.epoch)) {
+      seen.set(x.status.epoch, { replicas: x.status.replicas, threshold: x.status.threshold });
+    }
+    assert.equal(x.status.vatId, vatId, 'the quorum VatID never changes');
+    return x;
+  };
+  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=5');
+  // The operator pod is killed in the middle of the scale-up (a change requested, not yet seen
+  // in the chain): the next one carries on from the quorum's own chain, the pods and status.
+  const inFlight = await eventually('a membership change in flight', 240_000, () => {
+    const x = watch();
+    return x.status.pendingChange ? x : undefined;
+  });
+  const operatorPod = getJson('-n', system, 'pods', '-l', 'app.kubernetes.io/component=operator')
+    .items[0].metadata.name;
+  kubectl('-n', system, 'delete', 'pod', operatorPod, '--grace-period=0', '--force');
+  const up = await eventually('5 voting members', 900_000, () => {
+    const x = watch();
     return x.status.replicas === 5 && !x.status.pendingChange && cond(x, 'Ready')?.status === 'True'
       ? x
       : undefined;
   });
-  assert.equal(up.status.vatId, vatId);
-  assert.equal(up.status.epoch, 4, 'learner, vote-in, learner, vote-in');
+  const successor = getJson('-n', system, 'pods', '-l', 'app.kubernetes.io/component=operator')
+    .items[0].metadata.name;
+  assert.notEqual(successor, operatorPod, 'a new operator pod finished the scale-up');
+  assert.ok(up.status.epoch > inFlight.status.epoch, 'it went on from the chain');
+  // Learner, vote-in, learner, vote-in: four changes, none applied twice.
+  assert.equal(up.status.epoch, epoch0 + 4);
   assert.equal(up.status.threshold, 3);
+  assert.deepEqual(up.status.tolerates, { crashed: 2, byzantine: 0 });
+  assert.deepEqual(
+    membersOf(up),
+    [0, 1, 2, 3, 4].map((i) => [`escrow-${i}`, reportedBy(`escrow-${i}`), 'voting']),
+  );
+  assert.deepEqual(membersOf(up).slice(0, 3), first, 'the first members stay as they were');
+  assert.equal(getJson('pdb', 'escrow').spec.minAvailable, 3);
   kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=3');
-  const down = await eventually('3 voting members', 480_000, () => {
-    const x = getJson('qvat', 'escrow');
-    return x.status.replicas === 3 && getJson('statefulset', 'escrow').status.replicas === 3
+  const down = await eventually('3 voting members, 3 pods', 900_000, () => {
+    const x = watch();
+    return x.status.replicas === 3 &&
+      !x.status.pendingChange &&
+      getJson('statefulset', 'escrow').status.replicas === 3 &&
+      memberPods().length === 3
       ? x
       : undefined;
   });
-  assert.equal(down.status.vatId, vatId);
-  assert.equal(down.status.epoch, 6);
+  assert.equal(down.status.epoch, epoch0 + 6, 'two vote-outs');
+  assert.equal(down.status.threshold, 2);
+  assert.deepEqual(membersOf(down), first, 'the highest ordinals left; the first three remain');
+  // One member at a time: each epoch seen differs from the one before by at most one voter,
+  // and always 2k > n (the planner's rule, as the quorum's chain recorded it).
+  const epochs = [...seen.entries()].sort((a, b) => a[0] - b[0]);
+  for (const [e, c] of epochs)
+    assert.ok(2 * c.threshold > c.replicas, `epoch ${e}: ${JSON.stringify(c)}`);
+  for (let i = 1; i < epochs.length; i++) {
+    const [a, b] = [epochs[i - 1]![1], epochs[i]![1]];
+    assert.ok(Math.abs(a.replicas - b.replicas) <= 1, `${JSON.stringify(epochs)}`);
+  }
+  stopSendLoop(ns, 'scale-calls');
+  await eventually('the calls finished', 240_000, () => {
+    const j = getJson('job', 'scale-calls');
+    if (j.status.failed)
+      throw new Error(
+        `a call failed during the scale: ${kubectl('-n', ns, 'logs', 'job/scale-calls')}`,
+      );
+    return j.status.succeeded ? true : undefined;
+  });
+  const calls = sendLoopResults(ns, 'scale-calls');
+  for (const [i, c] of calls.entries()) {
+    assert.equal(Number(c.result), readBefore.length + i + 1, `call ${c.n}: ${c.result}`);
+  }
+  const log = JSON.parse(await sendFromJob('scale-read-1', 'read')) as string[];
+  assert.deepEqual(
+    log,
+    [...readBefore, ...calls.map((c) => `scale-${c.n}`)],
+    'nothing lost, order kept',
+  );
+  const events = kubectl(
+    '-n',
+    ns,
+    'get',
+    'events',
+    '--field-selector',
+    'reason=MembershipChange',
+    '-o',
+    'json',
+  );
+  assert.ok(JSON.parse(events).items.length >= 4, 'each change is an Event');
+});
+
+test('a member pod deleted with its volume: the operator votes the lost member out and admits the new key, one at a time', {
+  timeout: 900_000,
+  skip,
+}, async () => {
+  const before = getJson('qvat', 'escrow');
+  const members = membersOf(before);
+  const lost = members.find(([pod]) => pod === 'escrow-1')!;
+  const readBefore = JSON.parse(await sendFromJob('lost-read-0', 'read')) as string[];
+  // What a lost disk looks like to Kubernetes: the claim and the pod go; the StatefulSet makes
+  // a new pod with a new, empty volume, where the node makes a new key.
+  kubectl('-n', ns, 'delete', 'pvc', 'data-escrow-1', '--wait=false');
+  kubectl('-n', ns, 'delete', 'pod', 'escrow-1', '--wait=false');
+  const replaced = await eventually('escrow-1 voting again under a new VatID', 600_000, () => {
+    const x = getJson('qvat', 'escrow');
+    const m = x.status.members.find((y: { pod: string }) => y.pod === 'escrow-1');
+    return m && m.vatId !== lost[1] && m.state === 'voting' && !x.status.pendingChange
+      ? x
+      : undefined;
+  });
+  assert.equal(replaced.status.vatId, before.status.vatId, 'the same quorum vat');
+  assert.equal(replaced.status.epoch, before.status.epoch + 3, 'vote-out, learner, vote-in');
+  assert.equal(replaced.status.replicas, 3);
+  assert.equal(replaced.status.threshold, 2);
+  const now = membersOf(replaced);
+  assert.deepEqual(
+    now.filter(([pod]) => pod !== 'escrow-1'),
+    members.filter(([pod]) => pod !== 'escrow-1'),
+    'the other members are untouched',
+  );
+  assert.equal(now.find(([pod]) => pod === 'escrow-1')![1], reportedBy('escrow-1'));
+  const events = JSON.parse(
+    kubectl('-n', ns, 'get', 'events', '--field-selector', 'reason=MembershipChange', '-o', 'json'),
+  ).items.map((e: { message: string }) => e.message);
+  assert.ok(
+    events.some((m: string) => /escrow-1 came back without its volume/.test(m)),
+    `the Event says why: ${events.join(' | ')}`,
+  );
+  // The new member caught up from the others: the log is whole, and it goes on.
+  assert.equal(
+    await sendFromJob('lost-append', 'append', '"after the lost volume"'),
+    String(readBefore.length + 1),
+  );
+  assert.deepEqual(JSON.parse(await sendFromJob('lost-read-1', 'read')), [
+    ...readBefore,
+    'after the lost volume',
+  ]);
 });

@@ -64,6 +64,7 @@ test('RBAC: no exec, no logs, no listing Secrets, leases only in the release nam
     cr.rules.filter((r: Obj) => r.resources.includes(res)).flatMap((r: Obj) => r.verbs);
   assert.deepEqual(verbsOn('secrets').sort(), ['create', 'delete', 'get', 'patch']);
   assert.deepEqual(verbsOn('pods').sort(), ['get', 'list', 'watch']);
+  assert.deepEqual(verbsOn('pods/status'), ['patch'], "only a member pod's readiness gate");
   assert.deepEqual(verbsOn('pods/exec'), []);
   assert.deepEqual(verbsOn('pods/log'), []);
   assert.deepEqual(verbsOn('vats').sort(), ['get', 'list', 'watch'], 'the spec is never written');

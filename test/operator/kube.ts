@@ -179,3 +179,74 @@ export function sendJob(
     },
   };
 }
+
+/** Where a send-loop Job looks for its stop file (an emptyDir, written by `kubectl exec`). */
+export const STOP_DIR = '/stop';
+
+/**
+ * A Job that calls `quorumvat send <sturdyref> method "<prefix>N"` for N = 1, 2, … one call
+ * after another (each a fresh client, as a user's would be) until a file appears in STOP_DIR
+ * (stopSendLoop) or `max` calls were made. One JSON line per call: {n, result, start, end}
+ * (ms since the epoch); the Job fails at the first call that fails (nothing is retried: a retry
+ * could hide a lost or a doubled call). The e2e tests' "calls flowing during …" client.
+ */
+export function sendLoopJob(
+  name: string,
+  image: string,
+  sturdyRefSecret: string,
+  method: string,
+  prefix: string,
+  max = 1000,
+): object {
+  const script = `
+const { execFileSync } = require('node:child_process');
+const { existsSync } = require('node:fs');
+let n = 0;
+while (n < ${max} && !existsSync('${STOP_DIR}/now')) {
+  n++;
+  const start = Date.now();
+  const out = execFileSync(process.execPath, ['/app/vat-node/src/cli/main.ts', 'send', process.env.STURDYREF, ${JSON.stringify(method)}, JSON.stringify(${JSON.stringify(prefix)} + n)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(JSON.stringify({ n, result: out.trim().split('\\n').at(-1), start, end: Date.now() }));
+}
+console.log(JSON.stringify({ done: n }));
+`;
+  const job = sendJob(name, image, sturdyRefSecret, '120s', method, []) as {
+    spec: { template: { spec: { containers: Record<string, unknown>[]; volumes?: unknown[] } } };
+  };
+  const pod = job.spec.template.spec;
+  pod.containers[0] = {
+    ...pod.containers[0],
+    command: ['node', '-e', script],
+    args: [],
+    volumeMounts: [{ name: 'stop', mountPath: STOP_DIR }],
+  };
+  pod.volumes = [{ name: 'stop', emptyDir: {} }];
+  return job;
+}
+
+/** Tells a send-loop Job to finish after its current call. */
+export function stopSendLoop(ns: string, job: string): void {
+  kubectl(
+    '-n',
+    ns,
+    'exec',
+    `job/${job}`,
+    '--',
+    'node',
+    '-e',
+    `require('node:fs').writeFileSync('${STOP_DIR}/now', '')`,
+  );
+}
+
+/** A send-loop Job's calls, once it finished (it fails the test if the Job failed). */
+export function sendLoopResults(
+  ns: string,
+  job: string,
+): { n: number; result: string; start: number; end: number }[] {
+  const lines = kubectl('-n', ns, 'logs', `job/${job}`)
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return lines.filter((l) => typeof l['n'] === 'number') as never;
+}

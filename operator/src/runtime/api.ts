@@ -125,6 +125,36 @@ export class OperatorApi {
     );
   }
 
+  /**
+   * Sets one condition of a pod's status (a readiness gate's) by server-side apply on
+   * /status: the kubelet keeps owning its own conditions, the operator owns only this one.
+   */
+  applyPodCondition(
+    namespace: string,
+    name: string,
+    condition: { type: string; status: 'True' | 'False'; reason: string; message: string },
+  ): Promise<unknown> {
+    return retryOnConflict(() =>
+      this.core.patchNamespacedPodStatus(
+        {
+          name,
+          namespace,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace },
+            status: {
+              conditions: [{ ...condition, lastTransitionTime: new Date().toISOString() }],
+            },
+          },
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ),
+    );
+  }
+
   /** Records an Event on the resource (best effort: a failed Event never fails a reconcile). */
   async event(
     ref: ResourceRef,

@@ -199,6 +199,16 @@ function directory(raw: string): string {
   return raw;
 }
 
+/** A Kubernetes object name (RFC 1123 subdomain). */
+function configMapName(raw: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(raw)) {
+    throw new ConfigError(
+      `expected a ConfigMap name (lower-case letters, digits, - and .), got "${raw}"`,
+    );
+  }
+  return raw;
+}
+
 function vatName(raw: string): string {
   if (!/^[A-Za-z0-9][\w.-]{0,62}$/.test(raw)) {
     throw new ConfigError(`expected 1-63 letters, digits, . _ - (got "${raw}")`);
@@ -467,6 +477,43 @@ export const OPTIONS = {
     help: 'print one JSON document instead of lines',
     default: false,
   },
+  quorumDir: {
+    flags: '--quorum-dir <dir>',
+    env: 'QUORUMVAT_QUORUM_DIR',
+    help: "member-agent: the pod's directory shared with the node (vatid, genesis.json, chain.json)",
+    default: '/quorum',
+    parse: directory,
+  },
+  terminationLog: {
+    flags: '--termination-log <file>',
+    env: 'QUORUMVAT_TERMINATION_LOG',
+    help: "member-agent identity: where the VatID goes (the kubelet's termination message)",
+    default: '/dev/termination-log',
+    parse: (raw: string) => {
+      if (raw.trim() === '') throw new ConfigError('expected a file path, got an empty string');
+      return raw;
+    },
+  },
+  genesisConfigmap: {
+    flags: '--genesis-configmap <name>',
+    env: 'QUORUMVAT_GENESIS_CONFIGMAP',
+    help: "member-agent await-genesis: the ConfigMap holding the quorum's genesis",
+    parse: configMapName,
+  },
+  chainConfigmap: {
+    flags: '--chain-configmap <name>',
+    env: 'QUORUMVAT_CHAIN_CONFIGMAP',
+    help: 'member-agent await-genesis: the ConfigMap holding the configuration chain the operator saw',
+    parse: configMapName,
+  },
+  poll: {
+    flags: '--poll <duration>',
+    env: 'QUORUMVAT_POLL',
+    help: 'member-agent await-genesis: how often to look again',
+    default: 1000,
+    defaultText: '1s',
+    parse: duration('ms'),
+  },
 } satisfies Record<string, OptionSpec<unknown>>;
 
 export type OptionKey = keyof typeof OPTIONS;
@@ -628,6 +675,20 @@ export const COMMANDS = {
     defaults: { logLevel: 'warn' },
     details:
       'Exit as quorum change: 0 decided, 1 refused or not submitted, 5 not decided within --timeout.',
+  },
+  'member-agent identity': {
+    summary:
+      "in a QuorumVat member's pod: make the member's key (if missing) and report only its VatID as the termination message",
+    options: ['dataDir', 'quorumDir', 'terminationLog'],
+    required: ['dataDir'],
+  },
+  'member-agent await-genesis': {
+    summary:
+      "in a QuorumVat member's pod: wait until the genesis exists and the chain admits this member, then copy both for the node",
+    options: ['quorumDir', 'genesisConfigmap', 'chainConfigmap', 'poll'],
+    required: ['genesisConfigmap', 'chainConfigmap'],
+    details:
+      "Reads the two ConfigMaps through the API server with the pod's ServiceAccount (its Role allows get on them only).",
   },
 } satisfies Record<string, CommandSpec>;
 

@@ -7,6 +7,7 @@
  */
 import { runLocalDemo } from '../demo/local-demo.ts';
 import { type Config, EXIT } from './config.ts';
+import { runAwaitGenesis, runMemberIdentity } from './member-agent.ts';
 import { runNode } from './node-command.ts';
 import { parseCommandLine, UsageError, usageLine } from './parse.ts';
 import { runQuorumChange, runQuorumSubmit } from './quorum/change-command.ts';
@@ -51,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
       return runQuorumChange(config as Config<'quorum change'>);
     case 'quorum submit':
       return runQuorumSubmit(config as Config<'quorum submit'>);
+    case 'member-agent identity':
+      return runMemberIdentity(config as Config<'member-agent identity'>);
+    case 'member-agent await-genesis':
+      return runAwaitGenesis(config as Config<'member-agent await-genesis'>);
   }
 }
 

@@ -39,6 +39,7 @@ export type Invocation =
 /** Descriptions of command groups (their subcommands are COMMANDS entries `GROUP SUB`). */
 const GROUPS: Record<string, string> = {
   quorum: 'quorum vats: keys, genesis, status, membership changes (quorumvat quorum --help)',
+  'member-agent': "the steps a QuorumVat member's pod runs before its node (the operator's)",
 };
 
 /** The top-level commands and groups, in table order. */

@@ -41,6 +41,9 @@ export class KernelContext {
     checkpoints: 0,
     deliveries: 0,
     gasUsed: 0,
+    /** Cranks run again to rebuild a heap at start (restoreHeapByReplay), and how long it took. */
+    replayedCranks: 0,
+    replayMs: 0,
   };
   /** The store failed: no new work. */
   broken: KernelUnavailable | null = null;

@@ -9,9 +9,9 @@ import { isPromiseRef } from '../protocol/refs.ts';
 import type { KernelContext } from './context.ts';
 import { encodeHost, HostError } from './hostcaps.ts';
 import type { QueuedItem, RunItem } from './keeper.ts';
-import { FROM_VAT, isPeer, MAX_BATCH } from './options.ts';
+import { FROM_VAT, isPeer, KernelUnavailable, MAX_BATCH } from './options.ts';
 import { isSingleRef, promisesIn, sendItem } from './promises.ts';
-import type { VatWorkerHandle } from './vat-worker.ts';
+import { isBackstopAbort, type VatWorkerHandle } from './vat-worker.ts';
 
 export class Cranks {
   readonly #ctx: KernelContext;
@@ -125,7 +125,16 @@ export class Cranks {
       }
     } catch (e) {
       // The worker could not start (a contract that no longer loads) or the store failed.
-      if (!this.#ctx.broken && !this.#ctx.closed) {
+      if (this.#ctx.broken || this.#ctx.closed) {
+        // said already
+      } else if (this.#ctx.options.haltOnBackstop) {
+        // A replica stops rather than wait: settle() rejects with the reason (the host says it).
+        this.#ctx.port.halt(
+          new KernelUnavailable(
+            `vat ${this.#ctx.vatId}: ${(e as Error).message}; it runs nothing more until it restarts`,
+          ),
+        );
+      } else {
         this.#ctx.port.emit({ type: 'vat-start-failed', reason: (e as Error).message });
       }
     } finally {
@@ -153,26 +162,18 @@ export class Cranks {
     let failed = false;
     let worker: VatWorkerHandle | undefined;
     try {
-      if (this.#ctx.lifecycle.refreshDue && this.#ctx.lifecycle.worker) {
-        this.#ctx.lifecycle.refreshDue = false;
-        // Still quiescent? (Work may have been queued since the scan.)
-        if (
-          this.#ctx.options.checkpoint?.refreshWorker === 'always' ||
-          this.#ctx.lifecycle.heapHeld() === null
-        ) {
-          const old = this.#ctx.lifecycle.worker;
-          this.#ctx.lifecycle.worker = null;
-          await this.#ctx.lifecycle.startWorker(old);
-        } else {
-          this.#ctx.lifecycle.checkpointDue = false;
-        }
-      }
+      await this.#ctx.lifecycle.refreshIfDue();
       worker = this.#ctx.lifecycle.worker ?? (await this.#ctx.lifecycle.startWorker());
       await worker.cranks(
         batch.map((b) => (b.item as Extract<RunItem, { kind: 'vat' }>).delivery),
         (i, outcome) => {
           // After close (the worker was killed under the crank) nothing more is applied.
           if (this.#ctx.closed || this.#ctx.broken) return;
+          if (!outcome.ok && this.#ctx.options.haltOnBackstop && isBackstopAbort(outcome.error)) {
+            failed = true;
+            this.haltOnBackstop(batch[i]!.item, outcome.error);
+            return;
+          }
           done = i + 1;
           failed = !outcome.ok;
           const q = batch[i]!;
@@ -193,6 +194,21 @@ export class Cranks {
       if (this.#ctx.lifecycle.worker === worker) this.#ctx.lifecycle.worker = null;
       this.#ctx.stats.workerRestarts++;
     }
+  }
+
+  /**
+   * KernelOptions.haltOnBackstop: a backstop stopped this crank, which another run (a replica)
+   * may finish. Nothing of it is applied and nothing since the last commit will be: the kernel
+   * refuses work from now on, with the reason, and a restart resumes from the last commit.
+   */
+  haltOnBackstop(item: RunItem, error: string): void {
+    const d = item.kind === 'vat' ? item.delivery : null;
+    const what = d?.type === 'message' ? `message ${d.method ?? '(call)'}` : (d?.type ?? item.kind);
+    this.#ctx.port.halt(
+      new KernelUnavailable(
+        `vat ${this.#ctx.vatId}: a backstop stopped a delivery (${what}) that is not stopped by the vat's deterministic limits (${error}): another run may finish it, so nothing of it is applied and this vat runs nothing more until it restarts (from its last commit)`,
+      ),
+    );
   }
 
   /** Does this delivery tell the vat that a promise settled to one of its own objects or promises? */

@@ -161,6 +161,34 @@ export function readHandoffSlot(identity: VatIdentity, slot: string): HandoffCer
 }
 
 /**
+ * How a kernel writes and reads handoff certificates. A solo vat: its own key
+ * (`identityCerts`). A vat node adds certificates given by quorum vats (k member signatures,
+ * checked against the quorum's configuration chain) and, on a member of a quorum vat, writes
+ * the quorum's unsigned certificates that its receivers complete (quorum/client/handoffs.ts).
+ */
+export interface HandoffCerts {
+  /**
+   * The certificate this vat gives (the giver is this vat); undefined: none for this
+   * recipient, the reference is proxied through this vat instead.
+   */
+  make(terms: HandoffTerms): string | undefined;
+  /** Parse and check a certificate (not yet whether `ref` is valid); throws HandoffError. */
+  read(slot: string): HandoffCert;
+  /** The longest certificate `make` can write for these vats and hints (undefined: none). */
+  maxChars(exporter: VatId, recipient: VatId, hints?: readonly string[]): number | undefined;
+}
+
+/** A solo vat's certificates, signed with its own key. */
+export function identityCerts(identity: VatIdentity): HandoffCerts {
+  return {
+    make: (terms) => makeHandoffSlot(identity, terms),
+    read: (slot) => readHandoffSlot(identity, slot),
+    maxChars: (exporter, recipient, hints) =>
+      handoffSlotMaxChars(exporter, identity.vatId, recipient, hints),
+  };
+}
+
+/**
  * Ed25519 identities for vats in one process (tests, the local demo): each VatId is the
  * name, and its public key is looked up in a shared directory. Vat nodes use the libp2p key
  * behind their PeerId instead.

@@ -30,10 +30,35 @@ export class HeapTracker {
     this.#pending.delete(vref);
   }
 
-  /** One of our objects leaves the vat: if it lives in this worker's heap, the heap must stay. */
-  handedOut(vref: VRef): void {
-    if (this.#objectOut !== null || !isHeapObject(vref)) return;
-    if (Number(vref.slice(2)) >= this.#floor) this.#objectOut = vref;
+  /**
+   * One of our objects leaves the vat: if it lives in this worker's heap, the heap must stay.
+   * True when that is new (the first such object of this worker).
+   */
+  handedOut(vref: VRef): boolean {
+    if (this.#objectOut !== null || !isHeapObject(vref)) return false;
+    if (Number(vref.slice(2)) < this.#floor) return false;
+    this.#objectOut = vref;
+    return true;
+  }
+
+  /** What outlives the process when the heap is rebuilt by replay (the kernel stores it). */
+  get saved(): { readonly floor: number; readonly out: VRef | null } {
+    return { floor: this.#floor, out: this.#objectOut };
+  }
+
+  /**
+   * The heap was rebuilt by replay (a restart): it stands where it stood, `saved` as stored and
+   * the promises it holds pending (those the vat knows, unsettled: what `knows` and `released`
+   * leave in the set).
+   */
+  restore(
+    saved: { readonly floor: number; readonly out: VRef | null },
+    pending: Iterable<VRef>,
+  ): void {
+    this.#floor = saved.floor;
+    this.#objectOut = saved.out;
+    this.#pending.clear();
+    for (const vref of pending) this.#pending.add(vref);
   }
 
   /**

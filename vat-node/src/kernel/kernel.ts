@@ -19,8 +19,9 @@
  * data directory the store is SQLite (store/kernel-db.ts) and a restart loads it whole; with
  * none, the same keeper commits to a Map.
  *
- * Checkpoints: the worker's heap is never persisted, so a replay (verify) can only start where
- * a worker started from the vat store. The kernel checkpoints (store/kernel-db.ts) when a
+ * Checkpoints: the worker's heap is never persisted, so a replay (verify, or a replica's
+ * restart with restoreHeapByReplay: lifecycle.ts) can only start where a worker started from
+ * the vat store. The kernel checkpoints (store/kernel-db.ts) when a
  * fresh worker starts (at every kernel start, after a failed crank) if the store's policy says
  * so, and when the policy asks for one while the worker runs, it replaces the worker as soon as
  * the vat is quiescent: nothing outside the vat store can be lost then (no promise the vat
@@ -38,7 +39,8 @@
  * Settled promises leave the tables once nothing names them (retirement.ts): peers drop their
  * indices, the vat gets a `retire` delivery, the record goes. A fresh worker (restart, failed
  * crank, checkpoint) maps no promise: the kernel rejects those the old heap was to settle and
- * forwards messages to settled ones itself (lifecycle.ts forgetHeap).
+ * forwards messages to settled ones itself (lifecycle.ts forgetHeap). A replica's restart
+ * (restoreHeapByReplay) forgets nothing: it rebuilds the heap by replay.
  *
  * This file is the facade (create, close, idle, wiring); the parts share one KernelContext
  * (context.ts): host.ts (host API), port.ts (transport side and commits), inbound.ts (a peer's
@@ -57,6 +59,7 @@ import { KernelContext } from './context.ts';
 import { Cranks } from './cranks.ts';
 import { Departures } from './departures.ts';
 import { Embargoes } from './embargoes.ts';
+import { identityCerts } from './handoff.ts';
 import { Handoffs } from './handoffs.ts';
 import { HostApi } from './host.ts';
 import { Inbound } from './inbound.ts';
@@ -68,7 +71,7 @@ import { PromiseRetirement } from './retirement.ts';
 import { Router } from './routing.ts';
 import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
-import { checkVatLimits } from './vat-worker.ts';
+import { checkVatLimits, type VatWorkerHandle } from './vat-worker.ts';
 
 export { HostRefused, type HostResult, type KernelOptions, KernelUnavailable } from './options.ts';
 
@@ -99,7 +102,10 @@ export class Kernel implements KernelPort {
       hostWaits: (vref) => ctx.host.hostWaiters.has(vref),
       settled: (vref) => ctx.heap.released(vref),
     });
-    ctx.clists = new CListTranslator(keeper, options.vatId, options.identity, {
+    const certs =
+      options.handoffCerts ??
+      (options.identity === undefined ? undefined : identityCerts(options.identity));
+    ctx.clists = new CListTranslator(keeper, options.vatId, certs, {
       handedOut: (vref) => ctx.lifecycle.handedOut(vref),
       setResolution: (vref, res) => ctx.retirement.setResolution(vref, res),
     });
@@ -118,14 +124,20 @@ export class Kernel implements KernelPort {
         ? null
         : KernelDB.open(options.dataDir, { synchronous: options.synchronous ?? 'FULL' });
     let k: Kernel;
+    let worker: VatWorkerHandle | null = null;
     try {
       k = new Kernel(options, transport, db);
       k.#checkMeta();
-      // A fresh worker is a replay's starting point: checkpoint the history before it.
-      k.#ctx.lifecycle.checkpointDue = db !== null && db.stats().transcriptRows > 0;
-      await k.#ctx.lifecycle.startWorker();
+      // Rebuild the heap as it was (a replica), or start a fresh worker: a replay's starting
+      // point, so the history before it is checkpointed.
+      if (!options.restoreHeapByReplay || !(await k.#ctx.lifecycle.restoreWorker())) {
+        k.#ctx.lifecycle.checkpointDue = db !== null && db.stats().transcriptRows > 0;
+        await k.#ctx.lifecycle.startWorker();
+      }
+      worker = k.#ctx.lifecycle.worker;
       k.#ctx.port.commitNow();
     } catch (e) {
+      await worker?.terminate();
       db?.close();
       throw e;
     }

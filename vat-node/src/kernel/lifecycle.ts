@@ -3,6 +3,14 @@
  * after a failed crank, for a checkpoint), forget what the old heap held (its pending promises
  * are rejected, messages to settled ones go where they settled), and replace a long-running
  * worker when a checkpoint is due and the vat is quiescent (heap.ts says what holds it).
+ *
+ * With `restoreHeapByReplay` (a quorum member: the other members' heaps did not restart), a
+ * restart instead rebuilds the heap by replaying the transcript since the last checkpoint
+ * (replay.ts rebuildHeap, every crank checked against its entry), and forgets nothing. Planned
+ * refreshes are then decided where the outcome depends only on the vat's history: just before
+ * a worker batch, from the committed store's stats and what holds the heap, which is itself
+ * committed (`meta.heap`) or derived from committed tables. So a replica that restarted
+ * refreshes at the same crank as one that did not.
  */
 import type { Delivery, VRef } from '../liveslots/protocol.ts';
 import { isExportRef } from '../protocol/refs.ts';
@@ -11,9 +19,19 @@ import { shouldCheckpoint } from '../store/kernel-db.ts';
 import type { KernelContext } from './context.ts';
 import { encodeHost, HostError } from './hostcaps.ts';
 import type { RunItem } from './keeper.ts';
-import { CHECKPOINT_WAIT_REPORT, FROM_HOST } from './options.ts';
+import { CHECKPOINT_WAIT_REPORT, FROM_HOST, KernelUnavailable } from './options.ts';
 import { isSingleRef } from './promises.ts';
-import { crankOne, DEFAULT_LIMITS, VatWorker, type VatWorkerHandle } from './vat-worker.ts';
+import { ReplayInterrupted, rebuildHeap } from './replay.ts';
+import {
+  crankOne,
+  DEFAULT_LIMITS,
+  VatWorker,
+  type VatWorkerHandle,
+  type WorkerLimits,
+} from './vat-worker.ts';
+
+/** Attempts at rebuilding a heap when a backstop stops the replay (a busy machine). */
+const REPLAY_ATTEMPTS = 3;
 
 export class WorkerLifecycle {
   readonly #ctx: KernelContext;
@@ -88,6 +106,7 @@ export class WorkerLifecycle {
   maybeCheckpoint(): void {
     const db = this.#ctx.db;
     const mode = this.#ctx.options.checkpoint?.refreshWorker ?? 'quiescent';
+    if (this.#ctx.options.restoreHeapByReplay) return; // decided in refreshIfDue
     if (!db || mode === 'never' || this.#ctx.broken || this.refreshDue) return;
     if (!shouldCheckpoint(db.stats(), this.#ctx.options.checkpoint)) return;
     if (mode === 'quiescent') {
@@ -102,6 +121,109 @@ export class WorkerLifecycle {
     this.refreshDue = true;
   }
 
+  /** Before a worker batch: replace the worker now if a planned refresh is due. */
+  async refreshIfDue(): Promise<void> {
+    const old = this.worker;
+    if (old === null) return;
+    let due: boolean;
+    if (this.#ctx.options.restoreHeapByReplay) {
+      due = this.#refreshDueByHistory();
+    } else {
+      if (!this.refreshDue) return;
+      this.refreshDue = false;
+      // Still quiescent? (Work may have been queued since the scan.)
+      due = this.#ctx.options.checkpoint?.refreshWorker === 'always' || this.heapHeld() === null;
+      if (!due) this.checkpointDue = false;
+    }
+    if (!due) return;
+    this.worker = null;
+    await this.startWorker(old);
+  }
+
+  /**
+   * The policy, asked only of what every replica of this vat has at the same crank: the
+   * committed store's stats (committed at the same points: KernelOptions.holdCommits) and what
+   * holds the heap.
+   */
+  #refreshDueByHistory(): boolean {
+    const db = this.#ctx.db;
+    const mode = this.#ctx.options.checkpoint?.refreshWorker ?? 'quiescent';
+    if (!db || mode === 'never' || this.#ctx.broken) return false;
+    if (!shouldCheckpoint(db.stats(), this.#ctx.options.checkpoint)) return false;
+    if (mode === 'quiescent') {
+      const held = this.heapHeld();
+      if (held !== null) {
+        this.reportCheckpointWait(held);
+        return false;
+      }
+      this.checkpointWaitReported = false;
+    }
+    this.checkpointDue = true;
+    return true;
+  }
+
+  /**
+   * Kernel start with `restoreHeapByReplay`: rebuild the worker's heap from the checkpoint and
+   * the transcript since (a backstop during the replay: try again). False when there is nothing
+   * to replay (no crank since the checkpoint): the caller starts a fresh worker as usual.
+   * Throws ReplayMismatch when the vat does not do again what it did (the store or the
+   * vat is not what it was): the vat cannot go on as its replicas do.
+   */
+  async restoreWorker(): Promise<boolean> {
+    const ctx = this.#ctx;
+    const db = ctx.db;
+    if (db === null) throw Error('restoreHeapByReplay needs a data directory');
+    const rows = db.transcriptSince();
+    if (rows.length === 0) return false;
+    const cp = db.checkpointState();
+    const start = {
+      store: new Map(cp.entries.map(([k, v]) => [k.slice(cp.prefix.length), v] as const)),
+      position: cp.position,
+    };
+    const { vatName, contractSource, gasLimit } = ctx.options;
+    const limits: WorkerLimits = ctx.options.limits ?? DEFAULT_LIMITS;
+    const spawn = () => (ctx.options.worker ?? VatWorker.spawn)(limits);
+    const t0 = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rebuilt = await rebuildHeap(
+          spawn,
+          { vatName, contractSource, gasLimit },
+          start,
+          rows.map((r) => r.entry),
+        );
+        const store = ctx.keeper.vatStore;
+        const same =
+          rebuilt.store.size === store.size &&
+          [...store].every(([k, v]) => rebuilt.store.get(k) === v);
+        if (!same) {
+          await rebuilt.worker?.terminate();
+          throw new KernelUnavailable(
+            `vat ${ctx.vatId}: the replay since the checkpoint does not lead to the committed vat store`,
+          );
+        }
+        this.worker = rebuilt.worker;
+        break;
+      } catch (e) {
+        if (!(e instanceof ReplayInterrupted) || attempt >= REPLAY_ATTEMPTS) throw e;
+      }
+    }
+    ctx.stats.replayedCranks += rows.length;
+    ctx.stats.replayMs += performance.now() - t0;
+    const saved = ctx.keeper.meta.get('heap');
+    const pending: VRef[] = [];
+    for (const [vref, rec] of ctx.keeper.promises) {
+      if (rec.known && rec.resolution === null) pending.push(vref);
+    }
+    ctx.heap.restore(
+      saved === undefined
+        ? { floor: Number(start.store.get('ls.nextExport') ?? 1), out: null }
+        : (JSON.parse(saved) as { floor: number; out: VRef | null }),
+      pending,
+    );
+    return true;
+  }
+
   /** Can the worker's heap go without losing anything? Null if so, else what holds it. */
   heapHeld(): string | null {
     return this.#ctx.heap.held(this.#ctx.keeper.embargoes.size);
@@ -109,7 +231,13 @@ export class WorkerLifecycle {
 
   /** An object of this worker's heap leaves the vat: the heap must stay while the worker runs. */
   handedOut(vref: VRef): void {
-    this.#ctx.heap.handedOut(vref);
+    if (this.#ctx.heap.handedOut(vref)) this.#saveHeap();
+  }
+
+  /** What holds the heap outlives the process when a restart rebuilds it (restoreWorker). */
+  #saveHeap(): void {
+    if (!this.#ctx.options.restoreHeapByReplay) return;
+    this.#ctx.keeper.setMeta('heap', JSON.stringify(this.#ctx.heap.saved));
   }
 
   /** Once per wait, when it has gone on for long: say what keeps the vat from checkpointing. */
@@ -136,6 +264,7 @@ export class WorkerLifecycle {
     this.forgetHeap();
     // Heap objects of older workers are gone: only this worker's can hold its heap.
     this.#ctx.heap.freshWorker(Number(this.#ctx.keeper.vatStore.get('ls.nextExport') ?? 1));
+    this.#saveHeap();
     this.#ctx.port.commitNow();
     const db = this.#ctx.db;
     if (db && (this.checkpointDue || shouldCheckpoint(db.stats(), this.#ctx.options.checkpoint))) {

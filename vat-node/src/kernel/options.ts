@@ -3,6 +3,7 @@ import type { EventSink } from '../events/events.ts';
 import type { CrankOutcome, Delivery, VatOptions } from '../liveslots/protocol.ts';
 import type { VatId, VatIdentity } from '../protocol/identity.ts';
 import type { CheckpointPolicy, Synchronous } from '../store/kernel-db.ts';
+import type { HandoffCerts } from './handoff.ts';
 import type { WorkerFactory, WorkerLimits } from './vat-worker.ts';
 
 export interface KernelOptions extends VatOptions {
@@ -12,6 +13,8 @@ export interface KernelOptions extends VatOptions {
    * Without it, references to a third vat's objects are proxied through this vat.
    */
   readonly identity?: VatIdentity;
+  /** How certificates are written and read, if not with `identity` alone (handoff.ts). */
+  readonly handoffCerts?: HandoffCerts;
   readonly limits?: WorkerLimits;
   /**
    * Makes the vat's workers. Default: a child process each (VatWorker.spawn, with `limits`);
@@ -74,6 +77,26 @@ export interface KernelOptions extends VatOptions {
    * on every member, whatever the timing of its I/O.
    */
   readonly holdCommits?: boolean;
+  /**
+   * A restart rebuilds the worker's heap by replaying the transcript since the last checkpoint
+   * (every crank checked against its stored entry: replay.ts rebuildHeap) instead of starting
+   * a fresh worker and rejecting what the old heap was to settle: the vat goes on exactly as if
+   * the process had not stopped. A quorum member needs it (the other members' vats did not
+   * restart). Planned refreshes (`checkpoint`) are then decided from the vat's history alone, so
+   * a replica that restarted refreshes at the same crank as one that did not. Needs `dataDir`
+   * (and, to be the same as its replicas', `holdCommits`). A crank that does not come out as it
+   * did makes `Kernel.create` reject (ReplayMismatch): the vat cannot go on as its replicas do.
+   */
+  readonly restoreHeapByReplay?: boolean;
+  /**
+   * A crank stopped by a backstop that depends on the machine rather than the vat (wall-clock
+   * time, resident memory or heap limit, a dead worker: vat-worker.ts isBackstopAbort) is not
+   * applied: the kernel refuses work from then on (KernelUnavailable with the reason; settle()
+   * rejects with it) and commits nothing more, so a replica whose machine was slow never
+   * commits an outcome the others did not. Also when a worker cannot start. A restart resumes
+   * from the last commit. Gas stays an ordinary failed crank (it is deterministic).
+   */
+  readonly haltOnBackstop?: boolean;
   /**
    * How long what a departed client is owed waits for it to come back before the kernel
    * forgets it (departures.ts). Default DEPARTED_RETENTION_MS.

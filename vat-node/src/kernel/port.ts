@@ -148,14 +148,20 @@ export class CommitPort {
 
   storeFailed(e: unknown): void {
     const message = `vat ${this.#ctx.vatId}: store failed, refusing new work: ${e instanceof Error ? e.message : String(e)}`;
-    this.#ctx.broken = new KernelUnavailable(message, { cause: e });
+    this.halt(new KernelUnavailable(message, { cause: e }));
+    this.emit({ type: 'store-failed', reason: message });
+  }
+
+  /** Refuse new work from now on (`broken`): nothing more is committed or leaves the node. */
+  halt(broken: KernelUnavailable): void {
+    if (this.#ctx.broken) return;
+    this.#ctx.broken = broken;
     this.wakeSet.clear();
     // Results whose commit failed never happened: their callers get the error instead.
     for (const { waiter } of this.afterCommit) waiter.reject(this.#ctx.broken);
     this.afterCommit = [];
     for (const w of this.#ctx.host.hostWaiters.values()) w.reject(this.#ctx.broken);
     this.#ctx.host.hostWaiters.clear();
-    this.emit({ type: 'store-failed', reason: message });
   }
 
   emit(event: VatEvent): void {

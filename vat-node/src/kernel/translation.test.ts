@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VRef } from '../liveslots/protocol.ts';
 import { isProtocolError } from '../protocol/errors.ts';
-import { LocalIdentities } from './handoff.ts';
+import { identityCerts, LocalIdentities } from './handoff.ts';
 import { KernelKeeper, MemoryBacking } from './keeper.ts';
 import { newPromise } from './promises.ts';
 import { CListTranslator } from './translation.ts';
@@ -10,7 +10,8 @@ import { CListTranslator } from './translation.ts';
 function setup(vatId = 'A', ids?: LocalIdentities) {
   const keeper = new KernelKeeper(new MemoryBacking());
   const handedOut: VRef[] = [];
-  const t = new CListTranslator(keeper, vatId, ids?.identity(vatId), {
+  const identity = ids?.identity(vatId);
+  const t = new CListTranslator(keeper, vatId, identity && identityCerts(identity), {
     handedOut: (vref) => handedOut.push(vref),
     setResolution: (vref, res) => {
       keeper.updatePromise(vref, (p) => {

@@ -6,7 +6,7 @@
  */
 import type { VRef } from '../liveslots/protocol.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
-import type { VatId, VatIdentity } from '../protocol/identity.ts';
+import type { VatId } from '../protocol/identity.ts';
 import type { CapData } from '../protocol/messages.ts';
 import {
   flip,
@@ -17,7 +17,7 @@ import {
   isWireRef,
   type WireRef,
 } from '../protocol/refs.ts';
-import { HandoffError, handoffSlotMaxChars, makeHandoffSlot, readHandoffSlot } from './handoff.ts';
+import { type HandoffCerts, HandoffError } from './handoff.ts';
 import type { KernelKeeper, PromiseRecord } from './keeper.ts';
 import { MAX_WIRE_REF_CHARS } from './message-size.ts';
 import { newPromise } from './promises.ts';
@@ -32,18 +32,18 @@ export interface TranslationHooks {
 export class CListTranslator {
   readonly #keeper: KernelKeeper;
   readonly #vatId: VatId;
-  readonly #identity: VatIdentity | undefined;
+  readonly #certs: HandoffCerts | undefined;
   readonly #hooks: TranslationHooks;
 
   constructor(
     keeper: KernelKeeper,
     vatId: VatId,
-    identity: VatIdentity | undefined,
+    certs: HandoffCerts | undefined,
     hooks: TranslationHooks,
   ) {
     this.#keeper = keeper;
     this.#vatId = vatId;
-    this.#identity = identity;
+    this.#certs = certs;
     this.#hooks = hooks;
   }
 
@@ -69,10 +69,9 @@ export class CListTranslator {
   }
 
   readCert(slot: string) {
-    if (!this.#identity)
-      throw new ProtocolError('unsupported', 'this vat does not accept handoffs');
+    if (!this.#certs) throw new ProtocolError('unsupported', 'this vat does not accept handoffs');
     try {
-      return readHandoffSlot(this.#identity, slot);
+      return this.#certs.read(slot);
     } catch (e) {
       if (e instanceof HandoffError) throw new ProtocolError('bad-handoff', e.message);
       throw e;
@@ -83,21 +82,21 @@ export class CListTranslator {
   exportTo(peer: VatId, vref: VRef): WireRef {
     const owner = this.#keeper.imports.get(vref);
     if (owner && owner.peer === peer) return owner.wire;
-    const identity = this.#identity;
-    if (owner && identity) {
+    const certs = this.#certs;
+    if (owner && certs) {
       // A third vat's object: hand it off rather than proxy it (one certificate per recipient).
       let cert = this.#keeper.cert(peer, vref);
-      if (cert === undefined) {
-        cert = makeHandoffSlot(identity, {
+      if (cert === undefined && certs.maxChars(owner.peer, peer) !== undefined) {
+        cert = certs.make({
           hints: this.#keeper.addresses.get(owner.peer) ?? [],
           exporter: owner.peer,
           ref: flip(owner.wire),
           recipient: peer,
           nonce: this.#keeper.next('nextHandoff'),
         });
-        this.#keeper.setCert(peer, vref, cert);
+        if (cert !== undefined) this.#keeper.setCert(peer, vref, cert);
       }
-      return cert;
+      if (cert !== undefined) return cert;
     }
     // Anything else (our objects, promises, and imports from a third vat, which we proxy
     // until the three-party handoff takes over) gets an index we allocate.
@@ -111,16 +110,11 @@ export class CListTranslator {
    */
   refCharsTo(peer: VatId, vref: VRef): number {
     const owner = this.#keeper.imports.get(vref);
-    if (owner && owner.peer !== peer && this.#identity) {
-      return (
+    if (owner && owner.peer !== peer && this.#certs) {
+      const chars =
         this.#keeper.cert(peer, vref)?.length ??
-        handoffSlotMaxChars(
-          owner.peer,
-          this.#identity.vatId,
-          peer,
-          this.#keeper.addresses.get(owner.peer),
-        )
-      );
+        this.#certs.maxChars(owner.peer, peer, this.#keeper.addresses.get(owner.peer));
+      if (chars !== undefined) return chars;
     }
     return MAX_WIRE_REF_CHARS;
   }

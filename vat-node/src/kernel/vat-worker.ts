@@ -50,6 +50,19 @@ export const DEFAULT_LIMITS: Required<WorkerLimits> = {
   crankTimeoutMs: 5_000,
 };
 
+/**
+ * Is this the reason of a crank the worker handle failed itself (wall clock, memory cap, heap
+ * limit, a dead or terminated worker)? Those depend on the machine and the moment, not on the
+ * delivery: another run of the same crank, on another machine or later, may well finish it.
+ * Gas is metered inside the worker, deterministically, and is not one of them.
+ */
+export function isBackstopAbort(error: string): boolean {
+  return BACKSTOP_ABORT.test(error);
+}
+
+const BACKSTOP_ABORT =
+  /^(vat exceeded its (time|memory) limit|vat worker (failed|exited)|terminated$|unexpected )/;
+
 /** How often the kernel reads a busy worker's resident size. */
 export const RSS_SAMPLE_MS = 10;
 

@@ -13,8 +13,9 @@ import { Kernel } from '../kernel/kernel.ts';
 import type { WorkerLimits } from '../kernel/vat-worker.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
 import type { ChainRecord } from '../quorum/chain.ts';
+import { nodeHandoffCerts } from '../quorum/client/handoffs.ts';
 import { QuorumClientPort } from '../quorum/client/port.ts';
-import type { Genesis } from '../quorum/config.ts';
+import { type Genesis, quorumVatIdOf } from '../quorum/config.ts';
 import { QuorumMember } from '../quorum/member/member.ts';
 import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
 import { NetworkTransport } from '../vattp/network-transport.ts';
@@ -92,12 +93,15 @@ export class VatNode {
     });
     // Every node talks to quorum vats through their members (quorum/client/): a quorum VatID
     // is one peer to the vat above, k members' agreeing frames below.
+    const quorum = options.quorum && quorumVatIdOf(options.quorum.genesis);
     const client = new QuorumClientPort({
       lower: transport,
       sign: identity.sign,
       signInputs: options.quorum === undefined,
+      ...(quorum !== undefined ? { quorum } : {}),
       events,
     });
+    const chainOf = (q: string) => client.chainOf(q);
     const dataDir = options.ephemeral ? undefined : options.dataDir;
     let kernel: Kernel;
     let member: QuorumMember | undefined;
@@ -113,6 +117,7 @@ export class VatNode {
               host: transport.host,
               dataDir,
               events,
+              chainOf,
             });
       kernel = await Kernel.create(
         {
@@ -123,6 +128,7 @@ export class VatNode {
           limits: options.limits,
           // A member signs no handoff alone (a quorum's certificates need k members).
           identity: member === undefined ? identity : undefined,
+          handoffCerts: nodeHandoffCerts({ identity, chainOf, ...(quorum ? { quorum } : {}) }),
           dataDir,
           events,
           onCommit: options.onCommit,

@@ -32,6 +32,7 @@
  * (handoffTarget); a quorum VatID whose chain B cannot verify is refused, never guessed.
  */
 
+import { isHint, MAX_HINTS } from '../kernel/handoff.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { WireRef } from '../protocol/refs.ts';
 import type { Sign } from '../vattp/signing.ts';
@@ -53,10 +54,17 @@ export interface QuorumHandoffBody {
   readonly giver: VatId;
   readonly recipient: VatId;
   readonly nonce: number;
+  /**
+   * Where the exporter may be reached (multiaddrs), maybe none. Not signed: the members agree
+   * on them with the rest of the message (they come from the vat's c-list state), and a hint
+   * only says where to dial; the peer found there is authenticated by VatTP.
+   */
+  readonly hints?: readonly string[];
 }
 
 export interface QuorumHandoffCert extends QuorumHandoffBody {
   readonly certificate: Certificate;
+  readonly hints: readonly string[];
 }
 
 export class QuorumHandoffError extends Error {
@@ -84,7 +92,52 @@ export function signHandoff(sign: Sign, body: QuorumHandoffBody): Uint8Array {
 }
 
 export function formatQuorumHandoffSlot(body: QuorumHandoffBody, certificate: Certificate): string {
-  const wire = [body.exporter, body.ref, body.giver, body.recipient, body.nonce, certificate];
+  return encodeSlot(body, certificate);
+}
+
+/**
+ * The slot as the members' kernels write it (quorum/client/handoffs.ts): the body with `null`
+ * where the certificate goes. Deterministic (the same bytes on every member), so the members'
+ * messages carrying it agree; each member signs the body beside the message (the `auth` of
+ * its frame) and the receiver's combiner puts k of those signatures in (withCertificate).
+ * Nobody accepts it as it is (parseQuorumHandoffSlot wants a certificate).
+ */
+export function formatUnsignedQuorumHandoffSlot(body: QuorumHandoffBody): string {
+  return encodeSlot(body, null);
+}
+
+/** The body of a slot the members wrote (formatUnsignedQuorumHandoffSlot); else undefined. */
+export function unsignedQuorumHandoffBody(slot: string): QuorumHandoffBody | undefined {
+  const parts = decodeParts(slot);
+  if (parts === undefined || (parts.length !== 6 && parts.length !== 7) || parts[5] !== null) {
+    return undefined;
+  }
+  try {
+    const { certificate: _, ...body } = parseParts([
+      ...parts.slice(0, 5),
+      EMPTY_CERT,
+      ...parts.slice(6),
+    ]);
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An unsigned slot with k member signatures put in: the certificate as the recipient gets it. */
+export function withCertificate(slot: string, certificate: Certificate): string {
+  const body = unsignedQuorumHandoffBody(slot);
+  if (body === undefined) refuse('not an unsigned quorum handoff certificate');
+  return encodeSlot(body, certificate);
+}
+
+/** Stands in for the certificate while an unsigned slot's body is checked. */
+const EMPTY_CERT: Certificate = { epoch: 0, signers: '00', signatures: '' };
+
+function encodeSlot(body: QuorumHandoffBody, proof: Certificate | null): string {
+  const wire: unknown[] = [body.exporter, body.ref, body.giver, body.recipient, body.nonce, proof];
+  const hints = [...new Set(body.hints ?? [])];
+  if (hints.length > 0) wire.push(hints);
   const slot = PREFIX + Buffer.from(JSON.stringify(wire)).toString('base64url');
   if (slot.length > MAX_SLOT_CHARS) refuse(`handoff certificate of ${slot.length} characters`);
   return slot;
@@ -111,8 +164,21 @@ function decodeParts(slot: string): unknown[] | undefined {
 /** Parses a quorum handoff slot's form (not its signatures). */
 export function parseQuorumHandoffSlot(slot: string): QuorumHandoffCert {
   const parts = decodeParts(slot);
-  if (parts === undefined || parts.length !== 6) refuse('malformed handoff certificate');
-  const [exporter, ref, giver, recipient, nonce, proof] = parts;
+  if (parts === undefined) refuse('malformed handoff certificate');
+  return parseParts(parts);
+}
+
+function parseParts(parts: unknown[]): QuorumHandoffCert {
+  if (parts.length !== 6 && parts.length !== 7) refuse('malformed handoff certificate');
+  const [exporter, ref, giver, recipient, nonce, proof, hints = []] = parts;
+  if (
+    !Array.isArray(hints) ||
+    (parts.length === 7 && hints.length === 0) || // one way to write "no hints": leave them out
+    hints.length > MAX_HINTS ||
+    !hints.every(isHint)
+  ) {
+    refuse('bad address hints in handoff certificate');
+  }
   for (const id of [exporter, giver, recipient]) {
     if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
       refuse('malformed vat id in handoff certificate');
@@ -137,6 +203,7 @@ export function parseQuorumHandoffSlot(slot: string): QuorumHandoffCert {
     recipient: recipient as VatId,
     nonce,
     certificate,
+    hints: hints as string[],
   };
 }
 

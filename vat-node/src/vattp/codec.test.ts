@@ -15,6 +15,7 @@ import {
   encodeHello,
   encodeSequenced,
   type Frame,
+  MAX_AUTH_SIGNATURES,
   MAX_WIRE_BYTES,
   packFrames,
   signFrame,
@@ -380,5 +381,32 @@ test('auth: every non-canonical or malformed auth is refused', () => {
   for (const v of variants) {
     assert.notEqual(v, good);
     assert.throws(() => decodeWire(rawWire(v)), ProtocolError, v);
+  }
+});
+
+test("auth: a member host's several signatures (1 to MAX_AUTH_SIGNATURES of 64 bytes) round-trip; other lengths are refused", () => {
+  for (const count of [1, 2, 5, MAX_AUTH_SIGNATURES]) {
+    const auth = Uint8Array.from({ length: 64 * count }, (_, i) => (i * 13 + count) & 0xff);
+    const f = sampleFrame({ messages: [{ seq: 1, msg: { op: 'echoed', token: 3 }, auth }] });
+    assert.deepEqual(decodeWire(wire(f)).frame.messages[0]?.auth, auth, `${count} signatures`);
+  }
+  for (const bytes of [63, 65, 127, 64 * (MAX_AUTH_SIGNATURES + 1)]) {
+    const auth = new Uint8Array(bytes).fill(7);
+    assert.throws(
+      () =>
+        encodeFrame(sampleFrame({ messages: [{ seq: 1, msg: { op: 'echoed', token: 3 }, auth }] })),
+      TypeError,
+    );
+    const text = Buffer.from(auth).toString('base64url');
+    const good = bodyOf(
+      sampleFrame({
+        messages: [{ seq: 1, msg: { op: 'echoed', token: 3 }, auth: new Uint8Array(64) }],
+      }),
+    );
+    const bad = good.replace(
+      `"${Buffer.from(new Uint8Array(64)).toString('base64url')}"`,
+      `"${text}"`,
+    );
+    assert.throws(() => decodeWire(rawWire(bad)), ProtocolError, `${bytes} bytes`);
   }
 });

@@ -33,9 +33,12 @@
  *
  * A message to a member of a quorum vat may carry `auth` ({"auth":A,"msg":M,"seq":S}): the
  * sender's own signature over {quorum, from, seq, digest of msg} (quorum/client/auth.ts makes
- * and checks it), base64url without padding, exactly 86 characters standing for 64 bytes. It
- * lets a member vote for an input it has not received itself. Optional, but canonical like the
- * rest: present only with a signature, never null or empty.
+ * and checks it), base64url without padding. It lets a member vote for an input it has not
+ * received itself. A member host of a quorum vat puts its own signatures there instead (the
+ * quorum vat has no key): over the input statement when the receiver is a quorum, and over
+ * each handoff certificate the message gives (quorum/client/member-auth.ts), so the auth is
+ * 1 to MAX_AUTH_SIGNATURES signatures of 64 bytes, concatenated. Optional, but canonical like
+ * the rest: present only with a signature, never null or empty.
  */
 import { ProtocolError } from '../protocol/errors.ts';
 import type { VatId } from '../protocol/identity.ts';
@@ -107,18 +110,34 @@ export function encodeSequenced(message: FramedMessage): string {
   return canonicalJson({ auth: authText(message.auth), msg: message.msg, seq: message.seq });
 }
 
-const AUTH_TEXT = /^[A-Za-z0-9_-]{86}$/;
+/** Most signatures one message's `auth` carries (an input statement and handoffs). */
+export const MAX_AUTH_SIGNATURES = 32;
+const AUTH_TEXT = /^[A-Za-z0-9_-]+$/;
+
+function isAuthLength(bytes: number): boolean {
+  return (
+    bytes > 0 && bytes % SIGNATURE_BYTES === 0 && bytes <= MAX_AUTH_SIGNATURES * SIGNATURE_BYTES
+  );
+}
 
 function authText(auth: Uint8Array): string {
-  if (auth.length !== SIGNATURE_BYTES) throw new TypeError('auth must be a 64-byte signature');
+  if (!isAuthLength(auth.length)) {
+    throw new TypeError(`auth must be 1 to ${MAX_AUTH_SIGNATURES} signatures of 64 bytes`);
+  }
   return Buffer.from(auth.buffer, auth.byteOffset, auth.byteLength).toString('base64url');
 }
 
-/** The signature an `auth` text stands for; undefined unless it is the canonical text of 64 bytes. */
+/** The signatures an `auth` text stands for; undefined unless it is their canonical text. */
 function authFromText(text: unknown): Uint8Array | undefined {
-  if (typeof text !== 'string' || !AUTH_TEXT.test(text)) return undefined;
+  if (
+    typeof text !== 'string' ||
+    text.length > Math.ceil((MAX_AUTH_SIGNATURES * SIGNATURE_BYTES * 4) / 3) ||
+    !AUTH_TEXT.test(text)
+  ) {
+    return undefined;
+  }
   const bytes = Buffer.from(text, 'base64url');
-  return bytes.length === SIGNATURE_BYTES && bytes.toString('base64url') === text
+  return isAuthLength(bytes.length) && bytes.toString('base64url') === text
     ? new Uint8Array(bytes)
     : undefined;
 }
@@ -278,7 +297,7 @@ function frame(v: unknown): Frame {
     const msg = vatMessage(m.msg, `messages[${i}].msg`);
     if (!withAuth) return { seq, msg };
     const auth = authFromText(m.auth);
-    if (auth === undefined) fail(`messages[${i}].auth: not a base64url Ed25519 signature`);
+    if (auth === undefined) fail(`messages[${i}].auth: not base64url Ed25519 signatures`);
     return { seq, msg, auth };
   });
   return {

@@ -21,8 +21,6 @@ export interface ControllerContext {
   log: Logger;
   /** The publisher script mounted into vat pods. */
   agentSource: string;
-  /** The identity / await-genesis script mounted into QuorumVat member pods. */
-  memberAgentSource: string;
   /** Reads a vat node's public identity (VatID, addresses) from its HTTP endpoint. */
   identity: (podIP: string) => Promise<{ vatId: string; addresses: string[] } | undefined>;
 }

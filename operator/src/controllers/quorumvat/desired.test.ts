@@ -8,7 +8,8 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { QuorumVat } from '../../api/v1alpha1/types.ts';
-import { desiredQuorumVat, IDENTITY_CONTAINER, MEMBER_AGENT_FILE } from './desired.ts';
+import { MEMBER_GATE } from './caught-up.ts';
+import { desiredQuorumVat, IDENTITY_CONTAINER } from './desired.ts';
 
 const qv: QuorumVat = {
   apiVersion: 'quorumvat.dev/v1alpha1',
@@ -24,10 +25,10 @@ const qv: QuorumVat = {
   },
 };
 const settings = { vatImage: 'img:1', imagePullPolicy: 'IfNotPresent' as const };
-const plan = { statefulSetReplicas: 4, threshold: 3, learners: 1 };
+const plan = { statefulSetReplicas: 4, threshold: 3 };
 
 test('members: a StatefulSet sized by the plan (not spec.replicas), a PDB that keeps k up', () => {
-  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
+  const objs = desiredQuorumVat(qv, 'x', settings, plan);
   const sts = objs.find((o) => o.kind === 'StatefulSet') as V1StatefulSet;
   assert.equal(sts.spec!.replicas, 4, 'one member at a time, as the planner says');
   assert.deepEqual(sts.spec!.persistentVolumeClaimRetentionPolicy, {
@@ -41,21 +42,32 @@ test('members: a StatefulSet sized by the plan (not spec.replicas), a PDB that k
   );
   assert.equal(sts.metadata!.labels!['quorumvat.dev/kind'], 'QuorumVat');
   const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget') as V1PodDisruptionBudget;
-  assert.equal(pdb.spec!.minAvailable, 4, 'k = 3 voters plus the learner');
+  assert.equal(pdb.spec!.minAvailable, 3, 'k = 3 voters (a learner is never Ready: the gate)');
   assert.deepEqual(pdb.spec!.selector!.matchLabels, sts.spec!.selector!.matchLabels);
   for (const o of objs) assert.equal(o.metadata!.ownerReferences![0]!.kind, 'QuorumVat');
   assert.equal(objs.at(-1)!.kind, 'StatefulSet');
 });
 
 test('member pods: own key and VatID first, then the genesis, then the node as a member', () => {
-  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
+  const objs = desiredQuorumVat(qv, 'x', settings, plan);
   const pod = (objs.find((o) => o.kind === 'StatefulSet') as V1StatefulSet).spec!.template.spec!;
   assert.deepEqual(
     pod.initContainers!.map((c) => c.name),
     [IDENTITY_CONTAINER, 'await-genesis'],
   );
   const [identity, wait] = pod.initContainers!;
-  assert.deepEqual(identity!.command!.slice(-1), ['identity']);
+  // `quorumvat member-agent …` of the member's own image (its entry point): no script mounted.
+  assert.deepEqual(identity!.args, ['member-agent', 'identity']);
+  assert.equal(identity!.command, undefined);
+  assert.equal(identity!.image, 'img:1');
+  assert.deepEqual(wait!.args, ['member-agent', 'await-genesis']);
+  assert.deepEqual(
+    identity!.env!.map((e) => [e.name, e.value]),
+    [
+      ['QUORUMVAT_DATA_DIR', '/data'],
+      ['QUORUMVAT_QUORUM_DIR', '/quorum'],
+    ],
+  );
   assert.equal(identity!.terminationMessagePolicy, 'FallbackToLogsOnError');
   assert.ok(
     identity!.volumeMounts!.some((m) => m.name === 'data' && !m.readOnly),
@@ -68,9 +80,9 @@ test('member pods: own key and VatID first, then the genesis, then the node as a
   assert.deepEqual(
     wait!.env!.map((e) => [e.name, e.value]),
     [
-      ['GENESIS_CONFIGMAP', 'escrow-genesis'],
-      ['CHAIN_CONFIGMAP', 'escrow-chain'],
-      ['QUORUM_DIR', '/quorum'],
+      ['QUORUMVAT_GENESIS_CONFIGMAP', 'escrow-genesis'],
+      ['QUORUMVAT_CHAIN_CONFIGMAP', 'escrow-chain'],
+      ['QUORUMVAT_QUORUM_DIR', '/quorum'],
     ],
   );
   assert.deepEqual(
@@ -86,14 +98,25 @@ test('member pods: own key and VatID first, then the genesis, then the node as a
     '/quorum/chain.json',
   ]);
   assert.ok(pod.containers[0]!.volumeMounts!.some((m) => m.name === 'quorum' && m.readOnly));
-  const agent = pod.volumes!.find((v) => v.name === 'agent')!;
-  assert.deepEqual(agent.configMap!.items, [{ key: MEMBER_AGENT_FILE, path: MEMBER_AGENT_FILE }]);
+  assert.deepEqual(
+    pod.readinessGates,
+    [{ conditionType: MEMBER_GATE }],
+    'Ready = voting and caught up: a rolling update waits for it',
+  );
+  assert.equal(
+    pod.volumes!.find((v) => v.name === 'agent'),
+    undefined,
+    'no script volume: the steps are in the image',
+  );
+  for (const c of [...pod.initContainers!, ...pod.containers]) {
+    assert.ok(!c.volumeMounts!.some((m) => m.name === 'agent'), c.name);
+  }
   const cm = objs.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
-  assert.deepEqual(Object.keys(cm.data!).sort(), ['contract.js', MEMBER_AGENT_FILE]);
+  assert.deepEqual(Object.keys(cm.data!).sort(), ['contract.js']);
 });
 
 test('a member pod may read its genesis and chain ConfigMaps, and nothing else', () => {
-  const objs = desiredQuorumVat(qv, 'x', settings, 'agent', plan);
+  const objs = desiredQuorumVat(qv, 'x', settings, plan);
   const roles = objs.filter((o) => o.kind === 'Role') as V1Role[];
   assert.equal(roles.length, 1);
   assert.deepEqual(roles[0]!.rules, [
@@ -108,7 +131,7 @@ test('a member pod may read its genesis and chain ConfigMaps, and nothing else',
 
 test('the sturdyref Secret: filled by the operator once the genesis exists, empty before', () => {
   const secret = (p: typeof plan & { sturdyref?: string }) =>
-    desiredQuorumVat(qv, 'x', settings, 'agent', p).find((o) => o.kind === 'Secret') as V1Secret;
+    desiredQuorumVat(qv, 'x', settings, p).find((o) => o.kind === 'Secret') as V1Secret;
   assert.equal(secret(plan).data, undefined);
   const s = secret({ ...plan, sturdyref: 'quorumvat://quorumQ/s/abc' });
   assert.equal(Buffer.from(s.data!.sturdyref!, 'base64').toString(), 'quorumvat://quorumQ/s/abc');

@@ -19,7 +19,6 @@ import {
   selector,
 } from '../common/names.ts';
 import {
-  AGENT_DIR,
   configMap,
   DATA,
   headlessService,
@@ -28,22 +27,18 @@ import {
   statefulSet,
 } from '../common/workload.ts';
 import { contractHash, ownerOf } from '../vat/desired.ts';
+import { MEMBER_GATE } from './caught-up.ts';
 
-export const MEMBER_AGENT_FILE = 'member-agent.mjs';
 /** The init container whose termination message is the member's VatID. */
 export const IDENTITY_CONTAINER = 'member-identity';
 const QUORUM_DIR = '/quorum';
 
 /**
  * Voluntary evictions (drains, upgrades through the eviction API) must leave at least k voting
- * members up: minAvailable = k, plus any learner (a learner does not vote, so it must not count
- * towards the k that have to stay).
+ * members up. A member pod is Ready only while it votes and has caught up (the readiness gate,
+ * caught-up.ts): a learner or a member still replaying never counts, so minAvailable = k.
  */
-export function disruptionBudget(
-  owner: Owner,
-  threshold: number,
-  learners: number,
-): V1PodDisruptionBudget {
+export function disruptionBudget(owner: Owner, threshold: number): V1PodDisruptionBudget {
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
@@ -54,7 +49,7 @@ export function disruptionBudget(
       ownerReferences: [ownerReference(owner)],
     },
     spec: {
-      minAvailable: threshold + learners,
+      minAvailable: threshold,
       selector: { matchLabels: selector(owner) },
     },
   };
@@ -115,12 +110,14 @@ export function quorumSturdyrefSecret(owner: Owner, sturdyref: string | undefine
  * The members' StatefulSet: the vat node's pod template (common/workload.ts), made a member:
  *   - Parallel pod management: the first members start together (none can be ready before the
  *     genesis, which needs all their VatIDs); the planner still grows and shrinks it by one;
- *   - init containers: member-identity (its key on its volume; its VatID as the termination
- *     message), then await-genesis (copies the genesis and chain into /quorum);
+ *   - init containers (`quorumvat member-agent`, vat-node/src/cli/member-agent.ts):
+ *     member-identity (its key on its volume; its VatID as the termination message), then
+ *     await-genesis (copies the genesis and chain into /quorum once the chain admits it);
  *   - the node starts as a member: `quorumvat node --quorum-genesis /quorum/genesis.json
  *     --quorum-chain /quorum/chain.json` (the chain as the operator last saw it: a member added
  *     later, or restarted, starts from the configuration in force, not the genesis's);
- *   - no sturdyref publisher: a member mints no sturdyref of the quorum vat.
+ *   - no sturdyref publisher: a member mints no sturdyref of the quorum vat;
+ *   - a readiness gate (caught-up.ts): Ready means voting and caught up.
  */
 export function memberStatefulSet(
   base: V1StatefulSet,
@@ -131,22 +128,21 @@ export function memberStatefulSet(
   const n = names(owner.name);
   const pod = base.spec!.template.spec!;
   const vat = pod.containers.find((c) => c.name === 'vat')!;
-  const agent = (mode: string): string[] => ['node', `${AGENT_DIR}/${MEMBER_AGENT_FILE}`, mode];
-  const small = { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '128Mi' } };
+  // The steps are `quorumvat member-agent …` of the member's own image (its entry point).
+  const small = { requests: { cpu: '5m', memory: '64Mi' }, limits: { memory: '256Mi' } };
   const init: V1Container[] = [
     {
       name: IDENTITY_CONTAINER,
       image,
       imagePullPolicy: pullPolicy,
-      command: agent('identity'),
+      args: ['member-agent', 'identity'],
       env: [
         { name: 'QUORUMVAT_DATA_DIR', value: DATA },
-        { name: 'QUORUM_DIR', value: QUORUM_DIR },
+        { name: 'QUORUMVAT_QUORUM_DIR', value: QUORUM_DIR },
       ],
       volumeMounts: [
         { name: 'data', mountPath: DATA },
         { name: 'quorum', mountPath: QUORUM_DIR },
-        { name: 'agent', mountPath: AGENT_DIR, readOnly: true },
       ],
       // The message is the VatID on success; the last log lines on a failure.
       terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -157,16 +153,13 @@ export function memberStatefulSet(
       name: 'await-genesis',
       image,
       imagePullPolicy: pullPolicy,
-      command: agent('await-genesis'),
+      args: ['member-agent', 'await-genesis'],
       env: [
-        { name: 'GENESIS_CONFIGMAP', value: n.genesis },
-        { name: 'CHAIN_CONFIGMAP', value: n.chain },
-        { name: 'QUORUM_DIR', value: QUORUM_DIR },
+        { name: 'QUORUMVAT_GENESIS_CONFIGMAP', value: n.genesis },
+        { name: 'QUORUMVAT_CHAIN_CONFIGMAP', value: n.chain },
+        { name: 'QUORUMVAT_QUORUM_DIR', value: QUORUM_DIR },
       ],
-      volumeMounts: [
-        { name: 'quorum', mountPath: QUORUM_DIR },
-        { name: 'agent', mountPath: AGENT_DIR, readOnly: true },
-      ],
+      volumeMounts: [{ name: 'quorum', mountPath: QUORUM_DIR }],
       terminationMessagePolicy: 'FallbackToLogsOnError',
       resources: small,
       securityContext: vat.securityContext!,
@@ -195,17 +188,14 @@ export function memberStatefulSet(
         ...base.spec!.template,
         spec: {
           ...pod,
+          // Ready = the node serves (probe) AND it votes, caught up (the operator's gate): a
+          // rolling update moves to the next member only then.
+          readinessGates: [{ conditionType: MEMBER_GATE }],
           initContainers: [...(pod.initContainers ?? []), ...init],
           containers: [member],
           volumes: [
+            // No sturdyref publisher script: the member steps are in the image.
             ...(pod.volumes ?? []).filter((v) => v.name !== 'agent'),
-            {
-              name: 'agent',
-              configMap: {
-                name: n.configMap,
-                items: [{ key: MEMBER_AGENT_FILE, path: MEMBER_AGENT_FILE }],
-              },
-            },
             { name: 'quorum', emptyDir: { sizeLimit: '16Mi' } },
           ],
         },
@@ -219,7 +209,6 @@ export interface QuorumVatPlan {
   statefulSetReplicas: number;
   /** The threshold in force (the committed configuration's, or the planned first one). */
   threshold: number;
-  learners: number;
   /** The bootstrap sturdyref, once the genesis exists. */
   sturdyref?: string;
 }
@@ -228,7 +217,6 @@ export function desiredQuorumVat(
   qv: QuorumVat,
   contractSource: string,
   settings: OperatorSettings,
-  memberAgentSource: string,
   p: QuorumVatPlan,
 ): KubernetesObject[] {
   const owner = ownerOf(qv);
@@ -240,9 +228,9 @@ export function desiredQuorumVat(
     quorumSturdyrefSecret(owner, p.sturdyref),
     memberRole(owner),
     memberRoleBinding(owner),
-    { ...cm, data: { ...data, [MEMBER_AGENT_FILE]: memberAgentSource } },
+    { ...cm, data },
     headlessService(owner),
-    disruptionBudget(owner, p.threshold, p.learners),
+    disruptionBudget(owner, p.threshold),
     memberStatefulSet(
       statefulSet({
         owner,

@@ -196,6 +196,21 @@ test('a learner is caught up once its decided height reaches every ready voter i
   assert.equal(r.has('q-5'), false, 'a node of another quorum is nobody here');
   assert.equal(r.has('q-6'), false);
   assert.equal(r.has('q-0'), false, 'voters are not learners');
+  // The learner's own word, when its runtime gives it, must agree too.
+  const says = (v: boolean) => {
+    const p = probe('learner', 119);
+    return { ...p, quorum: { ...p.quorum, caughtUp: v } };
+  };
+  const own = caughtUp(
+    new Map([
+      ['q-0', probe('member', 120)],
+      ['q-3', says(false)],
+      ['q-4', says(true)],
+    ]),
+    Q,
+  );
+  assert.equal(own.get('q-3'), false, 'still replaying, by its own account');
+  assert.equal(own.get('q-4'), true);
   const alone = caughtUp(new Map([['q-3', probe('learner', 500)]]), Q);
   assert.equal(alone.get('q-3'), false, 'with no voter to compare with, not caught up');
 });

@@ -1,8 +1,9 @@
 // Talking to the members (HTTP on each member's node endpoint, port 9090; the cli helper's
 // interface, README "Kubernetes"):
 //   GET  /quorum/chain    the configuration chain document {quorum, genesis, records}
-//   GET  /readyz          {ready, reason?, quorum?: {quorum, epoch, role, ordering: {height},
-//                         halted, …}} (node/http/quorum.ts QuorumMemberStatus)
+//   GET  /readyz          {ready, reason?, quorum?: {quorum, epoch, role, caughtUp,
+//                         ordering: {height}, halted, …}} (node/http/quorum.ts
+//                         QuorumMemberStatus)
 //   POST /quorum/changes?wait=0  {request, admin}: a change request signed with the
 //                         administrator key; 202 submitted (200 if already decided); 400
 //                         {error, reason} refused before ordering (stale epoch, bad signature),
@@ -32,6 +33,11 @@ export interface MemberReadiness {
     quorum?: string;
     epoch?: number;
     role?: string;
+    /**
+     * The member's own word (the quorum helper's runtime): a learner that executed everything
+     * it decided and whose last catch-up reached a member's decided tip; true for a voter.
+     */
+    caughtUp?: boolean;
     ordering?: { height?: number };
     halted?: string | null;
   };
@@ -45,9 +51,12 @@ export interface MemberReadiness {
 export const LEARNER_LAG = 2;
 
 /**
- * Which learners have caught up: a learner whose decided height is within LEARNER_LAG of every
- * ready voting member probed in the same round (the lowest of them: a conservative mark, since
- * the voters move on while we look). A learner no voter can be compared with is not caught up.
+ * Which learners have caught up. A learner whose node says so (`caughtUp` in its /readyz quorum
+ * fields: it executed everything it decided and its last catch-up reached a member's decided tip)
+ * AND whose decided height is within LEARNER_LAG of the lowest ready voting member probed in the
+ * same round (a conservative mark, since the voters move on while we look). A node that does not
+ * say (an older runtime) is judged by the heights alone. A learner no voter can be compared with
+ * is not caught up.
  */
 export function caughtUp(
   probes: ReadonlyMap<string, MemberReadiness | undefined>,
@@ -65,7 +74,11 @@ export function caughtUp(
   for (const [pod, r] of mine) {
     if (r!.quorum!.role !== 'learner') continue;
     const h = r!.quorum!.ordering?.height;
-    out.set(pod, mark !== undefined && typeof h === 'number' && h >= mark - LEARNER_LAG);
+    const says = r!.quorum!.caughtUp;
+    out.set(
+      pod,
+      says !== false && mark !== undefined && typeof h === 'number' && h >= mark - LEARNER_LAG,
+    );
   }
   return out;
 }

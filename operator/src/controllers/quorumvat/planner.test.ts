@@ -51,6 +51,11 @@ class World {
     };
   }
 
+  /** Pod `ordinal` is deleted together with its volume: it comes back with no key yet. */
+  loseVolume(ordinal: number): void {
+    this.pods = this.pods.map((p) => (p.ordinal === ordinal ? this.newPod(ordinal) : p));
+  }
+
   /** Time passes: new pods become ready (their nodes made keys), learners catch up. */
   tick(): void {
     for (const p of this.pods) {
@@ -353,4 +358,75 @@ test('a new pod joins as a learner once it told its VatID, before its node is re
   assert.equal(plan(w.input(4)).kind, 'wait', 'no VatID yet');
   p.vatId = 'vat-new';
   assert.deepEqual(plan(w.input(4)), { kind: 'addLearner', vatId: 'vat-new', pod: 'q-3' });
+});
+
+test('a member pod that lost its volume: the old member is voted out, then the new key joins, one at a time', () => {
+  for (const [n, ordinal] of [
+    [3, 1],
+    [3, 2],
+    [5, 0],
+  ] as const) {
+    const w = new World(n);
+    const old = w.pods[ordinal]!.vatId!;
+    w.loseVolume(ordinal);
+    // Not judged before the pod told its (new) VatID: a restarting pod is not a lost one.
+    const first = plan(w.input(n));
+    assert.equal(first.kind, 'wait');
+    assert.match((first as { message: string }).message, new RegExp(`q-${ordinal}`));
+    drive(w, n);
+    assert.deepEqual(w.log, ['wait', 'removeVoter', 'addLearner', 'wait', 'promote']);
+    assert.ok(w.settled(n), w.log.join(' '));
+    assert.ok(!w.config!.voters.includes(old));
+    assert.ok(w.config!.voters.includes(w.pods[ordinal]!.vatId!));
+    assert.equal(w.config!.epoch, 1 + 3);
+  }
+  // Why, for status and the Event.
+  const w = new World(3);
+  w.loseVolume(1);
+  w.tick();
+  const step = plan(w.input(3));
+  assert.equal(step.kind, 'removeVoter');
+  assert.match((step as { because: string }).because, /q-1 came back without its volume/);
+  assert.equal((step as { pod: string }).pod, "q-1's old member");
+});
+
+test('a lost volume: an operator crash after any step is repaired', () => {
+  const clean = new World(3);
+  clean.loseVolume(1);
+  clean.tick();
+  const steps = drive(clean, 3);
+  for (let crashAt = 0; crashAt < steps; crashAt++) {
+    const w = new World(3);
+    w.loseVolume(1);
+    w.tick();
+    drive(w, 3, undefined, new Set([crashAt]));
+    assert.ok(w.settled(3), `crash at step ${crashAt}: ${w.log.join(' ')}`);
+  }
+});
+
+test('a lost volume while another member is down: no change below the threshold, with why', () => {
+  const w = new World(3);
+  w.loseVolume(1);
+  w.down.add(2);
+  w.tick();
+  const step = plan(w.input(3));
+  assert.equal(step.kind, 'refuse');
+  assert.equal((step as { reason: string }).reason, 'QuorumLost');
+  // Five members, two lost at once: one at a time, and the quorum keeps deciding.
+  const five = new World(5);
+  five.loseVolume(3);
+  five.loseVolume(4);
+  five.tick();
+  drive(five, 5);
+  assert.ok(five.settled(5), five.log.join(' '));
+  assert.deepEqual(five.log, [
+    'removeVoter',
+    'removeVoter',
+    'addLearner',
+    'wait',
+    'promote',
+    'addLearner',
+    'wait',
+    'promote',
+  ]);
 });

@@ -49,7 +49,14 @@ export type Step =
   | { kind: 'addLearner'; vatId: string; pod: string }
   | { kind: 'removeLearner'; vatId: string; pod: string }
   | { kind: 'promote'; vatId: string; pod: string; threshold: number }
-  | { kind: 'removeVoter'; vatId: string; pod: string; threshold: number }
+  | {
+      kind: 'removeVoter';
+      vatId: string;
+      pod: string;
+      threshold: number;
+      /** Why, when it is not a scale-down (a member that lost its volume). */
+      because?: string;
+    }
   | { kind: 'setThreshold'; threshold: number }
   | { kind: 'wait'; reason: string; message: string }
   | { kind: 'refuse'; reason: string; message: string }
@@ -163,6 +170,43 @@ export function plan(input: PlannerInput): Step {
     }
   }
 
+  // A member whose volume was lost: its pod came back with a new key (a VatID outside the
+  //    configuration) and no pod carries the old member's VatID any more. The old member can
+  //    never vote again (its key is gone): vote it out first, then the new pod joins as any new
+  //    member does (learner, caught up, voted in), one change at a time. Judged only once every
+  //    pod has told its VatID, so a member whose pod is merely restarting is never taken for lost.
+  const orphans = voters.filter((v) => !podOf(v));
+  if (orphans.length > 0) {
+    const unknown = pods.find((p) => !p.vatId);
+    if (unknown) {
+      return {
+        kind: 'wait',
+        reason: 'MemberStarting',
+        message: `waiting for pod ${unknown.name} to report its VatID (${orphans.length} voting member(s) have no pod now)`,
+      };
+    }
+    const replacement = pods.find((p) => p.ordinal < n && !members.has(p.vatId!));
+    if (replacement) {
+      const lost = orphans[0]!;
+      const k = thresholdFor(voters.length - 1, input.threshold);
+      if (!quorumCanDecide) return cannotDecide;
+      if (liveVoters < k) {
+        return {
+          kind: 'refuse',
+          reason: 'UnsafeReplacement',
+          message: `voting out the lost member ${lost} would leave ${liveVoters} live voting members, fewer than the threshold ${k}: bring the down members back first`,
+        };
+      }
+      return {
+        kind: 'removeVoter',
+        vatId: lost,
+        pod: `${replacement.name}'s old member`,
+        threshold: k,
+        because: `${replacement.name} came back without its volume (new VatID ${replacement.vatId}); the lost member is voted out first, then the new one joins`,
+      };
+    }
+  }
+
   if (voters.length < n) {
     const next = voters.length + 1;
     const k = thresholdFor(next, input.threshold);
@@ -178,6 +222,13 @@ export function plan(input: PlannerInput): Step {
       }
       if (!quorumCanDecide) return cannotDecide;
       return { kind: 'promote', vatId: learner, pod: p.name, threshold: k };
+    }
+    // A pod within the spec that told a VatID outside the configuration: a new member's, or
+    // one that replaces a lost member. It joins as a learner.
+    const stranger = pods.find((p) => p.ordinal < n && p.vatId && !members.has(p.vatId));
+    if (stranger) {
+      if (!quorumCanDecide) return cannotDecide;
+      return { kind: 'addLearner', vatId: stranger.vatId!, pod: stranger.name };
     }
     // The next pod is the lowest ordinal that is not a member.
     const ordinal = highestMember + 1;

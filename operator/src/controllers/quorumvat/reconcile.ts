@@ -23,10 +23,10 @@ import type { ReconcileResult } from '../../runtime/queue.ts';
 import { type ControllerContext, splitKey } from '../common/context.ts';
 import { contractSource } from '../common/contract.ts';
 import { names, selectorString } from '../common/names.ts';
-import { podReady } from '../common/pods.ts';
 import { applyDhtService } from '../common/shared.ts';
 import { contractHash, ownerOf } from '../vat/desired.ts';
 import { writeStatus } from '../vat/reconcile.ts';
+import { gateChange, gates, MEMBER_GATE, nodeReady } from './caught-up.ts';
 import {
   type ChangeAction,
   changeAction,
@@ -51,6 +51,7 @@ import {
   caughtUp,
   type MemberClient,
   type MemberEndpoint,
+  type MemberReadiness,
   readChain,
   submitChange,
 } from './members.ts';
@@ -148,14 +149,16 @@ export async function reconcileQuorumVat(
     return {
       ordinal: Number(p.metadata!.name!.slice(name.length + 1)),
       name: p.metadata!.name!,
-      ready: podReady(p),
+      // The node's own readiness (its probe), not the pod's Ready, which waits for the gate
+      // that this operator sets only once the member votes and has caught up.
+      ready: nodeReady(p),
       ...(vatId ? { vatId } : {}),
     };
   });
   const endpoints = (only?: (p: V1Pod) => boolean): MemberEndpoint[] =>
     podObjs
       .filter((p) => p.status?.podIP && (!only || only(p)))
-      .sort((a, b) => Number(podReady(b)) - Number(podReady(a)))
+      .sort((a, b) => Number(nodeReady(b)) - Number(nodeReady(a)))
       .map((p) => ({ pod: p.metadata!.name!, ip: p.status!.podIP! }));
 
   let problem: { reason: string; message: string } | undefined;
@@ -209,6 +212,7 @@ export async function reconcileQuorumVat(
       for (const [pod, r] of readiness) {
         if (r?.ready && r.quorum?.quorum === g.quorum && !r.quorum.halted) readyMembers.add(pod);
       }
+      await setGates(ctx, podObjs, readiness, g.quorum, chainConfig.threshold);
       const learners = caughtUp(new Map(readiness), g.quorum);
       for (const p of pods) if (learners.has(p.name)) p.caughtUp = learners.get(p.name)!;
       input = { ...input, config, pods };
@@ -239,10 +243,9 @@ export async function reconcileQuorumVat(
         ? quorumSturdyref(owner, quorum.genesis, keys, (v) => pods.find((p) => p.vatId === v)?.name)
         : undefined;
     try {
-      for (const obj of desiredQuorumVat(qv, contract.source, ctx.settings, ctx.memberAgentSource, {
+      for (const obj of desiredQuorumVat(qv, contract.source, ctx.settings, {
         statefulSetReplicas: replicas,
         threshold,
-        learners: input.config?.learners.length ?? 0,
         ...(sturdyref ? { sturdyref } : {}),
       })) {
         await ctx.api.apply(obj);
@@ -314,7 +317,8 @@ export async function reconcileQuorumVat(
     if ('accepted' in r) {
       const { lastError: _taken, ...rest } = pending;
       recorded = rest;
-      const message = `${describePending(pending)} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
+      const because = step.kind === 'removeVoter' && step.because ? `: ${step.because}` : '';
+      const message = `${describePending(pending)}${because} (epoch ${pending.epoch}; sent to ${r.accepted}${pending.attempts > 1 ? `, attempt ${pending.attempts}` : ''})${action.note ? `; ${action.note}` : ''}`;
       change = { reason: 'ChangeRequested', message };
       if (pending.attempts === 1) {
         await ctx.api.event(ref(qv), 'Normal', 'MembershipChange', message);
@@ -383,6 +387,38 @@ async function createGenesis(
   await ctx.api.event(ref(qv), 'Normal', 'GenesisCreated', message);
   ctx.log.info({ quorumvat: `${namespace}/${owner.name}`, quorum: cm.data?.quorum }, message);
   return cm;
+}
+
+/**
+ * Writes each member pod's readiness gate where it changed (caught-up.ts): Ready means voting
+ * and caught up, so a rolling update and the PodDisruptionBudget wait for exactly that.
+ */
+async function setGates(
+  ctx: ControllerContext,
+  podObjs: readonly V1Pod[],
+  readiness: readonly (readonly [string, MemberReadiness | undefined])[],
+  quorum: string,
+  threshold: number,
+): Promise<void> {
+  const decided = gates(new Map(readiness), quorum, threshold);
+  for (const pod of podObjs) {
+    const d = decided.get(pod.metadata!.name!);
+    const change = d && gateChange(pod, d);
+    if (!change) continue;
+    try {
+      await ctx.api.applyPodCondition(pod.metadata!.namespace!, pod.metadata!.name!, {
+        type: MEMBER_GATE,
+        ...change,
+      });
+      ctx.log.info(
+        { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, gate: change.status },
+        `member ${change.status === 'True' ? 'caught up and voting' : `not ready: ${change.message}`}`,
+      );
+    } catch (err) {
+      // Gone meanwhile (deleted, replaced): the next reconcile judges the new pod.
+      if (statusCode(err) !== 404) throw err;
+    }
+  }
 }
 
 async function warnOnDegraded(

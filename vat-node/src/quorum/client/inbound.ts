@@ -21,9 +21,16 @@
  * member's votes keep alive count against that member's own budget (a frame is counted once
  * however many of its messages it votes for), so a Byzantine member can fill only its own share.
  * The next seq to deliver is always taken, so full budgets never stall delivery.
+ *
+ * A member's frame may carry its signatures beside a message (`auth`, member-auth.ts): what the
+ * receiver needs besides the content (a certificate for a quorum receiver's ordering, handoff
+ * certificates). The `complete` hook gets the members that sent the winning content with their
+ * auths and says whether k of them signed what is needed; until it does the seq waits (for
+ * another member's frame), so one member's bad signature never blocks or forges anything.
  */
 import type { VatId } from '../../protocol/identity.ts';
-import type { Sequenced, VatMessage } from '../../protocol/messages.ts';
+import type { VatMessage } from '../../protocol/messages.ts';
+import type { AuthSequenced } from '../../transport/types.ts';
 import { decodeWire, verifyFrame } from '../../vattp/codec.ts';
 import { memberIndex, type QuorumConfig } from '../config.ts';
 import { contentDigest } from '../signatures.ts';
@@ -107,7 +114,7 @@ export type FrameOfferOutcome =
 export interface FrameOfferResult {
   readonly outcome: FrameOfferOutcome;
   /** Messages now deliverable, in seq order, each exactly once over the combiner's life. */
-  readonly delivered: readonly Sequenced[];
+  readonly delivered: readonly AuthSequenced[];
   /** Set when this offer proved the member an equivocator (once per member). */
   readonly evidence?: FrameEvidence;
 }
@@ -115,7 +122,16 @@ export interface FrameOfferResult {
 interface Vote {
   readonly digest: string;
   readonly proof: FrameProof;
+  readonly auth?: Uint8Array;
 }
+
+/** The members that sent one content for a seq, with the auth each frame carried. */
+export type Complete = (
+  config: QuorumConfig,
+  seq: number,
+  msg: VatMessage,
+  claims: readonly { readonly member: VatId; readonly auth?: Uint8Array }[],
+) => { readonly msg: VatMessage; readonly auth?: Uint8Array } | undefined;
 
 interface Candidate {
   readonly msg: VatMessage;
@@ -144,10 +160,15 @@ interface SenderState {
 
 export class FrameCombiner {
   readonly #budget: number;
+  readonly #complete: Complete;
   readonly #senders = new Map<VatId, SenderState>();
 
-  constructor(memberBudget = DEFAULT_MEMBER_BUDGET) {
+  constructor(
+    memberBudget = DEFAULT_MEMBER_BUDGET,
+    complete: Complete = (_c, _s, msg) => ({ msg }),
+  ) {
     this.#budget = memberBudget;
+    this.#complete = complete;
   }
 
   /**
@@ -155,7 +176,7 @@ export class FrameCombiner {
    * e.g. the kernel's inbound mark after a restart), or moves it to a newer configuration. A
    * removed member's votes are dropped; returns what the new configuration already certifies.
    */
-  setConfig(config: QuorumConfig, delivered?: number): readonly Sequenced[] {
+  setConfig(config: QuorumConfig, delivered?: number): readonly AuthSequenced[] {
     const state = this.#senders.get(config.quorum);
     if (state === undefined) {
       this.#senders.set(config.quorum, {
@@ -210,6 +231,7 @@ export class FrameCombiner {
     seq: number,
     msg: VatMessage,
     proof: FrameProof,
+    auth?: Uint8Array,
   ): FrameOfferResult {
     const none = (outcome: FrameOfferOutcome): FrameOfferResult => ({ outcome, delivered: [] });
     const state = this.#senders.get(quorum);
@@ -243,7 +265,7 @@ export class FrameCombiner {
       seqState.candidates.set(digest, candidate);
     }
     candidate.voters.add(member);
-    seqState.votes.set(member, { digest, proof });
+    seqState.votes.set(member, auth === undefined ? { digest, proof } : { digest, proof, auth });
     state.pending.set(seq, seqState);
     return { outcome: 'accepted', delivered: this.#deliverReady(state) };
   }
@@ -278,18 +300,24 @@ export class FrameCombiner {
     if (holdings.frames.size === 0) state.held.delete(member);
   }
 
-  #deliverReady(state: SenderState): Sequenced[] {
-    const out: Sequenced[] = [];
+  #deliverReady(state: SenderState): AuthSequenced[] {
+    const out: AuthSequenced[] = [];
     for (;;) {
       const seq = state.delivered + 1;
       const s = state.pending.get(seq);
       if (s === undefined) break;
-      let winner: Candidate | undefined;
+      let winner: { readonly msg: VatMessage; readonly auth?: Uint8Array } | undefined;
       for (const c of s.candidates.values()) {
-        if (c.voters.size >= state.config.threshold) winner = c;
+        if (c.voters.size < state.config.threshold) continue;
+        const claims = [...c.voters].map((member) => ({
+          member,
+          ...(s.votes.get(member)?.auth !== undefined ? { auth: s.votes.get(member)!.auth } : {}),
+        }));
+        winner = this.#complete(state.config, seq, c.msg, claims);
+        if (winner !== undefined) break;
       }
       if (winner === undefined) break;
-      out.push({ seq, msg: winner.msg });
+      out.push(winner.auth === undefined ? { seq, msg: winner.msg } : { seq, ...winner });
       for (const member of [...s.votes.keys()]) this.#dropVote(state, seq, s, member);
       state.pending.delete(seq);
       state.delivered = seq;

@@ -15,6 +15,13 @@
  *   (inbound.ts); an equivocating member is logged once with both signed frames and ignored.
  * - Acks to Q: committedInbound(Mi) = the kernel's committedInbound(Q), so every member gets
  *   the ack on its own link.
+ * - On a member host (option `quorum`: the vat above is that quorum vat, which has no key):
+ *   each outbound message carries this member's own signatures (member-auth.ts): over the input
+ *   statement for a quorum receiver, over each handoff certificate the message gives for a solo
+ *   one. A receiver delivers a seq once k members sent the same content AND k of them signed
+ *   what it needs (inbound.ts `complete`): a quorum receiver's members then order the input with
+ *   the k-of-n certificate as its auth (auth.ts), a solo receiver gets the handoff certificates
+ *   completed.
  * - Q's chain is learned from any member (chain-protocol.ts), verified against Q's VatID: from
  *   the member addresses of Q's sturdyref hints (`/p2p/<member>`), or from a host that sends us
  *   frames. A host we do not know yet is classified once: it serves a chain → a member of that
@@ -37,6 +44,7 @@ import { MemberAcks } from './acks.ts';
 import { signInput } from './auth.ts';
 import { fetchQuorumChain, serveChainNews } from './chain-protocol.ts';
 import { FrameCombiner, type FrameProof, frameEvidenceToJson } from './inbound.ts';
+import { completeFromMembers, memberAuth } from './member-auth.ts';
 
 /** What the port needs of the transport below it (NetworkTransport). */
 export interface HostTransport extends Transport {
@@ -55,6 +63,12 @@ export interface QuorumClientOptions {
    * which has no key of its own (its receivers combine k members instead).
    */
   readonly signInputs?: boolean;
+  /**
+   * On a member host: the quorum vat above. Its messages then carry this member's signatures
+   * for their receivers (member-auth.ts), and messages to it are completed as a quorum
+   * receiver's (k senders' input certificates).
+   */
+  readonly quorum?: VatId;
   readonly events: EventSink;
   /** Chains known at start (e.g. a member node's own quorum is not needed here; others are). */
   readonly chains?: readonly ConfigChain[];
@@ -88,6 +102,7 @@ export class QuorumClientPort implements KernelPort, Transport {
   readonly #lower: HostTransport;
   readonly #sign: Sign;
   readonly #signInputs: boolean;
+  readonly #quorum: VatId | undefined;
   readonly #events: EventSink;
   readonly #fetchTimeoutMs: number;
   readonly #retryMs: number;
@@ -109,6 +124,8 @@ export class QuorumClientPort implements KernelPort, Transport {
   readonly #acks = new Map<VatId, MemberAcks>();
   /** Our signatures over messages to each quorum, by seq, until the quorum acks them. */
   readonly #auth = new Map<VatId, Map<number, Uint8Array>>();
+  /** On a member host: our signatures beside the quorum's messages, per receiver and seq. */
+  readonly #memberAuth = new Map<VatId, Map<number, Uint8Array | null>>();
   /** The frame whose ack and messages the transport hands over next. */
   #frame: { peer: VatId; proof: FrameProof } | undefined;
   readonly #closing = new AbortController();
@@ -117,10 +134,15 @@ export class QuorumClientPort implements KernelPort, Transport {
     this.#lower = options.lower;
     this.#sign = options.sign;
     this.#signInputs = options.signInputs ?? true;
+    this.#quorum = options.quorum;
     this.#events = options.events;
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
     this.#retryMs = options.retryMs ?? 200;
-    this.#inbound = new FrameCombiner(options.memberBudget);
+    // The vat messages from quorums are for: the quorum above on a member host, else ours.
+    const receiver = () => this.#quorum ?? this.#lower.vatId;
+    this.#inbound = new FrameCombiner(options.memberBudget, (config, seq, msg, claims) =>
+      completeFromMembers(config, receiver(), seq, msg, claims),
+    );
     for (const chain of options.chains ?? []) this.#chains.set(chain.quorum, chain);
   }
 
@@ -228,12 +250,12 @@ export class QuorumClientPort implements KernelPort, Transport {
     if (frame === undefined || frame.peer !== peer) {
       throw new Error('quorum client: a member message without its signed frame');
     }
-    const result = this.#inbound.offer(quorum, peer, seq, msg, frame.proof);
+    const result = this.#inbound.offer(quorum, peer, seq, msg, frame.proof, auth);
     if (result.evidence !== undefined) {
       this.#acks.get(quorum)?.forget(peer);
       this.#events({ type: 'quorum-equivocation', ...frameEvidenceToJson(result.evidence) });
     }
-    for (const d of result.delivered) upper.receive(quorum, d.seq, d.msg);
+    for (const d of result.delivered) this.#deliver(upper, quorum, d);
     if (result.outcome === 'ahead' || result.outcome === 'over-budget') {
       // Not kept (the window or the member's budget is full): close this stream without a
       // strike, so the member resends from our ack now rather than after a stall timeout.
@@ -242,6 +264,12 @@ export class QuorumClientPort implements KernelPort, Transport {
     return result.outcome === 'duplicate' && seq <= (this.#inbound.delivered(quorum) ?? 0)
       ? 'duplicate'
       : 'accepted';
+  }
+
+  /** A message combined from k members of `quorum`, with its input certificate if any. */
+  #deliver(upper: KernelPort, quorum: VatId, d: AuthSequenced): void {
+    if (d.auth === undefined) upper.receive(quorum, d.seq, d.msg);
+    else upper.receive(quorum, d.seq, d.msg, d.auth);
   }
 
   committedInbound(peer: VatId): number {
@@ -253,22 +281,29 @@ export class QuorumClientPort implements KernelPort, Transport {
     const quorum = this.#memberOf.get(peer);
     if (quorum === undefined) {
       upper.acked(peer, seq);
+      this.#forgetSigned(this.#memberAuth.get(peer), seq);
       return;
     }
     if (this.#inbound.isEquivocator(quorum, peer)) return;
     const mark = this.#acks.get(quorum)?.offer(peer, seq);
     if (mark === undefined) return;
     upper.acked(quorum, mark);
-    const signed = this.#auth.get(quorum);
+    this.#forgetSigned(this.#auth.get(quorum), mark);
+    this.#forgetSigned(this.#memberAuth.get(quorum), mark);
+  }
+
+  #forgetSigned(signed: Map<number, unknown> | undefined, mark: number): void {
     for (const s of signed?.keys() ?? []) if (s <= mark) signed!.delete(s);
   }
 
   unacked(peer: VatId, afterSeq: number): readonly AuthSequenced[] {
     const upper = this.#attached();
     const quorum = this.#memberOf.get(peer);
-    if (quorum === undefined) return upper.unacked(peer, afterSeq);
-    const pending = upper.unacked(quorum, afterSeq);
-    // A quorum vat above (a member node) has no key of its own to sign with.
+    const receiver = quorum ?? peer;
+    const pending = upper.unacked(receiver, afterSeq);
+    // A quorum vat above (a member host) has no key: this member signs beside its messages.
+    if (this.#quorum !== undefined) return this.#withMemberAuth(this.#quorum, receiver, pending);
+    if (quorum === undefined) return pending;
     if (!this.#signInputs || isQuorumVatId(upper.vatId)) return pending;
     let signed = this.#auth.get(quorum);
     if (signed === undefined) {
@@ -282,6 +317,28 @@ export class QuorumClientPort implements KernelPort, Transport {
         signed.set(seq, auth);
       }
       return { seq, msg, auth };
+    });
+  }
+
+  /** The quorum's messages to `receiver`, each with this member's signatures, if it needs any. */
+  #withMemberAuth(
+    self: VatId,
+    receiver: VatId,
+    pending: readonly AuthSequenced[],
+  ): readonly AuthSequenced[] {
+    if (pending.length === 0) return pending;
+    let signed = this.#memberAuth.get(receiver);
+    if (signed === undefined) {
+      signed = new Map();
+      this.#memberAuth.set(receiver, signed);
+    }
+    return pending.map(({ seq, msg }) => {
+      let auth = signed.get(seq);
+      if (auth === undefined) {
+        auth = memberAuth(this.#sign, self, receiver, seq, msg) ?? null;
+        signed.set(seq, auth);
+      }
+      return auth === null ? { seq, msg } : { seq, msg, auth };
     });
   }
 
@@ -380,7 +437,7 @@ export class QuorumClientPort implements KernelPort, Transport {
       config,
       isNew ? upper.committedInbound(quorum) : undefined,
     );
-    for (const d of delivered) upper.receive(quorum, d.seq, d.msg);
+    for (const d of delivered) this.#deliver(upper, quorum, d);
     if (mark !== undefined) upper.acked(quorum, mark);
     this.#events({
       type: 'quorum-chain-learned',

@@ -50,7 +50,7 @@ import { canonicalJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
 import { type ChainRecord, type ChangeRequest, ConfigChain } from '../chain.ts';
-import { authenticateInputFor } from '../client/auth.ts';
+import { authenticateInputFor, type ChainOf } from '../client/auth.ts';
 import { fetchQuorumChain, pushQuorumChain, serveQuorumChain } from '../client/chain-protocol.ts';
 import {
   type Genesis,
@@ -113,6 +113,8 @@ export interface QuorumMemberOptions {
   /** Where ordering.sqlite goes; undefined: in memory. */
   readonly dataDir?: string;
   readonly events: EventSink;
+  /** Verified chains of other quorum vats (the client layer's): checks their inputs' auth. */
+  readonly chainOf?: ChainOf;
   /** Overrides of the genesis parameters (tests). */
   readonly viewTimeoutMs?: number;
   readonly checkpointInterval?: number;
@@ -402,7 +404,7 @@ export class QuorumMember implements KernelPort, Transport {
       self: this.vatId,
       genesis: config,
       crypto: vatKeyCrypto(this.#opts.identity.sign),
-      authenticateInput: authenticateInputFor(this.quorum),
+      authenticateInput: authenticateInputFor(this.quorum, this.#opts.chainOf),
       reconfigure: reconfigureFromChain,
       // Members and learners of every configuration this member knows may pull decisions.
       maySync: (peer) => this.#knows(peer),

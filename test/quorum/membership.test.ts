@@ -10,7 +10,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type ConfigChange, requestChange, verifyChain } from '../../vat-node/src/quorum/chain.ts';
+import {
+  type ConfigChange,
+  requestChange,
+  requestStatement,
+  verifyChain,
+} from '../../vat-node/src/quorum/chain.ts';
 import type { QuorumConfig } from '../../vat-node/src/quorum/config.ts';
 import { quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
 import {
@@ -166,6 +171,13 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
     const r = await probe(crashed);
     return r?.quorum?.epoch === 3 && r.quorum.role === 'member' ? r : undefined;
   });
+  // Every remaining member holds the certified record (the restarted one fetches it if it
+  // missed the signatures).
+  for (const h of stay) {
+    await until(`${h.vatId} holds the record of epoch 3`, 60_000, async () =>
+      (await verifiedChain(q, h).catch(() => [])).length === 4 ? true : undefined,
+    );
+  }
   // The client learns the change (pushed by the members) and stops counting the removed host.
   await until('the client follows the chain to epoch 3', 30_000, async () =>
     solo.port.chainOf(q.quorum)?.current.epoch === 3 ? true : undefined,
@@ -219,4 +231,44 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   const stayProcesses = stay.map((h) => processes.get(h.vatId)!);
   await agreed(stayProcesses);
   for (const m of stayProcesses) assert.deepEqual(errorLines(m), [], 'no member logged an error');
+
+  // Refused before ordering, with the reason: a change to 2k ≤ n, and (x stopped) a change
+  // that needs more live members than there are. The quorum serves on.
+  const unsafe = await postUnsigned(q, stay[0]!, {
+    op: 'remove',
+    member: stay[1]!.vatId,
+    threshold: 1,
+  });
+  assert.equal(unsafe.status, 400);
+  assert.equal(unsafe.body['reason'], 'bad-configuration');
+  await processes.get(x.vatId)!.stop('SIGKILL');
+  // Down once not heard for five heartbeats (half the view timeout each): 2.5 s here.
+  await new Promise((r) => setTimeout(r, 4_000));
+  const allMustVote = await postUnsigned(q, stay[0]!, { op: 'threshold', threshold: 3 });
+  assert.equal(allMustVote.status, 400, JSON.stringify(allMustVote.body));
+  assert.equal(allMustVote.body['reason'], 'too-few-live-members');
+  assert.match(String(allMustVote.body['error']), new RegExp(`not heard from: ${x.vatId}`));
+  const next = await solo.kernel.call(root, 'count', []);
+  assert.deepEqual(next, { rejected: false, value: answers.length + 1 });
+  assert.equal((await verifiedChain(q, stay[0]!)).length, 4, 'nothing was changed');
 });
+
+/**
+ * A request signed by the administrator without the CLI's own check (requestChange refuses to
+ * sign an unsafe change): what a member must refuse by itself. `?wait=0`: refusals are answered
+ * before anything is ordered.
+ */
+async function postUnsigned(
+  q: QuorumFixture,
+  to: MemberHost,
+  change: ConfigChange,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const current = (await verifiedChain(q, to)).at(-1)!;
+  const request = { quorum: q.quorum, epoch: current.epoch, change };
+  const admin = Buffer.from(q.admin.sign(requestStatement(request))).toString('base64url');
+  const res = await fetch(url(to, '/quorum/changes?wait=0'), {
+    method: 'POST',
+    body: JSON.stringify({ request, admin }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

@@ -97,3 +97,14 @@ test('a learner, another quorum, a conflict, a chain that does not verify', () =
     reportLines(bad).includes('chain from chain.json: DOES NOT VERIFY: record 0: certificate: x'),
   );
 });
+
+test('a learner: said to be catching up or caught up, and never counted toward k', () => {
+  const learner = (caughtUp: boolean) =>
+    health(3, { quorum: { ...health(3).quorum!, role: 'learner', caughtUp } });
+  for (const caughtUp of [false, true]) {
+    const r = report([health(0), health(1), learner(caughtUp)]);
+    const line = reportLines(r).find((l) => l.startsWith('member http://m3'))!;
+    assert.match(line, caughtUp ? /learner \(caught up\) / : /learner \(catching up\) /);
+    assert.equal(healthOf(r).ready, 2);
+  }
+});

@@ -776,6 +776,50 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), want);
   }
 
+  // A membership change through the members (the administrator admits a learner): decided,
+  // certified by the members, and status shows the new epoch from every member's chain.
+  const learner = String(json(await ok(['identity', '--data-dir', at('r3')])).vatId);
+  const changed = json(
+    await ok([
+      'quorum',
+      'change',
+      '--admin-key',
+      at('members-admin.key'),
+      '--genesis',
+      g,
+      ...urls.flatMap((u) => ['--member', u]),
+      '--add-learner',
+      learner,
+      '--timeout',
+      '60s',
+    ]),
+  );
+  assert.equal(changed.state, 'decided');
+  assert.equal(changed.epoch, 1);
+  // The answer came from the first member to certify it; the others hold the record a moment later.
+  let after = '';
+  await until(
+    'every member serves the record',
+    async () => {
+      const r = await runCli([
+        'quorum',
+        'status',
+        '--genesis',
+        g,
+        ...urls.flatMap((u) => ['--member', u]),
+      ]);
+      after = r.stdout;
+      return r.code === 0 && (after.match(/verified, 1 record/g) ?? []).length === 3;
+    },
+    30_000,
+  );
+  for (const [i, u] of urls.entries()) {
+    assert.match(after, new RegExp(`member ${u}: ready, member ${ids[i]}, epoch 1, `));
+    assert.match(after, new RegExp(`chain from ${u}: verified, 1 record`));
+  }
+  // The quorum vat serves on in the new epoch.
+  assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '3');
+
   // One member down: status says which, and exits 1; the quorum (n − k = 1) still answers.
   await members[2]!.stop('SIGTERM');
   const r = await runCli([
@@ -788,7 +832,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
   assert.match(r.stdout, /2 of the 3 members asked are ready voting members: at least k = 2/);
-  assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '3');
+  assert.equal((await ok(['send', '--timeout', '60s', uri, 'count'])).trim(), '4');
 });
 
 test('help lists the quorum commands; each has its own, generated from the option table', async () => {

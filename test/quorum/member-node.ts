@@ -2,11 +2,16 @@
  * A quorum member as a process, for the multi-process tests: a vat node started with the
  * `quorum` option (what `quorumvat node --quorum-genesis FILE` does), logging pino lines on
  * stdout, 'vat node ready' once it serves, a graceful stop on SIGTERM. Argument: one JSON
- * object {dataDir, contract, genesisFile, listen, bootstrap, viewTimeoutMs?, logLevel?}.
+ * object {dataDir, contract, genesisFile, listen, bootstrap, viewTimeoutMs?, logLevel?,
+ * chainFile? (a chain document: the records so far), httpPort? (the node's HTTP endpoint, as
+ * `quorumvat node --http` serves it: /readyz, GET /quorum/chain, POST /quorum/changes)}.
  */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
+import { NodeEndpoint } from '../../vat-node/src/node/http/endpoint.ts';
+import { memberProvider } from '../../vat-node/src/node/http/member-provider.ts';
 import { VatNode } from '../../vat-node/src/node/vat-node.ts';
+import type { ChainRecord } from '../../vat-node/src/quorum/chain.ts';
 import { checkGenesis } from '../../vat-node/src/quorum/config.ts';
 
 interface Args {
@@ -17,12 +22,22 @@ interface Args {
   readonly bootstrap: string[];
   readonly logLevel?: string;
   readonly crankTimeoutMs?: number;
+  readonly chainFile?: string;
+  readonly httpPort?: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
 const logger = pino({ level: args.logLevel ?? 'info', base: null });
 const genesis = checkGenesis(JSON.parse(readFileSync(args.genesisFile, 'utf8')));
+const records =
+  args.chainFile === undefined
+    ? undefined
+    : (JSON.parse(readFileSync(args.chainFile, 'utf8')) as { records: ChainRecord[] }).records;
 try {
+  const endpoint =
+    args.httpPort === undefined
+      ? undefined
+      : await NodeEndpoint.start({ host: '127.0.0.1', port: args.httpPort }, logger);
   const node = await VatNode.start({
     dataDir: args.dataDir,
     contractSource: readFileSync(args.contract, 'utf8'),
@@ -30,11 +45,12 @@ try {
     listen: args.listen,
     bootstrap: args.bootstrap,
     logger,
-    quorum: { genesis },
+    quorum: { genesis, ...(records !== undefined ? { records } : {}) },
     ...(args.crankTimeoutMs
       ? { limits: { heapMb: 256, rssMb: 512, crankTimeoutMs: args.crankTimeoutMs } }
       : {}),
   });
+  endpoint?.attach(node, args.dataDir, node.member && memberProvider(node.member));
   const log = logger.child({ vat: node.vatId, component: 'node' });
   log.info({ quorum: node.member?.quorum, addrs: node.multiaddrs() }, 'vat node ready');
   // SIGUSR2: one line with where this member stands (the tests compare members with it).

@@ -23,7 +23,7 @@ import {
   type QuorumParams,
   quorumVatIdOf,
 } from '../../vat-node/src/quorum/config.ts';
-import { makeTestKey } from '../../vat-node/src/quorum/testing.ts';
+import { makeTestKey, type TestKey } from '../../vat-node/src/quorum/testing.ts';
 import { KernelDB } from '../../vat-node/src/store/kernel-db.ts';
 import { ephemeralIdentity, loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
 import { NetworkTransport } from '../../vat-node/src/vattp/network-transport.ts';
@@ -44,13 +44,26 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A member host: its key in `dataDir`, its libp2p port, its HTTP port (member endpoints). */
+export interface MemberHost {
+  readonly vatId: VatId;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly addr: string;
+  readonly httpPort: number;
+}
+
 export interface QuorumFixture {
   readonly root: string;
   readonly genesis: Genesis;
   readonly genesisFile: string;
   readonly quorum: VatId;
   /** Sorted like the genesis members. */
-  readonly members: readonly { vatId: VatId; dataDir: string; port: number; addr: string }[];
+  readonly members: readonly MemberHost[];
+  /** Hosts made later (newHost), to be added by a membership change. */
+  readonly extra: MemberHost[];
+  /** The administrator key of the genesis (signs change requests). */
+  readonly admin: TestKey;
   /** The sturdyref of the quorum vat's root (its key is in the genesis; no member holds it). */
   readonly sturdyRef: string;
   cleanup(): void;
@@ -63,20 +76,16 @@ export async function makeQuorum(
 ): Promise<QuorumFixture> {
   const root = mkdtempSync(join(tmpdir(), 'qv-quorum-'));
   const members = [];
-  for (let i = 0; i < n; i++) {
-    const dataDir = join(root, `m${i}`);
-    const { vatId } = await loadOrCreateIdentity(dataDir);
-    const port = await freePort();
-    members.push({ vatId, dataDir, port, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${vatId}` });
-  }
+  for (let i = 0; i < n; i++) members.push(await makeHost(join(root, `m${i}`)));
   members.sort((a, b) => (a.vatId < b.vatId ? -1 : 1));
   const secret = newSecret();
+  const admin = makeTestKey();
   const genesis = makeGenesis({
     name: 'counter',
     nonce: randomBytes(16).toString('hex'),
     members: members.map((m) => m.vatId),
     threshold: k,
-    admin: makeTestKey().publicKey,
+    admin: admin.publicKey,
     params,
     sturdyKeys: [sturdyKey(secret)],
   });
@@ -89,9 +98,30 @@ export async function makeQuorum(
     genesisFile,
     quorum,
     members,
+    extra: [],
+    admin,
     sturdyRef: formatSturdyRef({ vatId: quorum, secret, hints: members.map((m) => m.addr) }),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
+}
+
+async function makeHost(dataDir: string): Promise<MemberHost> {
+  const { vatId } = await loadOrCreateIdentity(dataDir);
+  const port = await freePort();
+  const httpPort = await freePort();
+  return { vatId, dataDir, port, httpPort, addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${vatId}` };
+}
+
+/** A new host (its own key), not in any configuration yet: to be added by a change. */
+export async function newHost(q: QuorumFixture): Promise<MemberHost> {
+  const host = await makeHost(join(q.root, `x${q.extra.length}`));
+  q.extra.push(host);
+  return host;
+}
+
+/** Every host the fixture made, genesis members first. */
+export function allHosts(q: QuorumFixture): MemberHost[] {
+  return [...q.members, ...q.extra];
 }
 
 const LOG_DIR = process.env['QUORUMVAT_TEST_LOGS'];
@@ -115,18 +145,30 @@ export interface MemberProcess {
 
 export async function startMember(
   q: QuorumFixture,
-  i: number,
-  options: { logLevel?: string; contract?: string; crankTimeoutMs?: number } = {},
+  i: number | MemberHost,
+  options: {
+    logLevel?: string;
+    contract?: string;
+    crankTimeoutMs?: number;
+    /** Serve the node's HTTP endpoint on the host's httpPort. */
+    http?: boolean;
+    /** A chain document file (the records so far), for a host added after genesis. */
+    chainFile?: string;
+  } = {},
 ): Promise<MemberProcess> {
-  const m = q.members[i]!;
+  const m = typeof i === 'number' ? q.members[i]! : i;
   const args = {
     dataDir: m.dataDir,
     contract: options.contract ?? FORWARDER,
     genesisFile: q.genesisFile,
     listen: [`/ip4/127.0.0.1/tcp/${m.port}`],
-    bootstrap: q.members.filter((o) => o !== m).map((o) => o.addr),
+    bootstrap: allHosts(q)
+      .filter((o) => o.vatId !== m.vatId)
+      .map((o) => o.addr),
     logLevel: options.logLevel ?? 'info',
     crankTimeoutMs: options.crankTimeoutMs,
+    ...(options.http ? { httpPort: m.httpPort } : {}),
+    ...(options.chainFile !== undefined ? { chainFile: options.chainFile } : {}),
   };
   const child = spawn(process.execPath, [RUNNER, JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -244,6 +286,8 @@ export interface SoloVat {
   readonly events: VatEvent[];
   /** Redeems the quorum's sturdyref: the quorum vat's root as a vref of this vat. */
   redeem(uri: string): Promise<VRef>;
+  /** Where a host added later listens (what the DHT would find by its VatID). */
+  knowHost(host: MemberHost): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -273,6 +317,7 @@ export async function startSolo(q: QuorumFixture): Promise<SoloVat> {
     port,
     events,
     redeem: (uri) => kernel.redeem(uri),
+    knowHost: (host) => transport.host.addAddresses(host.vatId, [host.addr]),
     close: () => kernel.close(),
   };
 }

@@ -215,6 +215,24 @@ export type VatEvent =
       readonly quorum: VatId;
       readonly fromHeight: number;
       readonly oldestKept: number;
+    }
+  /** A membership change was decided: the configuration of `epoch` is in force from `since`. */
+  | {
+      readonly type: 'quorum-epoch';
+      readonly quorum: VatId;
+      readonly epoch: number;
+      readonly since: number;
+      readonly members: number;
+      readonly threshold: number;
+      /** This host in the new epoch. */
+      readonly role: 'member' | 'learner' | 'none';
+    }
+  /** k members certified the change record of `epoch`: the chain verifies to it. */
+  | {
+      readonly type: 'quorum-change-certified';
+      readonly quorum: VatId;
+      readonly epoch: number;
+      readonly position: number;
     };
 
 export type VatEventType = VatEvent['type'];

@@ -145,6 +145,16 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'error',
     msg: 'quorum member too far behind: needs a checkpoint from another member',
   },
+  'quorum-epoch': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'membership change decided: new epoch in force',
+  },
+  'quorum-change-certified': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'membership change certified by k members: the chain verifies to it',
+  },
 };
 
 /** A sink writing each event as one pino line through per-component child loggers. */

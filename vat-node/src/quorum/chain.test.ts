@@ -13,6 +13,7 @@ import {
   checkSignedRequest,
   requestChange,
   requestStatement,
+  sameChange,
   verifyChain,
 } from './chain.ts';
 import { isLearner, isMember, makeGenesis, type QuorumConfig, quorumVatIdOf } from './config.ts';
@@ -454,4 +455,16 @@ test('a crash mid-change leaves a state the next request completes or cleanly ab
   const resigned = { ...record, certificate: certify(c0, first.request, 50) };
   assert.deepEqual(resigned, record);
   assert.equal(cc.append(resigned), 'duplicate');
+});
+
+test('one change certified by different k members is one record; another change is a conflict', () => {
+  const other = { ...r0, certificate: certify(c0, r0.request, 10, [B!, C!, D!]) };
+  assert.notDeepEqual(other.certificate, r0.certificate);
+  assert.ok(sameChange(r0, other));
+  const grown = new ConfigChain(q.config.quorum, q.genesis, [r0]);
+  assert.equal(grown.append(other), 'duplicate', 'each member assembles its own k signatures');
+  const elsewhere = { ...other, position: 11, certificate: certify(c0, r0.request, 11) };
+  assert.ok(!sameChange(r0, elsewhere));
+  assert.throws(() => grown.append(elsewhere), ChainError);
+  assert.equal(grown.records.length, 1);
 });

@@ -86,6 +86,7 @@ export type ChainReason =
   | 'not-a-learner'
   | 'threshold-unchanged'
   | 'bad-configuration'
+  | 'too-few-live-members'
   | 'certificate-wrong-epoch'
   | 'too-few-member-signatures'
   | 'bad-member-signature';
@@ -453,12 +454,12 @@ export class ConfigChain {
 
   /**
    * Appends the next record. A record already in the chain is 'duplicate' (retransmissions are
-   * normal); anything else that does not follow throws ChainError and changes nothing.
+   * normal; another member's certificate of the same change too); anything else that does not follow throws ChainError and changes nothing.
    */
   append(record: unknown): 'appended' | 'duplicate' {
     const r = checkRecord(record);
     const known = this.#records[r.request.epoch];
-    if (known !== undefined && sameRecord(known, r)) return 'duplicate';
+    if (known !== undefined && sameChange(known, r)) return 'duplicate';
     try {
       this.#configs.push(verifyRecord(this.current, r));
     } catch (err) {
@@ -471,6 +472,15 @@ export class ConfigChain {
   }
 }
 
-function sameRecord(a: ChainRecord, b: ChainRecord): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+/**
+ * Two records of one epoch that decide the same change at the same position: one record, even
+ * if their certificates differ (each member assembles k signatures of its own; any k of them
+ * certify the same thing). Two records that differ here are a real conflict.
+ */
+export function sameChange(a: ChainRecord, b: ChainRecord): boolean {
+  return (
+    canonicalJson(a.request) === canonicalJson(b.request) &&
+    a.admin === b.admin &&
+    a.position === b.position
+  );
 }

@@ -6,10 +6,9 @@
  * prefixes of one another would mean more than f Byzantine members: reported, never merged.
  */
 import type { VatId } from '../../protocol/identity.ts';
-import { ChainError, ConfigChain } from '../../quorum/chain.ts';
+import { ChainError, ConfigChain, sameChange } from '../../quorum/chain.ts';
 import { type Genesis, quorumVatIdOf } from '../../quorum/config.ts';
 import { readChainDocument } from '../../quorum/status.ts';
-import { canonicalJson } from '../../vattp/codec.ts';
 import { request, Unreachable } from './member-http.ts';
 
 export interface ChainSource {
@@ -32,8 +31,12 @@ export interface ChainView {
   readonly conflict?: string;
 }
 
+/** Every change of `short` is in `long` at the same place (certificates may differ: any k). */
 function isPrefix(short: ConfigChain, long: ConfigChain): boolean {
-  return short.records.every((r, i) => canonicalJson(r) === canonicalJson(long.records[i]));
+  return short.records.every((r, i) => {
+    const other = long.records[i];
+    return other !== undefined && sameChange(r, other);
+  });
 }
 
 export async function newestChain(

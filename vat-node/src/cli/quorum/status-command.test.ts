@@ -25,6 +25,7 @@ function health(i: number, over: Partial<MemberHealth> = {}): MemberHealth {
       byzantine: 1,
       crashes: 1,
       role: 'member',
+      caughtUp: true,
       ordering: {
         height: 9,
         round: 4,
@@ -95,4 +96,15 @@ test('a learner, another quorum, a conflict, a chain that does not verify', () =
   assert.ok(
     reportLines(bad).includes('chain from chain.json: DOES NOT VERIFY: record 0: certificate: x'),
   );
+});
+
+test('a learner: said to be catching up or caught up, and never counted toward k', () => {
+  const learner = (caughtUp: boolean) =>
+    health(3, { quorum: { ...health(3).quorum!, role: 'learner', caughtUp } });
+  for (const caughtUp of [false, true]) {
+    const r = report([health(0), health(1), learner(caughtUp)]);
+    const line = reportLines(r).find((l) => l.startsWith('member http://m3'))!;
+    assert.match(line, caughtUp ? /learner \(caught up\) / : /learner \(catching up\) /);
+    assert.equal(healthOf(r).ready, 2);
+  }
 });

@@ -33,7 +33,7 @@ export function memberLine(m: MemberHealth, quorum: string): string {
   const o = q.ordering;
   return [
     `member ${m.endpoint}: ${m.ready ? 'ready' : `NOT READY (${m.reason})`}`,
-    `${q.role} ${m.vatId ?? '?'}`,
+    `${q.role}${q.role === 'learner' ? (q.caughtUp ? ' (caught up)' : ' (catching up)') : ''} ${m.vatId ?? '?'}`,
     `epoch ${q.epoch}`,
     `height ${o.height}, round ${o.round}, leader ${o.leading ? 'this member' : o.leader}`,
     o.stalled ? `STALLED (${o.pendingInputs} inputs waiting)` : `${o.pendingInputs} inputs waiting`,

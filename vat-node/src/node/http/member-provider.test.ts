@@ -44,6 +44,7 @@ test("the replica's status as the endpoint shows it; stalled = inputs waiting an
     byzantine: 1,
     crashes: 1,
     role: 'member',
+    caughtUp: true,
     ordering: {
       height: 7,
       round: 5,

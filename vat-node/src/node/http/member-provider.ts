@@ -54,6 +54,7 @@ export function memberProvider(
           : isLearner(config, member.vatId)
             ? 'learner'
             : 'none',
+        caughtUp: member.caughtUp ?? isMember(config, member.vatId),
         ordering: {
           height,
           round: s?.round ?? 0,

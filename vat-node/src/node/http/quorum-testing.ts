@@ -43,6 +43,7 @@ export class TestQuorumProvider implements QuorumProvider {
       byzantine: t.byzantine,
       crashes: t.crashes,
       role: isMember(c, this.self) ? 'member' : isLearner(c, this.self) ? 'learner' : 'none',
+      caughtUp: isMember(c, this.self),
       ordering: {
         height: this.height,
         round: this.height + 1,

@@ -30,6 +30,12 @@ export interface QuorumMemberStatus {
   readonly crashes: number;
   /** This host in the current epoch: a voting member, a learner catching up, or neither (removed). */
   readonly role: 'member' | 'learner' | 'none';
+  /**
+   * A voting member: true. A learner: it executed every decided input it knows and its last
+   * catch-up reached a member's decided tip, so voting it in now does not stall the quorum
+   * (what an operator waits for between `--add-learner` and `--add`).
+   */
+  readonly caughtUp: boolean;
   readonly ordering: {
     /** Highest decided height. */
     readonly height: number;

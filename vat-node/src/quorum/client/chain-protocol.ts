@@ -63,3 +63,49 @@ export async function fetchQuorumChain(
     stream.abort(new Error('chain fetched'));
   }
 }
+
+/**
+ * `/quorumvat/quorum-chain-news/1.0.0`: a member whose chain grew (a membership change was
+ * certified) pushes the new chain document to the hosts its quorum vat talks to, so a receiver
+ * stops counting a removed member at once instead of when it next happens to refetch. One
+ * length-prefixed chain document per stream; the receiver verifies it like a fetched one and
+ * keeps it only if it is a longer chain of a quorum it already knows.
+ */
+export const QUORUM_CHAIN_NEWS_PROTOCOL = '/quorumvat/quorum-chain-news/1.0.0';
+
+export async function pushQuorumChain(
+  host: Pick<VatHost, 'dial'>,
+  peer: VatId,
+  chain: ChainDocument,
+  signal: AbortSignal,
+): Promise<void> {
+  const stream = await host.dial(peer, QUORUM_CHAIN_NEWS_PROTOCOL, signal);
+  try {
+    const bytes = Buffer.from(canonicalJson(chain), 'utf8');
+    await lpStream(stream, { maxDataLength: MAX_CHAIN_BYTES }).write(bytes, { signal });
+    await stream.close();
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}
+
+/** Takes pushed chain documents; `take` gets each one that verifies. */
+export async function serveChainNews(
+  host: Pick<VatHost, 'handle'>,
+  take: (chain: ConfigChain) => void,
+): Promise<void> {
+  await host.handle(QUORUM_CHAIN_NEWS_PROTOCOL, (stream: Stream) => {
+    void (async () => {
+      try {
+        const lp = lpStream(stream, { maxDataLength: MAX_CHAIN_BYTES });
+        const bytes = await lp.read({ signal: AbortSignal.timeout(10_000) });
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray());
+        take(readChainDocument(text));
+        await stream.close();
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)));
+      }
+    })();
+  });
+}

@@ -42,7 +42,7 @@ import { isQuorumVatId } from '../config.ts';
 import { chainDocument } from '../status.ts';
 import { MemberAcks } from './acks.ts';
 import { signInput } from './auth.ts';
-import { fetchQuorumChain } from './chain-protocol.ts';
+import { fetchQuorumChain, serveChainNews } from './chain-protocol.ts';
 import { FrameCombiner, type FrameProof, frameEvidenceToJson } from './inbound.ts';
 import { completeFromMembers, memberAuth } from './member-auth.ts';
 
@@ -50,7 +50,7 @@ import { completeFromMembers, memberAuth } from './member-auth.ts';
 export interface HostTransport extends Transport {
   /** The host's VatID: what the links below are between. */
   readonly vatId: VatId;
-  readonly host: Pick<VatHost, 'dial' | 'addAddresses'>;
+  readonly host: Pick<VatHost, 'dial' | 'addAddresses'> & Partial<Pick<VatHost, 'handle'>>;
 }
 
 export interface QuorumClientOptions {
@@ -172,6 +172,14 @@ export class QuorumClientPort implements KernelPort, Transport {
     this.#upper = upper;
     this.#lower.attach(this);
     for (const chain of [...this.#chains.values()]) this.#adopt(chain, true);
+    // A member pushes its quorum's chain when a membership change is certified: a longer chain
+    // of a quorum we know is taken (a removed member stops counting at once).
+    const host = this.#lower.host;
+    if (host.handle !== undefined) {
+      void serveChainNews(host as Pick<VatHost, 'handle'>, (chain) => {
+        if (this.#chains.has(chain.quorum)) this.#adopt(chain);
+      }).catch(() => {}); // a host that is closing
+    }
   }
 
   wake(peer: VatId): void {

@@ -49,24 +49,33 @@ import type { KernelPort, Transport } from '../../transport/types.ts';
 import { canonicalJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
-import { type ChainRecord, ConfigChain } from '../chain.ts';
+import { type ChainRecord, type ChangeRequest, ConfigChain } from '../chain.ts';
 import { authenticateInputFor, type ChainOf } from '../client/auth.ts';
-import { serveQuorumChain } from '../client/chain-protocol.ts';
+import { fetchQuorumChain, pushQuorumChain, serveQuorumChain } from '../client/chain-protocol.ts';
 import {
   type Genesis,
   genesisConfig,
   isLearner,
   isMember,
+  isQuorumVatId,
+  type QuorumConfig,
   quorumVatIdOf,
   toleranceOf,
 } from '../config.ts';
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../ordering/driver.ts';
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
-import type { Input, ResumeState } from '../ordering/types.ts';
+import type { Block, Input, ResumeState } from '../ordering/types.ts';
 import { type ChainDocument, chainDocument } from '../status.ts';
+import {
+  ADMIN_REQUESTER,
+  type ChangeOutcome,
+  Changes,
+  inAny,
+  type SignedChange,
+} from './changes.ts';
 import { OrderingLink } from './ordering-link.ts';
-import { OrderingStore } from './ordering-store.ts';
+import { type EpochEntry, OrderingStore } from './ordering-store.ts';
 
 export const MEMBER_REFUSES_HOST =
   'this node is a member of a quorum vat: a member never acts alone (everything its vat does comes through the agreed order)';
@@ -85,7 +94,12 @@ const NON_DETERMINISTIC_ABORT =
 type MemberKernel = KernelPort &
   Pick<
     Kernel,
-    'settle' | 'setHostRecord' | 'hostRecord' | 'committedInboundMarks' | 'storeFailure'
+    | 'settle'
+    | 'setHostRecord'
+    | 'hostRecord'
+    | 'committedInboundMarks'
+    | 'storeFailure'
+    | 'unackedCounts'
   >;
 
 export interface QuorumMemberOptions {
@@ -118,10 +132,16 @@ export class QuorumMember implements KernelPort, Transport {
   readonly quorum: VatId;
   /** This member host's VatID: what the transport below knows us as. */
   readonly vatId: VatId;
-  readonly chain: ConfigChain;
+  #chain: ConfigChain;
   readonly #opts: QuorumMemberOptions;
   readonly #store: OrderingStore;
   readonly #link: OrderingLink;
+  readonly #changes: Changes;
+  /** Epochs the ordering entered (certified or not yet), by epoch. */
+  readonly #epochs = new Map<number, EpochEntry>();
+  /** Peers the kernel woke while this host did not speak for the quorum (a learner). */
+  readonly #muted = new Set<VatId>();
+  #speaking = false;
   #kernel: MemberKernel | undefined;
   #replica: Replica | undefined;
   #driver: OrderingDriver | undefined;
@@ -135,28 +155,74 @@ export class QuorumMember implements KernelPort, Transport {
   #round = 0;
   #leader: VatId | undefined;
 
-  /** Checks the chain and that this host is a member (or learner) of its current configuration. */
+  /**
+   * Checks the chain: the given records (--quorum-chain) or the ones this member stored,
+   * whichever is longer. Whether this host is a member or learner is checked at start, after
+   * asking the members for a newer chain if it is not.
+   */
   constructor(opts: QuorumMemberOptions) {
     this.#opts = opts;
     this.quorum = quorumVatIdOf(opts.genesis);
     this.vatId = opts.identity.vatId;
-    this.chain = new ConfigChain(this.quorum, opts.genesis, opts.records ?? []);
-    const current = this.chain.current;
-    if (!isMember(current, this.vatId) && !isLearner(current, this.vatId)) {
-      throw new Error(
-        `this node (${this.vatId}) is not a member of quorum vat ${current.name} (${this.quorum}), epoch ${current.epoch}`,
-      );
-    }
-    if (this.chain.records.length > 0) {
-      throw new Error('quorum members after a membership change are not supported yet');
-    }
     this.#store = new OrderingStore(opts.dataDir);
+    const given = new ConfigChain(this.quorum, opts.genesis, opts.records ?? []);
+    const stored = this.#store.records();
+    this.#chain =
+      stored.length > given.records.length
+        ? new ConfigChain(this.quorum, opts.genesis, stored)
+        : given;
+    for (const e of this.#store.epochs()) this.#epochs.set(e.config.epoch, e);
     this.#link = new OrderingLink({
       host: opts.host,
       accept: (peer) => peer !== this.vatId && this.#knows(peer),
-      deliver: (from, bytes) => this.#driver?.receive(from, bytes),
+      deliver: (from, bytes) => {
+        if (!this.#changes.receive(from, bytes)) this.#driver?.receive(from, bytes);
+      },
       connected: (peer) => this.#driver?.peerConnected(peer),
     });
+    this.#changes = new Changes({
+      quorum: this.quorum,
+      self: this.vatId,
+      sign: opts.identity.sign,
+      store: this.#store,
+      events: opts.events,
+      heartbeatMs: Math.max(200, Math.min(1_000, this.#chain.current.params.viewTimeoutMs / 2)),
+      chain: () => this.#chain,
+      adoptChain: (chain) => {
+        this.#chain = chain;
+      },
+      ordering: () =>
+        this.#replica === undefined
+          ? undefined
+          : { config: this.#replica.configuration, height: this.#replica.decidedHeight },
+      submit: (input) => this.#driver?.submit(input),
+      send: (to, bytes) => this.#link.send(to, bytes),
+      fetchChain: (peer, signal) => fetchQuorumChain(opts.host, peer, signal, this.quorum),
+      grew: () => this.#chainGrew(),
+    });
+  }
+
+  /** The verified configuration chain this member holds (genesis and certified records). */
+  get chain(): ConfigChain {
+    return this.#chain;
+  }
+
+  /**
+   * An administrator's signed change: checked (ChainError, before anything is ordered), ordered,
+   * and answered once k members certified its record (node/http/quorum.ts POST /quorum/changes).
+   */
+  submitChange(change: SignedChange, signal: AbortSignal): Promise<ChangeOutcome> {
+    return this.#changes.submit(change, signal);
+  }
+
+  /**
+   * A learner has executed everything it decided and its last sync reached a member's decided
+   * tip; a voting member always counts as caught up.
+   */
+  get caughtUp(): boolean {
+    const s = this.#replica?.status();
+    if (s === undefined) return false;
+    return s.caughtUp && this.#executed.height >= s.height;
   }
 
   /** The kernel options a member's kernel must be created with. */
@@ -216,7 +282,8 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   wake(peer: VatId): void {
-    this.#opts.network.wake(peer);
+    if (this.#speaking) this.#opts.network.wake(peer);
+    else this.#muted.add(peer);
   }
 
   addHints(peer: VatId, addrs: readonly string[]): void {
@@ -226,6 +293,7 @@ export class QuorumMember implements KernelPort, Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#changes.close();
     await this.#driver?.close();
     await this.#link.close();
     await this.#opts.network.close();
@@ -270,11 +338,13 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   unacked(peer: VatId, afterSeq: number): readonly Sequenced[] {
+    // A learner (or a removed member) makes no claims for the quorum: receivers would not count them.
+    if (!this.#speaking) return [];
     return this.#kernel!.unacked(peer, afterSeq);
   }
 
   owed(peer: VatId, afterSeq: number): boolean {
-    return this.#kernel!.owed(peer, afterSeq);
+    return this.#speaking && this.#kernel!.owed(peer, afterSeq);
   }
 
   // ------------------------------------------------------------------------------ start
@@ -298,21 +368,37 @@ export class QuorumMember implements KernelPort, Transport {
       tip = this.#tip();
     }
     const config = genesisConfig(this.#opts.genesis);
-    if (tip !== undefined && tip.epoch !== 0) {
-      throw new Error('quorum members after a membership change are not supported yet');
-    }
+    await this.#checkRole();
     const safety = this.#store.safety();
     let resume: ResumeState | undefined;
     if (tip !== undefined) {
+      // The epochs this member's ordering entered up to its tip, each from its stored entry.
+      const configs: QuorumConfig[] = [config];
+      let epochRoot: string | undefined;
+      for (let e = 1; ; e++) {
+        const entry = this.#epochs.get(e);
+        if (entry === undefined || entry.since - 1 > tip.height) break;
+        configs.push(entry.config);
+        epochRoot = entry.root;
+      }
       const next = new Map<string, number>();
       for (const [peer, seq] of kernel.committedInboundMarks()) {
         next.set(`message\u0000${peer}`, seq + 1);
       }
+      // Every decided change request moved the epoch on (members order only valid ones).
+      next.set(`reconfigure\u0000${ADMIN_REQUESTER}`, configs.length);
       const decided = this.#store
         .decided(Math.max(1, tip.height - 1_000))
         .filter((d) => d.height <= tip!.height)
         .map((d) => ({ block: d.block, proof: d.proof }));
-      resume = { configs: [config], tip, next, blocks: this.#store.blocks(), decided };
+      resume = {
+        configs,
+        ...(epochRoot !== undefined ? { epochRoot } : {}),
+        tip,
+        next,
+        blocks: this.#store.blocks(),
+        decided,
+      };
     }
     const options: ReplicaOptions = {
       self: this.vatId,
@@ -320,6 +406,8 @@ export class QuorumMember implements KernelPort, Transport {
       crypto: vatKeyCrypto(this.#opts.identity.sign),
       authenticateInput: authenticateInputFor(this.quorum, this.#opts.chainOf),
       reconfigure: reconfigureFromChain,
+      // Members and learners of every configuration this member knows may pull decisions.
+      maySync: (peer) => this.#knows(peer),
       ...(this.#opts.viewTimeoutMs !== undefined
         ? { viewTimeoutMs: this.#opts.viewTimeoutMs }
         : {}),
@@ -339,7 +427,8 @@ export class QuorumMember implements KernelPort, Transport {
       persistSafety: (s) => this.#store.saveSafety(s),
       persistBlock: (b) => this.#store.saveBlock(b),
       persistTogether: (write) => this.#store.transaction(write),
-      persistDecided: (d) =>
+      persistDecided: (d) => {
+        this.#noteChange(d);
         this.#store.saveDecided({
           blockId: d.blockId,
           epoch: d.epoch,
@@ -347,11 +436,18 @@ export class QuorumMember implements KernelPort, Transport {
           height: d.height,
           block: d.block,
           proof: d.proof,
-        }),
+        });
+      },
       afterEvent: () => this.#noteLeader(),
     });
     await this.#link.start();
-    await serveQuorumChain(this.#opts.host, () => chainDocument(this.chain));
+    await serveQuorumChain(this.#opts.host, () => chainDocument(this.#chain));
+    // Changes decided before a restart and not certified then: certify them now.
+    for (const entry of [...this.#epochs.values()].sort((a, b) => a.since - b.since)) {
+      this.#changes.entered(entry);
+    }
+    this.#changes.start();
+    this.#updateSpeaking();
     const t = toleranceOf(config);
     this.#event({
       type: 'quorum-member-started',
@@ -430,6 +526,8 @@ export class QuorumMember implements KernelPort, Transport {
       );
     } else if (e.type === 'halted') {
       this.#halt(e.reason);
+    } else if (e.type === 'epoch') {
+      this.#enteredEpoch(e);
     } else {
       if (e.type === 'stalled') this.#stalled = true;
       if (e.type === 'resumed') this.#stalled = false;
@@ -492,9 +590,131 @@ export class QuorumMember implements KernelPort, Transport {
     this.#event({ type: 'quorum-leader', quorum: this.quorum, round: this.#round, leader });
   }
 
+  /** A member or learner of any configuration this member knows (certified or decided). */
   #knows(peer: VatId): boolean {
-    const c = this.chain.current;
-    return isMember(c, peer) || isLearner(c, peer);
+    const configs: QuorumConfig[] = [];
+    for (let e = 0; e <= this.#chain.current.epoch; e++) configs.push(this.#chain.configAt(e)!);
+    for (const entry of this.#epochs.values()) configs.push(entry.config);
+    if (this.#replica !== undefined) configs.push(this.#replica.configuration);
+    return inAny(configs, peer);
+  }
+
+  /**
+   * Not a member or learner of the chain it was given: a host added later that was started
+   * with an older chain asks the members it knows for theirs.
+   */
+  async #checkRole(): Promise<void> {
+    const belongs = () =>
+      isMember(this.#chain.current, this.vatId) || isLearner(this.#chain.current, this.vatId);
+    if (belongs()) return;
+    for (const peer of this.#chain.current.members) {
+      try {
+        const fetched = await fetchQuorumChain(
+          this.#opts.host,
+          peer,
+          AbortSignal.timeout(5_000),
+          this.quorum,
+        );
+        if (fetched.records.length <= this.#chain.records.length) continue;
+        this.#chain = fetched;
+        for (const [i, r] of fetched.records.entries()) this.#store.saveRecord(i, r);
+        if (belongs()) return;
+      } catch {
+        // the next member
+      }
+    }
+    const current = this.#chain.current;
+    throw new Error(
+      `this node (${this.vatId}) is not a member or learner of quorum vat ${current.name} (${this.quorum}), epoch ${current.epoch}: ask the administrator to add it as a learner first (quorumvat quorum change --add-learner ${this.vatId})`,
+    );
+  }
+
+  /**
+   * A decided block that ends with an accepted change request starts the next epoch: stored
+   * with the decision, in the same transaction (a restart finds the epoch with its root).
+   */
+  #noteChange(d: { epoch: number; height: number; blockId: string; block: Block }): void {
+    const last = d.block.inputs.at(-1);
+    if (last?.kind !== 'reconfigure') return;
+    const before =
+      d.epoch === 0 ? genesisConfig(this.#opts.genesis) : this.#epochs.get(d.epoch)?.config;
+    if (before === undefined) return;
+    const next = reconfigureFromChain(before, last, d.height);
+    if (typeof next === 'string') return; // decided and refused: changes nothing
+    const body = JSON.parse(Buffer.from(last.body).toString('utf8')) as {
+      request: ChangeRequest;
+      admin: string;
+    };
+    const entry: EpochEntry = {
+      config: next,
+      root: d.blockId,
+      since: d.height + 1,
+      request: body.request,
+      admin: body.admin,
+    };
+    this.#epochs.set(next.epoch, entry);
+    this.#store.saveEpoch(entry);
+  }
+
+  /** The ordering decided a change: the next epoch is in force; its record gets certified. */
+  #enteredEpoch(e: Extract<Observed, { type: 'epoch' }>): void {
+    const entry = this.#epochs.get(e.config.epoch);
+    if (entry === undefined || entry.since !== e.since) {
+      this.#halt(`entered epoch ${e.config.epoch} without the change that made it`);
+      return;
+    }
+    const role = isMember(e.config, this.vatId)
+      ? 'member'
+      : isLearner(e.config, this.vatId)
+        ? 'learner'
+        : 'none';
+    this.#event({
+      type: 'quorum-epoch',
+      quorum: this.quorum,
+      epoch: e.config.epoch,
+      since: e.since,
+      members: e.config.members.length,
+      threshold: e.config.threshold,
+      role,
+    });
+    this.#changes.entered(entry);
+    this.#updateSpeaking();
+  }
+
+  /**
+   * A change was certified: speak (or stop) accordingly, and tell the hosts the quorum vat talks
+   * to (they verify the chain themselves; best effort: a host that misses it refetches when a
+   * frame comes from a host it does not know as a member).
+   */
+  #chainGrew(): void {
+    this.#updateSpeaking();
+    const kernel = this.#kernel;
+    if (kernel === undefined || this.#closed) return;
+    const doc = chainDocument(this.#chain);
+    const peers = new Set([
+      ...kernel.unackedCounts().keys(),
+      ...kernel.committedInboundMarks().keys(),
+    ]);
+    for (const peer of peers) {
+      if (isQuorumVatId(peer) || peer === this.vatId) continue;
+      pushQuorumChain(this.#opts.host, peer, doc, AbortSignal.timeout(10_000)).catch(() => {});
+    }
+  }
+
+  /**
+   * This host speaks for the quorum (sends its outbox, acks) while it votes in the epoch the
+   * ordering is in AND the certified chain says so: receivers only count members of a chain
+   * they can fetch, so a member voted in waits for the record, and a removed one stops at once.
+   */
+  #updateSpeaking(): void {
+    const ordering = this.#replica?.configuration ?? this.#chain.current;
+    const speaking = isMember(ordering, this.vatId) && isMember(this.#chain.current, this.vatId);
+    if (speaking === this.#speaking) return;
+    this.#speaking = speaking;
+    if (!speaking || this.#kernel === undefined) return;
+    const peers = new Set([...this.#muted, ...this.#kernel.unackedCounts().keys()]);
+    this.#muted.clear();
+    for (const peer of peers) this.#opts.network.wake(peer);
   }
 
   #event(e: VatEvent): void {

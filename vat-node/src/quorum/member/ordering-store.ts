@@ -7,6 +7,8 @@
  *   block.<h>.<id>    undecided blocks this member accepted (persist-block), until decided
  *   decided.<h>       decided blocks with their commit proofs: served to peers that catch up,
  *                     and executed after a restart when the kernel had not run them yet
+ *   epoch.<e>         each epoch the ordering entered (configuration, root block, the request)
+ *   record.<e>        certified change records: the chain from genesis (a restart starts there)
  *
  * Where the member's execution stands (the last executed block, its transcript hash, the
  * senders' marks) is not here: it is in the kernel's own store, committed atomically with
@@ -15,6 +17,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import type { ChainRecord, ChangeRequest } from '../chain.ts';
+import type { QuorumConfig } from '../config.ts';
 import { decodeWire, encodeMessage } from '../ordering/codec.ts';
 import type { Block, CommitProof, OrderingMessage, SafetyState } from '../ordering/types.ts';
 
@@ -30,6 +34,16 @@ export interface DecidedRecord {
   readonly height: number;
   readonly block: Block;
   readonly proof: CommitProof;
+}
+
+/** An epoch the ordering entered: its configuration, root block and the change that made it. */
+export interface EpochEntry {
+  readonly config: QuorumConfig;
+  /** The decided block whose reconfiguration ended the epoch before (the epoch's root). */
+  readonly root: string;
+  readonly since: number;
+  readonly request: ChangeRequest;
+  readonly admin: string;
 }
 
 const pad = (h: number) => String(h).padStart(16, '0');
@@ -113,6 +127,26 @@ export class OrderingStore {
   /** Decided blocks kept, from height `from` on, in height order. */
   decided(from = 0): DecidedRecord[] {
     return this.#rows(`decided.${pad(from)}`, 'decided/').map(([, v]) => decode<DecidedRecord>(v));
+  }
+
+  /** A certified change record (the chain from genesis grows by it). */
+  saveRecord(epoch: number, record: ChainRecord): void {
+    this.#put.run(`record.${pad(epoch)}`, encode(record));
+  }
+
+  /** Certified change records, in epoch order. */
+  records(): ChainRecord[] {
+    return this.#rows('record.', 'record/').map(([, v]) => decode<ChainRecord>(v));
+  }
+
+  /** An epoch this member's ordering entered (decided, maybe not certified yet). */
+  saveEpoch(entry: EpochEntry): void {
+    this.#put.run(`epoch.${pad(entry.config.epoch)}`, encode(entry));
+  }
+
+  /** Epochs entered, in order. */
+  epochs(): EpochEntry[] {
+    return this.#rows('epoch.', 'epoch/').map(([, v]) => decode<EpochEntry>(v));
   }
 
   close(): void {

@@ -190,7 +190,10 @@ export class OrderingDriver {
         return;
       case 'broadcast': {
         const bytes = encodeMessage(a.message);
-        for (const to of this.replica.configuration.members) {
+        const config = this.replica.configuration;
+        // Learners check their transcript against the members' signed checkpoints too.
+        const learners = a.message.type === 'checkpoint' ? config.learners : [];
+        for (const to of [...config.members, ...learners]) {
           if (to !== this.replica.self) this.opts.send(to, bytes);
         }
         return;

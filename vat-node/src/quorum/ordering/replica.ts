@@ -136,6 +136,8 @@ export class Replica {
       byzantine: t.byzantine,
       crashes: t.crashes,
       pendingInputs: pending,
+      /** A voter, or a learner whose last sync reached its peer's decided tip. */
+      caughtUp: s.isMember || s.syncedComplete,
       halted: s.haltReason ?? null,
     };
   }

@@ -20,7 +20,9 @@ import { blockIdOf, inputDigest } from './statements.ts';
  */
 export function resume(s: ReplicaState, r: NonNullable<ReplicaOptions['resume']>): undefined {
   const last = r.configs.at(-1);
-  if (last === undefined || last.epoch !== r.tip.epoch || r.configs[0]?.epoch !== 0) {
+  // The tip may be the block whose reconfiguration started the current epoch (its root).
+  const atRoot = last !== undefined && last.epoch === r.tip.epoch + 1 && r.epochRoot === r.tip.id;
+  if (last === undefined || (last.epoch !== r.tip.epoch && !atRoot) || r.configs[0]?.epoch !== 0) {
     throw new RangeError('resume: configurations must run from genesis to the tip’s epoch');
   }
   for (const [i, c] of r.configs.entries()) {

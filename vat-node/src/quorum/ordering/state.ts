@@ -156,6 +156,8 @@ export class ReplicaState {
   syncTarget = 0;
   readonly syncInFlight = new Set<VatId>();
   stateTransferReported = false;
+  /** A learner's last sync reply brought it up to its peer's decided tip (caught up). */
+  syncedComplete = false;
   readonly pool: InputPool;
   readonly checkpoints: Checkpoints;
   readonly reported = new Set<string>();

@@ -166,6 +166,15 @@ export function onSyncReply(
     if (problem !== undefined) return s.reject(from, `sync: ${problem}`);
     if (s.haltReason !== undefined) return;
   }
+  // A reply below every cap of onSync ran up to the peer's decided tip: we have what it had.
+  if (solicited) {
+    const blocks = m.segments.reduce((n, seg) => n + seg.blocks.length, 0);
+    const bytes = m.segments.reduce(
+      (n, seg) => n + seg.blocks.reduce((b, x) => b + blockBytes(x), 0),
+      0,
+    );
+    s.syncedComplete = blocks < SYNC_BLOCKS && bytes < SYNC_BYTES && m.segments.length < 256;
+  }
   // Undecided blocks only from a peer we asked: unsolicited ones could only fill memory.
   for (const b of solicited ? m.pending : []) {
     if (b.epoch !== s.epoch) continue;

@@ -25,7 +25,7 @@ test('npm start: the local demo tells its story (solo vats, then a quorum vat lo
     /\[dave\] +locks 5 silver for 10 gold in deal q3: exchanged/,
     /\[carol\] +holds \{"gold":40,"silver":20\}/,
     /\[dave\] +holds \{"gold":60,"silver":20\}/,
-    /member \d caught up from the others: all 3 members executed \d+ agreed batches/,
+    /member \d caught up from the others: all 3 members executed \d+ agreed batches, with the same transcript hash/,
   ]) {
     assert.match(out, line);
   }

@@ -4,6 +4,8 @@
 //   {"bench":"operator","vats":N,"ready_s":…}
 //   {"bench":"operator-quorum","members":3,"ready_s":…}  (a QuorumVat applied until Ready)
 //   {"bench":"operator-scale","from":3,"to":5,"s":…}     (kubectl scale of a QuorumVat, below)
+// BENCH_VATS=1,20 (default) the Vat counts; QUORUMVAT_IMAGE=REPO:TAG an image already in the
+// cluster instead of building one from this checkout.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
@@ -26,13 +28,18 @@ if (!clusterReachable()) {
     stdio: 'inherit',
   });
 }
-// Docker first, without a descriptor of the heavy-test lock (test/e2e/docker-unlocked.sh).
-execFileSync(join(repoRoot, 'test/e2e/docker-unlocked.sh'), [], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-execFileSync(join(repoRoot, 'test/container/build-image.sh'), ['--into-cluster'], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+// QUORUMVAT_IMAGE=REPO:TAG: an image already in the cluster's containerd (not built here).
+const image = process.env['QUORUMVAT_IMAGE'];
+if (!image) {
+  // Docker first, without a descriptor of the heavy-test lock (test/e2e/docker-unlocked.sh).
+  execFileSync(join(repoRoot, 'test/e2e/docker-unlocked.sh'), [], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  execFileSync(join(repoRoot, 'test/container/build-image.sh'), ['--into-cluster'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+const [repository, tag] = (image ?? '').split(/:(?=[^:]+$)/);
 helm(
   'upgrade',
   '--install',
@@ -41,6 +48,7 @@ helm(
   '-n',
   'quorumvat-system',
   '--create-namespace',
+  ...(image ? ['--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`] : []),
   '--wait',
   '--timeout',
   '180s',

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,8 @@ export function allHosts(q: QuorumFixture): MemberHost[] {
   return [...q.members, ...q.extra];
 }
 
+const LOG_DIR = process.env['QUORUMVAT_TEST_LOGS'];
+
 export interface MemberStatus {
   /** The last executed height and the transcript hash there. */
   readonly height: number;
@@ -198,6 +200,8 @@ export async function startMember(
         return;
       }
       logs.push(entry);
+      // QUORUMVAT_TEST_LOGS=DIR keeps every member's lines (one file per member) for a post-mortem.
+      if (LOG_DIR !== undefined) appendFileSync(join(LOG_DIR, `${m.vatId}.log`), `${line}\n`);
       if (entry['msg'] === 'vat node ready') {
         clearTimeout(timer);
         resolve();

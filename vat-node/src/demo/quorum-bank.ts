@@ -3,7 +3,8 @@
  * processes (`quorumvat node --quorum-genesis FILE`, real processes on 127.0.0.1), which the
  * solo traders of the first chapter trade through. One member is SIGKILLed mid-story: the
  * others keep serving (n − k crashes are tolerated); then it restarts from its data directory
- * and catches up from the others.
+ * (its kernel rebuilds the vat's heap by replay) and catches up from the others: at the end all
+ * members have executed the same batches with the same transcript hash.
  *
  * Made the way an operator makes one by hand (README "Quorum vats from the command line"):
  * each member's key first (`quorumvat identity`), a sturdyref key pair made outside every
@@ -245,12 +246,20 @@ export async function runQuorumBank(o: QuorumBankOptions): Promise<void> {
     await stop();
     const states = members.map((m) => memberState(m.dataDir));
     const caughtUp = states.every((s) => s.height === states[0]!.height);
+    const same = states.every((s) => s.hash === states[0]!.hash);
     say(
-      caughtUp
-        ? `[qbank]   ${victim.name} caught up from the others: all ${o.members} members executed ${states[0]!.height} agreed batches`
-        : `[qbank]   ${victim.name} did not catch up within 15 s: the members executed ${states.map((s) => s.height).join(', ')} batches`,
+      !caughtUp
+        ? `[qbank]   ${victim.name} did not catch up within 15 s: the members executed ${states.map((s) => s.height).join(', ')} batches`
+        : same
+          ? `[qbank]   ${victim.name} caught up from the others: all ${o.members} members executed ${states[0]!.height} agreed batches, with the same transcript hash`
+          : `[qbank]   ${victim.name} caught up from the others: all ${o.members} members executed ${states[0]!.height} agreed batches, but the transcript hashes differ (diverged)`,
     );
     say(`          transcript hashes: ${states.map((s) => `${s.hash.slice(0, 12)}…`).join(', ')}`);
+    if (caughtUp && same) {
+      say(
+        `          (its restart rebuilt the vat's heap by replaying its transcript since the last checkpoint)`,
+      );
+    }
   } finally {
     await stop();
   }

@@ -52,6 +52,16 @@ const samples: VatEvent[] = [
   { type: 'quorum-equivocation', quorum: 'quorumX', member: 'P', seq: 4, frames: ['AA', 'BB'] },
   { type: 'quorum-member-refused', peer: 'P', quorum: 'quorumX', reason: 'not a member' },
   {
+    type: 'quorum-epoch',
+    quorum: 'quorumX',
+    epoch: 1,
+    since: 40,
+    members: 4,
+    threshold: 3,
+    role: 'learner',
+  },
+  { type: 'quorum-change-certified', quorum: 'quorumX', epoch: 1, position: 39 },
+  {
     type: 'quorum-member-started',
     quorum: 'quorumX',
     name: 'bank',

@@ -334,7 +334,10 @@ export class Kernel implements KernelPort {
     return counts;
   }
 
-  /** The store failed (the kernel refuses new work until restarted): why, else null. */
+  /**
+   * The kernel refuses new work until restarted: its store failed, or (haltOnBackstop) a
+   * backstop stopped a crank. Why, else null.
+   */
   get storeFailure(): string | null {
     return this.#ctx.broken?.message ?? null;
   }

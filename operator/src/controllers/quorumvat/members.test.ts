@@ -134,18 +134,29 @@ test("the operator's signed request is what a member accepts (same code, same by
   assert.throws(() => checkSignedRequest(c2, old.request, old.admin, 20), /stale|already/);
 });
 
-test('submit: to one member after another until one takes it; a refusal is final', async () => {
+test('submit: to every voting member at once; accepted when any takes it; a refusal is final', async () => {
   const body = requestChange(adminSign, c2, { op: 'threshold', threshold: 4 });
-  let f = fakeClient({}, { b: { ok: true } });
-  assert.deepEqual(await submitChange(f.client, eps, body), { accepted: 'pod-b' });
-  assert.deepEqual(f.sent, ['a', 'b'], 'a was unreachable, b took it, c and d never asked');
+  let f = fakeClient({}, { b: { ok: true }, d: { ok: true } });
+  assert.deepEqual(await submitChange(f.client, eps, body), { accepted: 'pod-b, pod-d' });
+  assert.deepEqual(
+    [...f.sent].sort(),
+    ['a', 'b', 'c', 'd'],
+    'every member is asked: whichever leads the ordering holds the request',
+  );
   f = fakeClient({}, { a: { ok: false, status: 409, message: 'stale-epoch: already at epoch 3' } });
   const refused = await submitChange(f.client, eps, body);
   assert.match((refused as { refused: string }).refused, /pod-a refused the change: stale-epoch/);
-  assert.deepEqual(f.sent, ['a']);
+  // One member took it while another refused (it had moved on, or judged it late): it is in.
+  f = fakeClient({}, { a: { ok: false, status: 400, message: 'stale-epoch' }, c: { ok: true } });
+  assert.deepEqual(await submitChange(f.client, eps, body), { accepted: 'pod-c' });
   // A node without the endpoint (404/405, an older image) is skipped like an unreachable one.
   f = fakeClient({}, { a: { ok: false, status: 404, message: 'not found' }, c: { ok: true } });
   assert.deepEqual(await submitChange(f.client, eps, body), { accepted: 'pod-c' });
+  f = fakeClient({}, { a: { ok: false, status: 404, message: 'not found' } });
+  assert.match(
+    ((await submitChange(f.client, eps, body)) as { unreachable: string }).unreachable,
+    /pod-a: HTTP 404 not found; pod-b: ECONNREFUSED/,
+  );
   f = fakeClient(
     {},
     Object.fromEntries(

@@ -38,7 +38,7 @@ export interface MemberReadiness {
      * it decided and whose last catch-up reached a member's decided tip; true for a voter.
      */
     caughtUp?: boolean;
-    ordering?: { height?: number };
+    ordering?: { height?: number; stalled?: boolean };
     halted?: string | null;
   };
 }
@@ -176,19 +176,26 @@ export async function readChain(
 }
 
 /**
- * Sends the request to one member after another (the ones listed first are tried first) until
- * one takes it. A member that refuses it says why (stale epoch, a bad change): that is final
- * for this request, the others would say the same. Unreachable members are skipped.
+ * Sends the request to EVERY voting member at once (the same signed bytes: the quorum orders it
+ * once, at the position its epoch allows): whichever member leads the ordering holds it. Sent to
+ * one member only, an idle quorum may never order it (that member does not lead, and nothing
+ * else makes the leader propose). Accepted once any member took it. A refusal (4xx other than
+ * 404/405: stale epoch, a change the members judge unsafe) is final for this request when no
+ * member took it: the others would say the same. Unreachable members are skipped.
  */
 export async function submitChange(
   client: MemberClient,
   members: readonly MemberEndpoint[],
   body: { request: ChangeRequest; admin: string },
 ): Promise<{ accepted: string } | { refused: string } | { unreachable: string }> {
+  const answers = await Promise.all(
+    members.map(async (m) => ({ m, r: await client.submit(m.ip, body) })),
+  );
+  const took = answers.filter(({ r }) => r.ok).map(({ m }) => m.pod);
+  if (took.length > 0) return { accepted: took.join(', ') };
   const failures: string[] = [];
-  for (const m of members) {
-    const r = await client.submit(m.ip, body);
-    if (r.ok) return { accepted: m.pod };
+  for (const { m, r } of answers) {
+    if (r.ok) continue;
     if (r.status >= 400 && r.status < 500 && r.status !== 404 && r.status !== 405) {
       return { refused: `${m.pod} refused the change: ${r.message}` };
     }

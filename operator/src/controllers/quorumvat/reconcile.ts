@@ -188,6 +188,7 @@ export async function reconcileQuorumVat(
   let quorum: { genesis: Genesis; vatId: string } | undefined;
   let chainConfig: ChainConfig | undefined;
   const readyMembers = new Set<string>();
+  const stalled: string[] = [];
   if (genesisCm) {
     const g = genesisOf(genesisCm, qv.metadata.uid!);
     if ('problem' in g) {
@@ -210,7 +211,10 @@ export async function reconcileQuorumVat(
         endpoints().map(async (e) => [e.pod, await client.readiness(e.ip)] as const),
       );
       for (const [pod, r] of readiness) {
-        if (r?.ready && r.quorum?.quorum === g.quorum && !r.quorum.halted) readyMembers.add(pod);
+        if (r?.ready && r.quorum?.quorum === g.quorum && !r.quorum.halted) {
+          readyMembers.add(pod);
+          if (r.quorum.role === 'member' && r.quorum.ordering?.stalled) stalled.push(pod);
+        }
       }
       await setGates(ctx, podObjs, readiness, g.quorum, chainConfig.threshold);
       const learners = caughtUp(new Map(readiness), g.quorum);
@@ -290,6 +294,7 @@ export async function reconcileQuorumVat(
           }
         : {}),
       readyMembers,
+      stalled,
       now,
       ...extra,
     });
@@ -307,7 +312,7 @@ export async function reconcileQuorumVat(
       changeOf(step),
     );
     // Only voting members order a request: pods outside the configuration (a new pod waiting
-    // to be admitted, a removed one) are not asked. Ready ones first.
+    // to be admitted, a removed one) are not asked. Every voter is (members.ts submitChange).
     const voters = new Set(chainConfig.members);
     const order = endpoints().filter((e) =>
       voters.has(pods.find((p) => p.name === e.pod)?.vatId ?? ''),

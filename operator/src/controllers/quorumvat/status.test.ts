@@ -150,3 +150,23 @@ test('the VatID a member reported: its identity init container termination messa
   assert.equal(reportedVatId(pod('member-identity', 0)), undefined);
   assert.equal(reportedVatId({}), undefined);
 });
+
+test('a voting member whose ordering stalls: Degraded (OrderingStalled), saying which and why', () => {
+  const input = { replicas: 3, config, statefulSetReplicas: 3, pods };
+  const s = quorumVatStatus({
+    generation: 1,
+    previous: undefined,
+    selector: 'x',
+    input,
+    step: plan(input),
+    pods: [],
+    readyMembers: new Set(['q-0', 'q-1', 'q-2']),
+    stalled: ['q-0'],
+    now: new Date(0),
+  });
+  const degraded = s.conditions!.find((c) => c.type === 'Degraded')!;
+  assert.equal(degraded.status, 'True');
+  assert.equal(degraded.reason, 'OrderingStalled');
+  assert.match(degraded.message, /^q-0: inputs wait and nothing was decided/);
+  assert.equal(s.conditions!.find((c) => c.type === 'Ready')!.status, 'True', 'it still serves');
+});

@@ -21,6 +21,8 @@ export interface QuorumObservation {
   quorum?: { vatId: string; genesisConfigMap: string; sturdyrefSecret: string };
   /** Pods whose node reports itself ready as a member of this quorum (the /readyz quorum fields). */
   readyMembers?: ReadonlySet<string>;
+  /** Voting members whose ordering says inputs wait and nothing was decided for a while. */
+  stalled?: readonly string[];
   pendingChange?: PendingChange;
   /** Progress of the change in flight, when there is one (requested, waiting, unreachable). */
   change?: { reason: string; message: string };
@@ -106,7 +108,14 @@ export function quorumVatStatus(o: QuorumObservation): QuorumVatStatus {
             reason: 'MemberFailing',
             message: `${failing[0]}: ${failing[1]}`,
           }
-        : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no fault seen' };
+        : o.stalled && o.stalled.length > 0
+          ? {
+              type: 'Degraded',
+              status: 'True',
+              reason: 'OrderingStalled',
+              message: `${o.stalled.join(', ')}: inputs wait and nothing was decided for longer than the view timeout (fewer than k members reachable, or faulty leaders)`,
+            }
+          : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no fault seen' };
   return {
     observedGeneration: o.generation,
     conditions: conditions(

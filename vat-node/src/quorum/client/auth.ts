@@ -19,9 +19,8 @@
  * `/quorumvat/quorum-chain/1.0.0`): k current members of Q1 signed this input. So a member of
  * Q2 can vote for an input from Q1 it has not combined itself, and one Byzantine member of Q1
  * (or Q2's leader) can never get an input of Q1 ordered that k members of Q1 did not send.
- * A member that does not know Q1's chain yet cannot check it: it treats the input as unseen
- * (no vote until it has it) only if the ordering lets it; here it refuses the proposal, which
- * costs that member's vote for one round, never safety.
+ * A member of Q2 that does not know Q1's chain yet cannot check the certificate and refuses
+ * that proposal (ordering/batch.ts): it loses its vote for one round, never safety.
  */
 import type { VatId } from '../../protocol/identity.ts';
 import type { VatMessage } from '../../protocol/messages.ts';

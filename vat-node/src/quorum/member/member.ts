@@ -30,8 +30,8 @@
  * The member's transcript hash chains the kernel's crank entries except `startVat` and
  * `retire` cranks: a worker start (this member's restart) and the retiring of promises the
  * worker knows (a restarted worker knows none of the old ones) are local, not agreed, and must
- * not make the member look diverged. Contracts of quorum vats must keep their state durable
- * (baggage, durable kinds): heap-only state starts over at a member's restart.
+ * not make the member look diverged. A member's restart rebuilds the heap by replay (kernel
+ * option restoreHeapByReplay), so heap-only contract state survives it as on the others.
  *
  * A member never acts alone: the kernel refuses every host-initiated call (KernelOptions
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
@@ -228,18 +228,27 @@ export class QuorumMember implements KernelPort, Transport {
   /** The kernel options a member's kernel must be created with. */
   kernelOptions(): Pick<
     KernelOptions,
-    'vatId' | 'refuseHost' | 'bootstrapKeys' | 'onCrank' | 'checkpoint' | 'holdCommits'
+    | 'vatId'
+    | 'refuseHost'
+    | 'bootstrapKeys'
+    | 'onCrank'
+    | 'holdCommits'
+    | 'restoreHeapByReplay'
+    | 'haltOnBackstop'
   > {
     return {
       vatId: this.quorum,
       refuseHost: MEMBER_REFUSES_HOST,
       bootstrapKeys: this.#opts.genesis.sturdyKeys,
       onCrank: (d, o) => this.#onCrank(d, o),
-      // A planned worker refresh happens at a point that depends on this member's own history
-      // (its restarts): only restarts and failed cranks start workers on a member.
-      checkpoint: { refreshWorker: 'never' },
       // One commit per agreed batch (settle): the same commit points on every member.
       holdCommits: true,
+      // A restart rebuilds the vat's heap by replay (the other members' heaps did not restart);
+      // planned worker refreshes then fall on the same crank on every member (kernel/lifecycle.ts).
+      restoreHeapByReplay: true,
+      // A backstop the others may not hit (wall clock, memory) stops this member: it commits
+      // nothing of that batch, and execute fails (the member halts and says why, once).
+      haltOnBackstop: true,
     };
   }
 
@@ -461,6 +470,11 @@ export class QuorumMember implements KernelPort, Transport {
       height: tip?.height ?? 0,
     });
     this.#driver.start();
+    // Peers that connected before the driver existed (the host starts first): catch up now.
+    for (const peer of this.chain.current.members) {
+      if (peer !== this.vatId && this.#opts.host.isConnected(peer))
+        this.#driver.peerConnected(peer);
+    }
     const early = this.#early;
     this.#early = [];
     for (const input of early) this.#driver.submit(input);

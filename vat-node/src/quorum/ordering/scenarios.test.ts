@@ -577,3 +577,38 @@ test('(3,2) a member paused while the others decide everything catches up when i
     );
   }
 });
+
+test('(3,2) and (4,3) a member restarted after the others decided everything without it catches up, though the quorum is idle and nothing is retransmitted', async () => {
+  for (const [n, k, seed] of [
+    [3, 2, 11],
+    [3, 2, 12],
+    [4, 3, 13],
+    [4, 3, 14],
+  ] as const) {
+    const sim = await Sim.create({ seed, n, k, crypto: 'fake' });
+    sim.start();
+    const down = sim.ids[0]!;
+    sim.stream(SENDERS, 20, 1);
+    assert.ok(
+      sim.run(30_000, () => sim.allDecided()),
+      `seed ${seed}: all decided`,
+    );
+    sim.crash(down);
+    sim.stream(SENDERS, 20, 1, 21);
+    const others = sim.ids.filter((id) => id !== down).map((id) => sim.member(id));
+    assert.ok(
+      sim.run(30_000, () => sim.allDecided(others)),
+      `seed ${seed}: the others decided`,
+    );
+    sim.run(10_000);
+    // Nothing retransmitted, and what the others push when it connects is lost (its ordering
+    // protocol is not served yet): it must ask for itself.
+    sim.restart(down, { retransmit: false, othersNotice: false });
+    assert.ok(
+      sim.run(30_000, () => sim.allDecided()),
+      `seed ${seed}: the restarted member decided everything`,
+    );
+    assertSound(sim, seed);
+    assert.deepEqual(sim.member(down).redecided, []);
+  }
+});

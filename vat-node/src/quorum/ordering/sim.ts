@@ -475,9 +475,10 @@ export class Sim {
    * Brings a crashed member back as a new process. It keeps what a durable store would: its
    * decisions (the executor's state), its configurations and its safety state; the replica
    * resumes from its last decision (or, with `fromGenesis`, starts over and re-decides
-   * everything by sync, checked against what it decided before).
+   * everything by sync, checked against what it decided before). `retransmit` false: senders
+   * send it nothing again (k others acknowledged everything meanwhile).
    */
-  restart(id: VatId, fromGenesis = false): void {
+  restart(id: VatId, { fromGenesis = false, retransmit = true, othersNotice = true } = {}): void {
     const m = this.member(id);
     m.crashed = false;
     const last = m.decided.at(-1);
@@ -512,8 +513,10 @@ export class Sim {
       if (key.startsWith(`${id}|`)) this.timers.delete(key);
     }
     this.deliver(m, { type: 'start' });
-    // Senders retransmit what is not acknowledged yet when the member is reachable again.
-    for (const input of this.submitted.values()) {
+    this.reconnect(m, othersNotice);
+    // Senders retransmit what is not acknowledged yet when the member is reachable again (with
+    // `retransmit` false: everything was acknowledged by k others meanwhile).
+    for (const input of retransmit ? this.submitted.values() : []) {
       const copy: Input = { ...input, body: new Uint8Array(input.body) };
       this.schedule(1 + this.rand() * 10, () => this.deliver(m, { type: 'submit', input: copy }));
     }
@@ -527,9 +530,19 @@ export class Sim {
   resume(id: VatId): void {
     const m = this.member(id);
     m.crashed = false;
+    this.reconnect(m);
+  }
+
+  /**
+   * Its links come back: each side sees a new connection to the other (with `othersNotice`
+   * false, only `m` does: what the others send at once is lost, as to a node still starting).
+   */
+  private reconnect(m: SimMember, othersNotice = true): void {
     for (const other of this.members.values()) {
       if (other === m || other.crashed) continue;
-      this.schedule(1, () => this.deliver(other, { type: 'peer-connected', peer: id }));
+      if (othersNotice) {
+        this.schedule(1, () => this.deliver(other, { type: 'peer-connected', peer: m.id }));
+      }
       this.schedule(1, () => this.deliver(m, { type: 'peer-connected', peer: other.id }));
     }
   }

@@ -41,12 +41,18 @@ export function helpLaggard(s: ReplicaState, peer: VatId, theirHighQcRound: numb
 }
 
 /**
- * A peer (re)connected: push it our highest QC, once per QC. A member that was cut off or
- * paused missed proposals and decisions; once the others are idle nothing else would tell it
- * (timeouts run only with work to do). A QC naming a block it lacks makes it ask for a sync.
+ * A peer (re)connected, or we (re)started and found it connected. Either side may have missed
+ * proposals and decisions while apart (the link is best effort), and once the others are idle
+ * nothing else would tell the one behind (timeouts run only with work to do). So both sides
+ * catch up: we push our highest QC (once per QC: a QC naming a block the peer lacks makes it
+ * ask), and ask the peer for what follows our decided tip (a request lost on the old
+ * connection is forgotten; the peer's reply trickle bounds what repeated connects cost it).
  */
 export function onPeerConnected(s: ReplicaState, peer: VatId): undefined {
-  if (peer === s.self || s.highQC.round === 0 || !maySync(s, peer)) return;
+  if (peer === s.self || !maySync(s, peer)) return;
+  s.syncInFlight.delete(peer);
+  requestSync(s, peer);
+  if (s.highQC.round === 0) return;
   const key = `${s.epoch}|${s.highQC.round}`;
   if (s.pushed.get(peer) === key) return;
   s.pushed.set(peer, key);

@@ -178,7 +178,7 @@ test('planned worker refreshes (checkpoints) fall on the same crank whether a re
   const steady = await new Replica(t, { restoreHeapByReplay: true, checkpoint }).open();
   const restarted = await new Replica(t, { restoreHeapByReplay: true, checkpoint }).open();
   const inputs: VatMessage[] = [redeem()];
-  for (let i = 0; inputs.length < 60; i++) {
+  for (let i = 0; inputs.length < 40; i++) {
     const n = inputs.length + 1;
     inputs.push(
       i % 4 === 1
@@ -192,7 +192,9 @@ test('planned worker refreshes (checkpoints) fall on the same crank whether a re
   }
   let maxRows = 0;
   for (const [i, msg] of inputs.entries()) {
-    if (i % 3 === 2) await restarted.restart();
+    // Before every input: a refresh decided after one input and taken at the next would be
+    // lost by the restart in between (this fails with the decision kept in memory).
+    if (i > 0) await restarted.restart();
     for (const r of [steady, restarted]) await r.input(i + 1, msg);
     // startVat cranks are in the kernel's transcript: a refresh on another crank shows.
     assert.equal(

@@ -199,9 +199,13 @@ test('a QuorumVat whose members cannot start: members, PDB and admin key made, n
   assert.equal(sts.spec.podManagementPolicy, 'Parallel');
   const pdb = await eventually('PDB q', 30_000, () => getJson('pdb', 'q'));
   assert.equal(pdb.spec.minAvailable, 2);
-  const q = await eventually('status of q', 60_000, () => {
+  // (The first status may be written while the StatefulSet is still being made: "the first 3
+  // members are starting"; then it waits for their VatIDs.)
+  const q = await eventually('status of q waiting for VatIDs', 60_000, () => {
     const x = getJson('qvat', 'q');
-    return x.status?.selector ? x : undefined;
+    return x.status?.selector && /to report their VatID/.test(cond(x, 'Ready')?.message ?? '')
+      ? x
+      : undefined;
   });
   assert.equal(q.status.selector, 'quorumvat.dev/vat=q,quorumvat.dev/kind=QuorumVat');
   // The image cannot be pulled: no member reports its VatID, so no genesis is made.

@@ -5,9 +5,8 @@
 // sturdyref Secret, and the members start from it with --quorum-genesis and report ready with
 // their quorum fields; a client Job calls it; a member pod deleted comes back; helm upgrade to a
 // new image tag rolls the members one at a time (each Ready = voting and caught up, the
-// operator's readiness gate) while calls flow. kubectl scale 3 → 5 → 3 (the operator killed
-// mid-way) and a member that lost its volume need members that take membership changes:
-// skipped until they do (QUORUMVAT_E2E_QUORUM_SCALE=1 runs them).
+// operator's readiness gate) while calls flow; --replicas=1 refused; kubectl scale 3 → 5 → 3
+// while calls flow, the operator killed mid-way; a member that lost its volume replaced.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -35,13 +34,6 @@ const system = 'quorumvat-system';
 const ns = `e2e-qvat-${Date.now().toString(36)}`;
 const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
 const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
-// Membership changes need members that take them (POST /quorum/changes); until the member
-// runtime does (it answers 501 today), the scale step is skipped unless asked for.
-const skip =
-  process.env['QUORUMVAT_E2E_QUORUM_SCALE'] === '1'
-    ? undefined
-    : 'needs members that take membership changes (QUORUMVAT_E2E_QUORUM_SCALE=1)';
-
 // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
 const getJson = (...args: string[]): any =>
   JSON.parse(kubectl('-n', ns, 'get', ...args, '-o', 'json'));
@@ -348,56 +340,6 @@ test('kubectl scale qvat/escrow --replicas=1 is refused by the API server, with 
   assert.equal(getJson('qvat', 'escrow').spec.replicas, 3);
 });
 
-test('members without a change path: a scale-up starts the pod, waits saying why, and can be undone', {
-  timeout: 600_000,
-  skip: skip ? undefined : 'the members take membership changes (the step above scales for real)',
-}, async () => {
-  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=4');
-  // Pod first: it makes its key and reports its VatID, then waits to be admitted.
-  await eventually('escrow-3 reported its VatID', 240_000, () => {
-    const pod = getJson('pod', 'escrow-3');
-    const s = pod.status.initContainerStatuses?.find(
-      (c: { name: string }) => c.name === 'member-identity',
-    );
-    return s?.state.terminated?.exitCode === 0 ? true : undefined;
-  });
-  const waiting = await eventually(
-    'the admission requested and refused for a reason',
-    120_000,
-    () => {
-      const x = getJson('qvat', 'escrow');
-      return x.status.pendingChange?.op === 'add-learner' &&
-        /HTTP 501/.test(cond(x, 'Progressing')?.message ?? '')
-        ? x
-        : undefined;
-    },
-  );
-  assert.equal(waiting.status.pendingChange.pod, 'escrow-3');
-  assert.equal(waiting.status.replicas, 3, 'no member added');
-  assert.equal(waiting.status.epoch, 0);
-  assert.equal(cond(waiting, 'Ready').status, 'True', 'the quorum serves meanwhile');
-  // (The init container may still be starting: its log is read once it runs.)
-  await eventually('escrow-3 waiting to be admitted', 60_000, () => {
-    try {
-      const log = kubectl('-n', ns, 'logs', 'escrow-3', '-c', 'await-genesis');
-      return /waiting to be admitted to the quorum/.test(log) ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  // Undone: the pod that never became a member goes, and nothing is pending any more.
-  kubectl('-n', ns, 'scale', 'qvat/escrow', '--replicas=3');
-  await eventually('back to 3 pods, nothing pending', 240_000, () => {
-    const x = getJson('qvat', 'escrow');
-    const pods = getJson('pods', '-l', 'quorumvat.dev/vat=escrow').items.length;
-    return pods === 3 &&
-      !x.status.pendingChange &&
-      getJson('statefulset', 'escrow').spec.replicas === 3
-      ? true
-      : undefined;
-  });
-});
-
 /** What the status says of escrow's members: [pod, VatID, state] in pod order. */
 const membersOf = (q: { status: { members: { pod: string; vatId: string; state: string }[] } }) =>
   q.status.members.map((m) => [m.pod, m.vatId, m.state]);
@@ -412,7 +354,6 @@ const reportedBy = (pod: string): string => {
 
 test('kubectl scale qvat/escrow --replicas=5 (operator killed mid-way) and back to 3 while calls flow: one member at a time, nothing lost, same VatID', {
   timeout: 1_500_000,
-  skip,
 }, async () => {
   const before = getJson('qvat', 'escrow');
   const vatId = before.status.vatId;
@@ -524,7 +465,6 @@ test('kubectl scale qvat/escrow --replicas=5 (operator killed mid-way) and back 
 
 test('a member pod deleted with its volume: the operator votes the lost member out and admits the new key, one at a time', {
   timeout: 900_000,
-  skip,
 }, async () => {
   const before = getJson('qvat', 'escrow');
   const members = membersOf(before);

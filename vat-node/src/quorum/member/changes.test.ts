@@ -205,8 +205,21 @@ test('a good request is ordered once; k signatures of the epoch certify it; othe
   const next = applyChange(q.config, req.request.change, 10);
   d.enter(next);
   d.changes.entered({ config: next, root: 'ab'.repeat(32), since: 10, ...req });
-  // Our own signature went out to the others (members and learners of both epochs).
-  assert.deepEqual(d.sent.map((s) => s.to).sort(), [m1!.vatId, m2!.vatId].sort());
+  // The request went to the other members (each holds it), then our signature of the record.
+  const sentOf = (kind: string) =>
+    d.sent.filter((m) => JSON.parse(Buffer.from(m.bytes).toString()).member === kind);
+  assert.deepEqual(
+    sentOf('change')
+      .map((m) => m.to)
+      .sort(),
+    [m1!.vatId, m2!.vatId].sort(),
+  );
+  assert.deepEqual(
+    sentOf('record-sig')
+      .map((m) => m.to)
+      .sort(),
+    [m1!.vatId, m2!.vatId].sort(),
+  );
   const statement = changeStatement(req.request, 9);
   const sigMsg = (signer: VatId, sig: Uint8Array, position = 9) =>
     Buffer.from(
@@ -264,5 +277,28 @@ test('a good request is ordered once; k signatures of the epoch certify it; othe
   assert.equal(d.chain().records.length, 1, 'a removed member does not certify');
   d.changes.receive(m1!.vatId, sig2(m1!.vatId, m1!.sign(st2)));
   assert.equal(d.chain().records.length, 2);
+  d.changes.close();
+});
+
+test('a request another member took is held here too (valid, from a member); anything else is not', async () => {
+  const q = await makeTestQuorum(3, 2);
+  const [m0, m1] = q.members;
+  const [outsider] = await makeTestMembers(1);
+  const d = door(q, m1);
+  const req = signed(q, q.config, { op: 'add-learner', member: outsider!.vatId });
+  const forward = (from: VatId, body: object) =>
+    d.changes.receive(from, Buffer.from(JSON.stringify({ member: 'change', ...body })));
+  forward(outsider!.vatId, req); // not a member
+  forward(m0!.vatId, {
+    ...req,
+    admin: signed(q, q.config, { op: 'threshold', threshold: 3 }).admin,
+  });
+  forward(m0!.vatId, { request: { ...req.request, epoch: 1 }, admin: req.admin });
+  forward(m0!.vatId, { request: 'nonsense', admin: 7 });
+  assert.equal(d.submitted.length, 0, 'none of these is held');
+  forward(m0!.vatId, req);
+  assert.equal(d.submitted.length, 1);
+  assert.equal(d.submitted[0]!.kind, 'reconfigure');
+  assert.equal(d.submitted[0]!.seq, 1);
   d.changes.close();
 });

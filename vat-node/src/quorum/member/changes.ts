@@ -57,7 +57,9 @@ export type ChangeOutcome =
 /** Member-to-member messages on the ordering link that are not the ordering's own. */
 type MemberMessage =
   | { member: 'heartbeat' }
-  | { member: 'record-sig'; epoch: number; position: number; signer: VatId; sig: string };
+  | { member: 'record-sig'; epoch: number; position: number; signer: VatId; sig: string }
+  /** A change request a member took: every member holds it, whoever leads orders it. */
+  | { member: 'change'; request: unknown; admin: unknown };
 
 const PREFIX = Buffer.from('{"member":');
 
@@ -131,7 +133,7 @@ export class Changes {
   /** Bytes from the link: true if they were a member message (handled here). */
   receive(from: VatId, bytes: Uint8Array): boolean {
     this.#heard.set(from, Date.now());
-    if (bytes.length > 4096 || !Buffer.from(bytes.subarray(0, PREFIX.length)).equals(PREFIX)) {
+    if (bytes.length > 32_768 || !Buffer.from(bytes.subarray(0, PREFIX.length)).equals(PREFIX)) {
       return false;
     }
     let m: MemberMessage;
@@ -141,6 +143,7 @@ export class Changes {
       return true;
     }
     if (m.member === 'record-sig') this.#onSignature(from, m);
+    if (m.member === 'change') this.#onForwarded(from, m);
     return true;
   }
 
@@ -183,6 +186,11 @@ export class Changes {
       this.#host.submit(
         reconfigureInput(request, change.admin, ADMIN_REQUESTER, request.epoch + 1),
       );
+      // Every member must hold it: an idle quorum orders an input only when its leader has it.
+      const bytes = Buffer.from(JSON.stringify({ member: 'change', ...signed }), 'utf8');
+      for (const to of audience(config, config)) {
+        if (to !== this.#host.self) this.#host.send(to, bytes);
+      }
     }
     // Decided (now or earlier: the ordering is past its epoch); wait for the certified record.
     return new Promise((resolve) => {
@@ -245,6 +253,21 @@ export class Changes {
       this.#sendSignature(epoch, p);
     }
     this.#complete();
+  }
+
+  /** Another member took a change request: hold it too, if it is valid here. */
+  #onForwarded(from: VatId, m: Extract<MemberMessage, { member: 'change' }>): void {
+    const ordering = this.#host.ordering();
+    if (ordering === undefined || typeof m.admin !== 'string') return;
+    const { config, height } = ordering;
+    if (!isMember(config, from)) return;
+    try {
+      const request = checkRequest(m.request);
+      checkSignedRequest(config, request, m.admin, Math.max(config.since, height + 1));
+      this.#host.submit(reconfigureInput(request, m.admin, ADMIN_REQUESTER, request.epoch + 1));
+    } catch {
+      // stale here, or not valid: the member that took it answered its requester
+    }
   }
 
   #sendSignature(epoch: number, p: Pending): void {

@@ -5,11 +5,13 @@
 // then a founder is removed with k = 2 (epoch 3) while another founder is killed and restarted.
 // Nothing is lost, every answer comes in order, the quorum's VatID never changes, every member's
 // chain verifies from genesis, the client follows the chain, and the removed host (still
-// running) speaks for nobody.
+// running) speaks for nobody. Then refusals (2k ≤ n; too few live members) and, in the idle
+// quorum, a request given to one member only is still ordered.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { assembleCertificate } from '../../vat-node/src/quorum/certificate.ts';
 import {
   type ConfigChange,
   requestChange,
@@ -18,6 +20,7 @@ import {
 } from '../../vat-node/src/quorum/chain.ts';
 import type { QuorumConfig } from '../../vat-node/src/quorum/config.ts';
 import { quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
+import { loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
 import {
   agreed,
   errorLines,
@@ -123,7 +126,13 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   const x = await newHost(q);
   await solo.knowHost(x);
   const founders = [...q.members];
+  let t0 = Date.now();
+  const took = (what: string) => {
+    t.diagnostic(`${what}: ${Date.now() - t0} ms (${answers.length} calls answered so far)`);
+    t0 = Date.now();
+  };
   const learnerChange = await change(q, founders, () => ({ op: 'add-learner', member: x.vatId }));
+  took('add-learner decided and certified');
   assert.equal(learnerChange.status, 200, JSON.stringify(learnerChange.body));
   assert.deepEqual(learnerChange.body, {
     state: 'decided',
@@ -133,15 +142,19 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   const chainFile = join(q.root, 'chain.json');
   writeFileSync(chainFile, JSON.stringify(await getJson(founders[0]!, '/quorum/chain')));
   processes.set(x.vatId, await startMember(q, x, { http: true, chainFile }));
+  took('learner process started');
   const caughtUp = await until('the learner caught up', 120_000, async () => {
     const r = await probe(x);
     return r?.quorum?.role === 'learner' && r.quorum.caughtUp ? r : undefined;
   });
   assert.equal(caughtUp.quorum.epoch, 1);
+  took(`learner caught up to height ${caughtUp.quorum.ordering.height}`);
   await progressed(answers.length + 10);
 
   // 2. It is voted in: (4,3), epoch 2.
+  t0 = Date.now();
   const add = await change(q, founders, () => ({ op: 'add', member: x.vatId, threshold: 3 }));
+  took('vote-in decided and certified');
   assert.equal(add.status, 200, JSON.stringify(add.body));
   assert.equal(add.body['epoch'], 2);
   await until('the new member votes', 60_000, async () => {
@@ -156,6 +169,7 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   const removed = founders[0]!;
   const crashed = founders[1]!;
   const stay = [...founders.slice(1), x];
+  t0 = Date.now();
   const removing = change(q, stay, () => ({
     op: 'remove',
     member: removed.vatId,
@@ -164,6 +178,7 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   await new Promise((r) => setTimeout(r, 50));
   await processes.get(crashed.vatId)!.stop('SIGKILL');
   const remove = await removing;
+  took('removal decided and certified (one voter killed meanwhile)');
   assert.equal(remove.status, 200, JSON.stringify(remove.body));
   assert.equal(remove.body['epoch'], 3);
   processes.set(crashed.vatId, await startMember(q, crashed, { http: true }));
@@ -226,6 +241,28 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   // The removed host still runs; it knows it was removed and makes no claims for the quorum.
   const gone = await readyz(removed);
   assert.equal(gone.quorum.role, 'none');
+  // Its signature no longer counts for the client: with its real key (from its data directory)
+  // and one current member's, a statement is not certified by k = 2 current members; two
+  // current members' signatures are.
+  const clientChain = solo.port.chainOf(q.quorum)!;
+  const statement = new TextEncoder().encode('any statement of the quorum');
+  const signedBy = async (hosts: MemberHost[]) =>
+    assembleCertificate(
+      clientChain.configAt(2)!,
+      await Promise.all(
+        hosts.map(async (h) => {
+          const id = await loadOrCreateIdentity(h.dataDir);
+          return [id.vatId, id.sign(statement)] as const;
+        }),
+      ),
+    );
+  const withRemoved = clientChain.verifyCurrent(statement, await signedBy([removed, stay[1]!]));
+  assert.equal(withRemoved.ok, false);
+  assert.match(
+    JSON.stringify(withRemoved),
+    /too-few-signers.*1 of the signers are members of epoch 3/,
+  );
+  assert.equal(clientChain.verifyCurrent(statement, await signedBy([stay[0]!, stay[1]!])).ok, true);
 
   // Every remaining member executed the same order: one height, one transcript hash.
   const stayProcesses = stay.map((h) => processes.get(h.vatId)!);
@@ -251,6 +288,25 @@ test('add a member and remove one while calls flow: nothing lost, in order, VatI
   const next = await solo.kernel.call(root, 'count', []);
   assert.deepEqual(next, { rejected: false, value: answers.length + 1 });
   assert.equal((await verifiedChain(q, stay[0]!)).length, 4, 'nothing was changed');
+
+  // An idle quorum, a request given to one member only, not the leader: that member hands it
+  // to the others, so whoever leads orders it (here: admitting another learner, epoch 4).
+  const live = [stay[0]!, stay[1]!];
+  const notLeading = await until('a member that does not lead', 30_000, async () => {
+    for (const h of live) {
+      const r = await probe(h);
+      if (
+        r?.quorum?.ordering !== undefined &&
+        !(r.quorum.ordering as { leading?: boolean }).leading
+      )
+        return h;
+    }
+    return undefined;
+  });
+  const y = await newHost(q);
+  const one = await change(q, [notLeading], () => ({ op: 'add-learner', member: y.vatId }));
+  assert.equal(one.status, 200, JSON.stringify(one.body));
+  assert.equal(one.body['epoch'], 4);
 });
 
 /**

@@ -9,10 +9,10 @@
  * answers reach Q1 (and the solo vat) the same way back.
  *
  * Shown: answers true, once, in order (calls in turn and many in flight, pipelined through
- * Q1's promise for Q2's answer); the solo vat calling Q2 directly sees Q1's calls counted; every
- * member of each quorum at one height and hash. And with one Byzantine member of Q1 that forges
- * every call it sends to Q2 (its own valid signatures over the forged content): Q2 never
- * executes a forged call.
+ * Q1's promise for Q2's answer); the solo vat calling Q2 directly sees Q1's calls counted; Q2
+ * calling Q1 at the same time (both sizes serve another quorum); every member of each quorum at
+ * one height and hash. And with one Byzantine member of Q1 that forges every call it sends to Q2
+ * (its own valid signatures over the forged content): Q2 never executes a forged call.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -72,7 +72,7 @@ async function twoQuorums(t: { after: (f: () => unknown) => void }) {
   return { q1, q2 };
 }
 
-test('Q1 (n = 3, k = 2) calls Q2 (n = 4, k = 3): answers once, in order, pipelined; both quorums agree', async (t) => {
+test('Q1 (n = 3, k = 2) calls Q2 (n = 4, k = 3) and Q2 calls Q1: answers once, in order, pipelined; both quorums agree', async (t) => {
   const { q1, q2 } = await twoQuorums(t);
   const members1: MemberProcess[] = [];
   const members2: MemberProcess[] = [];
@@ -108,6 +108,20 @@ test('Q1 (n = 3, k = 2) calls Q2 (n = 4, k = 3): answers once, in order, pipelin
   const failed = await solo.kernel.call(r1, 'call', ['fail']);
   assert.equal(failed.rejected, true);
   assert.match(JSON.stringify(failed.value), /asked to fail/);
+
+  // And the other way round: Q2 (n = 4, k = 3) calls Q1 (n = 3, k = 2), while Q1 calls Q2.
+  assert.deepEqual(await solo.kernel.call(r2, 'remember', [new HostRef(r1)]), {
+    rejected: false,
+    value: undefined,
+  });
+  const both = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => solo.kernel.call(i % 2 ? r1 : r2, 'call', ['count'])),
+  );
+  assert.deepEqual(
+    both.map((r) => r.value),
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? 27 + (i - 1) / 2 : 1 + i / 2)),
+    'Q2 → Q1 counts 1…5 at Q1, Q1 → Q2 counts 27…31 at Q2, each in order',
+  );
 
   const [s1, s2] = await Promise.all([agreed(members1), agreed(members2)]);
   assert.ok(s1.height > 0 && s2.height > 0);

@@ -1,6 +1,6 @@
 // Helpers for tests on the real test cluster (npm run test:e2e): kubectl and helm v1.35 / v4
 // from the cluster's tool cache, unique namespaces, polling. Not a test file itself.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -147,7 +147,13 @@ export function sendJob(
   timeout: string,
   method: string,
   args: readonly string[],
+  argSecrets: Readonly<Record<string, string>> = {},
 ): object {
+  // argSecrets: env var → a Secret holding a sturdyref (key sturdyref), for args like "@$(VAR)".
+  const argEnv = Object.entries(argSecrets).map(([env, secret]) => ({
+    name: env,
+    valueFrom: { secretKeyRef: { name: secret, key: 'sturdyref' } },
+  }));
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -170,6 +176,7 @@ export function sendJob(
                   valueFrom: { secretKeyRef: { name: sturdyRefSecret, key: 'sturdyref' } },
                 },
                 { name: 'QUORUMVAT_TIMEOUT', value: timeout },
+                ...argEnv,
               ],
               args: ['send', '$(STURDYREF)', method, ...args],
             },
@@ -249,4 +256,57 @@ export function sendLoopResults(
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   return lines.filter((l) => typeof l['n'] === 'number') as never;
+}
+
+/**
+ * `kubectl port-forward pod/POD :remotePort` on 127.0.0.1: resolves with the local port once
+ * kubectl says it is forwarding; close() ends that kubectl.
+ */
+export function portForward(
+  ns: string,
+  pod: string,
+  remotePort: number,
+  timeoutMs = 60_000,
+): Promise<{ port: number; close: () => void }> {
+  const child = spawn(
+    join(toolsDir, 'kubectl'),
+    [
+      '--kubeconfig',
+      kubeconfig,
+      '-n',
+      ns,
+      'port-forward',
+      '--address',
+      '127.0.0.1',
+      `pod/${pod}`,
+      `:${remotePort}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const close = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      close();
+      reject(
+        new Error(`port-forward to ${pod}:${remotePort}: no port after ${timeoutMs} ms: ${out}`),
+      );
+    }, timeoutMs);
+    const look = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /Forwarding from 127\.0\.0\.1:(\d+) ->/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ port: Number(m[1]), close });
+      }
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`port-forward to ${pod}:${remotePort} exited (${code}): ${out}`));
+    });
+  });
 }

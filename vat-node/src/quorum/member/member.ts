@@ -23,7 +23,8 @@
  * hash) in the same transaction as the batch's cranks and inbound marks. A crash never leaves
  * half a batch: a restarted member resumes at the last whole one, its kernel's inbound marks are
  * the senders' decided marks, blocks decided but not executed are executed first (they are in
- * ordering.sqlite), the rest comes from the peers (ordering/sync.ts). Committing at the same
+ * ordering.sqlite), the ordering resumes where the kernel stands (resume.ts), the rest comes
+ * from the peers (ordering/sync.ts). Committing at the same
  * points everywhere also keeps what the kernel does at a commit (promise retirement, drop
  * messages to peers) in the same place of every member's transcript and outboxes.
  *
@@ -32,6 +33,9 @@
  * worker knows (a restarted worker knows none of the old ones) are local, not agreed, and must
  * not make the member look diverged. A member's restart rebuilds the heap by replay (kernel
  * option restoreHeapByReplay), so heap-only contract state survives it as on the others.
+ *
+ * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; what an
+ * operator sees of the ordering, as events, is events.ts.
  *
  * A member never acts alone: the kernel refuses every host-initiated call (KernelOptions
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
@@ -65,17 +69,13 @@ import {
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../ordering/driver.ts';
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
-import type { Block, Input, ResumeState } from '../ordering/types.ts';
+import type { Block, Input } from '../ordering/types.ts';
 import { type ChainDocument, chainDocument } from '../status.ts';
-import {
-  ADMIN_REQUESTER,
-  type ChangeOutcome,
-  Changes,
-  inAny,
-  type SignedChange,
-} from './changes.ts';
+import { type ChangeOutcome, Changes, inAny, type SignedChange } from './changes.ts';
+import { memberEventOf } from './events.ts';
 import { OrderingLink } from './ordering-link.ts';
 import { type EpochEntry, OrderingStore } from './ordering-store.ts';
+import { resumeState, type Tip } from './resume.ts';
 
 export const MEMBER_REFUSES_HOST =
   'this node is a member of a quorum vat: a member never acts alone (everything its vat does comes through the agreed order)';
@@ -118,13 +118,6 @@ export interface QuorumMemberOptions {
   /** Overrides of the genesis parameters (tests). */
   readonly viewTimeoutMs?: number;
   readonly checkpointInterval?: number;
-}
-
-interface Tip {
-  readonly id: string;
-  readonly epoch: number;
-  readonly round: number;
-  readonly height: number;
 }
 
 export class QuorumMember implements KernelPort, Transport {
@@ -379,36 +372,16 @@ export class QuorumMember implements KernelPort, Transport {
     const config = genesisConfig(this.#opts.genesis);
     await this.#checkRole();
     const safety = this.#store.safety();
-    let resume: ResumeState | undefined;
-    if (tip !== undefined) {
-      // The epochs this member's ordering entered up to its tip, each from its stored entry.
-      const configs: QuorumConfig[] = [config];
-      let epochRoot: string | undefined;
-      for (let e = 1; ; e++) {
-        const entry = this.#epochs.get(e);
-        if (entry === undefined || entry.since - 1 > tip.height) break;
-        configs.push(entry.config);
-        epochRoot = entry.root;
-      }
-      const next = new Map<string, number>();
-      for (const [peer, seq] of kernel.committedInboundMarks()) {
-        next.set(`message\u0000${peer}`, seq + 1);
-      }
-      // Every decided change request moved the epoch on (members order only valid ones).
-      next.set(`reconfigure\u0000${ADMIN_REQUESTER}`, configs.length);
-      const decided = this.#store
-        .decided(Math.max(1, tip.height - 1_000))
-        .filter((d) => d.height <= tip!.height)
-        .map((d) => ({ block: d.block, proof: d.proof }));
-      resume = {
-        configs,
-        ...(epochRoot !== undefined ? { epochRoot } : {}),
-        tip,
-        next,
-        blocks: this.#store.blocks(),
-        decided,
-      };
-    }
+    const resume =
+      tip === undefined
+        ? undefined
+        : resumeState({
+            genesis: config,
+            tip,
+            epochs: this.#epochs,
+            inboundMarks: kernel.committedInboundMarks(),
+            store: this.#store,
+          });
     const options: ReplicaOptions = {
       self: this.vatId,
       genesis: config,
@@ -540,46 +513,8 @@ export class QuorumMember implements KernelPort, Transport {
     } else {
       if (e.type === 'stalled') this.#stalled = true;
       if (e.type === 'resumed') this.#stalled = false;
-      const event = this.#eventOf(e);
+      const event = memberEventOf(this.quorum, e);
       if (event !== undefined) this.#event(event);
-    }
-  }
-
-  #eventOf(e: Observed): VatEvent | undefined {
-    const quorum = this.quorum;
-    switch (e.type) {
-      case 'stalled':
-        return {
-          type: 'quorum-stalled',
-          quorum,
-          round: e.round,
-          height: e.height,
-          reason: e.reason,
-        };
-      case 'resumed':
-        return { type: 'quorum-resumed', quorum, height: e.height };
-      case 'evidence': {
-        const ev = e.evidence;
-        return {
-          type: 'quorum-evidence',
-          quorum,
-          kind: ev.kind,
-          signer: ev.signer,
-          epoch: ev.epoch,
-          at: 'round' in ev ? ev.round : ev.height,
-        };
-      }
-      case 'rejected':
-        return { type: 'quorum-message-rejected', quorum, peer: e.from, reason: e.reason };
-      case 'state-transfer-needed':
-        return {
-          type: 'quorum-state-transfer-needed',
-          quorum,
-          fromHeight: e.fromHeight,
-          oldestKept: e.oldestKept,
-        };
-      default:
-        return undefined; // stable checkpoints, epochs: nothing an operator needs
     }
   }
 

@@ -260,3 +260,30 @@ step(
     );
   },
 );
+
+step(
+  'kubectl logs -l quorumvat.dev/vat=escrow --prefix: every member pod, readable JSON lines',
+  120_000,
+  async () => {
+    const out = kubectl(
+      '-n',
+      ns,
+      'logs',
+      '-l',
+      'quorumvat.dev/vat=escrow',
+      '--prefix',
+      '--tail=-1',
+    );
+    const lines = out.split('\n').filter(Boolean);
+    const serving = new Set<string>();
+    for (const line of lines) {
+      const m = /^\[pod\/(escrow-\d)\/[\w-]+\] (\{.*\})$/.exec(line);
+      assert.ok(m, `not a prefixed JSON line: ${line}`);
+      const rec = JSON.parse(m[2]!);
+      assert.ok(rec.level !== undefined && typeof rec.msg === 'string', line);
+      if (rec.msg === 'serving as a member of a quorum vat') serving.add(m[1]!);
+    }
+    // Each member says once what it serves (n, k and both tolerances); healthy traffic is quiet.
+    assert.deepEqual([...serving].sort(), ['escrow-0', 'escrow-1', 'escrow-2']);
+  },
+);

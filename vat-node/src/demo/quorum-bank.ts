@@ -66,13 +66,16 @@ function freePort(): Promise<number> {
 }
 
 /** What a member's /readyz says about the ordering (undefined: it does not answer). */
-async function ordering(m: Member): Promise<{ height: number; leading: boolean } | undefined> {
+async function ordering(
+  m: Member,
+): Promise<{ height: number; leading: boolean; caughtUp: boolean } | undefined> {
   try {
     const r = await fetch(`http://${m.http}/readyz`, { signal: AbortSignal.timeout(2000) });
     const body = (await r.json()) as {
-      quorum?: { ordering: { height: number; leading: boolean } };
+      quorum?: { caughtUp: boolean; ordering: { height: number; leading: boolean } };
     };
-    return body.quorum?.ordering;
+    const q = body.quorum;
+    return q === undefined ? undefined : { ...q.ordering, caughtUp: q.caughtUp };
   } catch {
     return undefined;
   }
@@ -231,11 +234,15 @@ export async function runQuorumBank(o: QuorumBankOptions): Promise<void> {
     );
     await deal('q3', 10, 5);
     await holdings();
-    // The restarted member learns the decisions it missed from the others (ordering/sync.ts).
+    // The restarted member learns the decisions it missed from the others (ordering/sync.ts)
+    // and executes them: wait until every member decided the same height and executed all it
+    // decided (`caughtUp`) before stopping the members.
     const t3 = performance.now();
     let heights: (number | undefined)[] = [];
     for (;;) {
-      heights = (await Promise.all(members.map(ordering))).map((s) => s?.height);
+      heights = (await Promise.all(members.map(ordering))).map((s) =>
+        s?.caughtUp ? s.height : undefined,
+      );
       if (
         heights.every((h) => h !== undefined && h === heights[0]) ||
         performance.now() - t3 > 15_000

@@ -65,7 +65,7 @@ import { HostApi } from './host.ts';
 import { Inbound } from './inbound.ts';
 import { DbBacking, KernelKeeper, MemoryBacking } from './keeper.ts';
 import { WorkerLifecycle } from './lifecycle.ts';
-import type { HostResult, KernelOptions } from './options.ts';
+import { type HostResult, type KernelOptions, KernelStopping } from './options.ts';
 import { CommitPort } from './port.ts';
 import { PromiseRetirement } from './retirement.ts';
 import { Router } from './routing.ts';
@@ -73,7 +73,13 @@ import { Transcript } from './transcript.ts';
 import { CListTranslator } from './translation.ts';
 import { checkVatLimits, type VatWorkerHandle } from './vat-worker.ts';
 
-export { HostRefused, type HostResult, type KernelOptions, KernelUnavailable } from './options.ts';
+export {
+  HostRefused,
+  type HostResult,
+  type KernelOptions,
+  KernelStopping,
+  KernelUnavailable,
+} from './options.ts';
 
 export class Kernel implements KernelPort {
   readonly #ctx: KernelContext;
@@ -320,6 +326,13 @@ export class Kernel implements KernelPort {
     for (;;) {
       await this.idle();
       port.usable();
+      // Stopped with held work still queued: committing now would store half a batch as if
+      // whole (a replica's batch is all or nothing). Nothing is committed; it runs again.
+      if (cranks.stopping && this.#ctx.options.holdCommits && keeper.runQueue.length > 0) {
+        throw new KernelStopping(
+          'the vat node is stopping: this batch runs again at the next start',
+        );
+      }
       if (!port.commit()) throw port.unavailable();
       if (!cranks.pumping && (cranks.stopping || keeper.runQueue.length === 0)) return;
     }

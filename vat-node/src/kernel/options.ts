@@ -114,6 +114,14 @@ export class KernelUnavailable extends Error {
   override name = 'KernelUnavailable';
 }
 
+/**
+ * A graceful stop came in the middle of held work (holdCommits): nothing of it was committed,
+ * and it runs again, whole, at the next start.
+ */
+export class KernelStopping extends Error {
+  override name = 'KernelStopping';
+}
+
 export interface HostResult {
   readonly rejected: boolean;
   readonly value: unknown;

@@ -11,7 +11,7 @@ import type { Delivery } from '../liveslots/protocol.ts';
 import type { VatMessage } from '../protocol/messages.ts';
 import { LocalNetwork } from '../transport/local-link.ts';
 import { type FakeVat, fakeWorkers } from './fake-worker.ts';
-import { Kernel, type KernelOptions, KernelUnavailable } from './kernel.ts';
+import { Kernel, type KernelOptions, KernelStopping, KernelUnavailable } from './kernel.ts';
 import { ReplayMismatch } from './replay.ts';
 import { newSecret, redeemProof, sturdyKey } from './sturdyref.ts';
 import { isBackstopAbort } from './vat-worker.ts';
@@ -171,4 +171,37 @@ test('the replay skips a crank a backstop aborted (its heap was discarded then t
     ),
     (e: unknown) => e instanceof ReplayMismatch && /crank \d+ \(message\) diverged/.test(e.message),
   );
+});
+
+test('a graceful stop in the middle of held work commits none of it; the restart runs it whole', async (t) => {
+  const d = dir(t);
+  const q = await open(
+    d,
+    vat(() => undefined),
+  );
+  q.receive('S', 1, redeem);
+  for (let n = 2; n <= 20; n++) q.receive('S', n, call(n, 'fast'));
+  const stopped = q.stopWork(); // before the pump got through the batch
+  const err = await q.settle().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await stopped;
+  assert.ok(err instanceof KernelStopping, String(err));
+  assert.equal(q.committedInbound('S'), 0, 'nothing of the batch committed');
+  assert.deepEqual(q.unacked('S', 0), [], 'nothing of it leaves');
+  await q.close();
+  const again = await open(
+    d,
+    vat(() => undefined),
+  );
+  t.after(() => again.close());
+  await again.settle();
+  assert.equal(again.committedInbound('S'), 0);
+  // The senders retransmit what was not acknowledged: the batch runs again, whole.
+  again.receive('S', 1, redeem);
+  for (let n = 2; n <= 20; n++) again.receive('S', n, call(n, 'fast'));
+  await again.settle();
+  assert.equal(again.committedInbound('S'), 20);
+  assert.equal(again.unacked('S', 0).length, 20, 'the root and 19 answers, once each');
 });

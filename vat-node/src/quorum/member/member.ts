@@ -42,7 +42,7 @@
  * (bootstrapKeys), whose secrets no member holds.
  */
 import type { EventSink, VatEvent } from '../../events/events.ts';
-import type { Kernel, KernelOptions } from '../../kernel/kernel.ts';
+import { type Kernel, type KernelOptions, KernelStopping } from '../../kernel/kernel.ts';
 import type { CrankOutcome, Delivery } from '../../liveslots/protocol.ts';
 import { isProtocolError } from '../../protocol/errors.ts';
 import type { VatId } from '../../protocol/identity.ts';
@@ -145,6 +145,8 @@ export class QuorumMember implements KernelPort, Transport {
   #haltReason: string | undefined;
   #stalled = false;
   #closed = false;
+  /** The node stopped the kernel in the middle of a batch (not a fault: nothing to report). */
+  #stopping = false;
   #round = 0;
   #leader: VatId | undefined;
 
@@ -475,7 +477,13 @@ export class QuorumMember implements KernelPort, Transport {
     }
     const tip: Tip = { id: d.blockId, epoch: d.epoch, round: d.round, height: d.height };
     kernel.setHostRecord('ordering.tip', JSON.stringify(tip));
-    await kernel.settle();
+    try {
+      await kernel.settle();
+    } catch (err) {
+      // A graceful stop mid-batch: nothing of the batch was committed, it runs at the restart.
+      if (err instanceof KernelStopping) this.#stopping = true;
+      throw err;
+    }
     if (this.#faulty !== undefined) throw new Error(this.#faulty);
     this.#executed = { height: d.height, hash: this.#hash };
     return this.#hash;
@@ -519,7 +527,7 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   #halt(reason: string): void {
-    if (this.#haltReason !== undefined) return;
+    if (this.#haltReason !== undefined || this.#stopping) return;
     this.#haltReason = reason;
     this.#event({ type: 'quorum-halted', quorum: this.quorum, reason });
   }

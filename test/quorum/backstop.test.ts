@@ -9,32 +9,18 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
-import { type MemberProcess, makeQuorum, type SoloVat, startMember, startSolo } from './members.ts';
+import {
+  agreed,
+  type MemberProcess,
+  makeQuorum,
+  type SoloVat,
+  startMember,
+  startSolo,
+  until,
+} from './members.ts';
 
 const HEAP_BANK = new URL('../kernel/contracts/heap-bank.js', import.meta.url).pathname;
 const CRANK_TIMEOUT_MS = 2000;
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {
-  let last: unknown;
-  return until('members agree', 120_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    last = s;
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  }).catch((err: Error) => {
-    throw Error(`${err.message}: ${JSON.stringify(last)}`);
-  });
-}
 
 const errors = (m: MemberProcess) =>
   m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
@@ -103,7 +89,7 @@ for (const c of cases)
     };
 
     await deposits(10);
-    await agreed(members);
+    await agreed(members, 120_000);
 
     // The slow member: its vat worker (the member process's child) stops for 3 crank limits,
     // or dies.
@@ -137,7 +123,7 @@ for (const c of cases)
 
     await deposits(20, 10); // still answered, in order
     const others = members.slice(1);
-    const state = await agreed(others);
+    const state = await agreed(others, 120_000);
     for (const m of others) assert.deepEqual(errors(m), [], 'no error line on the others');
     // The slow member: one error line, and it executes nothing more.
     assert.deepEqual(
@@ -157,7 +143,7 @@ for (const c of cases)
     gone.push(slow);
     members[0] = await start(0);
     await deposits(5);
-    await agreed(members);
+    await agreed(members, 120_000);
     assert.deepEqual(errors(members[0]!), [], 'no error line after the restart');
     // And its vote counts again: with another member down, answers still come.
     await members[2]!.stop('SIGKILL');

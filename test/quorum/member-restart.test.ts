@@ -11,19 +11,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
-import { type MemberProcess, makeQuorum, type SoloVat, startMember, startSolo } from './members.ts';
+import {
+  type MemberProcess,
+  makeQuorum,
+  type SoloVat,
+  startMember,
+  startSolo,
+  until,
+} from './members.ts';
 
 const HEAP_BANK = new URL('../kernel/contracts/heap-bank.js', import.meta.url).pathname;
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Every given member at the same executed height with the same transcript hash. */
 async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {

@@ -23,19 +23,10 @@ import {
   type QuorumFixture,
   startMember,
   startSolo,
+  until,
 } from './members.ts';
 
 const PATCH = new URL('./qclient-forge-patch.ts', import.meta.url).pathname;
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Every member at the same height, with the same hash (waits for laggards). */
 async function agreed(members: readonly MemberProcess[]) {

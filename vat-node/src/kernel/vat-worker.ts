@@ -179,7 +179,15 @@ export class VatWorker implements VatWorkerHandle {
       this.#pending = null;
       p?.(m);
     });
-    this.#worker.on('error', (e: Error) => this.#fail(`vat worker failed: ${e.message}`));
+    this.#worker.on('error', (e: NodeJS.ErrnoException) => {
+      // A send to a worker that is dying fails (EPIPE) before its exit is seen: the exit says
+      // why it died, so wait for it (the kill makes sure it comes).
+      if (this.#worker.pid !== undefined && IPC_CLOSED.has(e.code ?? '')) {
+        this.#worker.kill('SIGKILL');
+        return;
+      }
+      this.#fail(`vat worker failed: ${e.message}`);
+    });
     this.#worker.on('exit', (code, signal) => {
       this.#fail(
         /heap limit|heap out of memory/i.test(stderr)
@@ -286,6 +294,11 @@ export class VatWorker implements VatWorkerHandle {
     return Math.round(this.#peakRssKb / 1024);
   }
 
+  /** The worker's process id (for tests and diagnostics). */
+  get pid(): number | undefined {
+    return this.#worker.pid;
+  }
+
   get dead(): boolean {
     return this.#dead !== null;
   }
@@ -347,6 +360,9 @@ export class VatWorker implements VatWorkerHandle {
     }).finally(unwatch);
   }
 }
+
+/** Errors of a send on the IPC channel of a worker that has exited or is exiting. */
+const IPC_CLOSED = new Set(['EPIPE', 'ECONNRESET', 'ERR_IPC_CHANNEL_CLOSED']);
 
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');

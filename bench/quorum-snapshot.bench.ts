@@ -3,7 +3,7 @@
 // vat store rows, also in the kernel's checkpoint; 200 transcript entries since it):
 //  - `digest_ms`: what a member does at every checkpoint height (every checkpointInterval
 //    decided blocks, default 1,000): read the committed store whole, drop its local rows, hash
-//    the rest (KernelDB.image + agreedRows + stateDigestOf);
+//    the rest and the heap part (KernelDB.image + agreedRows + stateDigestOf);
 //  - `serialize_ms`: once the checkpoint is certified, the snapshot as the member serves it;
 //  - `verify_ms`: on the fetching side, parse + every check (certificate, digest, position,
 //    epochs) of snapshotProblem;
@@ -77,7 +77,8 @@ for (const n of SIZES) {
         timed(() => {
           const image = db.image();
           const rows = agreedRows(image.rows);
-          const state = stateDigestOf(rows, []);
+          const heap = { checkpoint: image.checkpoint, transcript: image.transcript };
+          const state = stateDigestOf(rows, [], heap);
           snapshot = {
             quorum,
             height: 1000,
@@ -86,7 +87,7 @@ for (const n of SIZES) {
             certificate: { epoch: 0, signers: '', signatures: '' },
             rows,
             epochs: [],
-            heap: { checkpoint: image.checkpoint, transcript: image.transcript },
+            heap,
           };
         }),
       ),

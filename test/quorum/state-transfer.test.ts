@@ -5,13 +5,15 @@
 // the decided blocks after it; it is voted in and all members agree. A founder whose stores are
 // wiped rejoins the same way. A member serving tampered snapshots (a changed row, a broken
 // certificate signature) is refused with one line each and another member's snapshot is used.
-// Every answer comes once and in order.
+// Every answer comes once and in order. A bank keeping its state in the heap (balances, a call
+// count, pending promises) is transferred too: the new member's answers are needed and right.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ConfigChange, requestChange, verifyChain } from '../../vat-node/src/quorum/chain.ts';
 import type { QuorumConfig } from '../../vat-node/src/quorum/config.ts';
+import { SNAPSHOT_FILE } from '../../vat-node/src/quorum/member/member.ts';
 import { ORDERING_DB_FILE } from '../../vat-node/src/quorum/member/ordering-store.ts';
 import { DB_FILE } from '../../vat-node/src/store/kernel-db.ts';
 import {
@@ -29,6 +31,7 @@ import {
 } from './members.ts';
 
 const PATCH = new URL('./snapshot-tamper-patch.ts', import.meta.url).pathname;
+const HEAP_BANK = new URL('../kernel/contracts/heap-bank.js', import.meta.url).pathname;
 /** Decided blocks members keep (default 10,000): small, so history is pruned soon. */
 const KEEP = 150;
 const INTERVAL = 10;
@@ -78,14 +81,26 @@ async function change(
   return decided.body;
 }
 
-/** Calls in flight the whole time (up to 4 outstanding); each answer is the next count. */
+/**
+ * Calls in flight the whole time (up to 4 outstanding); each answer is the next count. `quiet`
+ * lets the calls in flight finish and holds new ones while `f` runs (members can only show the
+ * same height when nothing is being decided).
+ */
 function callStream(solo: SoloVat, root: string) {
   const answers: number[] = [];
   let stopped = false;
   let failure: unknown;
+  let held: Promise<unknown> | undefined;
+  let drained: (() => void) | undefined;
   const done = (async () => {
     const inFlight = new Set<Promise<void>>();
     while (!stopped) {
+      if (held !== undefined) {
+        await Promise.all(inFlight);
+        drained?.();
+        await held;
+        continue;
+      }
       const p = solo.kernel.call(root, 'count', []).then((r) => {
         if (r.rejected) failure ??= r.value;
         else answers.push(r.value as number);
@@ -98,6 +113,21 @@ function callStream(solo: SoloVat, root: string) {
   })();
   return {
     answers,
+    async quiet<T>(f: () => Promise<T>): Promise<T> {
+      let release!: () => void;
+      held = new Promise<void>((r) => {
+        release = r;
+      });
+      await new Promise<void>((r) => {
+        drained = r;
+      });
+      try {
+        return await f();
+      } finally {
+        held = undefined;
+        release();
+      }
+    },
     progressed: (n: number) =>
       until(`${n} answers`, 180_000, async () => answers.length >= n || undefined),
     /** Stops, then checks every answer came once and in order. */
@@ -130,7 +160,7 @@ const restored = (m: MemberProcess) =>
 /** Kills a member and deletes its kernel and ordering stores (its host key stays). */
 async function wipe(p: MemberProcess, h: MemberHost): Promise<void> {
   await p.stop('SIGKILL');
-  for (const f of [DB_FILE, ORDERING_DB_FILE]) {
+  for (const f of [DB_FILE, ORDERING_DB_FILE, SNAPSHOT_FILE]) {
     for (const suffix of ['', '-wal', '-shm', '-journal']) {
       rmSync(join(h.dataDir, f + suffix), { force: true });
     }
@@ -195,7 +225,7 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
     return r?.quorum.role === 'member' && r.quorum.epoch === 2 ? r : undefined;
   });
   await calls.progressed(calls.answers.length + 20);
-  await agreed([...processes.values()]);
+  await calls.quiet(() => agreed([...processes.values()]));
 
   // 3. A founder loses its stores (host key kept); the other three (k = 3) go on far past
   // what anyone keeps of its history; restarted, it installs a checkpoint and catches up.
@@ -215,8 +245,8 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
     `wiped member restored height ${back.quorum.restoredFrom!.height} in ${Date.now() - t0} ms`,
   );
   await calls.progressed(calls.answers.length + 20);
-  await agreed([...processes.values()]);
   await calls.stop();
+  await agreed([...processes.values()]);
   t.diagnostic(`${calls.answers.length} calls answered`);
   for (const p of processes.values()) assert.deepEqual(errorLines(p), [], p.vatId);
   assert.equal(refusals(learner).length, 0);
@@ -270,11 +300,74 @@ test('a member serving a tampered snapshot (a changed row, then a broken certifi
   processes.set(x.vatId, learner);
   await check(/checkpoint certificate refused: .*does not verify/);
   await calls.progressed(calls.answers.length + 20);
-  await agreed([...processes.values()]);
   await calls.stop();
+  await agreed([...processes.values()]);
   assert.equal(
     processes.get(liar.vatId)!.logs.filter((l) => l['msg'] === 'tampered snapshot').length,
     2,
   );
+  for (const p of processes.values()) assert.deepEqual(errorLines(p), [], p.vatId);
+});
+
+test('heap-only contract state is transferred: a learner of a bank keeping balances, a call count and pending promises in its heap answers right once its vote is needed', async (t) => {
+  const q = await makeQuorum(3, 2, { viewTimeoutMs: 1000, checkpointInterval: INTERVAL });
+  t.after(() => q.cleanup());
+  const opts = { http: true, keepDecided: KEEP, contract: HEAP_BANK };
+  const processes = new Map<string, MemberProcess>();
+  t.after(() => Promise.all([...processes.values()].map((m) => m.stop('SIGKILL'))));
+  for (const [i, h] of q.members.entries()) processes.set(h.vatId, await startMember(q, i, opts));
+  const solo = await startSolo(q);
+  t.after(() => solo.close());
+  const root = await solo.redeem(q.sturdyRef);
+  const value = async (method: string, args: unknown[]) => {
+    const r = await solo.kernel.call(root, method, args);
+    assert.equal(r.rejected, false, `${method}: ${JSON.stringify(r.value)}`);
+    return r.value;
+  };
+  let balance = 0;
+  let calls = 0;
+  /** `n` deposits in flight at once; each answer is the running balance, in order. */
+  const deposits = async (n: number) => {
+    const amounts = Array.from({ length: n }, (_, i) => i + 1);
+    const got = await Promise.all(amounts.map((x) => value('deposit', ['a', x])));
+    const want = amounts.map((x) => {
+      balance += x;
+      return balance;
+    });
+    calls += n;
+    assert.deepEqual(got, want, 'every deposit answered once, in order');
+  };
+  // Two promises the bank's heap holds pending from the start (settled by `release`).
+  const pending = [value('later', []), value('later', [])];
+  const founders = [...q.members];
+  while (((await probe(founders[0]!))?.quorum.ordering.height ?? 0) < PRUNED_AT) await deposits(4);
+
+  const { host: x, chainFile } = await admitLearner(q, founders, solo);
+  processes.set(x.vatId, await startMember(q, x, { ...opts, chainFile }));
+  const caughtUp = await until('the learner caught up', 180_000, async () => {
+    const r = await probe(x);
+    return r?.quorum.caughtUp && r.quorum.restoredFrom !== null ? r : undefined;
+  });
+  assert.ok(caughtUp.quorum.restoredFrom!.height >= PRUNED_AT - INTERVAL);
+  await deposits(8);
+  const add = await change(q, founders, () => ({ op: 'add', member: x.vatId, threshold: 3 }));
+  assert.equal(add['epoch'], 2);
+  await until('the new member votes', 60_000, async () => {
+    const r = await probe(x);
+    return r?.quorum.role === 'member' && r.quorum.epoch === 2 ? r : undefined;
+  });
+  await agreed([...processes.values()]);
+
+  // A founder goes: k = 3 of the 3 left, so every answer needs the new member's identical vote.
+  await processes.get(founders[2]!.vatId)!.stop('SIGKILL');
+  processes.delete(founders[2]!.vatId);
+  await deposits(10);
+  assert.equal(await value('release', ['go']), 2);
+  assert.deepEqual(await Promise.all(pending), [
+    { v: 'go', calls },
+    { v: 'go', calls },
+  ]);
+  assert.deepEqual(await value('report', []), { calls, balances: [['a', balance]] });
+  await agreed([...processes.values()]);
   for (const p of processes.values()) assert.deepEqual(errorLines(p), [], p.vatId);
 });

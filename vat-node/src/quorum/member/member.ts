@@ -34,6 +34,11 @@
  * not make the member look diverged. A member's restart rebuilds the heap by replay (kernel
  * option restoreHeapByReplay), so heap-only contract state survives it as on the others.
  *
+ * State transfer: at every checkpoint height the member's statement also signs a digest of its
+ * committed kernel state (snapshot.ts); once k members certified one, it serves that state
+ * (snapshot-protocol.ts), and a host that starts with an empty store or too far behind installs
+ * a certified one before its kernel opens the store (restoreFromCheckpoint).
+ *
  * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; what an
  * operator sees of the ordering, as events, is events.ts.
  *
@@ -41,7 +46,7 @@
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
  * (bootstrapKeys), whose secrets no member holds.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventSink, VatEvent } from '../../events/events.ts';
 import { type Kernel, type KernelOptions, KernelStopping } from '../../kernel/kernel.ts';
@@ -92,6 +97,7 @@ import {
 import {
   fetchQuorumSnapshot,
   MAX_SNAPSHOT_BYTES,
+  parseSnapshot,
   type SnapshotHeader,
   SnapshotUnreachable,
   serveQuorumSnapshot,
@@ -103,6 +109,8 @@ export const MEMBER_REFUSES_HOST =
 /** How long a member may take to answer a snapshot request, and to send a whole snapshot. */
 const SNAPSHOT_REACH_MS = 3_000;
 const SNAPSHOT_TRANSFER_MS = 120_000;
+/** Where a member keeps the snapshot it serves (in its data directory). */
+export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
 /** Inputs kept while the member starts (before the ordering runs). */
 const MAX_EARLY_INPUTS = 10_000;
@@ -481,6 +489,7 @@ export class QuorumMember implements KernelPort, Transport {
     });
     await this.#link.start();
     await serveQuorumChain(this.#opts.host, () => chainDocument(this.#chain));
+    this.#loadServed();
     await serveQuorumSnapshot(this.#opts.host, this.quorum, {
       allowed: (peer) => peer !== this.vatId && this.#knows(peer),
       answer: (after) => this.answerSnapshot(after),
@@ -576,11 +585,11 @@ export class QuorumMember implements KernelPort, Transport {
   #stateAt(height: number): string {
     const image = this.#kernel?.storeImage();
     const epochs = this.#epochRoots(height);
-    const rows = image === undefined ? [] : agreedRows(image.rows);
-    const state = stateDigestOf(rows, epochs);
-    if (image !== undefined && this.#executed.height === height) {
-      const { checkpoint, transcript } = image;
-      const heap = { checkpoint, transcript };
+    if (image === undefined) return stateDigestOf([], epochs);
+    const rows = agreedRows(image.rows);
+    const heap = { checkpoint: image.checkpoint, transcript: image.transcript };
+    const state = stateDigestOf(rows, epochs, heap);
+    if (this.#executed.height === height) {
       this.#candidates.set(height, {
         height,
         hash: this.#executed.hash,
@@ -618,7 +627,31 @@ export class QuorumMember implements KernelPort, Transport {
       heap: c.heap,
     };
     const bytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot), 'utf8'));
-    if (bytes.length <= MAX_SNAPSHOT_BYTES) this.#served = { height: c.height, bytes };
+    if (bytes.length > MAX_SNAPSHOT_BYTES) return;
+    this.#served = { height: c.height, bytes };
+    // Kept on disk too, so a restarted member serves it before the next checkpoint (an idle
+    // quorum takes none); losing the file only means serving later.
+    const dir = this.#opts.dataDir;
+    if (dir === undefined) return;
+    try {
+      writeFileSync(join(dir, `${SNAPSHOT_FILE}.tmp`), bytes);
+      renameSync(join(dir, `${SNAPSHOT_FILE}.tmp`), join(dir, SNAPSHOT_FILE));
+    } catch {
+      // served from memory meanwhile
+    }
+  }
+
+  /** The snapshot this member kept on disk (#certified), if it is one of this quorum. */
+  #loadServed(): void {
+    const dir = this.#opts.dataDir;
+    if (dir === undefined || !existsSync(join(dir, SNAPSHOT_FILE))) return;
+    try {
+      const bytes = new Uint8Array(readFileSync(join(dir, SNAPSHOT_FILE)));
+      const snap = parseSnapshot(Buffer.from(bytes).toString('utf8'));
+      if (snap.quorum === this.quorum) this.#served = { height: snap.height, bytes };
+    } catch {
+      // a damaged file: serve from the next certified checkpoint on
+    }
   }
 
   /**
@@ -631,7 +664,11 @@ export class QuorumMember implements KernelPort, Transport {
     const oldestKept = this.#replica?.oldestKept ?? 1;
     const height = this.#replica?.decidedHeight ?? 0;
     const behind = after + 1 < oldestKept;
-    const served = this.#served;
+    // A snapshot older than what we keep could not be followed by sync: not worth sending.
+    const served =
+      this.#served?.height !== undefined && this.#served.height + 1 >= oldestKept
+        ? this.#served
+        : undefined;
     if (served !== undefined && served.height > after && (behind || after === 0)) {
       return {
         header: { status: 'snapshot', height: served.height, bytes: served.bytes.length },
@@ -705,6 +742,12 @@ export class QuorumMember implements KernelPort, Transport {
       }
       this.#install(dir, snap);
       this.#restoredFrom = { height: snap.height, peer };
+      // It is certified: this host serves it too (start() loads it).
+      try {
+        writeFileSync(join(dir, SNAPSHOT_FILE), JSON.stringify(snap));
+      } catch {
+        // served from the next certified checkpoint on
+      }
       this.#event({
         type: 'quorum-state-restored',
         quorum: this.quorum,

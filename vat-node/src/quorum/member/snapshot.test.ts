@@ -14,6 +14,8 @@ import { makeTestQuorum } from '../testing.ts';
 import {
   agreedRows,
   HASH_ROW,
+  type HeapPart,
+  heapDigestOf,
   imageOf,
   type Snapshot,
   snapshotProblem,
@@ -37,10 +39,20 @@ const rows: [string, string][] = [
   ['vs.count', '41'],
 ];
 
+const HEAP: HeapPart = {
+  checkpoint: { prefix: 'vs.', position: 0, hash: GENESIS_HASH, entries: [['vs.count', '40']] },
+  transcript: [
+    '[{"type":"startVat"},{"ok":true}]',
+    '[{"type":"message","target":"o+0"},{"ok":true}]',
+    '[{"type":"retire","vrefs":["p-1"]},{"ok":true}]',
+  ],
+};
+
 function snapshot(over: Partial<Snapshot> = {}, signers = q.config.members.slice(0, 2)) {
   const r = over.rows ?? rows;
   const epochs = over.epochs ?? [];
-  const state = over.state ?? stateDigestOf(r, epochs);
+  const heap = over.heap ?? HEAP;
+  const state = over.state ?? stateDigestOf(r, epochs, heap);
   const h = over.hash ?? hash;
   const height = over.height ?? HEIGHT;
   const statement = checkpointStatement(quorum, 0, height, checkpointValue(h, state));
@@ -56,10 +68,7 @@ function snapshot(over: Partial<Snapshot> = {}, signers = q.config.members.slice
     certificate,
     rows: r,
     epochs,
-    heap: {
-      checkpoint: { prefix: 'vs.', position: 0, hash: GENESIS_HASH, entries: [] },
-      transcript: ['["startVat"]'],
-    },
+    heap,
     ...over,
   } satisfies Snapshot;
 }
@@ -96,6 +105,23 @@ test('the state digest is deterministic, covers every agreed row and epoch, and 
   assert.deepEqual(agreedRows(withLocal), rows);
   assert.throws(() => stateDigestOf(withLocal, []), /local to a member/);
   assert.throws(() => stateDigestOf([...rows].reverse(), []), /sorted/);
+  // The heap part: the checkpointed vat store and every crank since, but retire cranks.
+  const h = heapDigestOf(HEAP);
+  assert.equal(heapDigestOf(structuredClone(HEAP)), h);
+  assert.notEqual(stateDigestOf(rows, [], HEAP), d, 'the heap part counts');
+  const cp = HEAP.checkpoint;
+  const changes: [string, HeapPart][] = [
+    ['a checkpoint row', { ...HEAP, checkpoint: { ...cp, entries: [['vs.count', '41']] } }],
+    ['a crank', { ...HEAP, transcript: HEAP.transcript.toSpliced(1, 1) }],
+    ['a worker start', { ...HEAP, transcript: [HEAP.transcript[0]!, ...HEAP.transcript] }],
+  ];
+  for (const [what, heap] of changes) assert.notEqual(heapDigestOf(heap), h, what);
+  // Where the kernel's own chain stands, and retire cranks, are each member's own.
+  const same: [string, HeapPart][] = [
+    ['another position', { ...HEAP, checkpoint: { ...cp, position: 17, hash: 'f'.repeat(64) } }],
+    ['no retire', { ...HEAP, transcript: HEAP.transcript.slice(0, 2) }],
+  ];
+  for (const [what, heap] of same) assert.equal(heapDigestOf(heap), h, what);
 });
 
 test('a snapshot with a valid certificate and matching rows passes; it survives its JSON', () => {
@@ -163,6 +189,22 @@ test('every tampered or miscertified snapshot is refused, with its reason', () =
       /epochs do not match/,
     ],
     [
+      'a tampered heap transcript (the vat would rebuild another heap)',
+      { ...good, heap: { ...good.heap, transcript: good.heap.transcript.slice(0, 1) } },
+      /do not match the certified state digest/,
+    ],
+    [
+      'a tampered kernel checkpoint',
+      {
+        ...good,
+        heap: {
+          ...good.heap,
+          checkpoint: { ...good.heap.checkpoint, entries: [['vs.count', '39']] },
+        },
+      },
+      /do not match the certified state digest/,
+    ],
+    [
       'a malformed heap image',
       {
         ...good,
@@ -186,13 +228,14 @@ test('installing a snapshot replaces a store in one transaction; the heap part c
     const s = snapshot();
     db.install(imageOf(s));
     assert.deepEqual(db.entries(), rows);
-    assert.equal(db.head.position, 1);
+    assert.equal(db.head.position, HEAP.transcript.length);
+    assert.deepEqual(db.checkpointState().entries, HEAP.checkpoint.entries);
     assert.equal(db.verifyChain().ok, true);
     db.close();
     const again = KernelDB.open(dir, { check: 'full' });
     assert.deepEqual(
       again.transcriptSince().map((r) => r.entry),
-      ['["startVat"]'],
+      HEAP.transcript,
     );
     assert.throws(
       () => again.install({ ...imageOf(s), rows: [...rows].reverse() }),

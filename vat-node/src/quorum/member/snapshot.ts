@@ -19,14 +19,16 @@
  * transferred either: a new member starts with an empty outbox (its claims begin with the
  * next message) and makes new certificates.
  *
+ * The digest also covers what rebuilding the vat's heap needs (heap-only contract state): the
+ * kernel store's own checkpoint (the vat store where the last worker started; workers restart
+ * at the same crank on every member, kernel/lifecycle.ts) and the crank entries since, except
+ * `retire` cranks, which the transcript hash leaves out as local too (heapDigestOf).
+ *
  * **The snapshot** is the state at the latest stable checkpoint: the certified statement (its
- * certificate, the transcript hash and the state digest), the agreed rows, the epoch roots,
- * and what rebuilding the vat's heap needs: the kernel store's own checkpoint (the vat store
- * where the last worker started) and the transcript since (kernel/replay.ts, as a restarted
- * member does). The heap part is not in the digest (where a worker restarted is the same on
- * every member, but the kernel's transcript positions are not); it is checked by the replay
- * instead: every crank must come out as its entry and the replay must end at the certified
- * vat store, or the node refuses to start.
+ * certificate, the transcript hash and the state digest), the agreed rows, the epoch roots and
+ * the heap part. A learner installs it and its kernel rebuilds the heap by replay, as a
+ * restarted member does (kernel/replay.ts): every crank must come out as its entry and the
+ * replay must end at the certified vat store, or the node refuses to start.
  */
 import { createHash } from 'node:crypto';
 import type { VatId } from '../../protocol/identity.ts';
@@ -64,7 +66,7 @@ export interface Snapshot {
   /** Epochs entered up to `height`, in order. */
   readonly epochs: readonly EpochRoot[];
   /** The vat store where the last worker started, and the transcript since (heap rebuild). */
-  readonly heap: Pick<StoreImage, 'checkpoint' | 'transcript'>;
+  readonly heap: HeapPart;
 }
 
 export function isLocalRow(key: string): boolean {
@@ -78,20 +80,71 @@ export function agreedRows(
   return rows.filter(([k]) => !isLocalRow(k));
 }
 
-/** The state digest: sorted agreed rows and the epoch roots, length-framed, SHA-256. */
+/** What rebuilding the vat's heap needs: the kernel's own checkpoint and the transcript since. */
+export type HeapPart = Pick<StoreImage, 'checkpoint' | 'transcript'>;
+
+/**
+ * The digest of the heap part, as every member has it alike: the vat store where the last
+ * worker started (its rows, not the kernel's transcript position or chain hash there) and the
+ * crank entries since, except `retire` cranks (the member's transcript hash leaves them out as
+ * local too). Where workers start is decided from the vat's history alone (kernel/lifecycle.ts),
+ * so it is the same crank on every member.
+ */
+export function heapDigestOf(heap: HeapPart): string {
+  const h = createHash('sha256').update('quorumvat-heap-v1\n');
+  h.update(`${heap.checkpoint.prefix.length}:${heap.checkpoint.prefix}`);
+  h.update(rowsDigest(heap.checkpoint.entries));
+  for (const entry of heap.transcript) {
+    if (isRetire(entry)) continue;
+    h.update(`${entry.length}:${entry}`);
+  }
+  return h.digest('hex');
+}
+
+function isRetire(entry: string): boolean {
+  if (!entry.startsWith('[{')) return false;
+  try {
+    return (JSON.parse(entry) as [{ type?: unknown }])[0]?.type === 'retire';
+  } catch {
+    return false;
+  }
+}
+
+/** Sorted rows, length-framed, SHA-256 (hex). */
+function rowsDigest(rows: readonly (readonly [string, string])[]): string {
+  const h = createHash('sha256');
+  let prev: string | undefined;
+  // Hashed in chunks of about 64 KiB: one update per row costs more than the hashing.
+  let chunk = '';
+  for (const [k, v] of rows) {
+    if (prev !== undefined && !(prev < k)) throw new RangeError('rows must be sorted by key');
+    chunk += `${k.length}:${k}${v.length}:${v}`;
+    if (chunk.length >= 65_536) {
+      h.update(chunk);
+      chunk = '';
+    }
+    prev = k;
+  }
+  h.update(chunk);
+  return h.digest('hex');
+}
+
+/**
+ * The state digest: the sorted agreed rows (length-framed), the epoch roots and, when given,
+ * the heap part's digest; SHA-256.
+ */
 export function stateDigestOf(
   rows: readonly (readonly [string, string])[],
   epochs: readonly EpochRoot[],
+  heap?: HeapPart,
 ): string {
-  const h = createHash('sha256').update('quorumvat-state-v1\n');
-  let prev: string | undefined;
-  for (const [k, v] of rows) {
-    if (prev !== undefined && !(prev < k)) throw new RangeError('rows must be sorted by key');
+  for (const [k] of rows) {
     if (isLocalRow(k)) throw new RangeError(`row ${k.slice(0, 8)}… is local to a member`);
-    h.update(`${k.length}:${k}${v.length}:${v}`);
-    prev = k;
   }
+  const h = createHash('sha256').update('quorumvat-state-v1\n');
+  h.update(rowsDigest(rows));
   for (const e of epochs) h.update(`epoch:${e.epoch}:${e.root}:${e.since}\n`);
+  if (heap !== undefined) h.update(`heap:${heapDigestOf(heap)}`);
   return h.digest('hex');
 }
 
@@ -120,9 +173,11 @@ export function snapshotProblem(
   );
   const cert = verifyCertificate(config, statement, snap.certificate);
   if (!cert.ok) return `checkpoint certificate refused: ${cert.message}`;
+  const problem = imageProblem({ rows: [], ...snap.heap });
+  if (problem !== undefined) return `heap: ${problem}`;
   let digest: string;
   try {
-    digest = stateDigestOf(snap.rows, snap.epochs);
+    digest = stateDigestOf(snap.rows, snap.epochs, snap.heap);
   } catch (err) {
     return `rows: ${(err as Error).message}`;
   }
@@ -149,8 +204,6 @@ export function snapshotProblem(
   if (config.epoch !== configEpochAt(want, snap.height)) {
     return `certificate of epoch ${config.epoch}, the height is in another epoch`;
   }
-  const problem = imageProblem({ rows: [], ...snap.heap });
-  if (problem !== undefined) return `heap: ${problem}`;
   return undefined;
 }
 

@@ -5,7 +5,8 @@
 // the decided blocks after it; it is voted in and all members agree. A founder whose stores are
 // wiped rejoins the same way. A member serving tampered snapshots (a changed row, a broken
 // certificate signature) is refused with one line each and another member's snapshot is used.
-// Every answer comes once and in order. A bank keeping its state in the heap (balances, a call
+// A running member left behind what the others keep halts, saying so; restarted, it installs a
+// checkpoint above its tip. Every answer comes once and in order. A bank keeping its state in the heap (balances, a call
 // count, pending promises) is transferred too: the new member's answers are needed and right.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -182,7 +183,7 @@ async function admitLearner(
   return { host: x, chainFile };
 }
 
-test('a learner admitted after history was pruned catches up from a checkpoint and is voted in; a member whose stores are wiped rejoins the same way', async (t) => {
+test('a learner admitted after history was pruned catches up from a checkpoint and is voted in; a member whose stores are wiped rejoins the same way; a member left behind halts and, restarted, does too', async (t) => {
   const q = await makeQuorum(3, 2, { viewTimeoutMs: 1000, checkpointInterval: INTERVAL });
   t.after(() => q.cleanup());
   const processes = new Map<string, MemberProcess>();
@@ -244,6 +245,30 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
   t.diagnostic(
     `wiped member restored height ${back.quorum.restoredFrom!.height} in ${Date.now() - t0} ms`,
   );
+  await calls.progressed(calls.answers.length + 20);
+
+  // 4. A running member falls behind what the others keep (stopped while they go on): it halts
+  // with one line saying so; restarted, it installs a checkpoint above its own tip.
+  const behind = founders[2]!;
+  const stalled = processes.get(behind.vatId)!;
+  const before = (await probe(founders[0]!))!.quorum.ordering.height;
+  await stalled.stop('SIGSTOP');
+  await reached(founders[0]!, before + KEEP + 2 * INTERVAL);
+  await stalled.stop('SIGCONT');
+  const halted = await until('the member left behind halts', 60_000, async () =>
+    errorLines(stalled).find((l) => /too far behind/.test(String(l['reason']))),
+  );
+  assert.match(String(halted['reason']), /restart it to install the latest stable checkpoint/);
+  assert.equal(errorLines(stalled).length, 1, 'one line');
+  await stalled.stop('SIGKILL');
+  const resumed = await startMember(q, behind, { http: true, chainFile, keepDecided: KEEP });
+  processes.set(behind.vatId, resumed);
+  await until('the member left behind is back', 180_000, async () => {
+    const r = await probe(behind);
+    return r?.quorum.role === 'member' && r.quorum.restoredFrom !== null ? r : undefined;
+  });
+  const line = restored(resumed)[0]!;
+  assert.ok(Number(line['fromHeight']) > 0 && Number(line['height']) > before + KEEP);
   await calls.progressed(calls.answers.length + 20);
   await calls.stop();
   await agreed([...processes.values()]);

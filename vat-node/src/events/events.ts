@@ -209,13 +209,6 @@ export type VatEvent =
       readonly peer: VatId;
       readonly reason: string;
     }
-  /** This member is too far behind for its peers' decided blocks: it needs a checkpoint. */
-  | {
-      readonly type: 'quorum-state-transfer-needed';
-      readonly quorum: VatId;
-      readonly fromHeight: number;
-      readonly oldestKept: number;
-    }
   /** This host installed another member's stable checkpoint (state transfer, at start). */
   | {
       readonly type: 'quorum-state-restored';

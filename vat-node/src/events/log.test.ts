@@ -78,7 +78,6 @@ const samples: VatEvent[] = [
   { type: 'quorum-halted', quorum: 'quorumX', reason: 'transcript diverged at height 5' },
   { type: 'quorum-evidence', quorum: 'quorumX', kind: 'proposal', signer: 'P', epoch: 0, at: 9 },
   { type: 'quorum-message-rejected', quorum: 'quorumX', peer: 'P', reason: 'bad signature' },
-  { type: 'quorum-state-transfer-needed', quorum: 'quorumX', fromHeight: 2, oldestKept: 40 },
   {
     type: 'quorum-state-restored',
     quorum: 'quorumX',

@@ -140,11 +140,6 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
     level: 'debug',
     msg: 'ordering message rejected',
   },
-  'quorum-state-transfer-needed': {
-    component: 'quorum',
-    level: 'error',
-    msg: 'quorum member too far behind: needs a checkpoint from another member (restart it: at start it installs the latest stable checkpoint)',
-  },
   'quorum-state-restored': {
     component: 'quorum',
     level: 'info',

@@ -1,7 +1,8 @@
 /**
  * What an operator should see of the ordering, as typed events (events/events.ts): a stall and
- * its end, evidence against a member, a refused ordering message, a member too far behind.
- * Stable checkpoints and epochs say nothing here (the member reports epochs itself).
+ * its end, evidence against a member, a refused ordering message. Stable checkpoints, epochs
+ * and a member too far behind say nothing here (the member reports epochs itself, and halts
+ * when it is too far behind).
  */
 import type { VatEvent } from '../../events/events.ts';
 import type { VatId } from '../../protocol/identity.ts';
@@ -32,13 +33,6 @@ export function memberEventOf(quorum: VatId, e: Observed): VatEvent | undefined 
     }
     case 'rejected':
       return { type: 'quorum-message-rejected', quorum, peer: e.from, reason: e.reason };
-    case 'state-transfer-needed':
-      return {
-        type: 'quorum-state-transfer-needed',
-        quorum,
-        fromHeight: e.fromHeight,
-        oldestKept: e.oldestKept,
-      };
     default:
       return undefined; // stable checkpoints, epochs: nothing an operator needs
   }

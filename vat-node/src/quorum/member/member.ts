@@ -815,7 +815,7 @@ export class QuorumMember implements KernelPort, Transport {
   #observe(e: Observed): void {
     if (e.type === 'diverged') {
       this.#halt(
-        `transcript diverged at height ${e.height}: this member has ${e.local}, ${this.chain.current.threshold} members agreed on ${e.agreed}`,
+        `transcript or state diverged at height ${e.height}: this member has ${e.local}, ${this.chain.current.threshold} members agreed on ${e.agreed} (at checkpoint heights: the hash of transcript hash and state digest)`,
       );
     } else if (e.type === 'halted') {
       this.#halt(e.reason);
@@ -823,6 +823,12 @@ export class QuorumMember implements KernelPort, Transport {
       this.#enteredEpoch(e);
     } else if (e.type === 'stable-checkpoint') {
       this.#certified(e);
+    } else if (e.type === 'state-transfer-needed') {
+      // Nothing to execute until a checkpoint is installed, which happens at start: halting
+      // says so (/healthz fails, so a supervisor restarts it) instead of waiting forever.
+      this.#halt(
+        `too far behind: needs decided blocks from height ${e.fromHeight}, the members keep them from ${e.oldestKept}; restart it to install the latest stable checkpoint`,
+      );
     } else {
       if (e.type === 'stalled') this.#stalled = true;
       if (e.type === 'resumed') this.#stalled = false;

@@ -212,11 +212,15 @@ export class QuorumMember implements KernelPort, Transport {
 
   /**
    * A learner has executed everything it decided and its last sync reached a member's decided
-   * tip; a voting member always counts as caught up.
+   * tip; a voting member always counts as caught up. The member it synced with may itself lag
+   * (a change is answered once one member decided it): a learner that has not yet entered the
+   * epoch its own chain shows (the one that admitted it) is not caught up.
    */
   get caughtUp(): boolean {
     const s = this.#replica?.status();
     if (s === undefined) return false;
+    const current = this.#chain.current;
+    if (s.epoch < current.epoch && !isMember(current, this.vatId)) return false;
     return s.caughtUp && this.#executed.height >= s.height;
   }
 

@@ -3,7 +3,7 @@
  * `quorum` option (what `quorumvat node --quorum-genesis FILE` does), logging pino lines on
  * stdout, 'vat node ready' once it serves, a graceful stop on SIGTERM. Argument: one JSON
  * object {dataDir, contract, genesisFile, listen, bootstrap, viewTimeoutMs?, logLevel?,
- * chainFile? (a chain document: the records so far), httpPort? (the node's HTTP endpoint, as
+ * chainFile? (a chain document: the records so far), keepDecided?, httpPort? (the node's HTTP endpoint, as
  * `quorumvat node --http` serves it: /readyz, GET /quorum/chain, POST /quorum/changes)}.
  */
 import { readFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ interface Args {
   readonly crankTimeoutMs?: number;
   readonly chainFile?: string;
   readonly httpPort?: number;
+  readonly keepDecided?: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -45,7 +46,11 @@ try {
     listen: args.listen,
     bootstrap: args.bootstrap,
     logger,
-    quorum: { genesis, ...(records !== undefined ? { records } : {}) },
+    quorum: {
+      genesis,
+      ...(records !== undefined ? { records } : {}),
+      ...(args.keepDecided !== undefined ? { keepDecided: args.keepDecided } : {}),
+    },
     ...(args.crankTimeoutMs
       ? { limits: { heapMb: 256, rssMb: 512, crankTimeoutMs: args.crankTimeoutMs } }
       : {}),
@@ -69,6 +74,8 @@ try {
           pendingInputs: status.pendingInputs,
         },
         halted: member?.halted,
+        restoredFrom: member?.restoredFrom,
+        served: member?.servedCheckpoint,
       },
       'member status',
     );

@@ -154,6 +154,8 @@ export async function startMember(
     http?: boolean;
     /** A chain document file (the records so far), for a host added after genesis. */
     chainFile?: string;
+    /** Decided blocks the member keeps for peers (small: history is pruned soon). */
+    keepDecided?: number;
   } = {},
 ): Promise<MemberProcess> {
   const m = typeof i === 'number' ? q.members[i]! : i;
@@ -169,6 +171,7 @@ export async function startMember(
     crankTimeoutMs: options.crankTimeoutMs,
     ...(options.http ? { httpPort: m.httpPort } : {}),
     ...(options.chainFile !== undefined ? { chainFile: options.chainFile } : {}),
+    ...(options.keepDecided !== undefined ? { keepDecided: options.keepDecided } : {}),
   };
   const child = spawn(process.execPath, [RUNNER, JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'pipe'],

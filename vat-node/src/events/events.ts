@@ -216,6 +216,26 @@ export type VatEvent =
       readonly fromHeight: number;
       readonly oldestKept: number;
     }
+  /** This host installed another member's stable checkpoint (state transfer, at start). */
+  | {
+      readonly type: 'quorum-state-restored';
+      readonly quorum: VatId;
+      /** The member that served it. */
+      readonly peer: VatId;
+      readonly height: number;
+      readonly epoch: number;
+      readonly rows: number;
+      readonly bytes: number;
+      /** This host's decided tip before. */
+      readonly fromHeight: number;
+    }
+  /** A member's snapshot failed its checks (or its transfer failed): the next member is asked. */
+  | {
+      readonly type: 'quorum-snapshot-refused';
+      readonly quorum: VatId;
+      readonly peer: VatId;
+      readonly reason: string;
+    }
   /** A membership change was decided: the configuration of `epoch` is in force from `since`. */
   | {
       readonly type: 'quorum-epoch';

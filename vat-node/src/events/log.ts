@@ -143,7 +143,17 @@ export const EVENT_LINES: Readonly<Record<VatEventType, LineSpec>> = {
   'quorum-state-transfer-needed': {
     component: 'quorum',
     level: 'error',
-    msg: 'quorum member too far behind: needs a checkpoint from another member',
+    msg: 'quorum member too far behind: needs a checkpoint from another member (restart it: at start it installs the latest stable checkpoint)',
+  },
+  'quorum-state-restored': {
+    component: 'quorum',
+    level: 'info',
+    msg: 'caught up from a checkpoint: installed another member’s certified state',
+  },
+  'quorum-snapshot-refused': {
+    component: 'quorum',
+    level: 'warn',
+    msg: 'snapshot from a member refused; asking another member',
   },
   'quorum-epoch': {
     component: 'quorum',

@@ -53,7 +53,7 @@ import type { VRef } from '../liveslots/protocol.ts';
 import type { VatId } from '../protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../protocol/messages.ts';
 import type { WireRef } from '../protocol/refs.ts';
-import { KernelDB } from '../store/kernel-db.ts';
+import { KernelDB, type StoreImage } from '../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../transport/types.ts';
 import { KernelContext } from './context.ts';
 import { Cranks } from './cranks.ts';
@@ -315,6 +315,15 @@ export class Kernel implements KernelPort {
 
   hostRecord(key: string): string | undefined {
     return this.#ctx.keeper.meta.get(`host.${key}`);
+  }
+
+  /**
+   * What the store has committed, whole (store/image.ts): a quorum member's state at a
+   * checkpoint height, read right after the batch that reached it. Undefined without a data
+   * directory.
+   */
+  storeImage(): StoreImage | undefined {
+    return this.#ctx.db?.image();
   }
 
   /**

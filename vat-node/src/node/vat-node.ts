@@ -46,7 +46,12 @@ export interface VatNodeOptions {
    * configuration the chain (`genesis` + `records`, quorum/chain.ts) leads to, and inbound
    * messages reach the vat only in the order the members agree on (quorum/member/).
    */
-  readonly quorum?: { readonly genesis: Genesis; readonly records?: readonly ChainRecord[] };
+  readonly quorum?: {
+    readonly genesis: Genesis;
+    readonly records?: readonly ChainRecord[];
+    /** Decided blocks a member keeps to serve peers (default 10,000 in memory, 2,000 on disk). */
+    readonly keepDecided?: number;
+  };
 }
 
 /** How a graceful stop ended: everything done, or cut short by the grace period. */
@@ -119,6 +124,8 @@ export class VatNode {
               events,
               chainOf,
             });
+      // Far behind, or nothing yet: install another member's certified checkpoint first.
+      await member?.restoreFromCheckpoint();
       kernel = await Kernel.create(
         {
           vatId: identity.vatId,

@@ -38,6 +38,7 @@ import { configure, integrityCheck, openSqlite, type Synchronous } from './conne
 import { STORE_DEFAULTS } from './defaults.ts';
 import { classify, exists, StoreCorrupt, StoreError, StoreUnavailable } from './errors.ts';
 import { DB_FILE, fileSize, nonEmpty } from './files.ts';
+import { imageProblem, installImage, type StoreImage } from './image.ts';
 import { checkedRows, type Row, rowSum, rowsQuery } from './rows.ts';
 import { checkHeaderAndSchema, createStore } from './schema.ts';
 import {
@@ -59,6 +60,7 @@ export {
 export type { Synchronous } from './connection.ts';
 export { StoreCorrupt, StoreError, StoreUnavailable } from './errors.ts';
 export { DB_FILE } from './files.ts';
+export type { StoreImage } from './image.ts';
 export { rowSum, stateDigest } from './rows.ts';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.ts';
 export type { ChainReport, Head, TranscriptRow } from './transcript-rows.ts';
@@ -320,6 +322,40 @@ export class KernelDB {
     const stmt = this.#db.prepare(TRANSCRIPT_ROWS);
     const rows = this.#run(() => stmt.all(), 'read');
     return rows.map((r) => ({ pos: Number(r.pos), entry: String(r.entry), hash: String(r.hash) }));
+  }
+
+  /** The store's whole content: kv rows, checkpoint, transcript since (image.ts). */
+  image(): StoreImage {
+    const cp = this.checkpointState();
+    return {
+      rows: this.entries(),
+      checkpoint: { prefix: cp.prefix, position: cp.position, hash: cp.hash, entries: cp.entries },
+      transcript: this.transcriptSince().map((r) => r.entry),
+    };
+  }
+
+  /**
+   * Replaces the store's whole content with `image` in one transaction (a quorum member
+   * catching up from another member's checkpoint). StoreError 'image' if it is malformed.
+   */
+  install(image: StoreImage): void {
+    this.#writable();
+    const problem = imageProblem(image);
+    if (problem !== undefined) throw new StoreError('image', `cannot install: ${problem}`);
+    this.#run(() => this.#begin.run(), 'install');
+    let done: ReturnType<typeof installImage>;
+    try {
+      done = installImage(this.#db, image);
+      this.#commitTx.run();
+    } catch (err) {
+      this.#abort();
+      throw classify(err, this.dataDir, 'install failed, the store is as it was');
+    }
+    this.#cp = done.checkpoint;
+    this.#headPos = done.position;
+    this.#headHash = done.hash;
+    this.#txRows = image.transcript.length;
+    this.#txBytes = done.bytes;
   }
 
   /**

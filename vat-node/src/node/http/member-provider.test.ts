@@ -46,6 +46,7 @@ test("the replica's status as the endpoint shows it; stalled = inputs waiting an
     crashes: 1,
     role: 'member',
     caughtUp: true,
+    restoredFrom: null,
     ordering: {
       height: 7,
       round: 5,

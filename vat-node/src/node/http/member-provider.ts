@@ -55,6 +55,7 @@ export function memberProvider(
             ? 'learner'
             : 'none',
         caughtUp: member.caughtUp ?? isMember(config, member.vatId),
+        restoredFrom: member.restoredFrom ?? null,
         ordering: {
           height,
           round: s?.round ?? 0,

@@ -36,6 +36,11 @@ export interface QuorumMemberStatus {
    * (what an operator waits for between `--add-learner` and `--add`).
    */
   readonly caughtUp: boolean;
+  /**
+   * The stable checkpoint this host installed at start (state transfer: its height and the
+   * member that served it), or null when it executed its history itself.
+   */
+  readonly restoredFrom?: { readonly height: number; readonly peer: string } | null;
   readonly ordering: {
     /** Highest decided height. */
     readonly height: number;

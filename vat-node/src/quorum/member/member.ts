@@ -34,6 +34,11 @@
  * not make the member look diverged. A member's restart rebuilds the heap by replay (kernel
  * option restoreHeapByReplay), so heap-only contract state survives it as on the others.
  *
+ * State transfer: at every checkpoint height the member's statement also signs a digest of its
+ * committed kernel state (snapshot.ts); once k members certified one, it serves that state
+ * (snapshot-protocol.ts), and a host that starts with an empty store or too far behind installs
+ * a certified one before its kernel opens the store (restoreFromCheckpoint).
+ *
  * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; what an
  * operator sees of the ordering, as events, is events.ts.
  *
@@ -41,6 +46,8 @@
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
  * (bootstrapKeys), whose secrets no member holds.
  */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EventSink, VatEvent } from '../../events/events.ts';
 import { type Kernel, type KernelOptions, KernelStopping } from '../../kernel/kernel.ts';
 import type { CrankOutcome, Delivery } from '../../liveslots/protocol.ts';
@@ -49,6 +56,7 @@ import type { VatId } from '../../protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../../protocol/messages.ts';
 import { vatMessage } from '../../protocol/validate.ts';
 import { chainHash, entryJson, GENESIS_HASH } from '../../store/chain.ts';
+import { DB_FILE, KernelDB, type StoreImage } from '../../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../../transport/types.ts';
 import { canonicalJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
@@ -69,6 +77,7 @@ import {
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../ordering/driver.ts';
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
+import { checkpointValue } from '../ordering/statements.ts';
 import type { Block, Input } from '../ordering/types.ts';
 import { type ChainDocument, chainDocument } from '../status.ts';
 import { type ChangeOutcome, Changes, inAny, type SignedChange } from './changes.ts';
@@ -76,9 +85,32 @@ import { memberEventOf } from './events.ts';
 import { OrderingLink } from './ordering-link.ts';
 import { type EpochEntry, OrderingStore } from './ordering-store.ts';
 import { resumeState, type Tip } from './resume.ts';
+import {
+  agreedRows,
+  type EpochRoot,
+  imageOf,
+  type Snapshot,
+  snapshotProblem,
+  stateDigestOf,
+  TIP_ROW,
+} from './snapshot.ts';
+import {
+  fetchQuorumSnapshot,
+  MAX_SNAPSHOT_BYTES,
+  parseSnapshot,
+  type SnapshotHeader,
+  SnapshotUnreachable,
+  serveQuorumSnapshot,
+} from './snapshot-protocol.ts';
 
 export const MEMBER_REFUSES_HOST =
   'this node is a member of a quorum vat: a member never acts alone (everything its vat does comes through the agreed order)';
+
+/** How long a member may take to answer a snapshot request, and to send a whole snapshot. */
+const SNAPSHOT_REACH_MS = 3_000;
+const SNAPSHOT_TRANSFER_MS = 120_000;
+/** Where a member keeps the snapshot it serves (in its data directory). */
+export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
 /** Inputs kept while the member starts (before the ordering runs). */
 const MAX_EARLY_INPUTS = 10_000;
@@ -100,7 +132,18 @@ type MemberKernel = KernelPort &
     | 'committedInboundMarks'
     | 'storeFailure'
     | 'unackedCounts'
+    | 'storeImage'
   >;
+
+/** The state at a checkpoint height, kept until k members certify it (then it is served). */
+interface Candidate {
+  readonly height: number;
+  readonly hash: string;
+  readonly state: string;
+  readonly rows: readonly (readonly [string, string])[];
+  readonly epochs: readonly EpochRoot[];
+  readonly heap: Pick<StoreImage, 'checkpoint' | 'transcript'>;
+}
 
 export interface QuorumMemberOptions {
   readonly genesis: Genesis;
@@ -118,6 +161,8 @@ export interface QuorumMemberOptions {
   /** Overrides of the genesis parameters (tests). */
   readonly viewTimeoutMs?: number;
   readonly checkpointInterval?: number;
+  /** Decided blocks kept to serve peers, in memory and in ordering.sqlite (tests: small). */
+  readonly keepDecided?: number;
 }
 
 export class QuorumMember implements KernelPort, Transport {
@@ -149,6 +194,12 @@ export class QuorumMember implements KernelPort, Transport {
   #stopping = false;
   #round = 0;
   #leader: VatId | undefined;
+  /** States at checkpoint heights not yet certified (at most a few). */
+  readonly #candidates = new Map<number, Candidate>();
+  /** The latest certified state, serialized, as the snapshot protocol serves it. */
+  #served: { height: number; bytes: Uint8Array } | undefined;
+  /** The checkpoint this host installed at start, if it did. */
+  #restoredFrom: { height: number; peer: VatId } | undefined;
 
   /**
    * Checks the chain: the given records (--quorum-chain) or the ones this member stored,
@@ -159,7 +210,7 @@ export class QuorumMember implements KernelPort, Transport {
     this.#opts = opts;
     this.quorum = quorumVatIdOf(opts.genesis);
     this.vatId = opts.identity.vatId;
-    this.#store = new OrderingStore(opts.dataDir);
+    this.#store = new OrderingStore(opts.dataDir, opts.keepDecided);
     const given = new ConfigChain(this.quorum, opts.genesis, opts.records ?? []);
     const stored = this.#store.records();
     this.#chain =
@@ -269,6 +320,16 @@ export class QuorumMember implements KernelPort, Transport {
   /** The verified configuration chain (genesis and records). */
   chainDocument(): ChainDocument {
     return chainDocument(this.chain);
+  }
+
+  /** The stable checkpoint this host installed at start (state transfer), if it did. */
+  get restoredFrom(): { readonly height: number; readonly peer: VatId } | undefined {
+    return this.#restoredFrom;
+  }
+
+  /** The height of the certified state this member serves to hosts catching up, if any. */
+  get servedCheckpoint(): number | undefined {
+    return this.#served?.height;
   }
 
   /** The last batch this member executed, and its transcript hash after it. */
@@ -402,6 +463,8 @@ export class QuorumMember implements KernelPort, Transport {
       ...(this.#opts.checkpointInterval !== undefined
         ? { checkpointInterval: this.#opts.checkpointInterval }
         : {}),
+      ...(this.#opts.keepDecided !== undefined ? { keepDecided: this.#opts.keepDecided } : {}),
+      stateDigest: (height) => this.#stateAt(height),
       ...(safety !== undefined ? { safety } : {}),
       ...(resume !== undefined ? { resume } : {}),
     };
@@ -430,6 +493,11 @@ export class QuorumMember implements KernelPort, Transport {
     });
     await this.#link.start();
     await serveQuorumChain(this.#opts.host, () => chainDocument(this.#chain));
+    this.#loadServed();
+    await serveQuorumSnapshot(this.#opts.host, this.quorum, {
+      allowed: (peer) => peer !== this.vatId && this.#knows(peer),
+      answer: (after) => this.answerSnapshot(after),
+    });
     // Changes decided before a restart and not certified then: certify them now.
     for (const entry of [...this.#epochs.values()].sort((a, b) => a.since - b.since)) {
       this.#changes.entered(entry);
@@ -511,6 +579,241 @@ export class QuorumMember implements KernelPort, Transport {
     return text === undefined ? undefined : (JSON.parse(text) as Tip);
   }
 
+  // ----------------------------------------------------------------- state transfer
+
+  /**
+   * Asked by the replica at each checkpoint height, right after the batch that reached it
+   * (everything committed, nothing in flight): the state digest its checkpoint statement signs
+   * with the transcript hash (snapshot.ts). The state is kept until k members certify it.
+   */
+  #stateAt(height: number): string {
+    const image = this.#kernel?.storeImage();
+    const epochs = this.#epochRoots(height);
+    if (image === undefined) return stateDigestOf([], epochs);
+    const rows = agreedRows(image.rows);
+    const heap = { checkpoint: image.checkpoint, transcript: image.transcript };
+    const state = stateDigestOf(rows, epochs, heap);
+    if (this.#executed.height === height) {
+      this.#candidates.set(height, {
+        height,
+        hash: this.#executed.hash,
+        state,
+        rows,
+        epochs,
+        heap,
+      });
+      for (const h of this.#candidates.keys()) if (h < height) this.#candidates.delete(h);
+    }
+    return state;
+  }
+
+  /** The epochs the ordering entered up to `height` (their roots are part of the state). */
+  #epochRoots(height: number): EpochRoot[] {
+    return [...this.#epochs.values()]
+      .filter((e) => e.since - 1 <= height)
+      .sort((a, b) => a.config.epoch - b.config.epoch)
+      .map((e) => ({ epoch: e.config.epoch, root: e.root, since: e.since }));
+  }
+
+  /** k members certified a checkpoint: if it is the state we kept, serve it from now on. */
+  #certified(e: Extract<Observed, { type: 'stable-checkpoint' }>): void {
+    const c = this.#candidates.get(e.height);
+    if (c === undefined || checkpointValue(c.hash, c.state) !== e.hash) return;
+    this.#candidates.delete(e.height);
+    const snapshot: Snapshot = {
+      quorum: this.quorum,
+      height: c.height,
+      hash: c.hash,
+      state: c.state,
+      certificate: e.certificate,
+      rows: c.rows,
+      epochs: c.epochs,
+      heap: c.heap,
+    };
+    const bytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot), 'utf8'));
+    if (bytes.length > MAX_SNAPSHOT_BYTES) return;
+    this.#served = { height: c.height, bytes };
+    // Kept on disk too, so a restarted member serves it before the next checkpoint (an idle
+    // quorum takes none); losing the file only means serving later.
+    const dir = this.#opts.dataDir;
+    if (dir === undefined) return;
+    try {
+      writeFileSync(join(dir, `${SNAPSHOT_FILE}.tmp`), bytes);
+      renameSync(join(dir, `${SNAPSHOT_FILE}.tmp`), join(dir, SNAPSHOT_FILE));
+    } catch {
+      // served from memory meanwhile
+    }
+  }
+
+  /** The snapshot this member kept on disk (#certified), if it is one of this quorum. */
+  #loadServed(): void {
+    const dir = this.#opts.dataDir;
+    if (dir === undefined || !existsSync(join(dir, SNAPSHOT_FILE))) return;
+    try {
+      const bytes = new Uint8Array(readFileSync(join(dir, SNAPSHOT_FILE)));
+      const snap = parseSnapshot(Buffer.from(bytes).toString('utf8'));
+      if (snap.quorum === this.quorum) this.#served = { height: snap.height, bytes };
+    } catch {
+      // a damaged file: serve from the next certified checkpoint on
+    }
+  }
+
+  /**
+   * What this member answers a host whose decided tip is `after` (the snapshot protocol): the
+   * certified snapshot when that host is below the oldest decided block we keep, or has nothing
+   * yet (a new learner, a member that lost its store); else that sync will do, or that there
+   * is no certified checkpoint above its height yet.
+   */
+  answerSnapshot(after: number): { header: SnapshotHeader; bytes?: Uint8Array } {
+    const oldestKept = this.#replica?.oldestKept ?? 1;
+    const height = this.#replica?.decidedHeight ?? 0;
+    const behind = after + 1 < oldestKept;
+    // A snapshot older than what we keep could not be followed by sync: not worth sending.
+    const served =
+      this.#served?.height !== undefined && this.#served.height + 1 >= oldestKept
+        ? this.#served
+        : undefined;
+    if (served !== undefined && served.height > after && (behind || after === 0)) {
+      return {
+        header: { status: 'snapshot', height: served.height, bytes: served.bytes.length },
+        bytes: served.bytes,
+      };
+    }
+    if (!behind) return { header: { status: 'not-needed', oldestKept, height } };
+    return { header: { status: 'none', reason: 'no certified checkpoint above that height yet' } };
+  }
+
+  /**
+   * Before the kernel opens its store (node/vat-node.ts): a host whose store is empty, or whose
+   * decided tip is below the oldest block the members keep, installs the latest stable
+   * checkpoint a member serves, checked against the certificate and the chain (snapshot.ts
+   * snapshotProblem), then catches up by sync from there as usual. A snapshot that fails a
+   * check is refused with one line and the next member is asked; with none usable the store
+   * stays as it is (sync then says if it is too far behind).
+   */
+  async restoreFromCheckpoint(): Promise<void> {
+    const dir = this.#opts.dataDir;
+    if (dir === undefined) return;
+    let after = 0;
+    if (existsSync(join(dir, DB_FILE))) {
+      const db = KernelDB.open(dir);
+      try {
+        const tip = db.get(TIP_ROW);
+        after = tip === undefined ? 0 : (JSON.parse(tip) as Tip).height;
+      } finally {
+        db.close();
+      }
+    }
+    // The host dials its bootstrap peers as it starts: give it a moment to reach a member (a
+    // member that is down, or a fresh quorum whose members are not up yet, costs this wait).
+    const others = this.#chain.current.members.filter((m) => m !== this.vatId);
+    for (let t = 0; t < SNAPSHOT_REACH_MS; t += 100) {
+      if (others.some((m) => this.#opts.host.isConnected(m))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const peer of others) {
+      const refuse = (reason: string) =>
+        this.#event({ type: 'quorum-snapshot-refused', quorum: this.quorum, peer, reason });
+      let fetched: Awaited<ReturnType<typeof fetchQuorumSnapshot>>;
+      try {
+        fetched = await fetchQuorumSnapshot(
+          this.#opts.host,
+          peer,
+          this.quorum,
+          after,
+          AbortSignal.timeout(SNAPSHOT_TRANSFER_MS),
+          AbortSignal.timeout(SNAPSHOT_REACH_MS),
+        );
+      } catch (err) {
+        // A member that is down (or not started yet: a fresh quorum) is not a refusal.
+        if (!(err instanceof SnapshotUnreachable)) {
+          refuse(`transfer failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        continue;
+      }
+      if (fetched.status === 'not-needed') return;
+      if (fetched.status === 'none') continue;
+      const snap = fetched.snapshot;
+      // Certified in an epoch this host's chain does not reach yet: ask for a newer chain.
+      if (this.#chain.configAt(snap.certificate.epoch) === undefined) await this.#fetchNewerChain();
+      const problem =
+        snap.height <= after
+          ? `checkpoint at height ${snap.height}, not above this host's ${after}`
+          : snapshotProblem(snap, this.quorum, this.#chain);
+      if (problem !== undefined) {
+        refuse(problem);
+        continue;
+      }
+      this.#install(dir, snap);
+      this.#restoredFrom = { height: snap.height, peer };
+      // It is certified: this host serves it too (start() loads it).
+      try {
+        writeFileSync(join(dir, SNAPSHOT_FILE), JSON.stringify(snap));
+      } catch {
+        // served from the next certified checkpoint on
+      }
+      this.#event({
+        type: 'quorum-state-restored',
+        quorum: this.quorum,
+        peer,
+        height: snap.height,
+        epoch: snap.certificate.epoch,
+        rows: snap.rows.length,
+        bytes: fetched.bytes,
+        fromHeight: after,
+      });
+      return;
+    }
+  }
+
+  /**
+   * The kernel store becomes the snapshot's (one transaction; the kernel rebuilds the vat's
+   * heap from it when it opens), the ordering store learns the epochs entered up to it.
+   */
+  #install(dir: string, snap: Snapshot): void {
+    const db = KernelDB.open(dir);
+    try {
+      db.install(imageOf(snap));
+    } finally {
+      db.close();
+    }
+    for (const [i, r] of this.#chain.records.entries()) this.#store.saveRecord(i, r);
+    for (const e of snap.epochs) {
+      const record = this.#chain.records[e.epoch - 1]!;
+      const entry: EpochEntry = {
+        config: this.#chain.configAt(e.epoch)!,
+        root: e.root,
+        since: e.since,
+        request: record.request,
+        admin: record.admin,
+      };
+      this.#epochs.set(e.epoch, entry);
+      this.#store.saveEpoch(entry);
+    }
+  }
+
+  /** Asks the members this host knows for their chain; keeps a longer one that verifies. */
+  async #fetchNewerChain(): Promise<void> {
+    for (const peer of this.#chain.current.members) {
+      if (peer === this.vatId) continue;
+      try {
+        const fetched = await fetchQuorumChain(
+          this.#opts.host,
+          peer,
+          AbortSignal.timeout(5_000),
+          this.quorum,
+        );
+        if (fetched.records.length > this.#chain.records.length) {
+          this.#chain = fetched;
+          for (const [i, r] of fetched.records.entries()) this.#store.saveRecord(i, r);
+        }
+        return;
+      } catch {
+        // the next member
+      }
+    }
+  }
+
   // ---------------------------------------------------------------------------- reports
 
   #observe(e: Observed): void {
@@ -522,6 +825,8 @@ export class QuorumMember implements KernelPort, Transport {
       this.#halt(e.reason);
     } else if (e.type === 'epoch') {
       this.#enteredEpoch(e);
+    } else if (e.type === 'stable-checkpoint') {
+      this.#certified(e);
     } else {
       if (e.type === 'stalled') this.#stalled = true;
       if (e.type === 'resumed') this.#stalled = false;

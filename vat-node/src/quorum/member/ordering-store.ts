@@ -24,8 +24,8 @@ import type { Block, CommitProof, OrderingMessage, SafetyState } from '../orderi
 
 export const ORDERING_DB_FILE = 'ordering.sqlite';
 
-/** Decided blocks kept for peers (and for the executor after a crash). */
-const KEEP_DECIDED = 2_000;
+/** Decided blocks kept for peers (and for the executor after a crash), by default. */
+export const KEEP_DECIDED = 2_000;
 
 export interface DecidedRecord {
   readonly blockId: string;
@@ -56,9 +56,11 @@ export class OrderingStore {
   readonly #get;
   readonly #range;
   readonly #deleteRange;
+  readonly #keep: number;
 
-  /** `dataDir` undefined: in memory (ephemeral nodes, tests). */
-  constructor(dataDir: string | undefined) {
+  /** `dataDir` undefined: in memory (ephemeral nodes, tests). `keep`: decided blocks kept. */
+  constructor(dataDir: string | undefined, keep = KEEP_DECIDED) {
+    this.#keep = keep;
     let path = ':memory:';
     if (dataDir !== undefined) {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -102,8 +104,8 @@ export class OrderingStore {
     this.transaction(() => {
       this.#put.run(`decided.${pad(d.height)}`, encode(d));
       this.#deleteRange.run('block.', `block.${pad(d.height + 1)}`);
-      if (d.height > KEEP_DECIDED) {
-        this.#deleteRange.run('decided.', `decided.${pad(d.height - KEEP_DECIDED)}`);
+      if (d.height > this.#keep) {
+        this.#deleteRange.run('decided.', `decided.${pad(d.height - this.#keep)}`);
       }
     });
   }

@@ -3,13 +3,15 @@
  * reported there. k equal hashes from members of that height's epoch make a stable checkpoint;
  * a member whose own hash differs has diverged (it must stop executing), a member that signed
  * another hash is reported (evidence `transcript`), and one that signed two hashes at one height
- * too (evidence `checkpoint`).
+ * too (evidence `checkpoint`). With a state digest (ReplicaOptions.stateDigest) the signed
+ * `hash` at a checkpoint height is checkpointValue(transcript hash, state digest): members then
+ * agree on their committed state as well, and its certificate lets a learner install it.
  */
 
 import type { VatId } from '../../protocol/identity.ts';
 import { assembleCertificate, type Certificate } from '../certificate.ts';
 import { isMember, type QuorumConfig } from '../config.ts';
-import { checkpointStatement } from './statements.ts';
+import { checkpointStatement, checkpointValue } from './statements.ts';
 import type { Evidence, OrderingCrypto, OrderingMessage, ReplicaAction } from './types.ts';
 
 export type CheckpointMessage = Extract<OrderingMessage, { type: 'checkpoint' }>;
@@ -22,6 +24,8 @@ export interface CheckpointSink {
   diverge(height: number, local: string, agreed: string): undefined;
   configOf(epoch: number): QuorumConfig | undefined;
   decidedHeight(): number;
+  /** The executor's state digest at a checkpoint height (ReplicaOptions.stateDigest). */
+  stateDigest?(height: number): string;
 }
 
 interface AtHeight {
@@ -55,12 +59,15 @@ export class Checkpoints {
   }
 
   /** Our executor ran everything up to `height` (decided in `epoch`) and got `hash`. */
-  executed(height: number, hash: string, epoch: number): undefined {
+  executed(height: number, transcriptHash: string, epoch: number): undefined {
+    const checkpointHeight = height % this.interval === 0;
+    const state = checkpointHeight ? this.sink.stateDigest?.(height) : undefined;
+    const hash = state === undefined ? transcriptHash : checkpointValue(transcriptHash, state);
     const at = this.heights.get(height);
     if (at?.stable !== undefined && at.stable.hash !== hash) {
       return this.sink.diverge(height, hash, at.stable.hash);
     }
-    if (height % this.interval !== 0) return;
+    if (!checkpointHeight) return;
     this.mine.set(height, hash);
     const config = this.sink.configOf(epoch);
     if (config === undefined || !isMember(config, this.self)) return;

@@ -15,6 +15,7 @@ import { prng } from './sim.ts';
 import {
   blockIdOf,
   checkpointStatement,
+  checkpointValue,
   genesisBlockId,
   inputDigest,
   proposalStatement,
@@ -610,4 +611,51 @@ test('a transcript lie is evidence carrying the k-of-n checkpoint certificate; a
     },
   };
   assert.match(checkEvidence(q.config, broken, verify) ?? '', /only 2 valid signatures/);
+});
+
+test('with a state digest, a checkpoint signs the transcript hash and the state together', () => {
+  const hash = 'a'.repeat(64);
+  const cp = (from: VatId, state: string) => {
+    const value = checkpointValue(hash, state);
+    return {
+      type: 'checkpoint' as const,
+      epoch: 0,
+      height: 4,
+      hash: value,
+      signer: from,
+      sig: signer(from)(checkpointStatement(quorum, 0, 4, value)),
+    };
+  };
+  const others = ids.filter((x) => x !== follower);
+  // Same transcript, same state as two others: stable, certified on the combined value.
+  const asked: number[] = [];
+  const r = replica(follower, {
+    checkpointInterval: 4,
+    stateDigest: (h) => {
+      asked.push(h);
+      return 'c'.repeat(64);
+    },
+  });
+  const actions = [
+    ...r.handle({ type: 'executed', height: 3, hash }),
+    ...r.handle({ type: 'executed', height: 4, hash }),
+    ...r.handle({ type: 'message', from: others[0]!, message: cp(others[0]!, 'c'.repeat(64)) }),
+    ...r.handle({ type: 'message', from: others[1]!, message: cp(others[1]!, 'c'.repeat(64)) }),
+  ];
+  assert.deepEqual(asked, [4], 'the state is asked for at checkpoint heights only');
+  const mine = of(actions, 'broadcast')[0]!.message;
+  assert.equal(mine.type === 'checkpoint' && mine.hash, checkpointValue(hash, 'c'.repeat(64)));
+  const stable = of(actions, 'stable-checkpoint')[0];
+  assert.equal(stable?.hash, checkpointValue(hash, 'c'.repeat(64)));
+  assert.equal(of(actions, 'diverged').length, 0);
+  // Same transcript, another state than the k that agree: this member has diverged.
+  const d = replica(follower, { checkpointInterval: 4, stateDigest: () => 'd'.repeat(64) });
+  const out = [
+    ...d.handle({ type: 'message', from: others[0]!, message: cp(others[0]!, 'c'.repeat(64)) }),
+    ...d.handle({ type: 'message', from: others[1]!, message: cp(others[1]!, 'c'.repeat(64)) }),
+    ...d.handle({ type: 'message', from: others[2]!, message: cp(others[2]!, 'c'.repeat(64)) }),
+    ...d.handle({ type: 'executed', height: 4, hash }),
+  ];
+  assert.equal(of(out, 'diverged').length, 1);
+  assert.notEqual(checkpointValue(hash, 'c'.repeat(64)), checkpointValue(hash, 'd'.repeat(64)));
 });

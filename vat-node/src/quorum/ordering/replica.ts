@@ -116,6 +116,10 @@ export class Replica {
   get halted(): string | undefined {
     return this.state.halted;
   }
+  /** The lowest decided height this replica still serves to peers (sync). */
+  get oldestKept(): number {
+    return this.state.oldestKept;
+  }
   leaderOf(round: number): VatId {
     return this.state.leaderOf(round);
   }

@@ -62,6 +62,13 @@ export interface ReplicaOptions {
   readonly learners?: readonly VatId[];
   /** Who may pull decided blocks. Default: `learners` and members of any configuration seen. */
   readonly maySync?: (peer: VatId) => boolean;
+  /**
+   * The digest of the executor's committed state at checkpoint height `height`, asked right
+   * after it executed that height: the checkpoint statement then signs checkpointValue(hash,
+   * digest), so a stable checkpoint certifies a state a learner can install (member/snapshot.ts).
+   * Without it the statement signs the transcript hash alone.
+   */
+  readonly stateDigest?: (height: number) => string;
 }
 
 export interface BlockRecord {
@@ -215,6 +222,7 @@ export class ReplicaState {
         diverge: (height, local, agreed) => diverge(this, height, local, agreed),
         configOf: (epoch) => this.configs.get(epoch),
         decidedHeight: () => this.decidedTip.height,
+        ...(opts.stateDigest !== undefined ? { stateDigest: opts.stateDigest } : {}),
       },
     );
   }

@@ -59,6 +59,17 @@ export function checkpointStatement(
   return statementBytes('checkpoint', { quorum, epoch, height, hash });
 }
 
+/**
+ * What a checkpoint statement signs when the executor reports its state too: one digest of the
+ * transcript hash and the state digest (member/snapshot.ts), so the message, the evidence and
+ * their checks keep one `hash` field.
+ */
+export function checkpointValue(transcriptHash: string, stateDigest: string): string {
+  return createHash('sha256')
+    .update(`quorumvat-checkpoint-v1\n${transcriptHash}\n${stateDigest}`)
+    .digest('hex');
+}
+
 /** Digest of one input (kind, sender, seq, body; not its auth, which only vouches for it). */
 export function inputDigest(input: Input): string {
   return createHash('sha256')

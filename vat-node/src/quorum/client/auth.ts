@@ -30,7 +30,7 @@ import { type Certificate, checkCertificateShape } from '../certificate.ts';
 import type { ConfigChain } from '../chain.ts';
 import { isQuorumVatId } from '../config.ts';
 import type { Input } from '../ordering/types.ts';
-import { contentDigest, digestHex, statementBytes, verifyMemberSignature } from '../signatures.ts';
+import { digestHex, messageDigest, statementBytes, verifyMemberSignature } from '../signatures.ts';
 
 /** The verified configuration chain of a quorum VatID, if this host knows it. */
 export type ChainOf = (quorum: VatId) => ConfigChain | undefined;
@@ -53,7 +53,7 @@ export function signInput(
   seq: number,
   msg: VatMessage,
 ): Uint8Array {
-  return sign(inputStatement(quorum, from, seq, contentDigest(msg)));
+  return sign(inputStatement(quorum, from, seq, messageDigest(msg)));
 }
 
 /**

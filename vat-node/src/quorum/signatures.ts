@@ -65,6 +65,11 @@ export const STATEMENT_KINDS = {
    * received themselves.
    */
   input: 0x49, // 'I'
+  /**
+   * A solo sender's one signature over a run of its messages to a quorum vat (consecutive seqs,
+   * each by its digest; client/auth.ts): what `input` is per message, once per batch.
+   */
+  inputs: 0x42, // 'B'
 } as const;
 
 export type StatementKind = keyof typeof STATEMENT_KINDS;

@@ -60,7 +60,7 @@ for (const c of cases)
     const q = await makeQuorum(3, 2, { viewTimeoutMs: 1000, checkpointInterval: 8 });
     t.after(() => q.cleanup());
     const start = (i: number) =>
-      startMember(q, i, { contract: HEAP_BANK, crankTimeoutMs: CRANK_TIMEOUT_MS });
+      startMember(q, i, { contract: HEAP_BANK, crankTimeoutMs: CRANK_TIMEOUT_MS, http: true });
     const members = await Promise.all(q.members.map((_, i) => start(i)));
     const gone: MemberProcess[] = [];
     t.after(() => Promise.all([...members, ...gone].map((m) => m.stop('SIGKILL'))));
@@ -116,6 +116,16 @@ for (const c of cases)
     }
     assert.match(String(halted['reason']), /backstop/);
     assert.match(String(halted['reason']), c.reason);
+    // Only a restart recovers it: its liveness fails (the platform restarts it), with the reason.
+    const live = await fetch(`http://127.0.0.1:${q.members[0]!.httpPort}/healthz`);
+    assert.equal(live.status, 503);
+    assert.equal(((await live.json()) as { reason: string }).reason, halted['reason']);
+    const ready = await fetch(`http://127.0.0.1:${q.members[0]!.httpPort}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(
+      ((await ready.json()) as { reason: string }).reason,
+      `quorum member halted: ${halted['reason']}`,
+    );
     await new Promise((r) =>
       setTimeout(r, Math.max(0, 3 * CRANK_TIMEOUT_MS - (Date.now() - stoppedAt))),
     );

@@ -5,7 +5,7 @@
  * result, log the same lines to stderr.
  */
 import { type Logger, pino } from 'pino';
-import type { LogLevel } from './config.ts';
+import type { LogLevel } from './values.ts';
 
 export type LogStream = 'stdout' | 'stderr';
 

@@ -10,11 +10,11 @@ import {
   COMMANDS,
   type CommandName,
   type CommandSpec,
-  ConfigError,
   flagOf,
   type OptionKey,
   optionSpec,
 } from './config.ts';
+import { ConfigError } from './values.ts';
 
 /** A mistake of the user: printed as one line, exit 2. */
 export class UsageError extends Error {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTestQuorum } from '../../quorum/testing.ts';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../values.ts';
 import { newKeyPair, writeKeyFile } from './key-file.ts';
 import {
   adminPublicKey,

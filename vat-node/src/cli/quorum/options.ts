@@ -16,7 +16,7 @@ import {
   MAX_MEMBERS,
   QuorumConfigError,
 } from '../../quorum/config.ts';
-import { ConfigError, integer, readableFile, tcpAddress } from '../config.ts';
+import { ConfigError, integer, readableFile, tcpAddress } from '../values.ts';
 import { KeyFileError, type KeyKind, type KeyPair, readKeyFile } from './key-file.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;

@@ -1,7 +1,8 @@
 /**
  * What a vat node shows its platform, on its own HTTP port (off unless configured; on in the
  * container image):
- *   GET /healthz   200 while the process serves requests (liveness)
+ *   GET /healthz   200 while the process serves requests (liveness); 503 on a halted quorum
+ *                  member, which only a restart recovers
  *   GET /readyz    200 once the store is open and the transport listens, while the store
  *                  works and the data directory takes writes; 503 with the reason otherwise
  *                  (starting, stopping, store failed, data directory read-only or full)
@@ -121,7 +122,8 @@ export class NodeEndpoint {
     let r = await this.#check();
     const quorum = this.#node?.quorum?.status();
     if (quorum !== undefined) {
-      if (r.ready && quorum.halted !== null) {
+      // The halt is the cause when the kernel also reports its store failed (a backstop halt).
+      if (quorum.halted !== null && !this.#stopping) {
         r = { ready: false, reason: `quorum member halted: ${quorum.halted}` };
       }
       r = { ...r, quorum };
@@ -167,8 +169,13 @@ export class NodeEndpoint {
         return send(res, 405, { error: 'only GET' }, { allow: 'GET, HEAD' });
       }
       switch (path) {
-        case '/healthz':
+        case '/healthz': {
+          // A halted member runs nothing more until it restarts (from its last commit): failing
+          // liveness lets the platform restart it.
+          const halted = this.#node?.quorum?.status().halted ?? null;
+          if (halted !== null) return send(res, 503, { status: 'halted', reason: halted });
           return send(res, 200, { status: 'alive' });
+        }
         case '/readyz': {
           const r = await this.readiness();
           return send(res, r.ready ? 200 : 503, r);

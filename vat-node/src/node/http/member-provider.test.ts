@@ -10,12 +10,13 @@ const q = await makeTestQuorum(4, 3, { params: { viewTimeoutMs: 1000 } });
 const [self, other] = q.config.members;
 
 /** The parts of a member the provider reads, with a replica status the test moves. */
-function member(status: Record<string, unknown>) {
+function member(status: Record<string, unknown>, halted?: string) {
   return {
     quorum: q.config.quorum,
     vatId: self!,
     chain: new ConfigChain(q.config.quorum, q.genesis),
     status: () => status,
+    halted,
   } as unknown as QuorumMember;
 }
 
@@ -70,4 +71,12 @@ test("the replica's status as the endpoint shows it; stalled = inputs waiting an
   assert.equal(p.status().halted, 'more than f faults');
   assert.equal(p.chain().quorum, q.config.quorum);
   await assert.rejects(p.submitChange({} as never, new AbortController().signal), ChangesNotTaken);
+});
+
+test("a member's own halt (a backstop, a divergence) shows even while its replica runs on", () => {
+  const s = { epoch: 0, round: 1, height: 3, leader: other, pendingInputs: 0, halted: null };
+  const reason =
+    'executor failed at height 6: vat Q: a backstop stopped a delivery (vat worker exited (SIGKILL))';
+  assert.equal(memberProvider(member(s)).status().halted, null);
+  assert.equal(memberProvider(member(s, reason)).status().halted, reason);
 });

@@ -63,7 +63,7 @@ export function memberProvider(
           stalled: pending > 0 && now() - movedAt > config.params.viewTimeoutMs,
           pendingInputs: pending,
         },
-        halted: s?.halted ?? null,
+        halted: member.halted ?? s?.halted ?? null,
       };
     },
     chain: () => chainDocument(member.chain),

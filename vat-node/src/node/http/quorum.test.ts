@@ -67,7 +67,7 @@ test('solo node: no quorum fields, no quorum paths, POST still 405, no quorum ga
   assert.doesNotMatch((await call(solo, '/metrics')).text, /quorumvat_quorum_/);
 });
 
-test('member: /readyz and /identity carry the quorum, /metrics its gauges; halted → 503', async (t) => {
+test('member: /readyz and /identity carry the quorum, /metrics its gauges; halted → 503 on /readyz and /healthz', async (t) => {
   const { member, provider } = await endpoints(t);
   const ready = await call(member, '/readyz');
   assert.equal(ready.status, 200);
@@ -112,6 +112,7 @@ test('member: /readyz and /identity carry the quorum, /metrics its gauges; halte
   assert.equal(m.get('quorumvat_quorum_halted'), 0);
   assert.equal(m.get('quorumvat_ready'), 1, 'stalled is reported, not unready');
 
+  assert.equal((await call(member, '/healthz')).status, 200, 'stalled is alive');
   provider.halted = 'transcript hash diverged at height 7';
   const halted = await call(member, '/readyz');
   assert.equal(halted.status, 503);
@@ -119,6 +120,10 @@ test('member: /readyz and /identity carry the quorum, /metrics its gauges; halte
   m = parseExposition((await call(member, '/metrics')).text);
   assert.equal(m.get('quorumvat_quorum_halted'), 1);
   assert.equal(m.get('quorumvat_ready'), 0);
+  // Only a restart recovers a halted member: liveness fails, with the reason.
+  const live = await call(member, '/healthz');
+  assert.equal(live.status, 503);
+  assert.deepEqual(live.body, { status: 'halted', reason: 'transcript hash diverged at height 7' });
 });
 
 test('POST /quorum/changes: decided (the chain grows and verifies), refused with the reason, 202 when not decided in time', async (t) => {

@@ -58,7 +58,7 @@ import { vatMessage } from '../../protocol/validate.ts';
 import { chainHash, entryJson, GENESIS_HASH } from '../../store/chain.ts';
 import { DB_FILE, KernelDB, type StoreImage } from '../../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../../transport/types.ts';
-import { canonicalJson } from '../../vattp/codec.ts';
+import { messageJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
 import { type ChainRecord, type ChangeRequest, ConfigChain } from '../chain.ts';
@@ -985,7 +985,7 @@ export class QuorumMember implements KernelPort, Transport {
 
 /** The bytes a message is ordered as (Input.body): its canonical JSON (what `auth` signs). */
 function messageBody(msg: VatMessage): Uint8Array {
-  return new Uint8Array(Buffer.from(canonicalJson(msg), 'utf8'));
+  return new Uint8Array(Buffer.from(messageJson(msg), 'utf8'));
 }
 
 /** An ordered body back to the message; one that is not a valid message is a no-op drop. */

@@ -15,21 +15,15 @@ import { formatSturdyRef, parseSturdyRef } from '../../vat-node/src/kernel/sturd
 import {
   apply,
   clusterReachable,
-  crdsInstalled,
-  deleteCrds,
   eventually,
-  helm,
   kubectl,
   portForward,
   repoRoot,
   sendJob,
 } from '../operator/kube.ts';
+import { image, installRelease, uninstallRelease } from './release.ts';
 
-const release = 'quorumvat';
-const system = 'quorumvat-system';
 const ns = `e2e-clients-${Date.now().toString(36)}`;
-const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
-const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
 const P2P_PORT = 4001; // the vat pods' VatTP port (operator PORTS.p2p)
 // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
 const getJson = (...args: string[]): any =>
@@ -89,36 +83,13 @@ const forwards: { close: () => void }[] = [];
 
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
-  crdsBefore = crdsInstalled();
-  helm(
-    'install',
-    release,
-    join(repoRoot, 'charts/quorumvat'),
-    '-n',
-    system,
-    '--create-namespace',
-    '--set',
-    `image.repository=${repository}`,
-    '--set',
-    `image.tag=${tag}`,
-    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
-      .split(',')
-      .filter(Boolean)
-      .flatMap((x) => ['--set', x]),
-    '--wait',
-    '--timeout',
-    '180s',
-  );
+  crdsBefore = installRelease();
   kubectl('create', 'namespace', ns);
 });
 
 after(() => {
   for (const f of forwards) f.close();
-  if (process.env['E2E_KEEP']) return;
-  kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
-  if (!crdsBefore) deleteCrds();
+  uninstallRelease(ns, crdsBefore);
 });
 
 /** A `quorumvat send` Job (sturdyrefs from Secrets, args may say "@$(ENV)"); its last line. */

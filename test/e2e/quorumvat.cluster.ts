@@ -8,7 +8,6 @@
 // operator's readiness gate) while calls flow; --replicas=1 refused; kubectl scale 3 → 5 → 3
 // while calls flow, the operator killed mid-way; a member that lost its volume replaced.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
@@ -16,10 +15,7 @@ import { quorumVatIdOf } from '../../vat-node/src/quorum/config.ts';
 import {
   apply,
   clusterReachable,
-  crdsInstalled,
-  deleteCrds,
   eventually,
-  helm,
   kubectl,
   refusal,
   repoRoot,
@@ -28,12 +24,9 @@ import {
   sendLoopResults,
   stopSendLoop,
 } from '../operator/kube.ts';
+import { image, installRelease, system, uninstallRelease, upgradeToNewTag } from './release.ts';
 
-const release = 'quorumvat';
-const system = 'quorumvat-system';
 const ns = `e2e-qvat-${Date.now().toString(36)}`;
-const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
-const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
 // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
 const getJson = (...args: string[]): any =>
   JSON.parse(kubectl('-n', ns, 'get', ...args, '-o', 'json'));
@@ -43,36 +36,11 @@ let crdsBefore = false;
 
 before(() => {
   assert.ok(clusterReachable(), 'the test cluster is not up: npm run cluster:up');
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
-  crdsBefore = crdsInstalled();
-  helm(
-    'install',
-    release,
-    join(repoRoot, 'charts/quorumvat'),
-    '-n',
-    system,
-    '--create-namespace',
-    '--set',
-    `image.repository=${repository}`,
-    '--set',
-    `image.tag=${tag}`,
-    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
-      .split(',')
-      .filter(Boolean)
-      .flatMap((x) => ['--set', x]),
-    '--wait',
-    '--timeout',
-    '180s',
-  );
+  crdsBefore = installRelease();
   kubectl('create', 'namespace', ns);
 });
 
-after(() => {
-  if (process.env['E2E_KEEP']) return;
-  kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
-  if (!crdsBefore) deleteCrds();
-});
+after(() => uninstallRelease(ns, crdsBefore));
 
 test('kubectl apply -f examples/quorumvat.yaml: members report VatIDs, the operator makes the genesis', {
   timeout: 300_000,
@@ -220,19 +188,6 @@ const podCondition = (p: any, type: string) =>
 test('helm upgrade to a new image tag rolls the members one at a time, each caught up before the next, with calls flowing', {
   timeout: 900_000,
 }, async () => {
-  const newTag = `${repository}:e2e-upgrade`;
-  // The same image under a new tag (no registry here): what a release upgrade looks like.
-  execFileSync('ctr', [
-    '--address',
-    '/run/quorumvat-cluster/containerd.sock',
-    '-n',
-    'k8s.io',
-    'images',
-    'tag',
-    '--force',
-    image,
-    newTag,
-  ]);
   const before = getJson('qvat', 'escrow');
   const k = before.status.threshold as number;
   const oldUids = new Map(memberPods().map((p) => [p.metadata.name, p.metadata.uid]));
@@ -248,16 +203,7 @@ test('helm upgrade to a new image tag rolls the members one at a time, each caug
       return undefined;
     }
   });
-  helm(
-    'upgrade',
-    release,
-    join(repoRoot, 'charts/quorumvat'),
-    '-n',
-    system,
-    '--reuse-values',
-    '--set',
-    'image.tag=e2e-upgrade',
-  );
+  const newTag = upgradeToNewTag('e2e-upgrade', { wait: false });
   // Watch the roll: at every look at least k members are Ready (voting and caught up: the
   // readiness gate), and never two are down at once.
   const looks: { at: number; ready: number; down: string[] }[] = [];

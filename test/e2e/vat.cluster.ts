@@ -7,26 +7,28 @@
 // its volume (retention Keep); helm upgrade to a new image tag rolls the vat pod and loses no
 // message; helm uninstall keeps the CRDs and leaves no Lease behind.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   apply,
   clusterReachable,
   crdsInstalled,
-  deleteCrds,
   eventually,
   helm,
   kubectl,
   repoRoot,
   sendJob,
 } from '../operator/kube.ts';
+import {
+  image,
+  installRelease,
+  release,
+  system,
+  uninstallRelease,
+  upgradeToNewTag,
+} from './release.ts';
 
-const release = 'quorumvat';
-const system = 'quorumvat-system';
 const ns = `e2e-vat-${Date.now().toString(36)}`;
-const image = process.env['QUORUMVAT_IMAGE'] ?? 'quorumvat.local/quorumvat:dev';
-const [repository, tag] = image.split(/:(?=[^:]+$)/) as [string, string];
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
 const getJson = (...args: string[]): any => JSON.parse(kubectl(...args, '-o', 'json'));
@@ -64,39 +66,13 @@ before(() => {
     images.includes(image),
     `image ${image} is not in the cluster's containerd: test/container/build-image.sh --into-cluster`,
   );
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
   crdsBefore = crdsInstalled();
 });
 
-after(() => {
-  if (process.env['E2E_KEEP']) return;
-  kubectl('delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=180s');
-  helm('uninstall', release, '-n', system, '--ignore-not-found', '--wait');
-  if (!crdsBefore) deleteCrds();
-});
+after(() => uninstallRelease(ns, crdsBefore));
 
 step('helm install: the operator becomes Ready and the CRDs are established', async () => {
-  helm(
-    'install',
-    release,
-    join(repoRoot, 'charts/quorumvat'),
-    '-n',
-    system,
-    '--create-namespace',
-    '--set',
-    `image.repository=${repository}`,
-    '--set',
-    `image.tag=${tag}`,
-    // Extra chart values, comma-separated (e.g. vatImage.volumePermissionsInit=true on a
-    // cluster whose volumes ignore fsGroup).
-    ...(process.env['QUORUMVAT_E2E_HELM_SET'] ?? '')
-      .split(',')
-      .filter(Boolean)
-      .flatMap((x) => ['--set', x]),
-    '--wait',
-    '--timeout',
-    '180s',
-  );
+  installRelease();
   for (const crd of ['vats.quorumvat.dev', 'quorumvats.quorumvat.dev']) {
     const c = getJson('get', 'crd', crd);
     assert.equal(condition(c, 'Established')?.status, 'True', crd);
@@ -200,35 +176,11 @@ step('kubectl logs -l quorumvat.dev/vat=counter --prefix shows the node as JSON 
 step(
   '(8) helm upgrade to a new image tag rolls the vat pods one at a time, and no message is lost',
   async () => {
-    const newTag = `${repository}:e2e-upgrade`;
-    // The same image under a new tag (no registry here): what a release upgrade looks like.
-    execFileSync('ctr', [
-      '--address',
-      '/run/quorumvat-cluster/containerd.sock',
-      '-n',
-      'k8s.io',
-      'images',
-      'tag',
-      '--force',
-      image,
-      newTag,
-    ]);
     const before = vat('counter');
     const count = Number(await sendFromJob('roll-0', 'read'));
     const oldUid = getJson('-n', ns, 'get', 'pod', 'counter-0').metadata.uid;
-    helm(
-      'upgrade',
-      release,
-      join(repoRoot, 'charts/quorumvat'),
-      '-n',
-      system,
-      '--reuse-values',
-      '--set',
-      'image.tag=e2e-upgrade',
-      '--wait',
-      '--timeout',
-      '180s',
-    );
+    const newTag = upgradeToNewTag('e2e-upgrade', { wait: true });
+
     // The new operator rolls the vat's StatefulSet to the new image: one pod at a time
     // (RollingUpdate, no maxUnavailable: the next pod only once the previous one is Ready).
     const sts = await eventually('StatefulSet counter on the new image', 120_000, () => {

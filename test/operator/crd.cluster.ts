@@ -231,6 +231,17 @@ describe('QuorumVat', () => {
       /storage.size is immutable/,
     );
   });
+
+  test("a QuorumVat's gasLimit is immutable (every member meters with it); a Vat's may change", () => {
+    apply(ns, qvat('qg', { gasLimit: 5_000_000 }));
+    assert.match(
+      refusal(() => apply(ns, qvat('qg', { gasLimit: 6_000_000 }))),
+      /spec.gasLimit: Invalid value: .*gasLimit is immutable on a QuorumVat/,
+    );
+    apply(ns, qvat('qg', { gasLimit: 5_000_000, logLevel: 'debug' }));
+    apply(ns, vat('vg', { gasLimit: 5_000_000 }));
+    apply(ns, vat('vg', { gasLimit: 6_000_000 }));
+  });
 });
 
 describe('what a user sees', () => {

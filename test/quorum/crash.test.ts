@@ -166,7 +166,10 @@ for (const [n, k] of [
   [3, 2],
   [4, 3],
 ] as const) {
-  test(`crash test, n = ${n}, k = ${k}: ${MSGS} appends, ${KILLS} SIGKILLs of random members (at most ${n - k} down); exactly once, in order, the same final state as without kills`, async (t) => {
+  test(`crash test, n = ${n}, k = ${k}: ${MSGS} appends, ${KILLS} SIGKILLs of random members (at most ${n - k} down); exactly once, in order, the same final state as without kills`, {
+    // Two runs of MSGS appends: about 90 s here, far more on a loaded machine.
+    timeout: 1_200_000,
+  }, async (t) => {
     const seed = SEED + n;
     t.diagnostic(`seed ${seed} (QUORUMVAT_CRASH_SEED=${SEED} replays this file)`);
     const random = prng(seed);

@@ -38,12 +38,12 @@
 
 import type { VatId } from '../protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../protocol/messages.ts';
-import { canonicalJson } from '../vattp/codec.ts';
+import { canonicalJson, messageJson } from '../vattp/codec.ts';
 import type { Sign } from '../vattp/signing.ts';
 import { memberIndex, type QuorumConfig } from './config.ts';
 import {
-  contentDigest,
   digestHex,
+  messageDigest as messageDigestOf,
   SIGNATURE_BYTES,
   STATEMENT_HEADER_BYTES,
   statementBytes,
@@ -68,7 +68,7 @@ export interface SignedOutbound {
 
 /** sha256 (hex) of a message's canonical JSON: what members sign for it. */
 export function messageDigest(msg: VatMessage): string {
-  return contentDigest(msg);
+  return messageDigestOf(msg);
 }
 
 export function outboundStatement(
@@ -363,7 +363,7 @@ export class OutboundCombiner {
       const m = messages[i]!;
       if (m?.seq !== signed.first + i) return none('content-mismatch');
       if (state.pending.get(m.seq)?.candidates.has(signed.digests[i]!)) continue;
-      const json = canonicalJson(m.msg);
+      const json = messageJson(m.msg);
       if (digestHex(json) !== signed.digests[i]) return none('content-mismatch');
       encoded.set(i, json);
     }

@@ -23,13 +23,14 @@
  * member stays verifiable after that member is removed, but no longer counts.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../vattp/codec.ts';
+import { canonicalJson, messageJson } from '../vattp/codec.ts';
 import { publicKeyOfVatId } from '../vattp/identity.ts';
 import { SIGNATURE_BYTES, type Sign, verifySignature } from '../vattp/signing.ts';
 
 export { SIGNATURE_BYTES };
 
 import type { VatId } from '../protocol/identity.ts';
+import type { VatMessage } from '../protocol/messages.ts';
 import { isQuorumVatId } from './config.ts';
 
 /**
@@ -64,6 +65,11 @@ export const STATEMENT_KINDS = {
    * received themselves.
    */
   input: 0x49, // 'I'
+  /**
+   * A solo sender's one signature over a run of its messages to a quorum vat (consecutive seqs,
+   * each by its digest; client/auth.ts): what `input` is per message, once per batch.
+   */
+  inputs: 0x42, // 'B'
 } as const;
 
 export type StatementKind = keyof typeof STATEMENT_KINDS;
@@ -132,6 +138,11 @@ export function digestHex(data: Uint8Array | string): string {
 /** The digest of a plain-data value's canonical JSON (e.g. one VatMessage). */
 export function contentDigest(value: unknown): string {
   return digestHex(canonicalJson(value));
+}
+
+/** The digest of one message's canonical JSON (vattp/codec.ts remembers it per message). */
+export function messageDigest(msg: VatMessage): string {
+  return digestHex(messageJson(msg));
 }
 
 /** A 64-byte signature from its base64url text; undefined unless the text is canonical. */

@@ -104,10 +104,31 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
+/**
+ * The canonical JSON of a message, remembered per message object. One message is encoded many
+ * times over: a message to a quorum vat goes into every member's frame and into its sender's
+ * signature, a received one is re-encoded by the decoder (canonical check) and then digested
+ * (claims of k members, the body a member orders). Messages are plain data that nothing
+ * changes once they are queued to send (the kernel's outbox holds them as committed) or
+ * decoded (fresh objects), so the text stays true for the object.
+ */
+const messageJsonCache = new WeakMap<object, string>();
+
+export function messageJson(msg: unknown): string {
+  if (typeof msg !== 'object' || msg === null) return canonicalJson(msg);
+  let json = messageJsonCache.get(msg);
+  if (json === undefined) {
+    json = canonicalJson(msg);
+    messageJsonCache.set(msg, json);
+  }
+  return json;
+}
+
 /** The canonical JSON of one sequenced message, as it appears inside a frame body. */
 export function encodeSequenced(message: FramedMessage): string {
-  if (message.auth === undefined) return canonicalJson({ msg: message.msg, seq: message.seq });
-  return canonicalJson({ auth: authText(message.auth), msg: message.msg, seq: message.seq });
+  // Keys in sorted order: auth, msg, seq (equal to canonicalJson of the object).
+  const auth = message.auth === undefined ? '' : `"auth":"${authText(message.auth)}",`;
+  return `{${auth}"msg":${messageJson(message.msg)},"seq":${canonicalJson(message.seq)}}`;
 }
 
 /** Most signatures one message's `auth` carries (an input statement and handoffs). */

@@ -113,6 +113,35 @@ const quantities = (what: string): Schema =>
     },
   );
 
+/**
+ * Gas is part of what a delivery does: the members of a QuorumVat must all meter with one limit
+ * (a member with another would end some delivery differently and diverge), so there it cannot
+ * change after creation.
+ */
+const gasLimit = (sharedByMembers: boolean): Schema =>
+  int64(
+    'Gas allowed per delivery; a delivery that exceeds it is aborted and rolled back.' +
+      (sharedByMembers ? ' Immutable: every member meters with the same limit.' : ''),
+    {
+      default: DEFAULTS.gasLimit,
+      'x-kubernetes-validations': [
+        {
+          rule: `self >= ${LIMITS.gasMin} && self <= ${LIMITS.gasMax}`,
+          message: `gasLimit must be between ${LIMITS.gasMin} and ${LIMITS.gasMax} per delivery`,
+        },
+        ...(sharedByMembers
+          ? [
+              {
+                rule: 'self == oldSelf',
+                message:
+                  'gasLimit is immutable on a QuorumVat: every member must meter deliveries with the same limit',
+              },
+            ]
+          : []),
+      ],
+    },
+  );
+
 const vatSpecProperties: Record<string, Schema> = {
   contract,
   image: str(
@@ -125,18 +154,7 @@ const vatSpecProperties: Record<string, Schema> = {
     requests: quantities('Minimum resources'),
     limits: quantities('Maximum resources'),
   }),
-  gasLimit: int64(
-    'Gas allowed per delivery; a delivery that exceeds it is aborted and rolled back.',
-    {
-      default: DEFAULTS.gasLimit,
-      'x-kubernetes-validations': [
-        {
-          rule: `self >= ${LIMITS.gasMin} && self <= ${LIMITS.gasMax}`,
-          message: `gasLimit must be between ${LIMITS.gasMin} and ${LIMITS.gasMax} per delivery`,
-        },
-      ],
-    },
-  ),
+  gasLimit: gasLimit(false),
   memoryLimitMiB: int(
     "Heap limit (V8 old generation) of the vat's worker process in MiB; a delivery that " +
       "exceeds it is aborted. The worker's resident memory is capped at twice this (at least " +
@@ -185,6 +203,7 @@ export const quorumVatSpec = obj(
     'messages count once threshold members agree.',
   {
     ...vatSpecProperties,
+    gasLimit: gasLimit(true),
     replicas: int(
       'Number of members (n). Changed one member at a time: a new member joins as a learner, ' +
         'catches up, then is voted in; a leaving member is voted out before its pod goes.',

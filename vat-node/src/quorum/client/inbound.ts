@@ -33,7 +33,7 @@ import type { VatMessage } from '../../protocol/messages.ts';
 import type { AuthSequenced } from '../../transport/types.ts';
 import { decodeWire, verifyFrame } from '../../vattp/codec.ts';
 import { memberIndex, type QuorumConfig } from '../config.ts';
-import { contentDigest } from '../signatures.ts';
+import { messageDigest } from '../signatures.ts';
 
 /** Default frame bytes one member's pending votes may hold per quorum sender. */
 export const DEFAULT_MEMBER_BUDGET = 16 * 1024 * 1024;
@@ -76,7 +76,7 @@ export function verifyFrameEvidence(e: FrameEvidence): boolean {
   if (!Array.isArray(e.frames) || e.frames.length !== 2) return false;
   const [a, b] = e.frames.map((f) => claimIn(f, e.member, e.seq));
   if (a === undefined || b === undefined) return false;
-  return a.to === b.to && contentDigest(a.msg) !== contentDigest(b.msg);
+  return a.to === b.to && messageDigest(a.msg) !== messageDigest(b.msg);
 }
 
 function concat(f: FrameProof): Uint8Array {
@@ -240,7 +240,7 @@ export class FrameCombiner {
     if (memberIndex(state.config, member) < 0) return none('not-a-member');
     if (seq <= state.delivered) return none('duplicate');
     if (seq > state.delivered + state.config.params.maxPendingPerSender) return none('ahead');
-    const digest = contentDigest(msg);
+    const digest = messageDigest(msg);
     const s = state.pending.get(seq);
     const prior = s?.votes.get(member);
     if (prior !== undefined) {

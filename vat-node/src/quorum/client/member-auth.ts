@@ -41,7 +41,7 @@ import {
   unsignedQuorumHandoffBody,
   withCertificate,
 } from '../handoff.ts';
-import { contentDigest, SIGNATURE_BYTES, verifyMemberSignature } from '../signatures.ts';
+import { messageDigest, SIGNATURE_BYTES, verifyMemberSignature } from '../signatures.ts';
 import { encodeInputCertificate, inputStatement } from './auth.ts';
 
 /** The slots of a message that can carry handoff certificates, in order. */
@@ -75,7 +75,7 @@ export function memberAuth(
 ): Uint8Array | undefined {
   const sigs: Uint8Array[] = [];
   if (isQuorumVatId(receiver)) {
-    sigs.push(sign(inputStatement(receiver, quorum, seq, contentDigest(msg))));
+    sigs.push(sign(inputStatement(receiver, quorum, seq, messageDigest(msg))));
   } else {
     for (const body of unsignedHandoffs(quorum, msg)) sigs.push(signHandoff(sign, body));
   }
@@ -133,7 +133,7 @@ export function completeFromMembers(
 ): Completed | undefined {
   const quorum = config.quorum;
   if (isQuorumVatId(receiver)) {
-    const statement = inputStatement(receiver, quorum, seq, contentDigest(msg));
+    const statement = inputStatement(receiver, quorum, seq, messageDigest(msg));
     const cert = certify(config, claims, 0, statement);
     return cert === undefined ? undefined : { msg, auth: encodeInputCertificate(cert) };
   }

@@ -7,7 +7,7 @@
  * - Outbound to Q: wake(Q) wakes every member of Q's current configuration (never one member
  *   only: it could censor); each member's link asks unacked(Mi, after) and gets the kernel's
  *   unacked(Q, after), the same seqs for every member, each message with the sender's own
- *   signature `auth` (auth.ts; signed once per message, solo senders only).
+ *   signature `auth` (auth.ts; one signature per run of messages, solo senders only).
  * - Acks from Q: a member's frame ack is its statement "committed up to ack"; the kernel gets
  *   acked(Q, k-th highest among current members) (acks.ts).
  * - Inbound from Q: a member's frame carrying (seq, msg) is its claim; the kernel gets
@@ -41,7 +41,7 @@ import type { ConfigChain } from '../chain.ts';
 import { isQuorumVatId } from '../config.ts';
 import { chainDocument } from '../status.ts';
 import { MemberAcks } from './acks.ts';
-import { signInput } from './auth.ts';
+import { MAX_SIGNED_RUN, signInputs } from './auth.ts';
 import { fetchQuorumChain, serveChainNews } from './chain-protocol.ts';
 import { FrameCombiner, type FrameProof, frameEvidenceToJson } from './inbound.ts';
 import { completeFromMembers, memberAuth } from './member-auth.ts';
@@ -310,14 +310,29 @@ export class QuorumClientPort implements KernelPort, Transport {
       signed = new Map();
       this.#auth.set(quorum, signed);
     }
-    return pending.map(({ seq, msg }) => {
-      let auth = signed.get(seq);
-      if (auth === undefined) {
-        auth = signInput(this.#sign, quorum, upper.vatId, seq, msg);
-        signed.set(seq, auth);
+    // One signature per run of messages not signed yet (auth.ts), shared by every member's link.
+    const fresh = pending.filter(({ seq }) => !signed.has(seq));
+    for (let i = 0; i < fresh.length; ) {
+      let end = i + 1;
+      while (
+        end < fresh.length &&
+        end - i < MAX_SIGNED_RUN &&
+        fresh[end]!.seq === fresh[end - 1]!.seq + 1
+      ) {
+        end++;
       }
-      return { seq, msg, auth };
-    });
+      const run = fresh.slice(i, end);
+      const auth = signInputs(
+        this.#sign,
+        quorum,
+        upper.vatId,
+        run[0]!.seq,
+        run.map((s) => s.msg),
+      );
+      for (const { seq } of run) signed.set(seq, auth);
+      i = end;
+    }
+    return pending.map(({ seq, msg }) => ({ seq, msg, auth: signed.get(seq)! }));
   }
 
   /** The quorum's messages to `receiver`, each with this member's signatures, if it needs any. */

@@ -58,7 +58,7 @@ import { vatMessage } from '../../protocol/validate.ts';
 import { chainHash, entryJson, GENESIS_HASH } from '../../store/chain.ts';
 import { DB_FILE, KernelDB, type StoreImage } from '../../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../../transport/types.ts';
-import { canonicalJson } from '../../vattp/codec.ts';
+import { messageJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
 import { type ChainRecord, type ChangeRequest, ConfigChain } from '../chain.ts';
@@ -263,11 +263,15 @@ export class QuorumMember implements KernelPort, Transport {
 
   /**
    * A learner has executed everything it decided and its last sync reached a member's decided
-   * tip; a voting member always counts as caught up.
+   * tip; a voting member always counts as caught up. The member it synced with may itself lag
+   * (a change is answered once one member decided it): a learner that has not yet entered the
+   * epoch its own chain shows (the one that admitted it) is not caught up.
    */
   get caughtUp(): boolean {
     const s = this.#replica?.status();
     if (s === undefined) return false;
+    const current = this.#chain.current;
+    if (s.epoch < current.epoch && !isMember(current, this.vatId)) return false;
     return s.caughtUp && this.#executed.height >= s.height;
   }
 
@@ -987,7 +991,7 @@ export class QuorumMember implements KernelPort, Transport {
 
 /** The bytes a message is ordered as (Input.body): its canonical JSON (what `auth` signs). */
 function messageBody(msg: VatMessage): Uint8Array {
-  return new Uint8Array(Buffer.from(canonicalJson(msg), 'utf8'));
+  return new Uint8Array(Buffer.from(messageJson(msg), 'utf8'));
 }
 
 /** An ordered body back to the message; one that is not a valid message is a no-op drop. */

@@ -10,7 +10,9 @@
  * leader's proposal before the input itself. It then waits (does not vote) until the missing
  * inputs arrive, and its round timer stays armed; an input that carries `auth` (the sender's own
  * signature) is checked with `authenticateInput` and needs no wait. A proposal with an input
- * whose auth fails is refused outright. Refusing rather than waiting would be unsafe for
+ * whose auth cannot be its sender's is refused outright; one whose auth the member cannot check
+ * yet (a signature over a run of the sender's inputs, some of which it lacks) waits like an
+ * unseen input. Refusing rather than waiting would be unsafe for
  * liveness (a member one message behind could never vote); voting blindly would let a leader
  * invent inputs (safety). The proposal carries the full inputs, so nobody fetches content.
  * Senders should sign their inputs: then a sender that gives different members different
@@ -62,6 +64,7 @@ export function checkBatch(
   if (b.inputs.length > s.maxBatch) return `more than ${s.maxBatch} inputs`;
   let bytes = 0;
   const missing = new Map<string, string>();
+  let blockInputs: Map<string, Input> | undefined;
   for (const [i, input] of b.inputs.entries()) {
     bytes += input.body.length;
     if (i < b.inputs.length - 1 && reconfigures(s, input, b.height)) {
@@ -78,10 +81,16 @@ export function checkBatch(
     // An accepted change request carries the administrator's signature: it vouches for itself.
     if (input.kind === 'reconfigure' && reconfigures(s, input, b.height)) continue;
     if (input.auth !== undefined && s.opts.authenticateInput !== undefined) {
-      if (!s.opts.authenticateInput(input)) {
+      blockInputs ??= new Map(b.inputs.map((x) => [`${seqKey(x)}\u0000${x.seq}`, x]));
+      const inBlock = blockInputs;
+      const signed = s.opts.authenticateInput(
+        input,
+        (seq) => inBlock.get(`${key}\u0000${seq}`) ?? s.pool.entry(key, seq)?.input,
+      );
+      if (signed === false) {
         return `${input.kind} ${input.from} #${input.seq}: its sender did not sign it`;
       }
-      continue;
+      if (signed === true) continue;
     }
     missing.set(`${key}\u0000${input.seq}`, digests[i]!);
   }

@@ -144,6 +144,20 @@ test('an unseen input with a valid sender signature needs no wait; a bad one ref
   assert.match(of(out, 'rejected')[0]!.reason, /its sender did not sign it/);
 });
 
+test('an unseen input whose auth the member cannot check yet waits, like an unseen input', () => {
+  const signed = input('alice', 1, { auth: Buffer.from('part of a run') });
+  const r = replica(follower, { authenticateInput: () => 'unknown' });
+  const out = r.handle({
+    type: 'message',
+    from: leaderOf(1),
+    message: proposal(1, [signed]).message,
+  });
+  assert.equal(votesIn(out).length, 0, 'no vote for what it cannot check');
+  assert.equal(of(out, 'rejected').length, 0, 'not refused either');
+  // The sender's own copy arrives: now it votes.
+  assert.equal(votesIn(r.handle({ type: 'submit', input: signed })).length, 1);
+});
+
 test('refuses blocks that break a sender sequence: gaps, repeats, order', () => {
   for (const [inputs, why] of [
     [[input('alice', 2)], /alice #2 out of order \(expected #1\)/],

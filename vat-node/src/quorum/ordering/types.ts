@@ -323,5 +323,14 @@ export type Reconfigure = (
   height: number,
 ) => QuorumConfig | string;
 
-/** Checks an input's `auth` (its sender's own signature). */
-export type AuthenticateInput = (input: Input) => boolean;
+/**
+ * Checks an input's `auth` (its sender's own signature): true (the sender signed it), false
+ * (it cannot be: the block is refused) or 'unknown' (not without inputs this member does not
+ * hold, e.g. the rest of the run one signature covers: the member waits as for an unseen
+ * input). `related(seq)` is the same sender's input `seq` as the block carries it, else as
+ * this member's pool holds it.
+ */
+export type AuthenticateInput = (
+  input: Input,
+  related: (seq: number) => Input | undefined,
+) => boolean | 'unknown';

@@ -696,7 +696,7 @@ export class QuorumMember implements KernelPort, Transport {
     if (dir === undefined) return;
     let after = 0;
     if (existsSync(join(dir, DB_FILE))) {
-      const db = KernelDB.open(dir);
+      const db = KernelDB.open(dir, { check: 'none' }); // the kernel checks it when it opens it
       try {
         const tip = db.get(TIP_ROW);
         after = tip === undefined ? 0 : (JSON.parse(tip) as Tip).height;

@@ -191,9 +191,13 @@ export async function startMember(
       void stop('SIGKILL');
       reject(Error(`member ${i} did not start: ${stderr}`));
     }, 60_000);
-    child.once('exit', (code) => {
+    // On 'close', not 'exit': its last stdout lines (the node logs why it stops) are read by then.
+    child.once('close', (code) => {
       clearTimeout(timer);
-      reject(Error(`member ${i} exited (${code}) before it was ready: ${stderr}`));
+      const last = logs.slice(-3).map((l) => JSON.stringify(l));
+      reject(
+        Error(`member ${i} exited (${code}) before it was ready: ${stderr} ${last.join(' ')}`),
+      );
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let entry: Record<string, unknown>;

@@ -131,6 +131,8 @@ export interface MemberStatus {
   readonly height: number;
   readonly hash: string;
   readonly ordering: { readonly leader: string; readonly round: number; readonly stalled: boolean };
+  /** Why the member halted, if it did. */
+  readonly halted?: string;
 }
 
 export interface MemberProcess {
@@ -226,6 +228,7 @@ export async function startMember(
           height: Number(line['height']),
           hash: String(line['hash']),
           ordering: line['ordering'] as MemberStatus['ordering'],
+          ...(typeof line['halted'] === 'string' ? { halted: line['halted'] } : {}),
         };
       }
       if (Date.now() > deadline) throw Error(`member ${i} gave no status`);
@@ -265,9 +268,19 @@ export async function agreed(
       return same ? s[0] : undefined;
     });
   } catch (err) {
-    throw Error(`${(err as Error).message}; last statuses: ${JSON.stringify(last)}`);
+    // What the members behind said last at warn or above (why one stopped, usually).
+    const top = Math.max(...last.map((x) => x.height));
+    const said = members
+      .filter((_, i) => last[i] !== undefined && last[i]!.height < top)
+      .map((m) => warnLines(m).slice(-5));
+    throw Error(
+      `${(err as Error).message}; last statuses: ${JSON.stringify(last)}; members behind said: ${JSON.stringify(said)}`,
+    );
   }
 }
+
+const warnLines = (m: MemberProcess) =>
+  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40);
 
 /** The member's log lines at level error or above. */
 export const errorLines = (m: MemberProcess) =>

@@ -255,17 +255,17 @@ export class VatWorker implements VatWorkerHandle {
     if (this.#dead !== null) return failed(this.#dead);
     const unwatch = this.#watchMemory();
     await new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout;
+      let disarm = () => {};
       const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
+        disarm();
+        disarm = deadline(this.#limits.crankTimeoutMs, () => {
           this.#dead ??= `vat exceeded its time limit (${this.#limits.crankTimeoutMs} ms for one delivery)`;
           this.#pending = null;
           finish(this.#dead);
-        }, this.#limits.crankTimeoutMs);
+        });
       };
       const finish = (error: string | null) => {
-        clearTimeout(timer);
+        disarm();
         this.#pending = null;
         if (error !== null) failed(error);
         resolve();
@@ -346,19 +346,38 @@ export class VatWorker implements VatWorkerHandle {
     if (this.#dead !== null) return Promise.reject(Error(this.#dead));
     const unwatch = this.#watchMemory();
     return new Promise<WorkerToKernel>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const disarm = deadline(timeoutMs, () => {
         this.#pending = null;
         this.#dead ??= `vat exceeded its time limit (${timeoutMs} ms for one delivery)`;
         reject(Error(this.#dead));
-      }, timeoutMs);
+      });
       this.#pending = (reply) => {
-        clearTimeout(timer);
+        disarm();
         if (reply.type === 'initFailed' && this.#dead !== null) reject(Error(this.#dead));
         else resolve(reply);
       };
       this.#worker.send(m);
     }).finally(unwatch);
   }
+}
+
+/**
+ * Calls `expired` after `ms` unless the returned function is called first. The decision waits
+ * for the check phase (setImmediate), after the poll phase has read what the worker sent: when
+ * this process did not run for a while (SIGSTOP, a paused VM, a long stall), the timer and the
+ * worker's answer are due together, and timers run before I/O is read. Without this, a kernel
+ * paused past the limit failed a crank its worker had long finished (and a quorum member then
+ * treated itself as faulty). A runaway worker sends nothing, so it still times out.
+ */
+function deadline(ms: number, expired: () => void): () => void {
+  let immediate: NodeJS.Immediate | undefined;
+  const timer = setTimeout(() => {
+    immediate = setImmediate(expired);
+  }, ms);
+  return () => {
+    clearTimeout(timer);
+    if (immediate !== undefined) clearImmediate(immediate);
+  };
 }
 
 /** Errors of a send on the IPC channel of a worker that has exited or is exiting. */

@@ -710,17 +710,13 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     ),
   );
   const urls = http.map((p) => `http://127.0.0.1:${p}`);
+  const status = () =>
+    runCli(['quorum', 'status', '--genesis', g, ...urls.flatMap((u) => ['--member', u])]);
   let out = '';
   await until(
     'all three members ready',
     async () => {
-      const r = await runCli([
-        'quorum',
-        'status',
-        '--genesis',
-        g,
-        ...urls.flatMap((u) => ['--member', u]),
-      ]);
+      const r = await status();
       out = r.stdout;
       return r.code === 0;
     },
@@ -801,13 +797,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   await until(
     'every member serves the record',
     async () => {
-      const r = await runCli([
-        'quorum',
-        'status',
-        '--genesis',
-        g,
-        ...urls.flatMap((u) => ['--member', u]),
-      ]);
+      const r = await status();
       after = r.stdout;
       return r.code === 0 && (after.match(/verified, 1 record/g) ?? []).length === 3;
     },
@@ -822,13 +812,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
 
   // One member down: status says which, and exits 1; the quorum (n − k = 1) still answers.
   await members[2]!.stop('SIGTERM');
-  const r = await runCli([
-    'quorum',
-    'status',
-    '--genesis',
-    g,
-    ...urls.flatMap((u) => ['--member', u]),
-  ]);
+  const r = await status();
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
   assert.match(r.stdout, /2 of the 3 members asked are ready voting members: at least k = 2/);

@@ -21,6 +21,11 @@ import {
 export const GENESIS_KEY = 'genesis.json';
 export const CHAIN_KEY = 'chain.json';
 export const QUORUM_KEY = 'quorum';
+/**
+ * The contract the quorum vat was created with, pinned beside its genesis: members always run
+ * this one (a member restarted with other code would diverge), whatever the spec says later.
+ */
+export const CONTRACT_KEY = 'contract.js';
 
 /** The operator's secrets for one quorum: never in a pod, never in status. */
 export interface AdminKeys {
@@ -122,8 +127,11 @@ export function buildGenesis(input: {
   });
 }
 
-/** The genesis ConfigMap: immutable (the quorum VatID is its hash), readable by the members. */
-export function genesisConfigMap(owner: Owner, genesis: Genesis): V1ConfigMap {
+/**
+ * The genesis ConfigMap: immutable (the quorum VatID is its hash), readable by the members,
+ * with the contract source the members run (pinned: see CONTRACT_KEY).
+ */
+export function genesisConfigMap(owner: Owner, genesis: Genesis, contract: string): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -134,7 +142,11 @@ export function genesisConfigMap(owner: Owner, genesis: Genesis): V1ConfigMap {
       ownerReferences: [ownerReference(owner)],
     },
     immutable: true,
-    data: { [GENESIS_KEY]: canonicalJson(genesis), [QUORUM_KEY]: quorumVatIdOf(genesis) },
+    data: {
+      [GENESIS_KEY]: canonicalJson(genesis),
+      [QUORUM_KEY]: quorumVatIdOf(genesis),
+      [CONTRACT_KEY]: contract,
+    },
   };
 }
 
@@ -163,11 +175,14 @@ export function chainConfigMap(
   };
 }
 
-/** The genesis from its ConfigMap, checked: it must hash to the quorum VatID stored beside it. */
+/**
+ * The genesis from its ConfigMap, checked: it must hash to the quorum VatID stored beside it;
+ * with the pinned contract (absent in a ConfigMap made before contracts were pinned).
+ */
 export function genesisOf(
   cm: V1ConfigMap,
   ownerUid: string,
-): { genesis: Genesis; quorum: string } | { problem: string } {
+): { genesis: Genesis; quorum: string; contract?: string } | { problem: string } {
   const name = cm.metadata?.name;
   if (!cm.metadata?.ownerReferences?.some((r) => r.uid === ownerUid)) {
     return { problem: `ConfigMap ${name} exists but does not belong to this QuorumVat` };
@@ -180,7 +195,8 @@ export function genesisOf(
         problem: `ConfigMap ${name}: the genesis does not hash to ${cm.data?.[QUORUM_KEY]}`,
       };
     }
-    return { genesis, quorum };
+    const contract = cm.data?.[CONTRACT_KEY];
+    return { genesis, quorum, ...(contract ? { contract } : {}) };
   } catch (err) {
     return { problem: `ConfigMap ${name}: not a valid genesis (${(err as Error).message})` };
   }

@@ -8,6 +8,7 @@
 // operator's readiness gate) while calls flow; --replicas=1 refused; kubectl scale 3 → 5 → 3
 // while calls flow, the operator killed mid-way; a member that lost its volume replaced.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
@@ -56,8 +57,13 @@ test('kubectl apply -f examples/quorumvat.yaml: members report VatIDs, the opera
   const genesis = JSON.parse(cm.data['genesis.json']);
   assert.equal(quorumVatIdOf(genesis), q.status.vatId);
   assert.equal(cm.data.quorum, q.status.vatId);
-  // The contract is pinned beside the genesis: the members run that one from now on.
+  // The contract is pinned beside the genesis: the members run that one from now on, and the
+  // genesis names it (sha256) with the gas limit, so a member node with others would not start.
   assert.equal(cm.data['contract.js'], getJson('configmap', 'escrow-contract').data['contract.js']);
+  assert.deepEqual(genesis.vat, {
+    contractSha256: createHash('sha256').update(cm.data['contract.js']).digest('hex'),
+    gasLimit: q.spec.gasLimit,
+  });
   assert.equal(genesis.threshold, 2);
   assert.equal(q.status.epoch, 0);
   assert.equal(q.status.threshold, 2);

@@ -16,7 +16,7 @@ import {
   quorumSturdyref,
   recordsOf,
 } from './genesis.ts';
-import { parseSturdyRef, quorumVatIdOf, sturdyKey } from './quorum-lib.ts';
+import { parseSturdyRef, quorumVatIdOf, sturdyKey, vatPinOf } from './quorum-lib.ts';
 
 const owner = {
   kind: 'QuorumVat' as const,
@@ -172,4 +172,14 @@ test("the quorum's sturdyref: the quorum VatID, the operator's secret, member po
     g.members.map((m, i) => `/dns4/escrow-${i}.escrow.ns.svc.cluster.local/tcp/4001/p2p/${m}`),
   );
   assert.deepEqual(g.sturdyKeys, [sturdyKey(ref.secret)], 'it redeems with a genesis key');
+});
+
+test('the genesis pins the contract and gas limit the members must run', () => {
+  const keys = newAdminKeys();
+  const vat = vatPinOf(CONTRACT_SOURCE, 7_000_000);
+  const g = buildGenesis({ name: 'escrow', uid: owner.uid, members, threshold: 2, keys, vat });
+  assert.deepEqual(g.vat, vat);
+  const unpinned = buildGenesis({ name: 'escrow', uid: owner.uid, members, threshold: 2, keys });
+  assert.equal(unpinned.vat, undefined);
+  assert.notEqual(quorumVatIdOf(g), quorumVatIdOf(unpinned));
 });

@@ -16,6 +16,7 @@ import {
   makeGenesis,
   quorumVatIdOf,
   sturdyKey,
+  type VatPin,
 } from './quorum-lib.ts';
 
 export const GENESIS_KEY = 'genesis.json';
@@ -104,8 +105,10 @@ export function genesisName(name: string): string {
 
 /**
  * The genesis of a QuorumVat: its first members (VatIDs the pods reported), the threshold, the
- * administrator's and the bootstrap sturdyref's public keys. The nonce is the resource's uid, so
- * a QuorumVat deleted and created again under the same name is a different quorum vat.
+ * administrator's and the bootstrap sturdyref's public keys, and the contract and gas limit
+ * every member must run (a member node started with others refuses to start). The nonce is the
+ * resource's uid, so a QuorumVat deleted and created again under the same name is a different
+ * quorum vat.
  */
 export function buildGenesis(input: {
   name: string;
@@ -113,6 +116,7 @@ export function buildGenesis(input: {
   members: readonly string[];
   threshold: number;
   keys: AdminKeys;
+  vat?: VatPin;
 }): Genesis {
   const nonce = input.uid.replace(/-/g, '').toLowerCase();
   return makeGenesis({
@@ -124,6 +128,7 @@ export function buildGenesis(input: {
     threshold: input.threshold,
     admin: input.keys.publicKey,
     sturdyKeys: [sturdyKey(input.keys.sturdySecret)],
+    ...(input.vat !== undefined ? { vat: input.vat } : {}),
   });
 }
 

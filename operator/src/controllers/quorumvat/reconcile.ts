@@ -63,7 +63,13 @@ import {
   type Step,
   thresholdFor,
 } from './planner.ts';
-import { type ChainConfig, type Genesis, makeSigner, requestChange } from './quorum-lib.ts';
+import {
+  type ChainConfig,
+  type Genesis,
+  makeSigner,
+  requestChange,
+  vatPinOf,
+} from './quorum-lib.ts';
 import { contractDrift, quorumVatStatus, reportedVatId } from './status.ts';
 
 /** How long a sent change may stay unordered before the same request is sent again. */
@@ -388,6 +394,8 @@ async function createGenesis(
     members: step.voters,
     threshold: step.threshold,
     keys,
+    // What the members run, pinned: the CRD default fills gasLimit in.
+    vat: vatPinOf(contract, qv.spec.gasLimit),
   });
   let cm: V1ConfigMap;
   try {

@@ -43,6 +43,8 @@ import {
 /** How long a member may take to answer a snapshot request, and to send a whole snapshot. */
 const SNAPSHOT_REACH_MS = 3_000;
 const SNAPSHOT_TRANSFER_MS = 120_000;
+/** States at checkpoint heights a member keeps until k members certify one of them. */
+const KEPT_CANDIDATES = 4;
 /** Where a member keeps the snapshot it serves (in its data directory). */
 export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
@@ -80,7 +82,7 @@ export interface StateTransferOptions {
 
 export class StateTransfer {
   readonly #opts: StateTransferOptions;
-  /** States at checkpoint heights not yet certified (at most a few). */
+  /** States at checkpoint heights not yet certified (at most KEPT_CANDIDATES). */
   readonly #candidates = new Map<number, Candidate>();
   /** The latest certified state, serialized, as the snapshot protocol serves it. */
   #served: { height: number; bytes: Uint8Array } | undefined;
@@ -118,7 +120,12 @@ export class StateTransfer {
     const state = stateDigestOf(rows, epochs, heap);
     if (executed.height === height) {
       this.#candidates.set(height, { height, hash: executed.hash, state, rows, epochs, heap });
-      for (const h of this.#candidates.keys()) if (h < height) this.#candidates.delete(h);
+      // A member ahead of the others computes the next checkpoint's state before k members
+      // certified this one: keep a few, or the fastest member would never serve a new state.
+      for (const h of [...this.#candidates.keys()].sort((a, b) => a - b)) {
+        if (this.#candidates.size <= KEPT_CANDIDATES) break;
+        this.#candidates.delete(h);
+      }
     }
     return state;
   }
@@ -127,7 +134,8 @@ export class StateTransfer {
   certified(e: Extract<Observed, { type: 'stable-checkpoint' }>): void {
     const c = this.#candidates.get(e.height);
     if (c === undefined || checkpointValue(c.hash, c.state) !== e.hash) return;
-    this.#candidates.delete(e.height);
+    for (const h of this.#candidates.keys()) if (h <= e.height) this.#candidates.delete(h);
+    if (this.#served !== undefined && this.#served.height >= c.height) return;
     const snapshot: Snapshot = {
       quorum: this.#opts.quorum,
       height: c.height,

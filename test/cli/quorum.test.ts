@@ -10,6 +10,7 @@
  * "quorum" part's, tested in test/quorum/.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -157,6 +158,16 @@ test('every mistake: one line on stderr naming the flag, nothing on stdout, exit
   writeFileSync(at('bad.json'), '{');
   const g = JSON.parse(readFileSync(genesisFile, 'utf8'));
   writeFileSync(at('k1.json'), JSON.stringify({ ...g, threshold: 1 }));
+  // Genesis files that pin another contract, or this contract with another gas limit.
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+  writeFileSync(
+    at('pin-other.json'),
+    JSON.stringify({ ...g, vat: { contractSha256: sha('other'), gasLimit: 10_000_000 } }),
+  );
+  writeFileSync(
+    at('pin-gas.json'),
+    JSON.stringify({ ...g, vat: { contractSha256: sha(readFileSync(mint, 'utf8')), gasLimit: 5 } }),
+  );
   writeFileSync(at('open.key'), readFileSync(at('admin.key')), { mode: 0o644 });
   chmodSync(at('open.key'), 0o644);
   const [a, b, c, d] = vatIds as [string, string, string, string];
@@ -348,7 +359,28 @@ test('every mistake: one line on stderr naming the flag, nothing on stdout, exit
       args: ['quorum', 'submit', '--request', genesisFile, '--member', '127.0.0.1:1'],
       says: /--request: .* is not a signed change request \(quorum change --out\): body: keys must be exactly request, admin/,
     },
+    // genesis: pinning the contract
+    {
+      args: [...gen, '--member', a, '--threshold', '1', '--gas', '5'],
+      says: /--gas: only with --contract \(the genesis pins both\)/,
+    },
+    {
+      args: [...gen, '--member', a, '--threshold', '1', '--contract', at('none.js')],
+      says: /--contract: cannot read .*none\.js/,
+    },
+    {
+      args: [...gen, '--member', a, '--threshold', '1', '--contract', mint, '--gas', '0'],
+      says: /--gas: /,
+    },
     // node --quorum-genesis
+    {
+      args: [...node, '--quorum-genesis', at('pin-other.json')],
+      says: /--contract: .*mint\.js: the contract \(sha256 [0-9a-f]{64}\) is not the one the quorum's genesis pins \(sha256 [0-9a-f]{64}\): every member runs the same code/,
+    },
+    {
+      args: [...node, '--quorum-genesis', at('pin-gas.json')],
+      says: /--gas: the gas limit 10000000 is not the one the quorum's genesis pins \(5\)/,
+    },
     {
       args: [...node, '--quorum-genesis', at('none.json')],
       says: /^quorumvat node: --quorum-genesis: cannot read/,
@@ -710,17 +742,13 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
     ),
   );
   const urls = http.map((p) => `http://127.0.0.1:${p}`);
+  const status = () =>
+    runCli(['quorum', 'status', '--genesis', g, ...urls.flatMap((u) => ['--member', u])]);
   let out = '';
   await until(
     'all three members ready',
     async () => {
-      const r = await runCli([
-        'quorum',
-        'status',
-        '--genesis',
-        g,
-        ...urls.flatMap((u) => ['--member', u]),
-      ]);
+      const r = await status();
       out = r.stdout;
       return r.code === 0;
     },
@@ -801,13 +829,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
   await until(
     'every member serves the record',
     async () => {
-      const r = await runCli([
-        'quorum',
-        'status',
-        '--genesis',
-        g,
-        ...urls.flatMap((u) => ['--member', u]),
-      ]);
+      const r = await status();
       after = r.stdout;
       return r.code === 0 && (after.match(/verified, 1 record/g) ?? []).length === 3;
     },
@@ -822,13 +844,7 @@ test('three `quorumvat node --quorum-genesis` members: ready with their quorum f
 
   // One member down: status says which, and exits 1; the quorum (n − k = 1) still answers.
   await members[2]!.stop('SIGTERM');
-  const r = await runCli([
-    'quorum',
-    'status',
-    '--genesis',
-    g,
-    ...urls.flatMap((u) => ['--member', u]),
-  ]);
+  const r = await status();
   assert.equal(r.code, 1);
   assert.match(r.stdout, new RegExp(`member ${urls[2]}: unreachable \\(ECONNREFUSED\\)`));
   assert.match(r.stdout, /2 of the 3 members asked are ready voting members: at least k = 2/);

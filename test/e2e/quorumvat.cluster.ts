@@ -8,6 +8,7 @@
 // operator's readiness gate) while calls flow; --replicas=1 refused; kubectl scale 3 → 5 → 3
 // while calls flow, the operator killed mid-way; a member that lost its volume replaced.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseSturdyRef } from '../../vat-node/src/kernel/sturdyref.ts';
@@ -56,6 +57,13 @@ test('kubectl apply -f examples/quorumvat.yaml: members report VatIDs, the opera
   const genesis = JSON.parse(cm.data['genesis.json']);
   assert.equal(quorumVatIdOf(genesis), q.status.vatId);
   assert.equal(cm.data.quorum, q.status.vatId);
+  // The contract is pinned beside the genesis: the members run that one from now on, and the
+  // genesis names it (sha256) with the gas limit, so a member node with others would not start.
+  assert.equal(cm.data['contract.js'], getJson('configmap', 'escrow-contract').data['contract.js']);
+  assert.deepEqual(genesis.vat, {
+    contractSha256: createHash('sha256').update(cm.data['contract.js']).digest('hex'),
+    gasLimit: q.spec.gasLimit,
+  });
   assert.equal(genesis.threshold, 2);
   assert.equal(q.status.epoch, 0);
   assert.equal(q.status.threshold, 2);
@@ -151,6 +159,46 @@ test("a client Job redeems the quorum vat's sturdyref and calls it through its m
   assert.equal(await sendFromJob('append-1', 'append', '"hello"'), '1');
   assert.equal(await sendFromJob('append-2', 'append', '"world"'), '2');
   assert.equal(await sendFromJob('read-1', 'read'), '["hello","world"]');
+});
+
+test('the contract ConfigMap edited under the running quorum: Degraded (ContractChanged), no roll, the members serve with the pinned code; restored, it clears', {
+  timeout: 600_000,
+}, async () => {
+  const template = JSON.stringify(getJson('statefulset', 'escrow').spec.template);
+  const original = getJson('configmap', 'escrow-contract').data['contract.js'];
+  const setContract = (source: string) =>
+    kubectl(
+      '-n',
+      ns,
+      'patch',
+      'configmap',
+      'escrow-contract',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ data: { 'contract.js': source } }),
+    );
+  setContract(`${original}\n// v2: another contract\n`);
+  const q = await eventually('Degraded (ContractChanged)', 240_000, () => {
+    const x = getJson('qvat', 'escrow');
+    return cond(x, 'Degraded')?.reason === 'ContractChanged' ? x : undefined;
+  });
+  assert.equal(cond(q, 'Degraded').status, 'True');
+  assert.match(
+    cond(q, 'Degraded').message,
+    /^the spec's contract \(sha256 [0-9a-f]{64}\) is not the one in force; the members keep running the contract the quorum vat was created with/,
+  );
+  assert.equal(cond(q, 'Ready').status, 'True', 'the quorum serves on');
+  assert.equal(
+    JSON.stringify(getJson('statefulset', 'escrow').spec.template),
+    template,
+    'no member rolled to the new code',
+  );
+  assert.equal(await sendFromJob('read-pinned', 'read'), '["hello","world"]');
+  setContract(original);
+  await eventually('Degraded cleared', 240_000, () =>
+    cond(getJson('qvat', 'escrow'), 'Degraded')?.status === 'False' ? true : undefined,
+  );
 });
 
 test('kubectl delete pod of a member: the quorum keeps serving; the member comes back from its volume', {

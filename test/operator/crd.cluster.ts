@@ -242,6 +242,33 @@ describe('QuorumVat', () => {
     apply(ns, vat('vg', { gasLimit: 5_000_000 }));
     apply(ns, vat('vg', { gasLimit: 6_000_000 }));
   });
+
+  test("a QuorumVat's contract is immutable, inline or by reference (every member runs the same code); a Vat's may change", () => {
+    const refused = /spec.contract: Invalid value: .*contract is immutable on a QuorumVat/;
+    apply(ns, qvat('qc'));
+    assert.match(
+      refusal(() => apply(ns, qvat('qc', { contract: { source: `${contract.source}\n// v2` } }))),
+      refused,
+    );
+    assert.match(
+      refusal(() => apply(ns, qvat('qc', { contract: { configMapRef: { name: 'code' } } }))),
+      refused,
+    );
+    apply(ns, qvat('qr', { contract: { configMapRef: { name: 'code' } } }));
+    assert.match(
+      refusal(() => apply(ns, qvat('qr', { contract: { configMapRef: { name: 'other' } } }))),
+      refused,
+    );
+    assert.match(
+      refusal(() =>
+        apply(ns, qvat('qr', { contract: { configMapRef: { name: 'code', key: 'v2.js' } } })),
+      ),
+      refused,
+    );
+    apply(ns, qvat('qc', { logLevel: 'debug' }));
+    apply(ns, vat('vc'));
+    apply(ns, vat('vc', { contract: { source: `${contract.source}\n// v2` } }));
+  });
 });
 
 describe('what a user sees', () => {

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
 import {
   agreed,
+  errorLines,
   type MemberProcess,
   makeQuorum,
   type SoloVat,
@@ -22,8 +23,7 @@ import {
 const HEAP_BANK = new URL('../kernel/contracts/heap-bank.js', import.meta.url).pathname;
 const CRANK_TIMEOUT_MS = 2000;
 
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 /** The child processes of `pid` (a member's vat worker), from /proc. */
 function childrenOf(pid: number): number[] {

@@ -12,36 +12,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
 import {
+  agreed,
+  errorLines,
   type MemberProcess,
   makeQuorum,
   type SoloVat,
   startMember,
   startSolo,
-  until,
 } from './members.ts';
 
 const HEAP_BANK = new URL('../kernel/contracts/heap-bank.js', import.meta.url).pathname;
 
-/** Every given member at the same executed height with the same transcript hash. */
-async function agreed(members: MemberProcess[]): Promise<{ height: number; hash: string }> {
-  let last: unknown;
-  return until('members agree', 120_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    last = s;
-    for (const x of s) {
-      if (s.some((y) => y.height === x.height && y.hash !== x.hash)) {
-        throw Error(`diverged at height ${x.height}: ${JSON.stringify(s)}`);
-      }
-    }
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  }).catch((err: Error) => {
-    throw Error(`${err.message}: ${JSON.stringify(last)}`);
-  });
-}
-
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 async function value(solo: SoloVat, root: VRef, method: string, args: unknown[]) {
   const r = await solo.kernel.call(root, method, args);
@@ -78,7 +60,7 @@ test('n = 3, k = 2: a member SIGKILLed and restarted rebuilds its heap by replay
   // Two promises the bank's heap holds pending (settled by `release`).
   const pending = [value(solo, root, 'later', []), value(solo, root, 'later', [])];
   await deposits(5);
-  await agreed(members);
+  await agreed(members, 120_000);
 
   const victim = 1;
   await members[victim]!.stop('SIGKILL');
@@ -86,7 +68,7 @@ test('n = 3, k = 2: a member SIGKILLed and restarted rebuilds its heap by replay
   await deposits(20); // the two others serve meanwhile
   members[victim] = await start(victim);
   await deposits(10);
-  const state = await agreed(members);
+  const state = await agreed(members, 120_000);
   assert.ok(state.height > 0);
 
   // Now another member goes: every answer needs the restarted member's identical vote.
@@ -102,7 +84,7 @@ test('n = 3, k = 2: a member SIGKILLed and restarted rebuilds its heap by replay
   assert.deepEqual(await value(solo, root, 'report', []), { calls, balances: [['a', balance]] });
 
   const live = [members[0]!, members[victim]!];
-  await agreed(live);
+  await agreed(live, 120_000);
   for (const m of [...live, ...gone]) {
     assert.deepEqual(errors(m), [], 'no error line');
     assert.deepEqual(

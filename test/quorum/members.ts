@@ -4,6 +4,7 @@
  * look for it), and a solo vat in the test process that talks to the quorum through the client
  * layer (QuorumClientPort over a real NetworkTransport), the way every solo vat node does.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -254,7 +255,10 @@ export async function until<T>(
   }
 }
 
-/** Every given member at the same executed height with the same transcript hash (laggards too). */
+/**
+ * Every given member at the same executed height with the same transcript hash (laggards too).
+ * Two of them with different hashes at one height fail at once: members diverged.
+ */
 export async function agreed(
   members: readonly MemberProcess[],
   ms = 90_000,
@@ -264,6 +268,11 @@ export async function agreed(
     return await until('members agree', ms, async () => {
       const s = await Promise.all(members.map((m) => m.status()));
       last = s;
+      for (const x of s) {
+        if (s.some((y) => y.height === x.height && y.hash !== x.hash)) {
+          throw Error(`diverged at height ${x.height}`);
+        }
+      }
       const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
       return same ? s[0] : undefined;
     });
@@ -339,5 +348,68 @@ export async function startSolo(q: QuorumFixture): Promise<SoloVat> {
     redeem: (uri) => kernel.redeem(uri),
     knowHost: (host) => transport.host.addAddresses(host.vatId, [host.addr]),
     close: () => kernel.close(),
+  };
+}
+
+/**
+ * Calls in flight the whole time (up to 4 outstanding); each answer is the next count. `quiet`
+ * lets the calls in flight finish and holds new ones while `f` runs (members can only show the
+ * same height when nothing is being decided).
+ */
+export function callStream(solo: SoloVat, root: string) {
+  const answers: number[] = [];
+  let stopped = false;
+  let failure: unknown;
+  let held: Promise<unknown> | undefined;
+  let drained: (() => void) | undefined;
+  const done = (async () => {
+    const inFlight = new Set<Promise<void>>();
+    while (!stopped) {
+      if (held !== undefined) {
+        await Promise.all(inFlight);
+        drained?.();
+        await held;
+        continue;
+      }
+      const p = solo.kernel.call(root, 'count', []).then((r) => {
+        if (r.rejected) failure ??= r.value;
+        else answers.push(r.value as number);
+      });
+      const tracked = p.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  })();
+  return {
+    answers,
+    async quiet<T>(f: () => Promise<T>): Promise<T> {
+      let release!: () => void;
+      held = new Promise<void>((r) => {
+        release = r;
+      });
+      await new Promise<void>((r) => {
+        drained = r;
+      });
+      try {
+        return await f();
+      } finally {
+        held = undefined;
+        release();
+      }
+    },
+    progressed: (n: number) =>
+      until(`${n} answers`, 180_000, async () => answers.length >= n || undefined),
+    /** Stops, then checks every answer came once and in order. */
+    async stop() {
+      stopped = true;
+      await done;
+      assert.equal(failure, undefined);
+      assert.deepEqual(
+        answers,
+        answers.map((_, i) => i + 1),
+        'every answer once, in order',
+      );
+    },
   };
 }

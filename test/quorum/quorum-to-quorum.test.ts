@@ -18,6 +18,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import {
+  agreed,
+  errorLines,
   type MemberProcess,
   makeQuorum,
   type QuorumFixture,
@@ -28,17 +30,7 @@ import {
 
 const PATCH = new URL('./qclient-forge-patch.ts', import.meta.url).pathname;
 
-/** Every member at the same height, with the same hash (waits for laggards). */
-async function agreed(members: readonly MemberProcess[]) {
-  return until('members agree', 90_000, async () => {
-    const s = await Promise.all(members.map((m) => m.status()));
-    const same = s.every((x) => x.height === s[0]!.height && x.hash === s[0]!.hash);
-    return same ? s[0] : undefined;
-  });
-}
-
-const errors = (m: MemberProcess) =>
-  m.logs.filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 50);
+const errors = errorLines;
 
 /** Member i of q, started with the forging patch (it forges what it sends to `target`). */
 async function startForger(q: QuorumFixture, i: number, target: string) {

@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ConfigChange, requestChange, verifyChain } from '../../vat-node/src/quorum/chain.ts';
 import type { QuorumConfig } from '../../vat-node/src/quorum/config.ts';
-import { SNAPSHOT_FILE } from '../../vat-node/src/quorum/member/member.ts';
 import { ORDERING_DB_FILE } from '../../vat-node/src/quorum/member/ordering-store.ts';
+import { SNAPSHOT_FILE } from '../../vat-node/src/quorum/member/state-transfer.ts';
 import { DB_FILE } from '../../vat-node/src/store/kernel-db.ts';
 import {
   agreed,
+  callStream,
   errorLines,
   type MemberHost,
   type MemberProcess,
@@ -80,69 +81,6 @@ async function change(
   const decided = answers.find((a) => a.status === 200);
   assert.ok(decided !== undefined, JSON.stringify(answers));
   return decided.body;
-}
-
-/**
- * Calls in flight the whole time (up to 4 outstanding); each answer is the next count. `quiet`
- * lets the calls in flight finish and holds new ones while `f` runs (members can only show the
- * same height when nothing is being decided).
- */
-function callStream(solo: SoloVat, root: string) {
-  const answers: number[] = [];
-  let stopped = false;
-  let failure: unknown;
-  let held: Promise<unknown> | undefined;
-  let drained: (() => void) | undefined;
-  const done = (async () => {
-    const inFlight = new Set<Promise<void>>();
-    while (!stopped) {
-      if (held !== undefined) {
-        await Promise.all(inFlight);
-        drained?.();
-        await held;
-        continue;
-      }
-      const p = solo.kernel.call(root, 'count', []).then((r) => {
-        if (r.rejected) failure ??= r.value;
-        else answers.push(r.value as number);
-      });
-      const tracked = p.finally(() => inFlight.delete(tracked));
-      inFlight.add(tracked);
-      if (inFlight.size >= 4) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
-  return {
-    answers,
-    async quiet<T>(f: () => Promise<T>): Promise<T> {
-      let release!: () => void;
-      held = new Promise<void>((r) => {
-        release = r;
-      });
-      await new Promise<void>((r) => {
-        drained = r;
-      });
-      try {
-        return await f();
-      } finally {
-        held = undefined;
-        release();
-      }
-    },
-    progressed: (n: number) =>
-      until(`${n} answers`, 180_000, async () => answers.length >= n || undefined),
-    /** Stops, then checks every answer came once and in order. */
-    async stop() {
-      stopped = true;
-      await done;
-      assert.equal(failure, undefined);
-      assert.deepEqual(
-        answers,
-        answers.map((_, i) => i + 1),
-        'every answer once, in order',
-      );
-    },
-  };
 }
 
 /** Until `h` decided past `height` (calls keep flowing). */

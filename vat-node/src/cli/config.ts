@@ -447,9 +447,15 @@ export const COMMANDS = {
       'quorumName',
       'nonce',
       'viewTimeout',
+      'contract',
+      'gas',
       'out',
     ],
     required: ['member', 'threshold', 'admin', 'quorumName', 'out'],
+    details: [
+      'With --contract the genesis pins the contract (its sha256) and --gas: a member node',
+      'started with another contract or gas limit then refuses to start (it would diverge).',
+    ].join('\n'),
   },
   'quorum sturdyref': {
     summary:

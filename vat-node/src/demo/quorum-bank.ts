@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import type { HostError } from '../kernel/hostcaps.ts';
 import { HostRef } from '../kernel/hostcaps.ts';
 import { formatSturdyRef, newSecret, sturdyKey } from '../kernel/sturdyref.ts';
+import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
 import { spawnVatNode, type VatNodeProcess } from '../node/spawn.ts';
 import { VatNode } from '../node/vat-node.ts';
 import {
@@ -27,6 +28,7 @@ import {
   makeGenesis,
   quorumVatIdOf,
   toleranceOf,
+  vatPinOf,
 } from '../quorum/config.ts';
 import { KernelDB } from '../store/kernel-db.ts';
 import { loadOrCreateIdentity } from '../vattp/identity.ts';
@@ -110,6 +112,8 @@ export async function runQuorumBank(o: QuorumBankOptions): Promise<void> {
     // A killed leader is replaced after this long without a decision.
     params: { viewTimeoutMs: 1000 },
     sturdyKeys: [sturdyKey(sturdySecret)],
+    // Every member must run this code with the default gas limit (as quorum genesis --contract).
+    vat: vatPinOf(readFileSync(o.contract('mint'), 'utf8'), DEFAULT_GAS_LIMIT),
   });
   const genesisFile = join(o.root, 'qbank.genesis.json');
   writeFileSync(genesisFile, JSON.stringify(genesis, null, 2));

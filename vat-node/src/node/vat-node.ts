@@ -15,7 +15,7 @@ import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
 import type { ChainRecord } from '../quorum/chain.ts';
 import { nodeHandoffCerts } from '../quorum/client/handoffs.ts';
 import { QuorumClientPort } from '../quorum/client/port.ts';
-import { type Genesis, quorumVatIdOf } from '../quorum/config.ts';
+import { type Genesis, quorumVatIdOf, vatPinProblem } from '../quorum/config.ts';
 import { QuorumMember } from '../quorum/member/member.ts';
 import { type HostIdentity, loadOrCreateIdentity } from '../vattp/identity.ts';
 import { NetworkTransport } from '../vattp/network-transport.ts';
@@ -84,6 +84,14 @@ export class VatNode {
   }
 
   static async start(options: VatNodeOptions): Promise<VatNode> {
+    if (options.quorum !== undefined) {
+      const problem = vatPinProblem(
+        options.quorum.genesis,
+        options.contractSource,
+        options.gasLimit ?? DEFAULT_GAS_LIMIT,
+      );
+      if (problem !== undefined) throw new Error(problem);
+    }
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentity(options.dataDir);
     const events = logEvents(options.logger.child({ vat: identity.vatId }));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { formatSturdyRef, newSecret, parseSturdyRef } from '../kernel/sturdyref.ts';
@@ -18,10 +19,13 @@ import {
   memberIndex,
   QuorumConfigError,
   quorumVatIdOf,
+  vatPinOf,
+  vatPinProblem,
 } from './config.ts';
 import { makeTestKey, makeTestQuorum } from './testing.ts';
 
 const q = await makeTestQuorum(4, 3);
+const PIN = { contractSha256: 'c'.repeat(64), gasLimit: 1_000_000 };
 
 function refused(fn: () => unknown, reason: string): void {
   assert.throws(fn, (err: unknown) => {
@@ -230,6 +234,19 @@ test('bad genesis configurations are refused with a reason', async () => {
       { ...g, sturdyKeys: ['a'.repeat(64), 'a'.repeat(64)] },
       'bad-sturdy-key',
     ],
+    ['vat pin not an object', { ...g, vat: 'x' }, 'bad-vat'],
+    ['vat pin null', { ...g, vat: null }, 'bad-vat'],
+    ['vat pin without gas', { ...g, vat: { contractSha256: 'a'.repeat(64) } }, 'bad-vat'],
+    ['vat pin extra key', { ...g, vat: { ...PIN, x: 1 } }, 'bad-vat'],
+    ['vat pin short hash', { ...g, vat: { ...PIN, contractSha256: 'ab' } }, 'bad-vat'],
+    [
+      'vat pin upper-case hash',
+      { ...g, vat: { ...PIN, contractSha256: 'A'.repeat(64) } },
+      'bad-vat',
+    ],
+    ['vat pin gas 0', { ...g, vat: { ...PIN, gasLimit: 0 } }, 'bad-vat'],
+    ['vat pin gas float', { ...g, vat: { ...PIN, gasLimit: 1.5 } }, 'bad-vat'],
+    ['vat pin gas string', { ...g, vat: { ...PIN, gasLimit: '10' } }, 'bad-vat'],
   ];
   for (const [what, genesis, reason] of table) {
     assert.throws(
@@ -239,4 +256,30 @@ test('bad genesis configurations are refused with a reason', async () => {
     );
   }
   refused(() => checkGenesisMatches(other.config.quorum, g), 'genesis-mismatch');
+});
+
+test('a genesis may pin the contract and gas limit: another quorum VatID; members must run exactly those', () => {
+  const source = 'export function buildRootObject() { return harden({}); }';
+  const pin = vatPinOf(source, 5_000_000);
+  assert.deepEqual(pin, {
+    contractSha256: createHash('sha256').update(source).digest('hex'),
+    gasLimit: 5_000_000,
+  });
+  const pinned = makeGenesis({ ...q.genesis, vat: pin });
+  assert.deepEqual(checkGenesis(JSON.parse(JSON.stringify(pinned))), pinned);
+  assert.notEqual(
+    quorumVatIdOf(pinned),
+    quorumVatIdOf(q.genesis),
+    'the pin is part of the identity',
+  );
+  assert.equal(vatPinProblem(pinned, source, 5_000_000), undefined);
+  assert.equal(vatPinProblem(q.genesis, 'anything', 1), undefined, 'no pin: nothing to check');
+  assert.match(
+    vatPinProblem(pinned, `${source} `, 5_000_000)!,
+    /^the contract \(sha256 [0-9a-f]{64}\) is not the one the quorum's genesis pins \(sha256 [0-9a-f]{64}\)/,
+  );
+  assert.match(
+    vatPinProblem(pinned, source, 5_000_001)!,
+    /^the gas limit 5000001 is not the one the quorum's genesis pins \(5000000\)/,
+  );
 });

@@ -49,6 +49,7 @@ export type ConfigReason =
   | 'bad-admin-key'
   | 'bad-params'
   | 'bad-sturdy-key'
+  | 'bad-vat'
   | 'genesis-mismatch';
 
 export class QuorumConfigError extends Error {
@@ -109,6 +110,18 @@ export interface Genesis {
    * holding a secret (sturdyref.ts). Later sturdyrefs are registered through ordered messages.
    */
   readonly sturdyKeys: readonly string[];
+  /**
+   * What every member must run, when the genesis pins it (optional): a member started with
+   * another contract or gas limit would end some delivery differently and diverge, so the node
+   * refuses to start instead (cli/quorum/member-option.ts).
+   */
+  readonly vat?: VatPin;
+}
+
+/** The contract (sha256 of its source, hex) and gas limit every member of a quorum runs. */
+export interface VatPin {
+  readonly contractSha256: string;
+  readonly gasLimit: number;
 }
 
 /** The configuration in force during one epoch. Epoch 0 is the genesis configuration. */
@@ -262,10 +275,13 @@ export function checkGenesis(genesis: unknown): Genesis {
     'threshold',
     'version',
   ];
-  const own = Object.keys(g).sort();
+  const own = Object.keys(g)
+    .filter((k) => k !== 'vat')
+    .sort();
   if (own.length !== keys.length || own.some((k, i) => k !== keys[i])) {
-    refuse('malformed', `genesis: keys must be exactly ${keys.join(',')}`);
+    refuse('malformed', `genesis: keys must be exactly ${keys.join(',')} (and vat, optional)`);
   }
+  if (Object.hasOwn(g, 'vat')) checkVatPin(g.vat);
   if (g.version !== 1) refuse('malformed', 'genesis.version: must be 1');
   if (typeof g.name !== 'string' || !NAME.test(g.name)) {
     refuse('malformed', 'genesis.name: 1–64 of [a-z0-9-], not starting or ending with -');
@@ -291,6 +307,54 @@ export function checkGenesis(genesis: unknown): Genesis {
   return genesis as Genesis;
 }
 
+function checkVatPin(vat: unknown): void {
+  if (typeof vat !== 'object' || vat === null || Array.isArray(vat)) {
+    refuse('bad-vat', 'genesis.vat: not an object');
+  }
+  const v = vat as Record<string, unknown>;
+  const own = Object.keys(v).sort().join(',');
+  if (own !== 'contractSha256,gasLimit') {
+    refuse('bad-vat', 'genesis.vat: keys must be exactly contractSha256,gasLimit');
+  }
+  if (typeof v.contractSha256 !== 'string' || !HEX64.test(v.contractSha256)) {
+    refuse('bad-vat', 'genesis.vat.contractSha256: 64 lower-case hex digits');
+  }
+  if (typeof v.gasLimit !== 'number' || !Number.isSafeInteger(v.gasLimit) || v.gasLimit < 1) {
+    refuse('bad-vat', 'genesis.vat.gasLimit: a positive integer');
+  }
+}
+
+/** The pin of a contract source and gas limit (Genesis.vat). */
+export function vatPinOf(contractSource: string, gasLimit: number): VatPin {
+  return { contractSha256: contractSha256(contractSource), gasLimit };
+}
+
+/**
+ * Why a member must not run `contractSource` with `gasLimit` under this genesis (it pins
+ * others), or undefined. Running them anyway would diverge from the other members.
+ */
+export function vatPinProblem(
+  genesis: Genesis,
+  contractSource: string,
+  gasLimit: number,
+): string | undefined {
+  const pin = genesis.vat;
+  if (pin === undefined) return undefined;
+  const sha = contractSha256(contractSource);
+  if (sha !== pin.contractSha256) {
+    return `the contract (sha256 ${sha}) is not the one the quorum's genesis pins (sha256 ${pin.contractSha256}): every member runs the same code`;
+  }
+  if (gasLimit !== pin.gasLimit) {
+    return `the gas limit ${gasLimit} is not the one the quorum's genesis pins (${pin.gasLimit}): every member meters with it`;
+  }
+  return undefined;
+}
+
+/** sha256 (hex) of a contract source, as a genesis pins it. */
+export function contractSha256(source: string): string {
+  return createHash('sha256').update(source, 'utf8').digest('hex');
+}
+
 export interface GenesisInput {
   readonly name: string;
   readonly nonce: string;
@@ -299,6 +363,7 @@ export interface GenesisInput {
   readonly admin: string;
   readonly params?: Partial<QuorumParams>;
   readonly sturdyKeys?: readonly string[];
+  readonly vat?: VatPin;
 }
 
 /** Builds (sorting members and keys) and validates a genesis configuration. */
@@ -312,6 +377,7 @@ export function makeGenesis(input: GenesisInput): Genesis {
     admin: input.admin,
     params: { ...DEFAULT_PARAMS, ...input.params },
     sturdyKeys: [...(input.sturdyKeys ?? [])].sort(),
+    ...(input.vat !== undefined ? { vat: { ...input.vat } } : {}),
   };
   return deepFreeze(checkGenesis(genesis));
 }

@@ -28,38 +28,57 @@ export const DEFAULTS = {
   replicas: 3,
 } as const;
 
-const contract = obj(
-  'The contract: JavaScript source whose default export makes the vat root object. Give it ' +
-    'inline (source) or through a ConfigMap in the same namespace (configMapRef), not both.',
-  {
-    source: str('Inline JavaScript source of the contract.', {
-      minLength: 1,
-      maxLength: LIMITS.contractSourceMax,
-    }),
-    configMapRef: obj(
-      'A ConfigMap in the same namespace that holds the contract source.',
-      {
-        name: str('Name of the ConfigMap.', { minLength: 1, maxLength: 253 }),
-        key: str('Key in the ConfigMap whose value is the source.', {
-          default: DEFAULTS.configMapKey,
-          minLength: 1,
-          maxLength: 253,
-        }),
-      },
-      { required: ['name'] },
-    ),
-  },
-  {
-    'x-kubernetes-validations': [
-      {
-        rule: 'has(self.source) != has(self.configMapRef)',
-        message:
-          'contract: give exactly one of source (inline JavaScript) or configMapRef ' +
-          '(a ConfigMap holding it)',
-      },
-    ],
-  },
-);
+/**
+ * The members of a QuorumVat must all run the same code (a member restarted with other code
+ * would replay its transcript differently and diverge), so there the contract cannot change
+ * after creation; the operator also pins the source it created the quorum with (a change to the
+ * ConfigMap's content is reported, not rolled out).
+ */
+const contract = (sharedByMembers: boolean): Schema =>
+  obj(
+    'The contract: JavaScript source whose default export makes the vat root object. Give it ' +
+      'inline (source) or through a ConfigMap in the same namespace (configMapRef), not both.' +
+      (sharedByMembers
+        ? ' Immutable: every member runs the code the QuorumVat was created with.'
+        : ''),
+    {
+      source: str('Inline JavaScript source of the contract.', {
+        minLength: 1,
+        maxLength: LIMITS.contractSourceMax,
+      }),
+      configMapRef: obj(
+        'A ConfigMap in the same namespace that holds the contract source.',
+        {
+          name: str('Name of the ConfigMap.', { minLength: 1, maxLength: 253 }),
+          key: str('Key in the ConfigMap whose value is the source.', {
+            default: DEFAULTS.configMapKey,
+            minLength: 1,
+            maxLength: 253,
+          }),
+        },
+        { required: ['name'] },
+      ),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.source) != has(self.configMapRef)',
+          message:
+            'contract: give exactly one of source (inline JavaScript) or configMapRef ' +
+            '(a ConfigMap holding it)',
+        },
+        ...(sharedByMembers
+          ? [
+              {
+                rule: 'self == oldSelf',
+                message:
+                  'contract is immutable on a QuorumVat: every member must run the same code (create a new QuorumVat for a new contract)',
+              },
+            ]
+          : []),
+      ],
+    },
+  );
 
 const storage = obj(
   "The vat's data volume (a PersistentVolumeClaim per pod): its durable store and its own " +
@@ -143,7 +162,7 @@ const gasLimit = (sharedByMembers: boolean): Schema =>
   );
 
 const vatSpecProperties: Record<string, Schema> = {
-  contract,
+  contract: contract(false),
   image: str(
     "Container image of the vat node. Defaults to the operator's vat image (chart value " +
       'vatImage.repository:tag).',
@@ -203,6 +222,7 @@ export const quorumVatSpec = obj(
     'messages count once threshold members agree.',
   {
     ...vatSpecProperties,
+    contract: contract(true),
     gasLimit: gasLimit(true),
     replicas: int(
       'Number of members (n). Changed one member at a time: a new member joins as a learner, ' +

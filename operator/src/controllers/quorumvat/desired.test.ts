@@ -137,3 +137,28 @@ test('the sturdyref Secret: filled by the operator once the genesis exists, empt
   assert.equal(Buffer.from(s.data!.sturdyref!, 'base64').toString(), 'quorumvat://quorumQ/s/abc');
   assert.equal(s.metadata!.name, 'escrow-sturdyref');
 });
+
+test('members run the contract given (the pinned one), from the operator ConfigMap, never the user ConfigMap', () => {
+  const byRef: QuorumVat = {
+    ...qv,
+    spec: { ...qv.spec, contract: { configMapRef: { name: 'user-code', key: 'main.js' } } },
+  };
+  const objs = desiredQuorumVat(byRef, 'pinned source', settings, plan);
+  const cm = objs.find((o) => o.kind === 'ConfigMap') as V1ConfigMap;
+  assert.equal(cm.data!['contract.js'], 'pinned source');
+  const sts = objs.find((o) => o.kind === 'StatefulSet') as V1StatefulSet;
+  const volume = sts.spec!.template.spec!.volumes!.find((v) => v.name === 'contract')!;
+  assert.equal(volume.configMap!.name, cm.metadata!.name);
+  assert.ok(
+    !JSON.stringify(sts).includes('user-code'),
+    'no member mounts the ConfigMap whose content may change',
+  );
+  // The same source: the same pod template (no roll), whichever way the spec gives it.
+  const inline = desiredQuorumVat(
+    { ...qv, spec: { ...qv.spec, contract: { source: 'pinned source' } } },
+    'pinned source',
+    settings,
+    plan,
+  ).find((o) => o.kind === 'StatefulSet') as V1StatefulSet;
+  assert.deepEqual(inline.spec!.template, sts.spec!.template);
+});

@@ -220,7 +220,10 @@ export function desiredQuorumVat(
   p: QuorumVatPlan,
 ): KubernetesObject[] {
   const owner = ownerOf(qv);
-  const cm = configMap(owner, qv.spec, '');
+  // Members mount the operator's ConfigMap with the source given (the pinned one once the
+  // genesis exists), never the user's: its content may change under a running quorum.
+  const spec = { ...qv.spec, contract: { source: contractSource } };
+  const cm = configMap(owner, spec, '');
   const { 'publish-sturdyref.mjs': _unused, ...data } = cm.data ?? {};
   const image = qv.spec.image ?? settings.vatImage;
   return [
@@ -234,7 +237,7 @@ export function desiredQuorumVat(
     memberStatefulSet(
       statefulSet({
         owner,
-        spec: qv.spec,
+        spec,
         replicas: p.statefulSetReplicas,
         settings,
         contractHash: contractHash(contractSource),

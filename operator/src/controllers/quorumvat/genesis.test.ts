@@ -5,6 +5,7 @@ import {
   adminKeySecret,
   adminKeysOf,
   buildGenesis,
+  CONTRACT_KEY,
   chainConfigMap,
   GENESIS_KEY,
   genesisConfigMap,
@@ -15,7 +16,7 @@ import {
   quorumSturdyref,
   recordsOf,
 } from './genesis.ts';
-import { parseSturdyRef, quorumVatIdOf, sturdyKey } from './quorum-lib.ts';
+import { parseSturdyRef, quorumVatIdOf, sturdyKey, vatPinOf } from './quorum-lib.ts';
 
 const owner = {
   kind: 'QuorumVat' as const,
@@ -24,6 +25,7 @@ const owner = {
   uid: '0b6f1c2e-7d3a-4c55-9e21-5f0a8b7c6d4e',
 };
 const members = (await makeTestMembers(3)).map((m) => m.vatId);
+const CONTRACT_SOURCE = 'export function buildRootObject() { return harden({}); }';
 
 test('the administrator key round-trips through its Secret; a swapped or damaged one is refused', () => {
   const keys = newAdminKeys();
@@ -110,11 +112,23 @@ test('genesis names: any Kubernetes name becomes a valid genesis name', () => {
 test('the genesis ConfigMap is immutable, names the quorum VatID, and is checked when read', () => {
   const keys = newAdminKeys();
   const g = buildGenesis({ name: 'escrow', uid: owner.uid, members, threshold: 2, keys });
-  const cm = genesisConfigMap(owner, g);
+  const cm = genesisConfigMap(owner, g, CONTRACT_SOURCE);
   assert.equal(cm.immutable, true);
   assert.equal(cm.metadata!.name, 'escrow-genesis');
   assert.equal(cm.data![QUORUM_KEY], quorumVatIdOf(g));
-  assert.deepEqual(genesisOf(cm, owner.uid), { genesis: g, quorum: quorumVatIdOf(g) });
+  // The contract the quorum vat is created with is pinned beside its genesis.
+  assert.equal(cm.data![CONTRACT_KEY], CONTRACT_SOURCE);
+  assert.deepEqual(genesisOf(cm, owner.uid), {
+    genesis: g,
+    quorum: quorumVatIdOf(g),
+    contract: CONTRACT_SOURCE,
+  });
+  // Made before contracts were pinned: no contract, the genesis still reads.
+  const { [CONTRACT_KEY]: _pinned, ...older } = cm.data!;
+  assert.deepEqual(genesisOf({ ...cm, data: older }, owner.uid), {
+    genesis: g,
+    quorum: quorumVatIdOf(g),
+  });
   const r = (x: unknown) => (x as { problem?: string }).problem ?? '';
   assert.match(r(genesisOf(cm, 'another-uid')), /does not belong/);
   const tampered = JSON.parse(cm.data![GENESIS_KEY]!);
@@ -158,4 +172,14 @@ test("the quorum's sturdyref: the quorum VatID, the operator's secret, member po
     g.members.map((m, i) => `/dns4/escrow-${i}.escrow.ns.svc.cluster.local/tcp/4001/p2p/${m}`),
   );
   assert.deepEqual(g.sturdyKeys, [sturdyKey(ref.secret)], 'it redeems with a genesis key');
+});
+
+test('the genesis pins the contract and gas limit the members must run', () => {
+  const keys = newAdminKeys();
+  const vat = vatPinOf(CONTRACT_SOURCE, 7_000_000);
+  const g = buildGenesis({ name: 'escrow', uid: owner.uid, members, threshold: 2, keys, vat });
+  assert.deepEqual(g.vat, vat);
+  const unpinned = buildGenesis({ name: 'escrow', uid: owner.uid, members, threshold: 2, keys });
+  assert.equal(unpinned.vat, undefined);
+  assert.notEqual(quorumVatIdOf(g), quorumVatIdOf(unpinned));
 });

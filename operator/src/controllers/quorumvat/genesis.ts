@@ -16,11 +16,17 @@ import {
   makeGenesis,
   quorumVatIdOf,
   sturdyKey,
+  type VatPin,
 } from './quorum-lib.ts';
 
 export const GENESIS_KEY = 'genesis.json';
 export const CHAIN_KEY = 'chain.json';
 export const QUORUM_KEY = 'quorum';
+/**
+ * The contract the quorum vat was created with, pinned beside its genesis: members always run
+ * this one (a member restarted with other code would diverge), whatever the spec says later.
+ */
+export const CONTRACT_KEY = 'contract.js';
 
 /** The operator's secrets for one quorum: never in a pod, never in status. */
 export interface AdminKeys {
@@ -99,8 +105,10 @@ export function genesisName(name: string): string {
 
 /**
  * The genesis of a QuorumVat: its first members (VatIDs the pods reported), the threshold, the
- * administrator's and the bootstrap sturdyref's public keys. The nonce is the resource's uid, so
- * a QuorumVat deleted and created again under the same name is a different quorum vat.
+ * administrator's and the bootstrap sturdyref's public keys, and the contract and gas limit
+ * every member must run (a member node started with others refuses to start). The nonce is the
+ * resource's uid, so a QuorumVat deleted and created again under the same name is a different
+ * quorum vat.
  */
 export function buildGenesis(input: {
   name: string;
@@ -108,6 +116,7 @@ export function buildGenesis(input: {
   members: readonly string[];
   threshold: number;
   keys: AdminKeys;
+  vat?: VatPin;
 }): Genesis {
   const nonce = input.uid.replace(/-/g, '').toLowerCase();
   return makeGenesis({
@@ -119,11 +128,15 @@ export function buildGenesis(input: {
     threshold: input.threshold,
     admin: input.keys.publicKey,
     sturdyKeys: [sturdyKey(input.keys.sturdySecret)],
+    ...(input.vat !== undefined ? { vat: input.vat } : {}),
   });
 }
 
-/** The genesis ConfigMap: immutable (the quorum VatID is its hash), readable by the members. */
-export function genesisConfigMap(owner: Owner, genesis: Genesis): V1ConfigMap {
+/**
+ * The genesis ConfigMap: immutable (the quorum VatID is its hash), readable by the members,
+ * with the contract source the members run (pinned: see CONTRACT_KEY).
+ */
+export function genesisConfigMap(owner: Owner, genesis: Genesis, contract: string): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -134,7 +147,11 @@ export function genesisConfigMap(owner: Owner, genesis: Genesis): V1ConfigMap {
       ownerReferences: [ownerReference(owner)],
     },
     immutable: true,
-    data: { [GENESIS_KEY]: canonicalJson(genesis), [QUORUM_KEY]: quorumVatIdOf(genesis) },
+    data: {
+      [GENESIS_KEY]: canonicalJson(genesis),
+      [QUORUM_KEY]: quorumVatIdOf(genesis),
+      [CONTRACT_KEY]: contract,
+    },
   };
 }
 
@@ -163,11 +180,14 @@ export function chainConfigMap(
   };
 }
 
-/** The genesis from its ConfigMap, checked: it must hash to the quorum VatID stored beside it. */
+/**
+ * The genesis from its ConfigMap, checked: it must hash to the quorum VatID stored beside it;
+ * with the pinned contract (absent in a ConfigMap made before contracts were pinned).
+ */
 export function genesisOf(
   cm: V1ConfigMap,
   ownerUid: string,
-): { genesis: Genesis; quorum: string } | { problem: string } {
+): { genesis: Genesis; quorum: string; contract?: string } | { problem: string } {
   const name = cm.metadata?.name;
   if (!cm.metadata?.ownerReferences?.some((r) => r.uid === ownerUid)) {
     return { problem: `ConfigMap ${name} exists but does not belong to this QuorumVat` };
@@ -180,7 +200,8 @@ export function genesisOf(
         problem: `ConfigMap ${name}: the genesis does not hash to ${cm.data?.[QUORUM_KEY]}`,
       };
     }
-    return { genesis, quorum };
+    const contract = cm.data?.[CONTRACT_KEY];
+    return { genesis, quorum, ...(contract ? { contract } : {}) };
   } catch (err) {
     return { problem: `ConfigMap ${name}: not a valid genesis (${(err as Error).message})` };
   }

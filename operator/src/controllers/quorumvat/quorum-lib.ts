@@ -25,6 +25,8 @@ export {
   type QuorumConfig as ChainConfig,
   QuorumConfigError,
   quorumVatIdOf,
+  type VatPin,
+  vatPinOf,
 } from '../../../../vat-node/src/quorum/config.ts';
 export { canonicalJson } from '../../../../vat-node/src/vattp/codec.ts';
 export { makeSigner } from '../../../../vat-node/src/vattp/signing.ts';

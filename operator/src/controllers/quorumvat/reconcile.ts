@@ -63,8 +63,14 @@ import {
   type Step,
   thresholdFor,
 } from './planner.ts';
-import { type ChainConfig, type Genesis, makeSigner, requestChange } from './quorum-lib.ts';
-import { quorumVatStatus, reportedVatId } from './status.ts';
+import {
+  type ChainConfig,
+  type Genesis,
+  makeSigner,
+  requestChange,
+  vatPinOf,
+} from './quorum-lib.ts';
+import { contractDrift, quorumVatStatus, reportedVatId } from './status.ts';
 
 /** How long a sent change may stay unordered before the same request is sent again. */
 const CHANGE_RETRY_MS = 30_000;
@@ -161,9 +167,11 @@ export async function reconcileQuorumVat(
       .sort((a, b) => Number(nodeReady(b)) - Number(nodeReady(a)))
       .map((p) => ({ pod: p.metadata!.name!, ip: p.status!.podIP! }));
 
-  let problem: { reason: string; message: string } | undefined;
   const contract = await contractSource(ctx.api.core, namespace, qv.spec.contract);
-  if (!contract.ok) problem = { reason: contract.reason, message: contract.message };
+  const contractProblem = contract.ok
+    ? undefined
+    : { reason: contract.reason, message: contract.message };
+  let problem: { reason: string; message: string } | undefined = contractProblem;
 
   const keys = await adminKeys(ctx, qv);
   if ('problem' in keys) problem ??= { reason: 'AdminKeyInvalid', message: keys.problem };
@@ -182,10 +190,13 @@ export async function reconcileQuorumVat(
   };
   let step: Step = plan(input);
   if (!genesisCm && step.kind === 'genesis' && !problem && !('problem' in keys)) {
-    genesisCm = await createGenesis(ctx, qv, step, keys);
+    genesisCm = await createGenesis(ctx, qv, step, keys, contract.ok ? contract.source : '');
   }
 
   let quorum: { genesis: Genesis; vatId: string } | undefined;
+  /** The contract the members run: the pinned one once the genesis exists. */
+  let running = contract.ok ? contract.source : undefined;
+  let contractChanged: { reason: string; message: string } | undefined;
   let chainConfig: ChainConfig | undefined;
   const readyMembers = new Set<string>();
   const stalled: string[] = [];
@@ -196,6 +207,12 @@ export async function reconcileQuorumVat(
       step = { kind: 'wait', reason: 'GenesisInvalid', message: g.problem };
     } else {
       quorum = { genesis: g.genesis, vatId: g.quorum };
+      if (g.contract !== undefined) {
+        running = g.contract;
+        contractChanged = contractDrift(contract, g.contract);
+        // The members need nothing of the spec's contract any more.
+        if (problem === contractProblem) problem = undefined;
+      }
       const chainCm = await readOptional(() =>
         ctx.api.core.readNamespacedConfigMap({ namespace, name: n.chain }),
       );
@@ -238,8 +255,8 @@ export async function reconcileQuorumVat(
 
   // Objects (the StatefulSet last, sized by the planner).
   let hash: string | undefined;
-  if (contract.ok) {
-    hash = contractHash(contract.source);
+  if (running !== undefined) {
+    hash = contractHash(running);
     const replicas = step.kind === 'scale' ? step.replicas : current;
     const threshold = input.config?.threshold ?? thresholdFor(qv.spec.replicas, qv.spec.threshold);
     const sturdyref =
@@ -247,7 +264,7 @@ export async function reconcileQuorumVat(
         ? quorumSturdyref(owner, quorum.genesis, keys, (v) => pods.find((p) => p.vatId === v)?.name)
         : undefined;
     try {
-      for (const obj of desiredQuorumVat(qv, contract.source, ctx.settings, {
+      for (const obj of desiredQuorumVat(qv, running, ctx.settings, {
         statefulSetReplicas: replicas,
         threshold,
         ...(sturdyref ? { sturdyref } : {}),
@@ -295,6 +312,7 @@ export async function reconcileQuorumVat(
         : {}),
       readyMembers,
       stalled,
+      ...(contractChanged ? { contractChanged } : {}),
       now,
       ...extra,
     });
@@ -366,6 +384,7 @@ async function createGenesis(
   qv: QuorumVat,
   step: Extract<Step, { kind: 'genesis' }>,
   keys: AdminKeys,
+  contract: string,
 ): Promise<V1ConfigMap> {
   const owner = ownerOf(qv);
   const namespace = owner.namespace;
@@ -375,12 +394,14 @@ async function createGenesis(
     members: step.voters,
     threshold: step.threshold,
     keys,
+    // What the members run, pinned: the CRD default fills gasLimit in.
+    vat: vatPinOf(contract, qv.spec.gasLimit),
   });
   let cm: V1ConfigMap;
   try {
     cm = await ctx.api.core.createNamespacedConfigMap({
       namespace,
-      body: genesisConfigMap(owner, genesis),
+      body: genesisConfigMap(owner, genesis, contract),
     });
   } catch (err) {
     if (statusCode(err) !== 409) throw err;

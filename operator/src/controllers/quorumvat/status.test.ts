@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { plan } from './planner.ts';
-import { quorumVatStatus, reportedVatId } from './status.ts';
+import { contractDrift, quorumVatStatus, reportedVatId } from './status.ts';
 
 const pods = [0, 1, 2].map((i) => ({ ordinal: i, name: `q-${i}`, ready: true, vatId: `v${i}` }));
 const config = { epoch: 4, voters: ['v0', 'v1', 'v2'], learners: [], threshold: 2 };
@@ -169,4 +169,36 @@ test('a voting member whose ordering stalls: Degraded (OrderingStalled), saying 
   assert.equal(degraded.reason, 'OrderingStalled');
   assert.match(degraded.message, /^q-0: inputs wait and nothing was decided/);
   assert.equal(s.conditions!.find((c) => c.type === 'Ready')!.status, 'True', 'it still serves');
+});
+
+test('a contract that is not the pinned one: Degraded (ContractChanged), still Ready', () => {
+  const pinned = 'export function buildRootObject() { return harden({ v: () => 1 }); }';
+  assert.equal(contractDrift({ ok: true, source: pinned }, pinned), undefined);
+  const changed = contractDrift({ ok: true, source: `${pinned}\n// v2` }, pinned)!;
+  assert.equal(changed.reason, 'ContractChanged');
+  assert.match(
+    changed.message,
+    /^the spec's contract \(sha256 [0-9a-f]{64}\) is not the one in force/,
+  );
+  assert.match(
+    changed.message,
+    /members keep running the contract the quorum vat was created with/,
+  );
+  const gone = contractDrift(
+    {
+      ok: false,
+      reason: 'ContractNotFound',
+      message: 'ConfigMap code (the contract) does not exist',
+    },
+    pinned,
+  )!;
+  assert.equal(gone.reason, 'ContractChanged');
+  assert.match(
+    gone.message,
+    /^ConfigMap code \(the contract\) does not exist; the members keep running/,
+  );
+  const s = observe({ readyMembers: new Set(['q-0', 'q-1', 'q-2']), contractChanged: changed });
+  assert.equal(cond(s, 'Degraded').status, 'True');
+  assert.equal(cond(s, 'Degraded').reason, 'ContractChanged');
+  assert.equal(cond(s, 'Ready').status, 'True', 'the quorum serves on with the pinned contract');
 });

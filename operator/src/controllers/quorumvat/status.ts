@@ -2,8 +2,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PendingChange, QuorumVatStatus } from '../../api/v1alpha1/types.ts';
 import { type ConditionInput, conditions } from '../common/conditions.ts';
+import type { ContractResult } from '../common/contract.ts';
 import { STURDYREF_KEY } from '../common/names.ts';
 import { nodeFailure } from '../common/pods.ts';
+import { contractHash } from '../vat/desired.ts';
 import { IDENTITY_CONTAINER } from './desired.ts';
 import { memberStates, type PlannerInput, type Step, tolerates } from './planner.ts';
 
@@ -23,6 +25,8 @@ export interface QuorumObservation {
   readyMembers?: ReadonlySet<string>;
   /** Voting members whose ordering says inputs wait and nothing was decided for a while. */
   stalled?: readonly string[];
+  /** The spec's contract is not the pinned one the members run (contractDrift). */
+  contractChanged?: { reason: string; message: string };
   pendingChange?: PendingChange;
   /** Progress of the change in flight, when there is one (requested, waiting, unreachable). */
   change?: { reason: string; message: string };
@@ -115,7 +119,9 @@ export function quorumVatStatus(o: QuorumObservation): QuorumVatStatus {
               reason: 'OrderingStalled',
               message: `${o.stalled.join(', ')}: inputs wait and nothing was decided for longer than the view timeout (fewer than k members reachable, or faulty leaders)`,
             }
-          : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no fault seen' };
+          : o.contractChanged
+            ? { type: 'Degraded', status: 'True', ...o.contractChanged }
+            : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no fault seen' };
   return {
     observedGeneration: o.generation,
     conditions: conditions(
@@ -143,5 +149,23 @@ export function quorumVatStatus(o: QuorumObservation): QuorumVatStatus {
       : {}),
     ...(o.pendingChange ? { pendingChange: o.pendingChange } : {}),
     ...(o.contractHash ? { contractHash: o.contractHash } : {}),
+  };
+}
+
+/**
+ * The spec's contract is not the one the quorum vat was created with (the spec's inline source
+ * cannot change, but a ConfigMap's content can, or the ConfigMap can go): said, not rolled out.
+ */
+export function contractDrift(
+  spec: ContractResult,
+  pinned: string,
+): { reason: string; message: string } | undefined {
+  const keep = `the members keep running the contract the quorum vat was created with (sha256 ${contractHash(pinned)}): a quorum vat's contract cannot change (a member restarted with other code would diverge); restore it, or create a new QuorumVat for new code`;
+  if (!spec.ok) return { reason: 'ContractChanged', message: `${spec.message}; ${keep}` };
+  const now = contractHash(spec.source);
+  if (now === contractHash(pinned)) return undefined;
+  return {
+    reason: 'ContractChanged',
+    message: `the spec's contract (sha256 ${now}) is not the one in force; ${keep}`,
   };
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assembleCertificate } from '../../quorum/certificate.ts';
 import { ConfigChain, changeStatement, requestChange } from '../../quorum/chain.ts';
-import { makeGenesis, quorumVatIdOf } from '../../quorum/config.ts';
+import { makeGenesis, quorumVatIdOf, vatPinOf } from '../../quorum/config.ts';
 import { chainDocument } from '../../quorum/status.ts';
 import { makeTestKey } from '../../quorum/testing.ts';
 import { loadOrCreateIdentity } from '../../vattp/identity.ts';
@@ -92,4 +92,35 @@ test('refused: no key yet, a chain of something else, a chain without a genesis;
     usage(/^--quorum-chain: only with --quorum-genesis/),
   );
   assert.equal(await memberQuorum(node(dirs[0]!, { quorumGenesis: undefined })), undefined);
+});
+
+test('a genesis that pins the contract and gas: a node with another contract or gas limit is refused, naming the flag', async (t) => {
+  const dir = mkdtempSync(join(root, 'pin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const contract = join(dir, 'bank.js');
+  const other = join(dir, 'other.js');
+  writeFileSync(contract, 'export function buildRootObject() { return harden({}); }\n');
+  writeFileSync(other, 'export function buildRootObject() { return harden({ x: 1 }); }\n');
+  const pinned = makeGenesis({
+    ...genesis,
+    vat: vatPinOf(readFileSync(contract, 'utf8'), 5_000_000),
+  });
+  const at = (over: Partial<Config<'node'>>) =>
+    memberQuorum(node(dirs[0]!, { quorumGenesis: pinned, contract, gas: 5_000_000, ...over }));
+  assert.deepEqual(await at({}), { genesis: pinned, records: [] });
+  await assert.rejects(
+    at({ contract: other }),
+    usage(
+      /^--contract: .*other\.js: the contract \(sha256 [0-9a-f]{64}\) is not the one the quorum's genesis pins \(sha256 [0-9a-f]{64}\): every member runs the same code$/,
+    ),
+  );
+  await assert.rejects(
+    at({ gas: 5_000_001 }),
+    usage(/^--gas: the gas limit 5000001 is not the one the quorum's genesis pins \(5000000\)/),
+  );
+  // Without a pin any contract and gas start (as before).
+  assert.deepEqual(await memberQuorum(node(dirs[0]!, { contract: other, gas: 1 })), {
+    genesis,
+    records: [],
+  });
 });

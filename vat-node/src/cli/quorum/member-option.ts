@@ -1,14 +1,22 @@
 /**
  * `quorumvat node --quorum-genesis FILE [--quorum-chain FILE]`: the quorum a member node runs,
  * checked before anything starts. The genesis was checked when the flag was read; here the
- * chain must verify from it, and this node's VatID (the key in --data-dir) must be a member or
- * a learner of the configuration the chain leads to. Every refusal is one UsageError line
+ * chain must verify from it, this node's VatID (the key in --data-dir) must be a member or a
+ * learner of the configuration the chain leads to, and its contract and gas limit must be the
+ * ones the genesis pins, if it pins them. Every refusal is one UsageError line
  * naming the flag (exit 2): a node that is no member must not start as one.
  */
+import { readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChainError, type ChainRecord, ConfigChain } from '../../quorum/chain.ts';
-import { type Genesis, isLearner, isMember, quorumVatIdOf } from '../../quorum/config.ts';
+import {
+  type Genesis,
+  isLearner,
+  isMember,
+  quorumVatIdOf,
+  vatPinProblem,
+} from '../../quorum/config.ts';
 import { readChainDocument } from '../../quorum/status.ts';
 import { KEY_FILE, loadOrCreateIdentity } from '../../vattp/identity.ts';
 import type { Config } from '../config.ts';
@@ -28,6 +36,7 @@ export async function memberQuorum(config: Config<'node'>): Promise<MemberQuorum
     return undefined;
   }
   const quorum = quorumVatIdOf(genesis);
+  checkVatPin(config, genesis);
   let chain = new ConfigChain(quorum, genesis);
   if (config.quorumChain !== undefined) {
     try {
@@ -65,4 +74,16 @@ export async function memberQuorum(config: Config<'node'>): Promise<MemberQuorum
     throw noMember(`this node (VatID ${vatId})`);
   }
   return { genesis, records: chain.records };
+}
+
+/**
+ * A genesis that pins the contract and gas limit (quorum genesis --contract): this node must run
+ * exactly those, or it would end some delivery differently from the others and diverge.
+ */
+function checkVatPin(config: Config<'node'>, genesis: Genesis): void {
+  if (genesis.vat === undefined) return;
+  const problem = vatPinProblem(genesis, readFileSync(config.contract, 'utf8'), config.gas);
+  if (problem === undefined) return;
+  const flag = problem.startsWith('the contract') ? `--contract: ${config.contract}:` : '--gas:';
+  throw new UsageError(`${flag} ${problem}`, 'node');
 }

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkRedeemProof, parseSturdyRef, redeemProof } from '../../kernel/sturdyref.ts';
-import { faultTolerance, quorumVatIdOf } from '../../quorum/config.ts';
+import { DEFAULT_GAS_LIMIT } from '../../liveslots/defaults.ts';
+import { contractSha256, faultTolerance, quorumVatIdOf } from '../../quorum/config.ts';
 import { makeTestKey, makeTestMembers } from '../../quorum/testing.ts';
 import type { Config } from '../config.ts';
 import { UsageError } from '../parse.ts';
@@ -20,6 +24,7 @@ const genesisOf = (over: Partial<Config<'quorum genesis'>>) =>
     quorumName: 'bank',
     nonce: 'ab'.repeat(16),
     viewTimeout: 2000,
+    gas: DEFAULT_GAS_LIMIT,
     out: '/unused',
     ...over,
   } as Config<'quorum genesis'>);
@@ -77,6 +82,28 @@ test('refusals name their flag', () => {
   );
   const many = Array.from({ length: 65 }, (_, i) => pool[i % 8]!);
   assert.throws(() => genesisOf({ member: many, threshold: 40 }), usage(/^--member: /));
+});
+
+test('--contract pins the contract (sha256) and --gas in the genesis; --gas alone is refused', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'qv-genesis-pin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bank.js');
+  const source = 'export function buildRootObject() { return harden({}); }\n';
+  writeFileSync(file, source);
+  assert.equal(genesisOf({}).vat, undefined, 'no --contract: nothing pinned');
+  assert.deepEqual(genesisOf({ contract: file }).vat, {
+    contractSha256: contractSha256(source),
+    gasLimit: DEFAULT_GAS_LIMIT,
+  });
+  assert.deepEqual(genesisOf({ contract: file, gas: 123_456 }).vat, {
+    contractSha256: contractSha256(source),
+    gasLimit: 123_456,
+  });
+  assert.notEqual(quorumVatIdOf(genesisOf({ contract: file })), quorumVatIdOf(genesisOf({})));
+  assert.throws(
+    () => genesisOf({ gas: 123_456 }),
+    usage(/^--gas: only with --contract \(the genesis pins both\)$/),
+  );
 });
 
 test('sturdyref: the URI of a genesis sturdy key opens the quorum VatID, with the member hints given', () => {

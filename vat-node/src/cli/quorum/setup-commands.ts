@@ -11,7 +11,9 @@
  * Each prints one line on stdout; a mistake is a UsageError naming the flag (exit 2).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { formatSturdyRef } from '../../kernel/sturdyref.ts';
+import { DEFAULT_GAS_LIMIT } from '../../liveslots/defaults.ts';
 import {
   describeFaultTolerance,
   type Genesis,
@@ -20,6 +22,7 @@ import {
   QuorumConfigError,
   quorumVatIdOf,
   toleranceOf,
+  vatPinOf,
 } from '../../quorum/config.ts';
 import { loadOrCreateIdentity } from '../../vattp/identity.ts';
 import { type Config, EXIT } from '../config.ts';
@@ -98,6 +101,13 @@ export function genesisFromConfig(config: Config<'quorum genesis'>): Genesis {
   if (dupMember) throw new UsageError(`--member: ${dupMember} given twice`, command);
   const dupKey = twice(config.sturdyKey);
   if (dupKey) throw new UsageError(`--sturdy-key: ${dupKey} given twice`, command);
+  if (config.contract === undefined && config.gas !== DEFAULT_GAS_LIMIT) {
+    throw new UsageError('--gas: only with --contract (the genesis pins both)', command);
+  }
+  const vat =
+    config.contract === undefined
+      ? undefined
+      : vatPinOf(readFileSync(config.contract, 'utf8'), config.gas);
   try {
     return makeGenesis({
       name: config.quorumName,
@@ -107,6 +117,7 @@ export function genesisFromConfig(config: Config<'quorum genesis'>): Genesis {
       admin: config.admin,
       params: { viewTimeoutMs: config.viewTimeout },
       sturdyKeys: config.sturdyKey,
+      ...(vat !== undefined ? { vat } : {}),
     });
   } catch (e) {
     if (!(e instanceof QuorumConfigError)) throw e;

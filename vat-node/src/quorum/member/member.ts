@@ -35,9 +35,9 @@
  * option restoreHeapByReplay), so heap-only contract state survives it as on the others.
  *
  * State transfer: at every checkpoint height the member's statement also signs a digest of its
- * committed kernel state (snapshot.ts); once k members certified one, it serves that state
- * (snapshot-protocol.ts), and a host that starts with an empty store or too far behind installs
- * a certified one before its kernel opens the store (restoreFromCheckpoint).
+ * committed kernel state; once k members certified one, it serves that state, and a host that
+ * starts with an empty store or too far behind installs a certified one before its kernel opens
+ * the store (state-transfer.ts).
  *
  * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; what an
  * operator sees of the ordering, as events, is events.ts.
@@ -46,8 +46,6 @@
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
  * (bootstrapKeys), whose secrets no member holds.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EventSink, VatEvent } from '../../events/events.ts';
 import { type Kernel, type KernelOptions, KernelStopping } from '../../kernel/kernel.ts';
 import type { CrankOutcome, Delivery } from '../../liveslots/protocol.ts';
@@ -56,7 +54,6 @@ import type { VatId } from '../../protocol/identity.ts';
 import type { Sequenced, VatMessage } from '../../protocol/messages.ts';
 import { vatMessage } from '../../protocol/validate.ts';
 import { chainHash, entryJson, GENESIS_HASH } from '../../store/chain.ts';
-import { DB_FILE, KernelDB, type StoreImage } from '../../store/kernel-db.ts';
 import type { KernelPort, Transport } from '../../transport/types.ts';
 import { messageJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
@@ -77,7 +74,6 @@ import {
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../ordering/driver.ts';
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
-import { checkpointValue } from '../ordering/statements.ts';
 import type { Block, Input } from '../ordering/types.ts';
 import { type ChainDocument, chainDocument } from '../status.ts';
 import { type ChangeOutcome, Changes, inAny, type SignedChange } from './changes.ts';
@@ -85,32 +81,11 @@ import { memberEventOf } from './events.ts';
 import { OrderingLink } from './ordering-link.ts';
 import { type EpochEntry, OrderingStore } from './ordering-store.ts';
 import { resumeState, type Tip } from './resume.ts';
-import {
-  agreedRows,
-  type EpochRoot,
-  imageOf,
-  type Snapshot,
-  snapshotProblem,
-  stateDigestOf,
-  TIP_ROW,
-} from './snapshot.ts';
-import {
-  fetchQuorumSnapshot,
-  MAX_SNAPSHOT_BYTES,
-  parseSnapshot,
-  type SnapshotHeader,
-  SnapshotUnreachable,
-  serveQuorumSnapshot,
-} from './snapshot-protocol.ts';
+import { type SnapshotHeader, serveQuorumSnapshot } from './snapshot-protocol.ts';
+import { StateTransfer } from './state-transfer.ts';
 
 export const MEMBER_REFUSES_HOST =
   'this node is a member of a quorum vat: a member never acts alone (everything its vat does comes through the agreed order)';
-
-/** How long a member may take to answer a snapshot request, and to send a whole snapshot. */
-const SNAPSHOT_REACH_MS = 3_000;
-const SNAPSHOT_TRANSFER_MS = 120_000;
-/** Where a member keeps the snapshot it serves (in its data directory). */
-export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
 /** Inputs kept while the member starts (before the ordering runs). */
 const MAX_EARLY_INPUTS = 10_000;
@@ -134,16 +109,6 @@ type MemberKernel = KernelPort &
     | 'unackedCounts'
     | 'storeImage'
   >;
-
-/** The state at a checkpoint height, kept until k members certify it (then it is served). */
-interface Candidate {
-  readonly height: number;
-  readonly hash: string;
-  readonly state: string;
-  readonly rows: readonly (readonly [string, string])[];
-  readonly epochs: readonly EpochRoot[];
-  readonly heap: Pick<StoreImage, 'checkpoint' | 'transcript'>;
-}
 
 export interface QuorumMemberOptions {
   readonly genesis: Genesis;
@@ -194,12 +159,7 @@ export class QuorumMember implements KernelPort, Transport {
   #stopping = false;
   #round = 0;
   #leader: VatId | undefined;
-  /** States at checkpoint heights not yet certified (at most a few). */
-  readonly #candidates = new Map<number, Candidate>();
-  /** The latest certified state, serialized, as the snapshot protocol serves it. */
-  #served: { height: number; bytes: Uint8Array } | undefined;
-  /** The checkpoint this host installed at start, if it did. */
-  #restoredFrom: { height: number; peer: VatId } | undefined;
+  readonly #transfer: StateTransfer;
 
   /**
    * Checks the chain: the given records (--quorum-chain) or the ones this member stored,
@@ -245,6 +205,17 @@ export class QuorumMember implements KernelPort, Transport {
       send: (to, bytes) => this.#link.send(to, bytes),
       fetchChain: (peer, signal) => fetchQuorumChain(opts.host, peer, signal, this.quorum),
       grew: () => this.#chainGrew(),
+    });
+    this.#transfer = new StateTransfer({
+      quorum: this.quorum,
+      self: this.vatId,
+      host: opts.host,
+      dataDir: opts.dataDir,
+      store: this.#store,
+      epochs: this.#epochs,
+      chain: () => this.#chain,
+      newerChain: (enough) => this.#fetchNewerChain(enough),
+      events: opts.events,
     });
   }
 
@@ -324,12 +295,12 @@ export class QuorumMember implements KernelPort, Transport {
 
   /** The stable checkpoint this host installed at start (state transfer), if it did. */
   get restoredFrom(): { readonly height: number; readonly peer: VatId } | undefined {
-    return this.#restoredFrom;
+    return this.#transfer.restoredFrom;
   }
 
   /** The height of the certified state this member serves to hosts catching up, if any. */
   get servedCheckpoint(): number | undefined {
-    return this.#served?.height;
+    return this.#transfer.servedHeight;
   }
 
   /** The last batch this member executed, and its transcript hash after it. */
@@ -464,7 +435,8 @@ export class QuorumMember implements KernelPort, Transport {
         ? { checkpointInterval: this.#opts.checkpointInterval }
         : {}),
       ...(this.#opts.keepDecided !== undefined ? { keepDecided: this.#opts.keepDecided } : {}),
-      stateDigest: (height) => this.#stateAt(height),
+      stateDigest: (height) =>
+        this.#transfer.stateAt(height, this.#kernel?.storeImage(), this.#executed),
       ...(safety !== undefined ? { safety } : {}),
       ...(resume !== undefined ? { resume } : {}),
     };
@@ -493,7 +465,7 @@ export class QuorumMember implements KernelPort, Transport {
     });
     await this.#link.start();
     await serveQuorumChain(this.#opts.host, () => chainDocument(this.#chain));
-    this.#loadServed();
+    this.#transfer.loadServed();
     await serveQuorumSnapshot(this.#opts.host, this.quorum, {
       allowed: (peer) => peer !== this.vatId && this.#knows(peer),
       answer: (after) => this.answerSnapshot(after),
@@ -582,218 +554,26 @@ export class QuorumMember implements KernelPort, Transport {
   // ----------------------------------------------------------------- state transfer
 
   /**
-   * Asked by the replica at each checkpoint height, right after the batch that reached it
-   * (everything committed, nothing in flight): the state digest its checkpoint statement signs
-   * with the transcript hash (snapshot.ts). The state is kept until k members certify it.
-   */
-  #stateAt(height: number): string {
-    const image = this.#kernel?.storeImage();
-    const epochs = this.#epochRoots(height);
-    if (image === undefined) return stateDigestOf([], epochs);
-    const rows = agreedRows(image.rows);
-    const heap = { checkpoint: image.checkpoint, transcript: image.transcript };
-    const state = stateDigestOf(rows, epochs, heap);
-    if (this.#executed.height === height) {
-      this.#candidates.set(height, {
-        height,
-        hash: this.#executed.hash,
-        state,
-        rows,
-        epochs,
-        heap,
-      });
-      for (const h of this.#candidates.keys()) if (h < height) this.#candidates.delete(h);
-    }
-    return state;
-  }
-
-  /** The epochs the ordering entered up to `height` (their roots are part of the state). */
-  #epochRoots(height: number): EpochRoot[] {
-    return [...this.#epochs.values()]
-      .filter((e) => e.since - 1 <= height)
-      .sort((a, b) => a.config.epoch - b.config.epoch)
-      .map((e) => ({ epoch: e.config.epoch, root: e.root, since: e.since }));
-  }
-
-  /** k members certified a checkpoint: if it is the state we kept, serve it from now on. */
-  #certified(e: Extract<Observed, { type: 'stable-checkpoint' }>): void {
-    const c = this.#candidates.get(e.height);
-    if (c === undefined || checkpointValue(c.hash, c.state) !== e.hash) return;
-    this.#candidates.delete(e.height);
-    const snapshot: Snapshot = {
-      quorum: this.quorum,
-      height: c.height,
-      hash: c.hash,
-      state: c.state,
-      certificate: e.certificate,
-      rows: c.rows,
-      epochs: c.epochs,
-      heap: c.heap,
-    };
-    const bytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot), 'utf8'));
-    if (bytes.length > MAX_SNAPSHOT_BYTES) return;
-    this.#served = { height: c.height, bytes };
-    // Kept on disk too, so a restarted member serves it before the next checkpoint (an idle
-    // quorum takes none); losing the file only means serving later.
-    const dir = this.#opts.dataDir;
-    if (dir === undefined) return;
-    try {
-      writeFileSync(join(dir, `${SNAPSHOT_FILE}.tmp`), bytes);
-      renameSync(join(dir, `${SNAPSHOT_FILE}.tmp`), join(dir, SNAPSHOT_FILE));
-    } catch {
-      // served from memory meanwhile
-    }
-  }
-
-  /** The snapshot this member kept on disk (#certified), if it is one of this quorum. */
-  #loadServed(): void {
-    const dir = this.#opts.dataDir;
-    if (dir === undefined || !existsSync(join(dir, SNAPSHOT_FILE))) return;
-    try {
-      const bytes = new Uint8Array(readFileSync(join(dir, SNAPSHOT_FILE)));
-      const snap = parseSnapshot(Buffer.from(bytes).toString('utf8'));
-      if (snap.quorum === this.quorum) this.#served = { height: snap.height, bytes };
-    } catch {
-      // a damaged file: serve from the next certified checkpoint on
-    }
-  }
-
-  /**
-   * What this member answers a host whose decided tip is `after` (the snapshot protocol): the
-   * certified snapshot when that host is below the oldest decided block we keep, or has nothing
-   * yet (a new learner, a member that lost its store); else that sync will do, or that there
-   * is no certified checkpoint above its height yet.
+   * What this member answers a host whose decided tip is `after` (the snapshot protocol; see
+   * StateTransfer.answer).
    */
   answerSnapshot(after: number): { header: SnapshotHeader; bytes?: Uint8Array } {
-    const oldestKept = this.#replica?.oldestKept ?? 1;
-    const height = this.#replica?.decidedHeight ?? 0;
-    const behind = after + 1 < oldestKept;
-    // A snapshot older than what we keep could not be followed by sync: not worth sending.
-    const served =
-      this.#served?.height !== undefined && this.#served.height + 1 >= oldestKept
-        ? this.#served
-        : undefined;
-    if (served !== undefined && served.height > after && (behind || after === 0)) {
-      return {
-        header: { status: 'snapshot', height: served.height, bytes: served.bytes.length },
-        bytes: served.bytes,
-      };
-    }
-    if (!behind) return { header: { status: 'not-needed', oldestKept, height } };
-    return { header: { status: 'none', reason: 'no certified checkpoint above that height yet' } };
+    return this.#transfer.answer(after, this.#replica);
   }
 
   /**
-   * Before the kernel opens its store (node/vat-node.ts): a host whose store is empty, or whose
-   * decided tip is below the oldest block the members keep, installs the latest stable
-   * checkpoint a member serves, checked against the certificate and the chain (snapshot.ts
-   * snapshotProblem), then catches up by sync from there as usual. A snapshot that fails a
-   * check is refused with one line and the next member is asked; with none usable the store
-   * stays as it is (sync then says if it is too far behind).
+   * Before the kernel opens its store (node/vat-node.ts): installs a certified checkpoint if
+   * this host has no state or is too far behind (StateTransfer.restore).
    */
-  async restoreFromCheckpoint(): Promise<void> {
-    const dir = this.#opts.dataDir;
-    if (dir === undefined) return;
-    let after = 0;
-    if (existsSync(join(dir, DB_FILE))) {
-      const db = KernelDB.open(dir, { check: 'none' }); // the kernel checks it when it opens it
-      try {
-        const tip = db.get(TIP_ROW);
-        after = tip === undefined ? 0 : (JSON.parse(tip) as Tip).height;
-      } finally {
-        db.close();
-      }
-    }
-    // The host dials its bootstrap peers as it starts: give it a moment to reach a member (a
-    // member that is down, or a fresh quorum whose members are not up yet, costs this wait).
-    const others = this.#chain.current.members.filter((m) => m !== this.vatId);
-    for (let t = 0; t < SNAPSHOT_REACH_MS; t += 100) {
-      if (others.some((m) => this.#opts.host.isConnected(m))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    for (const peer of others) {
-      const refuse = (reason: string) =>
-        this.#event({ type: 'quorum-snapshot-refused', quorum: this.quorum, peer, reason });
-      let fetched: Awaited<ReturnType<typeof fetchQuorumSnapshot>>;
-      try {
-        fetched = await fetchQuorumSnapshot(
-          this.#opts.host,
-          peer,
-          this.quorum,
-          after,
-          AbortSignal.timeout(SNAPSHOT_TRANSFER_MS),
-          AbortSignal.timeout(SNAPSHOT_REACH_MS),
-        );
-      } catch (err) {
-        // A member that is down (or not started yet: a fresh quorum) is not a refusal.
-        if (!(err instanceof SnapshotUnreachable)) {
-          refuse(`transfer failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        continue;
-      }
-      if (fetched.status === 'not-needed') return;
-      if (fetched.status === 'none') continue;
-      const snap = fetched.snapshot;
-      // Certified in an epoch this host's chain does not reach yet: ask for a newer chain.
-      if (this.#chain.configAt(snap.certificate.epoch) === undefined) await this.#fetchNewerChain();
-      const problem =
-        snap.height <= after
-          ? `checkpoint at height ${snap.height}, not above this host's ${after}`
-          : snapshotProblem(snap, this.quorum, this.#chain);
-      if (problem !== undefined) {
-        refuse(problem);
-        continue;
-      }
-      this.#install(dir, snap);
-      this.#restoredFrom = { height: snap.height, peer };
-      // It is certified: this host serves it too (start() loads it).
-      try {
-        writeFileSync(join(dir, SNAPSHOT_FILE), JSON.stringify(snap));
-      } catch {
-        // served from the next certified checkpoint on
-      }
-      this.#event({
-        type: 'quorum-state-restored',
-        quorum: this.quorum,
-        peer,
-        height: snap.height,
-        epoch: snap.certificate.epoch,
-        rows: snap.rows.length,
-        bytes: fetched.bytes,
-        fromHeight: after,
-      });
-      return;
-    }
+  restoreFromCheckpoint(): Promise<void> {
+    return this.#transfer.restore();
   }
 
   /**
-   * The kernel store becomes the snapshot's (one transaction; the kernel rebuilds the vat's
-   * heap from it when it opens), the ordering store learns the epochs entered up to it.
+   * Asks the members for their chain, keeping each longer one that verifies, until `enough`
+   * holds of the chain held (or every member was asked).
    */
-  #install(dir: string, snap: Snapshot): void {
-    const db = KernelDB.open(dir);
-    try {
-      db.install(imageOf(snap));
-    } finally {
-      db.close();
-    }
-    for (const [i, r] of this.#chain.records.entries()) this.#store.saveRecord(i, r);
-    for (const e of snap.epochs) {
-      const record = this.#chain.records[e.epoch - 1]!;
-      const entry: EpochEntry = {
-        config: this.#chain.configAt(e.epoch)!,
-        root: e.root,
-        since: e.since,
-        request: record.request,
-        admin: record.admin,
-      };
-      this.#epochs.set(e.epoch, entry);
-      this.#store.saveEpoch(entry);
-    }
-  }
-
-  /** Asks the members this host knows for their chain; keeps a longer one that verifies. */
-  async #fetchNewerChain(): Promise<void> {
+  async #fetchNewerChain(enough: (chain: ConfigChain) => boolean): Promise<void> {
     for (const peer of this.#chain.current.members) {
       if (peer === this.vatId) continue;
       try {
@@ -807,7 +587,7 @@ export class QuorumMember implements KernelPort, Transport {
           this.#chain = fetched;
           for (const [i, r] of fetched.records.entries()) this.#store.saveRecord(i, r);
         }
-        return;
+        if (enough(this.#chain)) return;
       } catch {
         // the next member
       }
@@ -826,7 +606,7 @@ export class QuorumMember implements KernelPort, Transport {
     } else if (e.type === 'epoch') {
       this.#enteredEpoch(e);
     } else if (e.type === 'stable-checkpoint') {
-      this.#certified(e);
+      this.#transfer.certified(e);
     } else if (e.type === 'state-transfer-needed') {
       // Nothing to execute until a checkpoint is installed, which happens at start: halting
       // says so (/healthz fails, so a supervisor restarts it) instead of waiting forever.
@@ -871,25 +651,11 @@ export class QuorumMember implements KernelPort, Transport {
    * with an older chain asks the members it knows for theirs.
    */
   async #checkRole(): Promise<void> {
-    const belongs = () =>
-      isMember(this.#chain.current, this.vatId) || isLearner(this.#chain.current, this.vatId);
-    if (belongs()) return;
-    for (const peer of this.#chain.current.members) {
-      try {
-        const fetched = await fetchQuorumChain(
-          this.#opts.host,
-          peer,
-          AbortSignal.timeout(5_000),
-          this.quorum,
-        );
-        if (fetched.records.length <= this.#chain.records.length) continue;
-        this.#chain = fetched;
-        for (const [i, r] of fetched.records.entries()) this.#store.saveRecord(i, r);
-        if (belongs()) return;
-      } catch {
-        // the next member
-      }
-    }
+    const belongs = (chain: ConfigChain) =>
+      isMember(chain.current, this.vatId) || isLearner(chain.current, this.vatId);
+    if (belongs(this.#chain)) return;
+    await this.#fetchNewerChain(belongs);
+    if (belongs(this.#chain)) return;
     const current = this.#chain.current;
     throw new Error(
       `this node (${this.vatId}) is not a member or learner of quorum vat ${current.name} (${this.quorum}), epoch ${current.epoch}: ask the administrator to add it as a learner first (quorumvat quorum change --add-learner ${this.vatId})`,

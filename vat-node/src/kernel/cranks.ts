@@ -233,8 +233,9 @@ export class Cranks {
         p.received.set(from, (p.received.get(from) ?? 0) + 1),
       );
     }
-    this.#ctx.keeper.addEntry(this.#ctx.transcript.append(delivery, outcome));
-    this.#ctx.options.onCrank?.(delivery, outcome);
+    const appended = this.#ctx.transcript.append(delivery, outcome);
+    this.#ctx.keeper.addEntry(appended);
+    this.#ctx.options.onCrank?.(delivery, outcome, appended.entry);
     if (outcome.ok) {
       if (delivery.type === 'retire') {
         for (const vref of delivery.vrefs) this.vatRetired(vref);

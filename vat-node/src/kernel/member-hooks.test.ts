@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Delivery } from '../liveslots/protocol.ts';
+import { entryJson } from '../store/chain.ts';
 import { LocalNetwork } from '../transport/local-link.ts';
 import { fakeWorkers } from './fake-worker.ts';
 import { Kernel } from './kernel.ts';
@@ -18,6 +19,7 @@ test('member hooks: refused host calls, bootstrap keys, host records, onCrank, s
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const secret = newSecret();
   const cranks: Delivery[] = [];
+  const entries = { missing: 0 };
   const open = (net: LocalNetwork) =>
     Kernel.create(
       {
@@ -33,7 +35,12 @@ test('member hooks: refused host calls, bootstrap keys, host records, onCrank, s
         ).factory,
         refuseHost: 'a member never acts alone',
         bootstrapKeys: [sturdyKey(secret)],
-        onCrank: (d) => cranks.push(d),
+        onCrank: (d, o, entry) => {
+          cranks.push(d);
+          // The transcript entry comes along where the kernel appended one: the same string.
+          if (entry !== undefined) assert.equal(entry, entryJson(d, o));
+          else entries.missing++;
+        },
       },
       net.transport(),
     );
@@ -91,4 +98,6 @@ test('member hooks: refused host calls, bootstrap keys, host records, onCrank, s
   assert.deepEqual([...again.committedInboundMarks()], [['S', 2]]);
   assert.notEqual(again.transcript.hash, hash, 'a restart adds its startVat crank');
   assert.equal(cranks.at(-1)?.type, 'startVat');
+  // Only the worker start (lifecycle.ts) comes without one.
+  assert.equal(entries.missing, cranks.filter((d) => d.type === 'startVat').length);
 });

@@ -54,9 +54,10 @@ export interface KernelOptions extends VatOptions {
   /**
    * Called with each crank as it enters the transcript (before the commit that holds it): a
    * quorum member keeps its own hash of the ordered cranks (quorum/member/), written with
-   * `setHostRecord` in the same commit.
+   * `setHostRecord` in the same commit. `entry`: the crank's transcript entry string
+   * (store/chain.ts entryJson), when the kernel has it, so it is not built twice.
    */
-  readonly onCrank?: (delivery: Delivery, outcome: CrankOutcome) => void;
+  readonly onCrank?: (delivery: Delivery, outcome: CrankOutcome, entry?: string) => void;
   /**
    * Refuse every host-initiated call (call, grant, sturdyref minting and redeeming) with this
    * reason: a member of a quorum vat never acts alone; everything it does comes in through

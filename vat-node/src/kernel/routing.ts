@@ -151,7 +151,8 @@ export class Router {
         p.decider = peer; // the receiver decides the result
       });
     }
-    this.#ctx.port.push(peer, { op: 'deliver', target, method: s.method, args, result });
+    // Keys in canonical (sorted) order: the codec encodes it natively (vattp/codec.ts).
+    this.#ctx.port.push(peer, { args, method: s.method, op: 'deliver', result, target });
     this.sendFreshSettlements(peer, settled);
     return true;
   }
@@ -178,15 +179,13 @@ export class Router {
       res = { rejected: true, data: encodeHost(new HostError('Error', reason)) };
       this.#tooLarge(peer, vref, null, bytes, reason);
     }
+    const promise = this.#ctx.clists.exportTo(peer, vref);
+    const value = this.#ctx.clists.capDataTo(peer, res.data, settled);
+    // Keys in canonical (sorted) order: the codec encodes it natively (vattp/codec.ts).
     this.#ctx.port.push(peer, {
       op: 'resolve',
       resolutions: [
-        {
-          promise: this.#ctx.clists.exportTo(peer, vref),
-          rejected: res.rejected,
-          value: this.#ctx.clists.capDataTo(peer, res.data, settled),
-          received: rec.received.get(peer) ?? 0,
-        },
+        { promise, received: rec.received.get(peer) ?? 0, rejected: res.rejected, value },
       ],
     });
   }

@@ -83,12 +83,10 @@ function capData(v: unknown, where: string): CapData {
 function resolution(v: unknown, where: string): Resolution {
   const o = record(v, where, ['promise', 'received', 'rejected', 'value']);
   if (typeof o.rejected !== 'boolean') fail(`${where}.rejected: not a boolean`);
-  return {
-    promise: promiseRef(o.promise, `${where}.promise`),
-    rejected: o.rejected,
-    value: capData(o.value, `${where}.value`),
-    received: uint(o.received, `${where}.received`),
-  };
+  const promise = promiseRef(o.promise, `${where}.promise`);
+  const value = capData(o.value, `${where}.value`);
+  // Keys in canonical (sorted) order: the codec then re-encodes it natively (vattp/codec.ts).
+  return { promise, received: uint(o.received, `${where}.received`), rejected: o.rejected, value };
 }
 
 function nonEmpty<T>(items: T[], where: string): T[] {
@@ -105,13 +103,12 @@ export function vatMessage(v: unknown, where = 'msg'): VatMessage {
   switch (op) {
     case 'deliver': {
       const o = record(v, where, ['args', 'method', 'op', 'result', 'target']);
-      return {
-        op,
-        target: slot(o.target, `${where}.target`),
-        method: o.method === null ? null : str(o.method, `${where}.method`, MAX_METHOD_CHARS),
-        args: capData(o.args, `${where}.args`),
-        result: o.result === null ? null : promiseRef(o.result, `${where}.result`),
-      };
+      const target = slot(o.target, `${where}.target`);
+      const method = o.method === null ? null : str(o.method, `${where}.method`, MAX_METHOD_CHARS);
+      const args = capData(o.args, `${where}.args`);
+      const result = o.result === null ? null : promiseRef(o.result, `${where}.result`);
+      // Keys in canonical (sorted) order: the codec then re-encodes it natively (vattp/codec.ts).
+      return { args, method, op, result, target };
     }
     case 'resolve': {
       const o = record(v, where, ['op', 'resolutions']);

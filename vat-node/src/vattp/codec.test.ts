@@ -96,6 +96,60 @@ test('the body is canonical JSON with sorted keys and no whitespace', () => {
   );
 });
 
+/** canonicalJson as the header defines it, piece by piece (the reference for its fast path). */
+function referenceJson(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0 || Object.is(v, -0)) throw new TypeError('number');
+    return String(v);
+  }
+  if (v === null) return 'null';
+  if (typeof v !== 'object') throw new TypeError('not plain data');
+  if (Array.isArray(v)) return `[${v.map(referenceJson).join(',')}]`;
+  const r = v as Record<string, unknown>;
+  return `{${Object.keys(r)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${referenceJson(r[k])}`)
+    .join(',')}}`;
+}
+
+test('canonicalJson: the same text whether keys come sorted or not, and the same refusals', () => {
+  const same: unknown[] = [
+    { b: 1, a: 2 },
+    { a: 2, b: 1 },
+    { 10: 1, 9: 2, a: [] },
+    { z: { y: [{ d: 1, c: 'x' }], a: null }, a: true },
+    JSON.parse('{"a":{"b":[1,{"c":"\\u0000\\ud800é"}]},"b":""}'),
+    Object.assign(Object.create(null), { b: 1, a: 2 }),
+    { toJSON: 'a string, not a method', a: 1 },
+    { a: new Date(0), b: [new String('ab')] }, // not plain: own keys only, as before
+    ['x', [], {}, 0, Number.MAX_SAFE_INTEGER],
+    '\ud800',
+  ];
+  for (const v of same) assert.equal(canonicalJson(v), referenceJson(v), JSON.stringify(v));
+  const sortedCopy = JSON.parse(referenceJson(same[3]));
+  assert.equal(canonicalJson(sortedCopy), referenceJson(same[3]));
+  for (const bad of [
+    -0,
+    -1,
+    1.5,
+    2 ** 53,
+    undefined,
+    () => 1,
+    1n,
+    [undefined],
+    { a: undefined },
+    { b: 1, a: -1 },
+    [[{ a: 0.5 }]],
+  ]) {
+    assert.throws(() => canonicalJson(bad), TypeError, String(bad));
+  }
+  // A toJSON method is never called (JSON.stringify would): a function is not plain data.
+  assert.throws(() => canonicalJson({ a: { toJSON: () => 'x' } }), TypeError);
+  assert.equal(canonicalJson(Object.assign([1], { toJSON: () => 'x' })), '[1]'); // elements only
+});
+
 test('non-canonical encodings of a valid frame are rejected', () => {
   const f = sampleFrame({ messages: sequenced(1, [{ op: 'echoed', token: 3 }]) });
   const body = bodyOf(f);

@@ -82,6 +82,50 @@ export interface SignedFrame {
 
 /** Canonical JSON of plain data (see the header comment); throws TypeError on anything else. */
 export function canonicalJson(value: unknown): string {
+  // Data already in canonical shape (what JSON.parse gives for canonical text, and most of
+  // what is re-encoded) is written by the native JSON.stringify: the same text, several times
+  // faster than building it piece by piece.
+  return inCanonicalOrder(value) ? JSON.stringify(value) : canonicalPieces(value);
+}
+
+/**
+ * True when JSON.stringify(value) is its canonical JSON: only plain objects (prototype
+ * Object.prototype or null, no toJSON) whose own keys are already sorted, dense arrays,
+ * strings, booleans, null and safe non-negative integers (not -0). False sends the value
+ * through canonicalPieces, which sorts keys and throws on what is not plain data.
+ */
+function inCanonicalOrder(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isSafeInteger(value) && value >= 0 && !Object.is(value, -0);
+    case 'object': {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype || 'toJSON' in value) return false;
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value) || !inCanonicalOrder(value[i])) return false;
+        }
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const record = value as Record<string, unknown>;
+      if ('toJSON' in record) return false;
+      // Keys first: an unsorted object (one the kernel built) is found before its subtree.
+      const keys = Object.keys(record);
+      for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) return false;
+      for (const k of keys) if (!inCanonicalOrder(record[k])) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function canonicalPieces(value: unknown): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);

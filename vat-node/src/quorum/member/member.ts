@@ -261,7 +261,7 @@ export class QuorumMember implements KernelPort, Transport {
       vatId: this.quorum,
       refuseHost: MEMBER_REFUSES_HOST,
       bootstrapKeys: this.#opts.genesis.sturdyKeys,
-      onCrank: (d, o) => this.#onCrank(d, o),
+      onCrank: (d, o, entry) => this.#onCrank(d, o, entry),
       // One commit per agreed batch (settle): the same commit points on every member.
       holdCommits: true,
       // A restart rebuilds the vat's heap by replay (the other members' heaps did not restart);
@@ -533,7 +533,7 @@ export class QuorumMember implements KernelPort, Transport {
     return this.#hash;
   }
 
-  #onCrank(delivery: Delivery, outcome: CrankOutcome): void {
+  #onCrank(delivery: Delivery, outcome: CrankOutcome, entry?: string): void {
     // Local, not agreed: a worker start, and retiring promises the worker knows (a restarted
     // worker knows none of the old ones: the kernel forgets those without a retire crank).
     if (delivery.type === 'startVat' || delivery.type === 'retire') return;
@@ -542,7 +542,7 @@ export class QuorumMember implements KernelPort, Transport {
       // split the quorum. This member stops instead (the batch fails: the driver halts it).
       this.#faulty ??= `a backstop aborted a delivery on this member only (${outcome.error}): it treats itself as faulty`;
     }
-    this.#hash = chainHash(this.#hash, entryJson(delivery, outcome));
+    this.#hash = chainHash(this.#hash, entry ?? entryJson(delivery, outcome));
     this.#kernel?.setHostRecord('ordering.hash', this.#hash);
   }
 

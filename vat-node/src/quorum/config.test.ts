@@ -17,6 +17,7 @@ import {
   isQuorumVatId,
   makeGenesis,
   memberIndex,
+  QUORUM_VATID_PREFIX,
   QuorumConfigError,
   quorumVatIdOf,
   vatPinOf,
@@ -134,6 +135,12 @@ test('a quorum VatID passes where VatTP carries VatIDs (frame to and from)', () 
   assert.equal(decodeWire(signFrame(encodeFrame(back), member.sign)).frame.from, id);
 });
 
+/**
+ * The id with digits appended until it is one past the longest base58 form of 32 bytes (44):
+ * a 43-digit id with one more digit can still be 32 bytes (a hash below 2^256 / 58).
+ */
+const tooLong = (id: string) => id.padEnd(QUORUM_VATID_PREFIX.length + 45, '1');
+
 test('isQuorumVatId refuses near misses', () => {
   // Hashes with leading zero bytes have short base58 forms: still well-formed.
   assert.ok(isQuorumVatId(`quorum${'1'.repeat(32)}`), 'the all-zero hash');
@@ -142,7 +149,7 @@ test('isQuorumVatId refuses near misses', () => {
     '',
     'quorum',
     `quorum${id.slice(6, 20)}`,
-    `${id}1`,
+    tooLong(id),
     id.replace('quorum', 'Quorum'),
     id.replace('quorum', 'qorum'),
     `quorum${'1'.repeat(44)}`,
@@ -155,7 +162,7 @@ test('isQuorumVatId refuses near misses', () => {
 test('isQuorumVatId stays as strict when it has seen an id before (its cache of well-formed ids)', () => {
   const id = quorumVatIdOf(q.genesis);
   const bad = [
-    `${id}1`,
+    tooLong(id),
     `quorum${'z'.repeat(44)}`,
     `quorum${'1'.repeat(31)}`,
     `${id.slice(0, -1)}0`,

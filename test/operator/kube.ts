@@ -2,6 +2,7 @@
 // from the cluster's tool cache, unique namespaces, polling. Not a test file itself.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const repoRoot = join(import.meta.dirname, '../..');
@@ -259,54 +260,78 @@ export function sendLoopResults(
 }
 
 /**
- * `kubectl port-forward pod/POD :remotePort` on 127.0.0.1: resolves with the local port once
- * kubectl says it is forwarding; close() ends that kubectl.
+ * `kubectl port-forward` of a pod's port to 127.0.0.1:PORT (PORT chosen here, free), kept up:
+ * kubectl exits when a forwarded connection fails (the pod's listener not there yet, a reset),
+ * and every later connection to PORT would then be refused, so it is started again on the same
+ * PORT (addresses handed out stay valid) until `close()`. Resolves once it forwards.
  */
-export function portForward(
+export async function portForward(
   ns: string,
   pod: string,
   remotePort: number,
   timeoutMs = 60_000,
 ): Promise<{ port: number; close: () => void }> {
-  const child = spawn(
-    join(toolsDir, 'kubectl'),
-    [
-      '--kubeconfig',
-      kubeconfig,
-      '-n',
-      ns,
-      'port-forward',
-      '--address',
-      '127.0.0.1',
-      `pod/${pod}`,
-      `:${remotePort}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const close = () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+  const port = await freeLocalPort();
+  let child: ReturnType<typeof spawn> | undefined;
+  let closed = false;
+  let out = '';
+  let forwarding: (() => void) | undefined;
+  const start = () => {
+    const c = spawn(
+      join(toolsDir, 'kubectl'),
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '-n',
+        ns,
+        'port-forward',
+        '--address',
+        '127.0.0.1',
+        `pod/${pod}`,
+        `${port}:${remotePort}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child = c;
+    const look = (chunk: Buffer) => {
+      out = (out + chunk.toString()).slice(-4096);
+      if (/Forwarding from 127\.0\.0\.1:\d+ ->/.test(out)) forwarding?.();
+    };
+    c.stdout!.on('data', look);
+    c.stderr!.on('data', look);
+    c.on('exit', () => {
+      if (!closed) setTimeout(() => !closed && start(), 500);
+    });
   };
-  return new Promise((resolve, reject) => {
-    let out = '';
+  const close = () => {
+    closed = true;
+    if (child !== undefined && child.exitCode === null) child.kill('SIGTERM');
+  };
+  await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       close();
       reject(
         new Error(`port-forward to ${pod}:${remotePort}: no port after ${timeoutMs} ms: ${out}`),
       );
     }, timeoutMs);
-    const look = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /Forwarding from 127\.0\.0\.1:(\d+) ->/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), close });
-      }
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.on('exit', (code) => {
+    forwarding = () => {
       clearTimeout(timer);
-      reject(new Error(`port-forward to ${pod}:${remotePort} exited (${code}): ${out}`));
+      forwarding = undefined;
+      resolve();
+    };
+    start();
+  });
+  return { port, close };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
     });
   });
 }

@@ -8,7 +8,14 @@
 // and, from the nodes' /metrics scraped around the throughput phase (the first member's, for a
 // quorum), where the work goes per call: kernel commits (each an fsync), frames sent, and for
 // a quorum the ordering decisions (batches) and inputs per decision. Lines: members 1 (solo),
-// then (3,2) and (4,3); `vs_solo` = msgs_per_s / the solo line's.
+// then (3,2) and (4,3); `vs_solo` = msgs_per_s / the solo line's of the same `cpu` setting:
+//   "cpu":"shared"     every process competes for this machine's cores (n members on one box)
+//   "cpu":"per_node"   each vat node with its worker gets its own CPU budget of `node_cores`
+//                      (a cgroup quota, `cpu-budget.ts`), the same for the solo node and each
+//                      member: as if each ran on its own host of that size. Needs cgroup
+//                      access (root); skipped with a line on stderr otherwise.
+//                      QUORUM_BENCH_NODE_CORES overrides the budget (default: what leaves
+//                      the client half a core with 4 members, at most one core each).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,6 +28,7 @@ import { spawnVatNode, type VatNodeProcess } from '../vat-node/src/node/spawn.ts
 import { VatNode } from '../vat-node/src/node/vat-node.ts';
 import { makeGenesis, quorumVatIdOf } from '../vat-node/src/quorum/config.ts';
 import { loadOrCreateIdentity } from '../vat-node/src/vattp/identity.ts';
+import { type CpuBudget, cpuBudget } from './cpu-budget.ts';
 import { emit, quick, round, runWindowed, sampleLatencyNs, summarize } from './lib.ts';
 
 const BENCH = 'quorum';
@@ -31,6 +39,10 @@ const TOTAL = quick(10_000, 1_000);
 const RTT_COUNT = quick(500, 100);
 const root = mkdtempSync(join(tmpdir(), 'qv-bench-quorum-'));
 const counter = new URL('./contracts/bench.js', import.meta.url).pathname;
+const NODE_CORES = round(
+  Number(process.env.QUORUM_BENCH_NODE_CORES ?? Math.min(1, (availableParallelism() - 0.5) / 4)),
+  3,
+);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -106,13 +118,53 @@ interface Vat {
   readonly nodes: readonly VatNodeProcess[];
 }
 
-async function startSolo(): Promise<Vat> {
+/** Gives each vat node (from its first instruction, so its worker too) a CPU budget, if any. */
+interface Budgets {
+  /** Where this setting's vat nodes keep their data, below the run's directory. */
+  readonly dir: string;
+  readonly cores: number | undefined;
+  onSpawn(name: string): ((child: { pid?: number | undefined }) => void) | undefined;
+  close(): Promise<void>;
+}
+
+function noBudgets(): Budgets {
+  return {
+    dir: join(root, 'shared'),
+    cores: undefined,
+    onSpawn: () => undefined,
+    close: async () => {},
+  };
+}
+
+/** One cgroup per vat node, `cores` each; or the reason there can be none here. */
+async function perNodeBudgets(cores: number): Promise<Budgets | string> {
+  const probe = cpuBudget(`quorumvat-bench-${process.pid}-probe`, cores);
+  if (typeof probe === 'string') return probe;
+  await probe.close();
+  const made: CpuBudget[] = [];
+  return {
+    dir: join(root, 'per-node'),
+    cores,
+    onSpawn: (name) => (child) => {
+      const b = cpuBudget(`quorumvat-bench-${process.pid}-${name}`, cores);
+      if (typeof b === 'string') throw Error(b);
+      made.push(b);
+      b.add(child.pid!);
+    },
+    close: async () => {
+      await Promise.all(made.splice(0).map((b) => b.close()));
+    },
+  };
+}
+
+async function startSolo(budgets: Budgets): Promise<Vat> {
   const http = `127.0.0.1:${await freePort()}`;
   const node = await spawnVatNode({
-    dataDir: join(root, 'solo'),
+    dataDir: join(budgets.dir, 'solo'),
     contractPath: counter,
     gasLimit: 1_000_000_000,
     extraArgs: ['--http', http],
+    onSpawn: budgets.onSpawn('solo'),
   });
   return {
     sturdyRef: readFileSync(node.sturdyRefFile, 'utf8').trim(),
@@ -121,11 +173,11 @@ async function startSolo(): Promise<Vat> {
   };
 }
 
-async function startQuorum(n: number, k: number): Promise<Vat> {
+async function startQuorum(n: number, k: number, budgets: Budgets): Promise<Vat> {
   const members: { dataDir: string; vatId: string; port: number; http: string; addr: string }[] =
     [];
   for (let i = 0; i < n; i++) {
-    const dataDir = join(root, `q${n}-${i}`);
+    const dataDir = join(budgets.dir, `q${n}-${i}`);
     const { vatId } = await loadOrCreateIdentity(dataDir);
     const port = await freePort();
     const http = `127.0.0.1:${await freePort()}`;
@@ -141,7 +193,7 @@ async function startQuorum(n: number, k: number): Promise<Vat> {
     params: {},
     sturdyKeys: [sturdy.publicKey],
   });
-  const genesisFile = join(root, `q${n}.genesis.json`);
+  const genesisFile = join(budgets.dir, `q${n}.genesis.json`);
   writeFileSync(genesisFile, JSON.stringify(genesis));
   const nodes = await Promise.all(
     members.map((m) =>
@@ -153,6 +205,7 @@ async function startQuorum(n: number, k: number): Promise<Vat> {
         bootstrap: members.filter((o) => o !== m).map((o) => o.addr),
         extraArgs: ['--quorum-genesis', genesisFile, '--http', m.http],
         readyTimeoutMs: 60_000,
+        onSpawn: budgets.onSpawn(`q${n}-${members.indexOf(m)}`),
         ...(PROF
           ? {
               env: {
@@ -183,7 +236,12 @@ const client = await VatNode.start({
 
 let soloRate: number | undefined;
 
-async function measure(members: number, threshold: number, vat: Vat): Promise<void> {
+async function measure(
+  members: number,
+  threshold: number,
+  vat: Vat,
+  nodeCores: number | undefined,
+): Promise<void> {
   const k = client.kernel;
   const t0 = performance.now();
   const vatRoot = await k.redeem(vat.sturdyRef);
@@ -222,6 +280,10 @@ async function measure(members: number, threshold: number, vat: Vat): Promise<vo
     rtt_p99_ms: round(rtt.p99),
     redeem_ms: round(redeemMs),
     ...(members > 1 && soloRate !== undefined ? { vs_solo: round(rate / soloRate, 3) } : {}),
+    cpu: nodeCores === undefined ? 'shared' : 'per_node',
+    ...(nodeCores === undefined ? {} : { node_cores: nodeCores }),
+    // What the (first) vat node with its worker used: at its budget, it is the bottleneck.
+    node_cores_used: round((cpu1.node - cpu0.node) / 1000 / secs, 3),
     // CPU ms per call: every process of the run; the (first) vat node with its vat worker;
     // the client vat node (this process). On this machine: cores = os.availableParallelism().
     cpu_ms_per_call: perCall(cpu1.all - cpu0.all),
@@ -246,16 +308,24 @@ async function measure(members: number, threshold: number, vat: Vat): Promise<vo
 }
 
 try {
-  for (const [n, k] of [
-    [1, 1],
-    [3, 2],
-    [4, 3],
-  ] as const) {
-    const vat = n === 1 ? await startSolo() : await startQuorum(n, k);
-    try {
-      await measure(n, k, vat);
-    } finally {
-      await Promise.all(vat.nodes.map((x) => x.stop()));
+  const perNode = await perNodeBudgets(NODE_CORES);
+  if (typeof perNode === 'string') {
+    console.error(`bench: quorum: no per-node CPU budgets here (${perNode}); "cpu":"shared" only`);
+  }
+  for (const budgets of typeof perNode === 'string' ? [noBudgets()] : [noBudgets(), perNode]) {
+    soloRate = undefined;
+    for (const [n, k] of [
+      [1, 1],
+      [3, 2],
+      [4, 3],
+    ] as const) {
+      const vat = n === 1 ? await startSolo(budgets) : await startQuorum(n, k, budgets);
+      try {
+        await measure(n, k, vat, budgets.cores);
+      } finally {
+        await Promise.all(vat.nodes.map((x) => x.stop()));
+        await budgets.close();
+      }
     }
   }
 } finally {

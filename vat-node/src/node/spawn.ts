@@ -71,7 +71,10 @@ export function spawnVatNode(options: SpawnOptions): Promise<VatNodeProcess> {
     }, options.readyTimeoutMs ?? 30_000);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(Error(`vat node exited (${signal ?? code}) before it was ready: ${stderr}`));
+      // A failure after the options were read is a pino line on stdout, not stderr.
+      const failure = logs.findLast((l) => Number(l['level']) >= 50);
+      const why = failure === undefined ? stderr : `${JSON.stringify(failure)} ${stderr}`;
+      reject(Error(`vat node exited (${signal ?? code}) before it was ready: ${why}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let entry: Record<string, unknown>;

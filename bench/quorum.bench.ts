@@ -18,12 +18,12 @@
 //                      the client half a core with 4 members, at most one core each).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { newKeyPair } from '../vat-node/src/cli/quorum/key-file.ts';
 import { formatSturdyRef } from '../vat-node/src/kernel/sturdyref.ts';
+import { freePort } from '../vat-node/src/node/free-port.ts';
 import { spawnVatNode, type VatNodeProcess } from '../vat-node/src/node/spawn.ts';
 import { VatNode } from '../vat-node/src/node/vat-node.ts';
 import { makeGenesis, quorumVatIdOf } from '../vat-node/src/quorum/config.ts';
@@ -43,17 +43,6 @@ const NODE_CORES = round(
   Number(process.env.QUORUM_BENCH_NODE_CORES ?? Math.min(1, (availableParallelism() - 0.5) / 4)),
   3,
 );
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The node's /metrics, as name{labels} → value (counters and gauges; histogram _count too). */
 async function scrape(http: string): Promise<Map<string, number>> {

@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +11,9 @@ import {
   spawnVatNode,
   type VatNodeProcess,
 } from '../../vat-node/src/node/spawn.ts';
+
+/** A TCP port free on 127.0.0.1 now (below the ephemeral range). */
+export { freePort } from '../../vat-node/src/node/free-port.ts';
 
 export const CLI = new URL('../../vat-node/src/cli/main.ts', import.meta.url).pathname;
 export const CONTRACTS = new URL('../../vat-node/contracts/', import.meta.url).pathname;
@@ -107,18 +109,5 @@ export async function until(what: string, cond: () => boolean, ms = 30_000): Pro
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A free TCP port on 127.0.0.1 (below the ephemeral range, so no dial takes it meanwhile). */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
   }
 }

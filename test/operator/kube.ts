@@ -2,8 +2,8 @@
 // from the cluster's tool cache, unique namespaces, polling. Not a test file itself.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../vat-node/src/node/free-port.ts';
 
 export const repoRoot = join(import.meta.dirname, '../..');
 const toolsDir =
@@ -271,7 +271,7 @@ export async function portForward(
   remotePort: number,
   timeoutMs = 60_000,
 ): Promise<{ port: number; close: () => void }> {
-  const port = await freeLocalPort();
+  const port = await freePort();
   let child: ReturnType<typeof spawn> | undefined;
   let closed = false;
   let out = '';
@@ -322,16 +322,4 @@ export async function portForward(
     start();
   });
   return { port, close };
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -20,12 +20,12 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { HostRef } from '../../vat-node/src/kernel/hostcaps.ts';
 import type { Kernel } from '../../vat-node/src/kernel/kernel.ts';
+import { freePort } from '../../vat-node/src/node/free-port.ts';
 import { spawnVatNode, type VatNodeProcess } from '../../vat-node/src/node/spawn.ts';
 import { verifyVatDataDir } from '../../vat-node/src/node/verify-vat.ts';
 import { startDriver } from '../network/nodes.ts';
@@ -66,31 +66,6 @@ function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'qv-crash-nodes-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/**
- * A free port on 127.0.0.1 below the ephemeral range: a node keeps its port across restarts,
- * and while it is down an outgoing connection (the driver's redial, say) could otherwise be
- * given that port as its local one, and the restart would fail with EADDRINUSE.
- */
-async function freePort(taken: readonly number[]): Promise<number> {
-  let low = 32768;
-  try {
-    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
-  } catch {
-    // not Linux: keep the usual bound
-  }
-  const from = Math.min(20_000, low - 2000);
-  for (;;) {
-    const port = from + Math.floor(Math.random() * (low - from));
-    if (taken.includes(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
 }
 
 /** One vat node of a pair: always the same data directory, port and (after the first start) VatID. */
@@ -195,8 +170,8 @@ async function exchange(
   dir: string,
   killsWanted: number,
 ): Promise<Outcome> {
-  const portA = await freePort([]);
-  const portB = await freePort([portA]);
+  const portA = await freePort();
+  const portB = await freePort();
   const a = new Node('A', join(dir, 'a'), portA);
   const b = new Node('B', join(dir, 'b'), portB);
   t.after(async () => {

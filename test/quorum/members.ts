@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +15,7 @@ import type { VatEvent } from '../../vat-node/src/events/events.ts';
 import { Kernel } from '../../vat-node/src/kernel/kernel.ts';
 import { formatSturdyRef, newSecret, sturdyKey } from '../../vat-node/src/kernel/sturdyref.ts';
 import type { VRef } from '../../vat-node/src/liveslots/protocol.ts';
+import { freePort } from '../../vat-node/src/node/free-port.ts';
 import type { VatId } from '../../vat-node/src/protocol/identity.ts';
 import { QuorumClientPort } from '../../vat-node/src/quorum/client/port.ts';
 import {
@@ -29,21 +29,11 @@ import { KernelDB } from '../../vat-node/src/store/kernel-db.ts';
 import { ephemeralIdentity, loadOrCreateIdentity } from '../../vat-node/src/vattp/identity.ts';
 import { NetworkTransport } from '../../vat-node/src/vattp/network-transport.ts';
 
+export { freePort };
+
 const RUNNER = new URL('./member-node.ts', import.meta.url).pathname;
 export const FORWARDER = new URL('../cli/fixtures/forwarder.js', import.meta.url).pathname;
 const CLIENT = new URL('../../vat-node/contracts/client.js', import.meta.url).pathname;
-
-/** A free TCP port on 127.0.0.1 (bound and released: good enough on a test machine). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A member host: its key in `dataDir`, its libp2p port, its HTTP port (member endpoints). */
 export interface MemberHost {

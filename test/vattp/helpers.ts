@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectedHash } from './fixtures/workload.ts';
+
+/** A TCP port free on 127.0.0.1 now (below the ephemeral range). */
+export { freePort } from '../../vat-node/src/node/free-port.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/vat-process.ts', import.meta.url));
 
@@ -30,16 +32,6 @@ export function tempDir(t: TestContext, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A TCP port free at the time of asking (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 export interface SpawnOptions {

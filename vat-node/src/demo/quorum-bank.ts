@@ -13,13 +13,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { HostError } from '../kernel/hostcaps.ts';
 import { HostRef } from '../kernel/hostcaps.ts';
 import { formatSturdyRef, newSecret, sturdyKey } from '../kernel/sturdyref.ts';
 import { DEFAULT_GAS_LIMIT } from '../liveslots/defaults.ts';
+import { freePort } from '../node/free-port.ts';
 import { spawnVatNode, type VatNodeProcess } from '../node/spawn.ts';
 import { VatNode } from '../node/vat-node.ts';
 import {
@@ -53,18 +53,6 @@ interface Member {
   /** host:port of its health endpoint (/readyz says who leads and the decided height). */
   readonly http: string;
   process?: VatNodeProcess;
-}
-
-/** A free TCP port on 127.0.0.1: a restarted member comes back where the others look for it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** What a member's /readyz says about the ordering (undefined: it does not answer). */

@@ -39,8 +39,9 @@
  * starts with an empty store or too far behind installs a certified one before its kernel opens
  * the store (state-transfer.ts).
  *
- * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; what an
- * operator sees of the ordering, as events, is events.ts.
+ * Membership changes (taking requests, certifying records, heartbeats) are changes.ts; the
+ * chain, the epochs the ordering entered and when this host speaks for the quorum, epochs.ts;
+ * what an operator sees of the ordering, as events, is events.ts.
  *
  * A member never acts alone: the kernel refuses every host-initiated call (KernelOptions
  * refuseHost); the quorum's first references come from sturdyref keys in the genesis
@@ -58,28 +59,26 @@ import type { KernelPort, Transport } from '../../transport/types.ts';
 import { messageJson } from '../../vattp/codec.ts';
 import type { VatHost } from '../../vattp/host.ts';
 import type { HostIdentity } from '../../vattp/identity.ts';
-import { type ChainRecord, type ChangeRequest, ConfigChain } from '../chain.ts';
+import type { ChainRecord, ConfigChain } from '../chain.ts';
 import { authenticateInputFor, type ChainOf } from '../client/auth.ts';
 import { fetchQuorumChain, pushQuorumChain, serveQuorumChain } from '../client/chain-protocol.ts';
 import {
   type Genesis,
   genesisConfig,
-  isLearner,
-  isMember,
   isQuorumVatId,
-  type QuorumConfig,
   quorumVatIdOf,
   toleranceOf,
 } from '../config.ts';
 import { type Decision, type Observed, OrderingDriver, vatKeyCrypto } from '../ordering/driver.ts';
 import { reconfigureFromChain } from '../ordering/reconfigure.ts';
 import { Replica, type ReplicaOptions } from '../ordering/replica.ts';
-import type { Block, Input } from '../ordering/types.ts';
+import type { Input } from '../ordering/types.ts';
 import { type ChainDocument, chainDocument } from '../status.ts';
-import { type ChangeOutcome, Changes, inAny, type SignedChange } from './changes.ts';
+import { type ChangeOutcome, Changes, type SignedChange } from './changes.ts';
+import { Epochs } from './epochs.ts';
 import { memberEventOf } from './events.ts';
 import { OrderingLink } from './ordering-link.ts';
-import { type EpochEntry, OrderingStore } from './ordering-store.ts';
+import { OrderingStore } from './ordering-store.ts';
 import { resumeState, type Tip } from './resume.ts';
 import { type SnapshotHeader, serveQuorumSnapshot } from './snapshot-protocol.ts';
 import { StateTransfer } from './state-transfer.ts';
@@ -135,16 +134,12 @@ export class QuorumMember implements KernelPort, Transport {
   readonly quorum: VatId;
   /** This member host's VatID: what the transport below knows us as. */
   readonly vatId: VatId;
-  #chain: ConfigChain;
   readonly #opts: QuorumMemberOptions;
   readonly #store: OrderingStore;
   readonly #link: OrderingLink;
   readonly #changes: Changes;
-  /** Epochs the ordering entered (certified or not yet), by epoch. */
-  readonly #epochs = new Map<number, EpochEntry>();
-  /** Peers the kernel woke while this host did not speak for the quorum (a learner). */
-  readonly #muted = new Set<VatId>();
-  #speaking = false;
+  /** The chain, the epochs the ordering entered, whether this host speaks (epochs.ts). */
+  readonly #epochs: Epochs;
   #kernel: MemberKernel | undefined;
   #replica: Replica | undefined;
   #driver: OrderingDriver | undefined;
@@ -171,16 +166,18 @@ export class QuorumMember implements KernelPort, Transport {
     this.quorum = quorumVatIdOf(opts.genesis);
     this.vatId = opts.identity.vatId;
     this.#store = new OrderingStore(opts.dataDir, opts.keepDecided);
-    const given = new ConfigChain(this.quorum, opts.genesis, opts.records ?? []);
-    const stored = this.#store.records();
-    this.#chain =
-      stored.length > given.records.length
-        ? new ConfigChain(this.quorum, opts.genesis, stored)
-        : given;
-    for (const e of this.#store.epochs()) this.#epochs.set(e.config.epoch, e);
+    this.#epochs = new Epochs({
+      quorum: this.quorum,
+      self: this.vatId,
+      genesis: opts.genesis,
+      records: opts.records ?? [],
+      store: this.#store,
+      ordering: () => this.#replica?.configuration,
+      wake: (peer) => opts.network.wake(peer),
+    });
     this.#link = new OrderingLink({
       host: opts.host,
-      accept: (peer) => peer !== this.vatId && this.#knows(peer),
+      accept: (peer) => peer !== this.vatId && this.#epochs.knows(peer),
       deliver: (from, bytes) => {
         if (!this.#changes.receive(from, bytes)) this.#driver?.receive(from, bytes);
       },
@@ -192,11 +189,9 @@ export class QuorumMember implements KernelPort, Transport {
       sign: opts.identity.sign,
       store: this.#store,
       events: opts.events,
-      heartbeatMs: Math.max(200, Math.min(1_000, this.#chain.current.params.viewTimeoutMs / 2)),
-      chain: () => this.#chain,
-      adoptChain: (chain) => {
-        this.#chain = chain;
-      },
+      heartbeatMs: Math.max(200, Math.min(1_000, this.chain.current.params.viewTimeoutMs / 2)),
+      chain: () => this.chain,
+      adoptChain: (chain) => this.#epochs.adopt(chain),
       ordering: () =>
         this.#replica === undefined
           ? undefined
@@ -212,8 +207,8 @@ export class QuorumMember implements KernelPort, Transport {
       host: opts.host,
       dataDir: opts.dataDir,
       store: this.#store,
-      epochs: this.#epochs,
-      chain: () => this.#chain,
+      epochs: this.#epochs.entered,
+      chain: () => this.chain,
       newerChain: (enough) => this.#fetchNewerChain(enough),
       events: opts.events,
     });
@@ -221,7 +216,7 @@ export class QuorumMember implements KernelPort, Transport {
 
   /** The verified configuration chain this member holds (genesis and certified records). */
   get chain(): ConfigChain {
-    return this.#chain;
+    return this.#epochs.chain;
   }
 
   /**
@@ -241,8 +236,7 @@ export class QuorumMember implements KernelPort, Transport {
   get caughtUp(): boolean {
     const s = this.#replica?.status();
     if (s === undefined) return false;
-    const current = this.#chain.current;
-    if (s.epoch < current.epoch && !isMember(current, this.vatId)) return false;
+    if (s.epoch < this.chain.current.epoch && this.#epochs.roleIn() !== 'member') return false;
     return s.caughtUp && this.#executed.height >= s.height;
   }
 
@@ -322,8 +316,7 @@ export class QuorumMember implements KernelPort, Transport {
   }
 
   wake(peer: VatId): void {
-    if (this.#speaking) this.#opts.network.wake(peer);
-    else this.#muted.add(peer);
+    this.#epochs.wake(peer);
   }
 
   addHints(peer: VatId, addrs: readonly string[]): void {
@@ -379,12 +372,12 @@ export class QuorumMember implements KernelPort, Transport {
 
   unacked(peer: VatId, afterSeq: number): readonly Sequenced[] {
     // A learner (or a removed member) makes no claims for the quorum: receivers would not count them.
-    if (!this.#speaking) return [];
+    if (!this.#epochs.speaking) return [];
     return this.#kernel!.unacked(peer, afterSeq);
   }
 
   owed(peer: VatId, afterSeq: number): boolean {
-    return this.#speaking && this.#kernel!.owed(peer, afterSeq);
+    return this.#epochs.speaking && this.#kernel!.owed(peer, afterSeq);
   }
 
   // ------------------------------------------------------------------------------ start
@@ -416,7 +409,7 @@ export class QuorumMember implements KernelPort, Transport {
         : resumeState({
             genesis: config,
             tip,
-            epochs: this.#epochs,
+            epochs: this.#epochs.entered,
             inboundMarks: kernel.committedInboundMarks(),
             store: this.#store,
           });
@@ -427,7 +420,7 @@ export class QuorumMember implements KernelPort, Transport {
       authenticateInput: authenticateInputFor(this.quorum, this.#opts.chainOf),
       reconfigure: reconfigureFromChain,
       // Members and learners of every configuration this member knows may pull decisions.
-      maySync: (peer) => this.#knows(peer),
+      maySync: (peer) => this.#epochs.knows(peer),
       ...(this.#opts.viewTimeoutMs !== undefined
         ? { viewTimeoutMs: this.#opts.viewTimeoutMs }
         : {}),
@@ -451,7 +444,7 @@ export class QuorumMember implements KernelPort, Transport {
       persistBlock: (b) => this.#store.saveBlock(b),
       persistTogether: (write) => this.#store.transaction(write),
       persistDecided: (d) => {
-        this.#noteChange(d);
+        this.#epochs.noteDecided(d);
         this.#store.saveDecided({
           blockId: d.blockId,
           epoch: d.epoch,
@@ -464,14 +457,14 @@ export class QuorumMember implements KernelPort, Transport {
       afterEvent: () => this.#noteLeader(),
     });
     await this.#link.start();
-    await serveQuorumChain(this.#opts.host, () => chainDocument(this.#chain));
+    await serveQuorumChain(this.#opts.host, () => chainDocument(this.chain));
     this.#transfer.loadServed();
     await serveQuorumSnapshot(this.#opts.host, this.quorum, {
-      allowed: (peer) => peer !== this.vatId && this.#knows(peer),
+      allowed: (peer) => peer !== this.vatId && this.#epochs.knows(peer),
       answer: (after) => this.answerSnapshot(after),
     });
     // Changes decided before a restart and not certified then: certify them now.
-    for (const entry of [...this.#epochs.values()].sort((a, b) => a.since - b.since)) {
+    for (const entry of [...this.#epochs.entered.values()].sort((a, b) => a.since - b.since)) {
       this.#changes.entered(entry);
     }
     this.#changes.start();
@@ -574,7 +567,7 @@ export class QuorumMember implements KernelPort, Transport {
    * holds of the chain held (or every member was asked).
    */
   async #fetchNewerChain(enough: (chain: ConfigChain) => boolean): Promise<void> {
-    for (const peer of this.#chain.current.members) {
+    for (const peer of this.chain.current.members) {
       if (peer === this.vatId) continue;
       try {
         const fetched = await fetchQuorumChain(
@@ -583,11 +576,11 @@ export class QuorumMember implements KernelPort, Transport {
           AbortSignal.timeout(5_000),
           this.quorum,
         );
-        if (fetched.records.length > this.#chain.records.length) {
-          this.#chain = fetched;
+        if (fetched.records.length > this.chain.records.length) {
+          this.#epochs.adopt(fetched);
           for (const [i, r] of fetched.records.entries()) this.#store.saveRecord(i, r);
         }
-        if (enough(this.#chain)) return;
+        if (enough(this.chain)) return;
       } catch {
         // the next member
       }
@@ -637,70 +630,28 @@ export class QuorumMember implements KernelPort, Transport {
     this.#event({ type: 'quorum-leader', quorum: this.quorum, round: this.#round, leader });
   }
 
-  /** A member or learner of any configuration this member knows (certified or decided). */
-  #knows(peer: VatId): boolean {
-    const configs: QuorumConfig[] = [];
-    for (let e = 0; e <= this.#chain.current.epoch; e++) configs.push(this.#chain.configAt(e)!);
-    for (const entry of this.#epochs.values()) configs.push(entry.config);
-    if (this.#replica !== undefined) configs.push(this.#replica.configuration);
-    return inAny(configs, peer);
-  }
-
   /**
    * Not a member or learner of the chain it was given: a host added later that was started
    * with an older chain asks the members it knows for theirs.
    */
   async #checkRole(): Promise<void> {
-    const belongs = (chain: ConfigChain) =>
-      isMember(chain.current, this.vatId) || isLearner(chain.current, this.vatId);
-    if (belongs(this.#chain)) return;
+    const belongs = (chain: ConfigChain) => this.#epochs.roleIn(chain.current) !== 'none';
+    if (belongs(this.chain)) return;
     await this.#fetchNewerChain(belongs);
-    if (belongs(this.#chain)) return;
-    const current = this.#chain.current;
+    if (belongs(this.chain)) return;
+    const current = this.chain.current;
     throw new Error(
       `this node (${this.vatId}) is not a member or learner of quorum vat ${current.name} (${this.quorum}), epoch ${current.epoch}: ask the administrator to add it as a learner first (quorumvat quorum change --add-learner ${this.vatId})`,
     );
   }
 
-  /**
-   * A decided block that ends with an accepted change request starts the next epoch: stored
-   * with the decision, in the same transaction (a restart finds the epoch with its root).
-   */
-  #noteChange(d: { epoch: number; height: number; blockId: string; block: Block }): void {
-    const last = d.block.inputs.at(-1);
-    if (last?.kind !== 'reconfigure') return;
-    const before =
-      d.epoch === 0 ? genesisConfig(this.#opts.genesis) : this.#epochs.get(d.epoch)?.config;
-    if (before === undefined) return;
-    const next = reconfigureFromChain(before, last, d.height);
-    if (typeof next === 'string') return; // decided and refused: changes nothing
-    const body = JSON.parse(Buffer.from(last.body).toString('utf8')) as {
-      request: ChangeRequest;
-      admin: string;
-    };
-    const entry: EpochEntry = {
-      config: next,
-      root: d.blockId,
-      since: d.height + 1,
-      request: body.request,
-      admin: body.admin,
-    };
-    this.#epochs.set(next.epoch, entry);
-    this.#store.saveEpoch(entry);
-  }
-
   /** The ordering decided a change: the next epoch is in force; its record gets certified. */
   #enteredEpoch(e: Extract<Observed, { type: 'epoch' }>): void {
-    const entry = this.#epochs.get(e.config.epoch);
-    if (entry === undefined || entry.since !== e.since) {
-      this.#halt(`entered epoch ${e.config.epoch} without the change that made it`);
+    const entry = this.#epochs.enter(e.config, e.since);
+    if (typeof entry === 'string') {
+      this.#halt(entry);
       return;
     }
-    const role = isMember(e.config, this.vatId)
-      ? 'member'
-      : isLearner(e.config, this.vatId)
-        ? 'learner'
-        : 'none';
     this.#event({
       type: 'quorum-epoch',
       quorum: this.quorum,
@@ -708,7 +659,7 @@ export class QuorumMember implements KernelPort, Transport {
       since: e.since,
       members: e.config.members.length,
       threshold: e.config.threshold,
-      role,
+      role: this.#epochs.roleIn(e.config),
     });
     this.#changes.entered(entry);
     this.#updateSpeaking();
@@ -723,7 +674,7 @@ export class QuorumMember implements KernelPort, Transport {
     this.#updateSpeaking();
     const kernel = this.#kernel;
     if (kernel === undefined || this.#closed) return;
-    const doc = chainDocument(this.#chain);
+    const doc = chainDocument(this.chain);
     const peers = new Set([
       ...kernel.unackedCounts().keys(),
       ...kernel.committedInboundMarks().keys(),
@@ -734,20 +685,9 @@ export class QuorumMember implements KernelPort, Transport {
     }
   }
 
-  /**
-   * This host speaks for the quorum (sends its outbox, acks) while it votes in the epoch the
-   * ordering is in AND the certified chain says so: receivers only count members of a chain
-   * they can fetch, so a member voted in waits for the record, and a removed one stops at once.
-   */
+  /** Speak for the quorum, or stop (epochs.ts): on starting, what the kernel owes goes out. */
   #updateSpeaking(): void {
-    const ordering = this.#replica?.configuration ?? this.#chain.current;
-    const speaking = isMember(ordering, this.vatId) && isMember(this.#chain.current, this.vatId);
-    if (speaking === this.#speaking) return;
-    this.#speaking = speaking;
-    if (!speaking || this.#kernel === undefined) return;
-    const peers = new Set([...this.#muted, ...this.#kernel.unackedCounts().keys()]);
-    this.#muted.clear();
-    for (const peer of peers) this.#opts.network.wake(peer);
+    this.#epochs.updateSpeaking(() => this.#kernel?.unackedCounts().keys() ?? []);
   }
 
   #event(e: VatEvent): void {

@@ -77,14 +77,41 @@ test('a certificate for another state, or a height never computed, serves nothin
   assert.equal(t.servedHeight, undefined);
 });
 
-test('only the last few states are kept: memory stays bounded when nothing is certified', () => {
+test('only a few states are kept, the oldest: a member that stays ahead still serves newer ones', () => {
   const t = transfer();
   const states = execute(t, [10, 20, 30, 40, 50, 60]);
+  // Nothing certified yet: 10..40 kept, 50 and 60 not (memory stays bounded).
   t.certified(stable(10, states.get(10)!));
+  assert.equal(t.servedHeight, 10, 'the oldest is what gets certified next');
   t.certified(stable(20, states.get(20)!));
-  assert.equal(t.servedHeight, undefined, 'the oldest were let go');
+  assert.equal(t.servedHeight, 20);
+  // Room again: the next checkpoint it executes is kept and served once certified. Before
+  // this, the newest were kept and a member ahead by more than four checkpoints served nothing
+  // newer, so a learner could install a state the members had already pruned past.
+  const more = execute(t, [70, 80]);
   t.certified(stable(30, states.get(30)!));
-  assert.equal(t.servedHeight, 30);
+  t.certified(stable(70, more.get(70)!));
+  assert.equal(t.servedHeight, 70);
+  t.certified(stable(80, more.get(80)!));
+  assert.equal(t.servedHeight, 80);
+});
+
+test('a member behind the others serves a checkpoint certified before it got there', () => {
+  const t = transfer();
+  const states = new Map([...execute(transfer(), [10, 20, 30, 40, 50, 60, 70])]);
+  for (const h of [10, 20, 30, 40, 50, 60]) t.certified(stable(h, states.get(h)!));
+  assert.equal(t.servedHeight, undefined);
+  // It reaches 10 and 20: those certifications were let go (only the last few are remembered).
+  execute(t, [10, 20]);
+  assert.equal(t.servedHeight, undefined);
+  execute(t, [30]);
+  assert.equal(t.servedHeight, 30, 'certified while it was behind: served when it got there');
+  // Another state than the certified one: not served.
+  t.certified(stable(70, 'another state'));
+  execute(t, [40, 50, 60]);
+  assert.equal(t.servedHeight, 60);
+  execute(t, [70]);
+  assert.equal(t.servedHeight, 60);
 });
 
 test('what a host catching up is answered: the snapshot when it is behind what sync keeps', () => {

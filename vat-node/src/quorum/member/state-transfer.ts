@@ -43,12 +43,17 @@ import {
 /** How long a member may take to answer a snapshot request, and to send a whole snapshot. */
 const SNAPSHOT_REACH_MS = 3_000;
 const SNAPSHOT_TRANSFER_MS = 120_000;
-/** States at checkpoint heights a member keeps until k members certify one of them. */
+/**
+ * States at checkpoint heights a member keeps until k members certify one of them; also how
+ * many certifications of heights it has not executed yet it remembers.
+ */
 const KEPT_CANDIDATES = 4;
 /** Where a member keeps the snapshot it serves (in its data directory). */
 export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
 /** The state at a checkpoint height, kept until k members certify it (then it is served). */
+type StableCheckpoint = Extract<Observed, { type: 'stable-checkpoint' }>;
+
 interface Candidate {
   readonly height: number;
   readonly hash: string;
@@ -84,6 +89,8 @@ export class StateTransfer {
   readonly #opts: StateTransferOptions;
   /** States at checkpoint heights not yet certified (at most KEPT_CANDIDATES). */
   readonly #candidates = new Map<number, Candidate>();
+  /** Certifications that came before this member executed their height (it is behind). */
+  readonly #early = new Map<number, StableCheckpoint>();
   /** The latest certified state, serialized, as the snapshot protocol serves it. */
   #served: { height: number; bytes: Uint8Array } | undefined;
   /** The checkpoint this host installed at start, if it did. */
@@ -118,23 +125,44 @@ export class StateTransfer {
     const rows = agreedRows(image.rows);
     const heap = { checkpoint: image.checkpoint, transcript: image.transcript };
     const state = stateDigestOf(rows, epochs, heap);
-    if (executed.height === height) {
-      this.#candidates.set(height, { height, hash: executed.hash, state, rows, epochs, heap });
-      // A member ahead of the others computes the next checkpoint's state before k members
-      // certified this one: keep a few, or the fastest member would never serve a new state.
-      for (const h of [...this.#candidates.keys()].sort((a, b) => a - b)) {
-        if (this.#candidates.size <= KEPT_CANDIDATES) break;
-        this.#candidates.delete(h);
+    if (executed.height === height && height > (this.#served?.height ?? 0)) {
+      const candidate = { height, hash: executed.hash, state, rows, epochs, heap };
+      const early = this.#early.get(height);
+      if (early !== undefined) {
+        this.#early.delete(height);
+        this.#serveIfSame(candidate, early);
+      } else if (this.#candidates.size < KEPT_CANDIDATES) {
+        // A member ahead of the others computes the next checkpoints' states before k members
+        // certified this one. When full, it keeps the oldest, which are what gets certified
+        // next: dropping those instead would leave a member that stays ahead serving nothing
+        // newer, ever (a learner then installs a state the members have pruned past).
+        this.#candidates.set(height, candidate);
       }
     }
     return state;
   }
 
-  /** k members certified a checkpoint: if it is the state we kept, serve it from now on. */
-  certified(e: Extract<Observed, { type: 'stable-checkpoint' }>): void {
+  /**
+   * k members certified a checkpoint: if it is the state we kept, serve it from now on; if this
+   * member has not executed that height yet, once it has (and finds the same state).
+   */
+  certified(e: StableCheckpoint): void {
     const c = this.#candidates.get(e.height);
-    if (c === undefined || checkpointValue(c.hash, c.state) !== e.hash) return;
     for (const h of this.#candidates.keys()) if (h <= e.height) this.#candidates.delete(h);
+    if (c !== undefined) {
+      this.#serveIfSame(c, e);
+    } else if (e.height > (this.#served?.height ?? 0)) {
+      // Not executed here yet (or dropped while full): served when this member gets there.
+      this.#early.set(e.height, e);
+      for (const h of [...this.#early.keys()].sort((a, b) => a - b)) {
+        if (this.#early.size <= KEPT_CANDIDATES) break;
+        this.#early.delete(h);
+      }
+    }
+  }
+
+  #serveIfSame(c: Candidate, e: StableCheckpoint): void {
+    if (checkpointValue(c.hash, c.state) !== e.hash) return;
     if (this.#served !== undefined && this.#served.height >= c.height) return;
     const snapshot: Snapshot = {
       quorum: this.#opts.quorum,
@@ -149,6 +177,7 @@ export class StateTransfer {
     const bytes = new Uint8Array(Buffer.from(JSON.stringify(snapshot), 'utf8'));
     if (bytes.length > MAX_SNAPSHOT_BYTES) return;
     this.#served = { height: c.height, bytes };
+    for (const h of this.#early.keys()) if (h <= c.height) this.#early.delete(h);
     // Losing the file only means serving later (from the next certified checkpoint).
     const dir = this.#opts.dataDir;
     if (dir === undefined) return;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { requestChange } from '../chain.ts';
 import { equivocatingLeader } from './faults.ts';
 import { reconfigureFromChain, reconfigureInput } from './reconfigure.ts';
-import { checkInvariants, Sim, type SimMember } from './sim.ts';
+import { type Behaviour, checkInvariants, Sim, type SimMember } from './sim.ts';
 import { voteStatement } from './statements.ts';
 import type { ReplicaAction } from './types.ts';
 
@@ -292,6 +292,57 @@ test('randomized: membership changes under drops and partitions keep one order a
         schedule(probe).slice(0, mine.length),
         `seed ${seed}: epochs of ${m.id}`,
       );
+    }
+  }
+});
+
+test('one Byzantine member saying a learner is too far behind does not halt it; f + 1 members do', async () => {
+  /** Answers every sync as if it kept nothing below a height nobody reached. */
+  const liar: Behaviour = (_sim, _m, a) =>
+    a.type === 'send' && a.message.type === 'sync-reply'
+      ? [
+          {
+            ...a,
+            message: { ...a.message, segments: [], pending: [], highQC: null, oldestKept: 1e9 },
+          },
+        ]
+      : [a];
+  for (const keepDecided of [10_000, 5]) {
+    const sim = await Sim.create({
+      seed: 25,
+      n: 4,
+      k: 3, // f = 1
+      learners: 1,
+      crypto: 'fake',
+      keepActions: true,
+      replica: { syncIntervalMs: 50, keepDecided },
+    });
+    const liarMember = sim.member(sim.ids[0]!);
+    liarMember.byzantine = true;
+    liarMember.behaviour = liar;
+    const learner = sim.member(sim.ids[4]!);
+    learner.crashed = true;
+    sim.start();
+    sim.stream(SENDERS, 100, 5);
+    const members = sim.ids.slice(1, 4).map((id) => sim.member(id));
+    assert.ok(sim.run(30_000, () => sim.allDecided(members)));
+    learner.crashed = false;
+    sim.deliver(learner, { type: 'start' });
+    const asks = () => learner.actions.filter((a) => a.type === 'state-transfer-needed');
+    if (keepDecided > 1_000) {
+      // The honest members still keep everything: it catches up, the liar notwithstanding.
+      assert.ok(sim.run(30_000, () => inputsOf(learner).length === 200));
+      assert.deepEqual(inputsOf(learner), inputsOf(members[0]!));
+      assert.equal(asks().length, 0, 'the lie alone halts nothing');
+    } else {
+      // The honest members pruned too: two claims (f + 1), so it is told, once, with an
+      // honest member's oldest kept height, not the liar's.
+      sim.run(2_000);
+      assert.equal(asks().length, 1);
+      const ask = asks()[0] as { oldestKept: number; fromHeight: number };
+      assert.equal(ask.fromHeight, 1);
+      assert.equal(ask.oldestKept, members[0]!.decided.length - 4);
+      assert.equal(learner.decided.length, 0);
     }
   }
 });

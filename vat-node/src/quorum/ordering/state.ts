@@ -163,6 +163,8 @@ export class ReplicaState {
   syncTarget = 0;
   readonly syncInFlight = new Set<VatId>();
   stateTransferReported = false;
+  /** Members that said our next height is no longer kept, with the tip we had then (sync.ts). */
+  readonly tooFarBehind = new Map<VatId, { tip: number; oldestKept: number }>();
   /** A learner's last sync reply brought it up to its peer's decided tip (caught up). */
   syncedComplete = false;
   readonly pool: InputPool;

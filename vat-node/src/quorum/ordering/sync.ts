@@ -6,7 +6,7 @@
  * follows the configuration chain from genesis.
  */
 import type { VatId } from '../../protocol/identity.ts';
-import { isMember } from '../config.ts';
+import { isMember, toleranceOf } from '../config.ts';
 import { record } from './batch.ts';
 import { checkQC } from './certificates.ts';
 import { decideOne, nextEpoch, prune } from './deciding.ts';
@@ -144,6 +144,31 @@ export function onSync(s: ReplicaState, from: VatId, fromHeight: number): undefi
   });
 }
 
+/**
+ * A member says it no longer keeps our next height. Only a checkpoint can help then (the
+ * member layer halts and installs one at its restart), but one member's word is not enough:
+ * a Byzantine member could say it to every host catching up and keep them halted. The claim
+ * counts once f + 1 members of our configuration made it at our current tip (one of them is
+ * honest); with f = 0, the first one does.
+ */
+function tooFarBehind(s: ReplicaState, from: VatId, oldestKept: number): undefined {
+  // A member of any configuration we know (a host far behind may not know the current one).
+  const configs = [...s.configs.values()];
+  if (s.stateTransferReported || !configs.some((c) => isMember(c, from))) return;
+  const newest = configs.reduce((a, b) => (b.epoch > a.epoch ? b : a));
+  const tip = s.decidedTip.height;
+  s.tooFarBehind.set(from, { tip, oldestKept });
+  const claims = [...s.tooFarBehind.values()].filter((c) => c.tip === tip);
+  if (claims.length < toleranceOf(newest).byzantine + 1) return;
+  s.stateTransferReported = true;
+  s.emit({
+    type: 'state-transfer-needed',
+    fromHeight: tip + 1,
+    // The lowest claim: at most what an honest member keeps.
+    oldestKept: Math.min(...claims.map((c) => c.oldestKept)),
+  });
+}
+
 export function onSyncReply(
   s: ReplicaState,
   from: VatId,
@@ -151,14 +176,7 @@ export function onSyncReply(
 ): undefined {
   const solicited = s.syncInFlight.delete(from);
   if (m.oldestKept !== null) {
-    if (s.decidedTip.height + 1 < m.oldestKept && !s.stateTransferReported) {
-      s.stateTransferReported = true;
-      s.emit({
-        type: 'state-transfer-needed',
-        fromHeight: s.decidedTip.height + 1,
-        oldestKept: m.oldestKept,
-      });
-    }
+    if (s.decidedTip.height + 1 < m.oldestKept) tooFarBehind(s, from, m.oldestKept);
     return;
   }
   for (const seg of m.segments) {

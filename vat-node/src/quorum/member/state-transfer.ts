@@ -51,9 +51,9 @@ const KEPT_CANDIDATES = 4;
 /** Where a member keeps the snapshot it serves (in its data directory). */
 export const SNAPSHOT_FILE = 'checkpoint-snapshot.json';
 
-/** The state at a checkpoint height, kept until k members certify it (then it is served). */
 type StableCheckpoint = Extract<Observed, { type: 'stable-checkpoint' }>;
 
+/** The state at a checkpoint height, kept until k members certify it (then it is served). */
 interface Candidate {
   readonly height: number;
   readonly hash: string;

@@ -148,8 +148,8 @@ export function onSync(s: ReplicaState, from: VatId, fromHeight: number): undefi
  * A member says it no longer keeps our next height. Only a checkpoint can help then (the
  * member layer halts and installs one at its restart), but one member's word is not enough:
  * a Byzantine member could say it to every host catching up and keep them halted. The claim
- * counts once f + 1 members of our configuration made it at our current tip (one of them is
- * honest); with f = 0, the first one does.
+ * counts once f + 1 members (of a configuration we know; f of the newest) made it at our
+ * current tip, so one of them is honest; with f = 0, the first one does.
  */
 function tooFarBehind(s: ReplicaState, from: VatId, oldestKept: number): undefined {
   // A member of any configuration we know (a host far behind may not know the current one).

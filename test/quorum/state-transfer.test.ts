@@ -170,11 +170,14 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
 
   // 1. A learner admitted now cannot sync from genesis: it installs a certified checkpoint.
   const { host: x, chainFile } = await admitLearner(q, founders, solo);
+  /** Starts host `h` as this test runs every member after the founders. */
+  const starter = (h: MemberHost) => () =>
+    startMember(q, h, { http: true, chainFile, keepDecided: KEEP });
   let t0 = Date.now();
   const first = await startUntil(
     'the learner caught up',
     x,
-    () => startMember(q, x, { http: true, chainFile, keepDecided: KEEP }),
+    starter(x),
     processes,
     (r) => r.quorum.role === 'learner' && r.quorum.caughtUp,
   );
@@ -213,7 +216,7 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
   const { readyz: back } = await startUntil(
     'the wiped member is back',
     lost,
-    () => startMember(q, lost, { http: true, chainFile, keepDecided: KEEP }),
+    starter(lost),
     processes,
     (r) => r.quorum.role === 'member' && r.quorum.restoredFrom !== null,
   );
@@ -232,7 +235,7 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
   await reached(founders[0]!, before + KEEP + 2 * INTERVAL);
   await stalled.stop('SIGCONT');
   const halted = await until('the member left behind halts', 60_000, async () =>
-    errorLines(stalled).find((l) => /too far behind/.test(String(l['reason']))),
+    errorLines(stalled).find((l) => TOO_FAR.test(String(l['reason']))),
   );
   assert.match(String(halted['reason']), /restart it to install the latest stable checkpoint/);
   assert.equal(errorLines(stalled).length, 1, 'one line');
@@ -240,7 +243,7 @@ test('a learner admitted after history was pruned catches up from a checkpoint a
   const { process: resumed } = await startUntil(
     'the member left behind is back',
     behind,
-    () => startMember(q, behind, { http: true, chainFile, keepDecided: KEEP }),
+    starter(behind),
     processes,
     (r) => r.quorum.role === 'member' && r.quorum.restoredFrom !== null,
   );
